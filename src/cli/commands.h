@@ -1,0 +1,46 @@
+#pragma once
+
+// Shared plumbing of the femtoguard subcommands. Each cmd_*.cc registers its
+// subcommands; a subcommand's callback stores the action to run, and main()
+// runs it after parsing so that exit codes stay in one place.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace fg::cli {
+
+using Action = std::function<int()>;
+
+struct Program {
+  Action action;  // set by the chosen subcommand
+};
+
+// What most subcommands need: the data dir, its config and its store.
+struct Env {
+  DataDir dir{""};
+  Config config;
+  std::unique_ptr<Store> store;
+};
+
+// --data DIR, falling back to FEMTOGUARD_DATA.
+void AddDataOption(CLI::App* cmd, std::string* data);
+Result<Env> OpenEnv(const std::string& data_flag);
+// "cli:<user>" plus the operator's reason.
+AuditContext CliAudit(std::string reason);
+// Prints "femtoguard: <message>" on stderr and returns the exit code.
+int Fail(const Status& status);
+// Tells a running serve about the change; a warning if it cannot confirm.
+void NotifyServeOrWarn(const DataDir& dir);
+
+void RegisterCaCommands(CLI::App& app, Program& program);
+void RegisterDeviceCommands(CLI::App& app, Program& program);
+void RegisterCertCommands(CLI::App& app, Program& program);
+
+}  // namespace fg::cli

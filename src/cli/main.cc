@@ -1,0 +1,201 @@
+// femtoguard: one binary, many subcommands (DESIGN.md §3.1).
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "common/pseudonym.h"
+#include "pki/ca.h"
+#include "server/node.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+namespace fg::cli {
+
+void AddDataOption(CLI::App* cmd, std::string* data) {
+  cmd->add_option("--data", *data, "data dir (default: $FEMTOGUARD_DATA)");
+}
+
+Result<Env> OpenEnv(const std::string& data_flag) {
+  std::string data = ResolveDataDirArg(data_flag);
+  if (data.empty()) return Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA");
+  Env env;
+  env.dir = DataDir(data);
+  FG_ASSIGN_OR_RETURN(env.config, env.dir.LoadConfig());
+  FG_ASSIGN_OR_RETURN(env.store, Store::Open(env.dir.ResolveStoreUrl(env.config)));
+  return env;
+}
+
+AuditContext CliAudit(std::string reason) {
+  std::string user;
+  if (const char* u = std::getenv("USER"); u && *u) {
+    user = u;
+  } else if (passwd* pw = getpwuid(getuid())) {
+    user = pw->pw_name;
+  } else {
+    user = std::to_string(getuid());
+  }
+  return AuditContext{"cli:" + user, std::move(reason)};
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "femtoguard: %s\n", status.ToString().c_str());
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument: return 2;
+    case StatusCode::kNotFound: return 3;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kPermissionDenied: return 4;
+    default: return 1;
+  }
+}
+
+void NotifyServeOrWarn(const DataDir& dir) {
+  if (Status s = NotifyServe(dir); !s.ok()) {
+    std::fprintf(stderr, "femtoguard: warning: change stored, but the running serve did not confirm: %s\n",
+                 s.ToString().c_str());
+  }
+}
+
+namespace {
+
+int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen) {
+  std::string data = ResolveDataDirArg(data_flag);
+  if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(data, ec) && !fs::is_empty(data, ec)) {
+    return Fail(Status::AlreadyExists("refusing to overwrite existing data dir " + data));
+  }
+  DataDir dir(data);
+  fs::create_directories(dir.SecretsDir(), ec);
+  if (ec) return Fail(Status::Internal("cannot create " + data + ": " + ec.message()));
+  fs::permissions(dir.root(), fs::perms::owner_all, ec);
+  fs::permissions(dir.SecretsDir(), fs::perms::owner_all, ec);
+
+  Config config;
+  if (!listen.empty()) config.listen = listen;
+  config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
+  if (Status s = config.Validate(); !s.ok()) return Fail(s);
+
+  std::string passphrase;
+  bool generated = false;
+  if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) {
+    passphrase = env;
+  } else {
+    // No operator passphrase: generate one into a 0600 file. Weaker than an
+    // external secret (it sits beside the keys) but keeps keys encrypted
+    // in backups that skip secrets/.
+    std::string raw = Pseudonymizer::GenerateKey();
+    passphrase = ossl::HexLower(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+    if (Status s = WriteFileAtomic(dir.PassphrasePath(), passphrase, 0600); !s.ok()) return Fail(s);
+    generated = true;
+  }
+  if (Status s = WriteFileAtomic(dir.PseudonymKeyPath(), Pseudonymizer::GenerateKey(), 0600); !s.ok()) {
+    return Fail(s);
+  }
+  if (Status s = WriteFileAtomic(dir.ConfigPath(), config.ToYaml(), 0644); !s.ok()) return Fail(s);
+  Status s = CertificateAuthority::Create(dir, config, passphrase);
+  OPENSSL_cleanse(passphrase.data(), passphrase.size());
+  if (!s.ok()) return Fail(s);
+  auto store = Store::Open(dir.ResolveStoreUrl(config));
+  if (!store.ok()) return Fail(store.status());
+  AuditEntry entry;
+  entry.ts_ms = NowMillis();
+  AuditContext who = CliAudit("init");
+  entry.actor = who.actor;
+  entry.action = "ca.init";
+  entry.subject = config.ca_name;
+  entry.reason = generated ? "CA keys encrypted with a generated passphrase file"
+                           : "CA keys encrypted with FEMTOGUARD_CA_PASSPHRASE";
+  if (Status a = (*store)->AppendAudit(entry); !a.ok()) return Fail(a);
+  std::printf("initialised %s (CA '%s', public URL %s)\n", data.c_str(), config.ca_name.c_str(),
+              config.public_url.c_str());
+  return 0;
+}
+
+int RunServe(const std::string& data_flag, const std::string& listen, int threads) {
+  std::string data = ResolveDataDirArg(data_flag);
+  if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Node::Options options;
+  options.data_dir = data;
+  options.listen = listen;
+  options.threads = threads;
+  auto node = Node::Start(options);
+  if (!node.ok()) return Fail(node.status());
+  std::printf("femtoguard serve: listening on port %u (data %s)\n", (*node)->port(), data.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  (*node)->Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace fg::cli
+
+int main(int argc, char** argv) {
+  using namespace fg::cli;
+  auto logger = spdlog::stderr_color_mt("femtoguard");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"femtoguard: stops unauthorized femtocells from reaching the core network"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "femtoguard 0.1.0");
+  Program program;
+
+  {
+    auto* cmd = app.add_subcommand("init", "create a data dir: CA, config and empty store");
+    auto data = std::make_shared<std::string>();
+    auto public_url = std::make_shared<std::string>();
+    auto listen = std::make_shared<std::string>();
+    AddDataOption(cmd, data.get());
+    cmd->add_option("--public-url", *public_url, "URL devices reach this node at (CRL/OCSP in certificates)");
+    cmd->add_option("--listen", *listen, "HOST:PORT serve listens on (default 127.0.0.1:8440)");
+    cmd->callback([&program, data, public_url, listen] {
+      program.action = [=] { return RunInit(*data, *public_url, *listen); };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("serve", "run every service of one node (OCSP at /ocsp, CRL at /crl)");
+    auto data = std::make_shared<std::string>();
+    auto listen = std::make_shared<std::string>();
+    auto threads = std::make_shared<int>(0);
+    AddDataOption(cmd, data.get());
+    cmd->add_option("--listen", *listen, "HOST:PORT (default from config, 127.0.0.1:8440)");
+    cmd->add_option("--threads", *threads, "HTTP worker threads (default: cores)");
+    cmd->callback([&program, data, listen, threads] {
+      program.action = [=] { return RunServe(*data, *listen, *threads); };
+    });
+  }
+  RegisterCaCommands(app, program);
+  RegisterDeviceCommands(app, program);
+  RegisterCertCommands(app, program);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!program.action) {
+    std::fprintf(stderr, "femtoguard: nothing to do (see --help)\n");
+    return 2;
+  }
+  return program.action();
+}

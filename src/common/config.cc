@@ -1,0 +1,183 @@
+#include "common/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace fg {
+namespace {
+
+Status CheckRange(const char* key, int v, int lo, int hi) {
+  if (v < lo || v > hi) {
+    return Status::InvalidArgument(std::string(key) + " must be in [" + std::to_string(lo) + ", " +
+                                   std::to_string(hi) + "], got " + std::to_string(v));
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status ReadKey(const YAML::Node& node, const char* key, T* out, const std::string& path) {
+  if (!node || !node[key]) return Status::Ok();
+  try {
+    *out = node[key].as<T>();
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("config: " + path + key + ": wrong type");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Config::Validate() const {
+  if (public_url.rfind("http://", 0) != 0 && public_url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("config: public_url must start with http:// or https://");
+  }
+  if (listen.find(':') == std::string::npos) {
+    return Status::InvalidArgument("config: listen must be HOST:PORT");
+  }
+  FG_RETURN_IF_ERROR(CheckRange("config: certificates.max_validity_days", cert_max_validity_days, 1, 365));
+  FG_RETURN_IF_ERROR(CheckRange("config: certificates.default_validity_days", cert_default_validity_days, 1,
+                                cert_max_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("config: ca.root_validity_days", root_validity_days, 365, 36500));
+  FG_RETURN_IF_ERROR(CheckRange("config: ca.issuing_validity_days", issuing_validity_days, 30, root_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("config: ca.ocsp_signer_validity_days", ocsp_signer_validity_days, 1,
+                                issuing_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("config: ocsp.response_validity_s", ocsp_response_validity_s, 60, 7 * 86400));
+  FG_RETURN_IF_ERROR(CheckRange("config: crl.validity_s", crl_validity_s, 300, 30 * 86400));
+  return Status::Ok();
+}
+
+std::string Config::ToYaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "public_url" << YAML::Value << public_url;
+  e << YAML::Key << "listen" << YAML::Value << listen;
+  e << YAML::Key << "store" << YAML::Value << store;
+  e << YAML::Key << "ca" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << ca_name;
+  e << YAML::Key << "root_validity_days" << YAML::Value << root_validity_days;
+  e << YAML::Key << "issuing_validity_days" << YAML::Value << issuing_validity_days;
+  e << YAML::Key << "ocsp_signer_validity_days" << YAML::Value << ocsp_signer_validity_days;
+  e << YAML::EndMap;
+  e << YAML::Key << "certificates" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "default_validity_days" << YAML::Value << cert_default_validity_days;
+  e << YAML::Key << "max_validity_days" << YAML::Value << cert_max_validity_days;
+  e << YAML::EndMap;
+  e << YAML::Key << "ocsp" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "response_validity_s" << YAML::Value << ocsp_response_validity_s;
+  e << YAML::EndMap;
+  e << YAML::Key << "crl" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "validity_s" << YAML::Value << crl_validity_s;
+  e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
+}
+
+Result<Config> Config::FromYaml(const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(std::string("config: not valid YAML: ") + e.what());
+  }
+  Config c;
+  if (!root.IsMap()) return Status::InvalidArgument("config: top level must be a mapping");
+  FG_RETURN_IF_ERROR(ReadKey(root, "public_url", &c.public_url, ""));
+  FG_RETURN_IF_ERROR(ReadKey(root, "listen", &c.listen, ""));
+  FG_RETURN_IF_ERROR(ReadKey(root, "store", &c.store, ""));
+  FG_RETURN_IF_ERROR(ReadKey(root["ca"], "name", &c.ca_name, "ca."));
+  FG_RETURN_IF_ERROR(ReadKey(root["ca"], "root_validity_days", &c.root_validity_days, "ca."));
+  FG_RETURN_IF_ERROR(ReadKey(root["ca"], "issuing_validity_days", &c.issuing_validity_days, "ca."));
+  FG_RETURN_IF_ERROR(ReadKey(root["ca"], "ocsp_signer_validity_days", &c.ocsp_signer_validity_days, "ca."));
+  FG_RETURN_IF_ERROR(
+      ReadKey(root["certificates"], "default_validity_days", &c.cert_default_validity_days, "certificates."));
+  FG_RETURN_IF_ERROR(ReadKey(root["certificates"], "max_validity_days", &c.cert_max_validity_days, "certificates."));
+  FG_RETURN_IF_ERROR(ReadKey(root["ocsp"], "response_validity_s", &c.ocsp_response_validity_s, "ocsp."));
+  FG_RETURN_IF_ERROR(ReadKey(root["crl"], "validity_s", &c.crl_validity_s, "crl."));
+  FG_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Result<Config> DataDir::LoadConfig() const {
+  auto text = ReadFile(ConfigPath());
+  if (!text.ok()) {
+    return Status::NotFound("no femtoguard data dir at " + root_.string() + " (run `femtoguard init --data " +
+                            root_.string() + "`)");
+  }
+  return Config::FromYaml(*text);
+}
+
+std::string DataDir::ResolveStoreUrl(const Config& config) const {
+  const std::string prefix = "sqlite:";
+  if (config.store.rfind(prefix, 0) == 0) {
+    std::filesystem::path p = config.store.substr(prefix.size());
+    if (p.is_relative()) p = root_ / p;
+    return prefix + p.string();
+  }
+  return config.store;
+}
+
+Result<std::string> DataDir::LoadPseudonymKey() const {
+  auto key = ReadFile(PseudonymKeyPath());
+  if (!key.ok()) return Status::NotFound("pseudonymization key missing in " + root_.string());
+  if (key->size() < 16) return Status::Internal("pseudonymization key too short");
+  return key;
+}
+
+Result<std::string> DataDir::LoadCaPassphrase() const {
+  if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) return std::string(env);
+  auto pass = ReadFile(PassphrasePath());
+  if (!pass.ok()) {
+    return Status::PermissionDenied(
+        "CA passphrase unavailable: set FEMTOGUARD_CA_PASSPHRASE (the data dir has no generated key file)");
+  }
+  return pass;
+}
+
+std::string ResolveDataDirArg(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("FEMTOGUARD_DATA"); env && *env) return env;
+  return {};
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return Status::Internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  ::fchmod(fd, mode);  // umask must not widen or narrow what we asked for
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return Status::Internal("write " + tmp.string() + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Internal("fsync/close " + tmp.string());
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::Internal("rename to " + path.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fg

@@ -1,0 +1,73 @@
+#pragma once
+
+// The node configuration (`config.yaml` in the data dir) and the layout of
+// the data dir. Loaded once at start-up; validated on load with messages that
+// name the offending key.
+
+#include <filesystem>
+#include <string>
+
+#include "common/status.h"
+
+namespace fg {
+
+struct Config {
+  // Base URL that devices and SeGWs reach this node at; the CRL distribution
+  // point (<public_url>/crl) and OCSP AIA (<public_url>/ocsp) are built from it.
+  std::string public_url = "http://127.0.0.1:8440";
+  std::string listen = "127.0.0.1:8440";
+  // Store URL; "sqlite:store.db" is relative to the data dir.
+  std::string store = "sqlite:store.db";
+
+  std::string ca_name = "femtoguard";
+  int root_validity_days = 7300;
+  int issuing_validity_days = 1825;
+  int ocsp_signer_validity_days = 365;
+
+  int cert_default_validity_days = 30;
+  int cert_max_validity_days = 90;  // never above 365 (enforced on load)
+
+  int ocsp_response_validity_s = 3600;  // nextUpdate - thisUpdate of OCSP responses
+  int crl_validity_s = 86400;           // nextUpdate - lastUpdate of the CRL
+
+  Status Validate() const;
+  std::string ToYaml() const;
+  static Result<Config> FromYaml(const std::string& text);
+};
+
+// Paths inside a data dir.
+class DataDir {
+ public:
+  explicit DataDir(std::filesystem::path root) : root_(std::move(root)) {}
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path ConfigPath() const { return root_ / "config.yaml"; }
+  std::filesystem::path CaDir() const { return root_ / "ca"; }
+  std::filesystem::path SecretsDir() const { return root_ / "secrets"; }
+  std::filesystem::path PseudonymKeyPath() const { return SecretsDir() / "pseudonym.key"; }
+  std::filesystem::path PassphrasePath() const { return SecretsDir() / "ca.passphrase"; }
+  std::filesystem::path ControlSocketPath() const { return root_ / "run" / "control.sock"; }
+  std::filesystem::path RunDir() const { return root_ / "run"; }
+
+  bool Exists() const { return std::filesystem::exists(ConfigPath()); }
+  Result<Config> LoadConfig() const;
+  // Store URL with a relative sqlite path resolved against the data dir.
+  std::string ResolveStoreUrl(const Config& config) const;
+  // The pseudonymization key (created by init).
+  Result<std::string> LoadPseudonymKey() const;
+  // FEMTOGUARD_CA_PASSPHRASE if set, else the generated passphrase file.
+  Result<std::string> LoadCaPassphrase() const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+// Resolves --data / FEMTOGUARD_DATA. Empty when neither is given.
+std::string ResolveDataDirArg(const std::string& flag_value);
+
+// Whole-file helpers. WriteFileAtomic creates with `mode` (e.g. 0600) and
+// renames into place; it refuses to follow an existing symlink.
+Result<std::string> ReadFile(const std::filesystem::path& path);
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode);
+
+}  // namespace fg

@@ -1,0 +1,307 @@
+#include "pki/ca.h"
+
+#include <openssl/rand.h>
+
+#include <filesystem>
+
+#include "store/store.h"
+
+namespace fg {
+namespace {
+
+namespace fs = std::filesystem;
+using ossl::X509Ptr;
+
+constexpr const char* kRootCert = "root.crt";
+constexpr const char* kRootKey = "root.key";
+constexpr const char* kIssuingCert = "issuing.crt";
+constexpr const char* kIssuingKey = "issuing.key";
+constexpr const char* kOcspCert = "ocsp.crt";
+constexpr const char* kOcspKey = "ocsp.key";
+
+// The subject key identifier must exist before AKI can refer to it, and the
+// conf-string extension API is the documented way to build both.
+Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  ossl::X509ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+  if (!ext) return ossl::Error("building extension " + std::string(OBJ_nid2sn(nid)) + "=" + value);
+  if (!X509_add_ext(cert, ext.get(), -1)) return ossl::Error("adding extension");
+  return Status::Ok();
+}
+
+Status SetTimes(X509* cert, UnixMillis not_before, UnixMillis not_after) {
+  ossl::Asn1TimePtr nb(ASN1_TIME_set(nullptr, static_cast<time_t>(not_before / 1000)));
+  ossl::Asn1TimePtr na(ASN1_TIME_set(nullptr, static_cast<time_t>(not_after / 1000)));
+  if (!nb || !na || !X509_set1_notBefore(cert, nb.get()) || !X509_set1_notAfter(cert, na.get())) {
+    return ossl::Error("setting validity");
+  }
+  return Status::Ok();
+}
+
+Result<ossl::X509NamePtr> MakeName(const std::string& cn, const std::string& org) {
+  ossl::X509NamePtr name(X509_NAME_new());
+  if (!org.empty() &&
+      !X509_NAME_add_entry_by_txt(name.get(), "O", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0)) {
+    return ossl::Error("subject O");
+  }
+  if (!X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0)) {
+    return ossl::Error("subject CN");
+  }
+  return name;
+}
+
+struct CertSpec {
+  std::string cn;
+  std::string org;
+  EVP_PKEY* subject_key = nullptr;  // public part used
+  X509* issuer_cert = nullptr;      // nullptr = self-signed
+  EVP_PKEY* issuer_key = nullptr;
+  UnixMillis not_before = 0;
+  UnixMillis not_after = 0;
+  const ASN1_INTEGER* serial = nullptr;
+  std::vector<std::pair<int, std::string>> extensions;  // after SKI/AKI
+};
+
+Result<X509Ptr> BuildCert(const CertSpec& spec) {
+  X509Ptr cert(X509_new());
+  if (!cert || !X509_set_version(cert.get(), 2)) return ossl::Error("X509_new");
+  ossl::Asn1IntegerPtr own_serial;
+  const ASN1_INTEGER* serial = spec.serial;
+  if (serial == nullptr) {
+    FG_ASSIGN_OR_RETURN(own_serial, CertificateAuthority::RandomSerial());
+    serial = own_serial.get();
+  }
+  if (!X509_set_serialNumber(cert.get(), const_cast<ASN1_INTEGER*>(serial))) return ossl::Error("serial");
+  FG_ASSIGN_OR_RETURN(auto subject, MakeName(spec.cn, spec.org));
+  if (!X509_set_subject_name(cert.get(), subject.get())) return ossl::Error("subject");
+  X509* issuer = spec.issuer_cert ? spec.issuer_cert : cert.get();
+  if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer))) return ossl::Error("issuer");
+  if (!X509_set_pubkey(cert.get(), spec.subject_key)) return ossl::Error("public key");
+  FG_RETURN_IF_ERROR(SetTimes(cert.get(), spec.not_before, spec.not_after));
+  FG_RETURN_IF_ERROR(AddExt(cert.get(), issuer, NID_subject_key_identifier, "hash"));
+  FG_RETURN_IF_ERROR(AddExt(cert.get(), issuer, NID_authority_key_identifier, "keyid:always"));
+  for (const auto& [nid, value] : spec.extensions) FG_RETURN_IF_ERROR(AddExt(cert.get(), issuer, nid, value));
+  if (X509_sign(cert.get(), spec.issuer_key, EVP_sha256()) <= 0) return ossl::Error("signing certificate");
+  return cert;
+}
+
+Status WriteCert(const fs::path& path, X509* cert) {
+  return WriteFileAtomic(path, ossl::CertToPem(cert), 0644);
+}
+
+Status WriteKey(const fs::path& path, EVP_PKEY* key, std::string_view passphrase) {
+  if (passphrase.empty()) return Status::InvalidArgument("refusing to store a CA key without a passphrase");
+  FG_ASSIGN_OR_RETURN(std::string pem, ossl::KeyToPkcs8Pem(key, passphrase));
+  Status s = WriteFileAtomic(path, pem, 0600);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  return s;
+}
+
+Result<X509Ptr> ReadCert(const fs::path& path) {
+  FG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
+  return ossl::CertFromPem(pem);
+}
+
+Result<ossl::EvpPkeyPtr> ReadKey(const fs::path& path, std::string_view passphrase) {
+  FG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
+  return ossl::KeyFromPem(pem, passphrase);
+}
+
+UnixMillis Days(int d) { return static_cast<UnixMillis>(d) * kMillisPerDay; }
+
+// The OCSP signer is short-lived relative to the CA; it is re-made from the
+// issuing CA whenever it is missing or within 30 days of expiry.
+Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> MakeOcspSigner(const Config& config, X509* issuing_cert,
+                                                            EVP_PKEY* issuing_key) {
+  FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
+  UnixMillis now = NowMillis();
+  CertSpec spec;
+  spec.cn = config.ca_name + " OCSP Responder";
+  spec.org = config.ca_name;
+  spec.subject_key = key.get();
+  spec.issuer_cert = issuing_cert;
+  spec.issuer_key = issuing_key;
+  spec.not_before = now - 3600 * 1000;
+  spec.not_after = now + Days(config.ocsp_signer_validity_days);
+  spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
+                     {NID_key_usage, "critical,digitalSignature"},
+                     {NID_ext_key_usage, "OCSPSigning"},
+                     {NID_id_pkix_OCSP_noCheck, "ignored"}};
+  FG_ASSIGN_OR_RETURN(auto cert, BuildCert(spec));
+  return std::make_pair(std::move(cert), std::move(key));
+}
+
+}  // namespace
+
+Result<ossl::Asn1IntegerPtr> CertificateAuthority::RandomSerial() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return ossl::Error("RAND_bytes");
+  bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7F) | 0x40);  // positive, 16 significant bytes
+  ossl::BignumPtr bn(BN_bin2bn(bytes, sizeof bytes, nullptr));
+  ossl::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  if (!serial) return ossl::Error("serial");
+  return serial;
+}
+
+std::string CertificateAuthority::DeviceUri(std::string_view device_id) {
+  return "urn:femtoguard:device:" + std::string(device_id);
+}
+
+Status CertificateAuthority::Create(const DataDir& dir, const Config& config, std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  std::error_code ec;
+  fs::create_directories(ca, ec);
+  if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
+  fs::permissions(ca, fs::perms::owner_all, ec);
+  for (const char* f : {kRootCert, kRootKey, kIssuingCert, kIssuingKey, kOcspCert, kOcspKey}) {
+    if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
+  }
+  UnixMillis now = NowMillis();
+
+  FG_ASSIGN_OR_RETURN(auto root_key, ossl::GenerateP256Key());
+  CertSpec root;
+  root.cn = config.ca_name + " Root CA";
+  root.org = config.ca_name;
+  root.subject_key = root_key.get();
+  root.issuer_key = root_key.get();
+  root.not_before = now - 3600 * 1000;
+  root.not_after = now + Days(config.root_validity_days);
+  root.extensions = {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+  FG_ASSIGN_OR_RETURN(auto root_cert, BuildCert(root));
+
+  FG_ASSIGN_OR_RETURN(auto issuing_key, ossl::GenerateP256Key());
+  CertSpec issuing;
+  issuing.cn = config.ca_name + " Issuing CA";
+  issuing.org = config.ca_name;
+  issuing.subject_key = issuing_key.get();
+  issuing.issuer_cert = root_cert.get();
+  issuing.issuer_key = root_key.get();
+  issuing.not_before = now - 3600 * 1000;
+  issuing.not_after = now + Days(config.issuing_validity_days);
+  issuing.extensions = {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                        {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+  FG_ASSIGN_OR_RETURN(auto issuing_cert, BuildCert(issuing));
+
+  FG_ASSIGN_OR_RETURN(auto signer, MakeOcspSigner(config, issuing_cert.get(), issuing_key.get()));
+
+  FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root_cert.get()));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, issuing_key.get(), passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, issuing_cert.get()));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kOcspKey, signer.second.get(), passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(ca / kOcspCert, signer.first.get()));
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const DataDir& dir, const Config& config,
+                                                                         std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  std::unique_ptr<CertificateAuthority> out(new CertificateAuthority());
+  out->config_ = config;
+  FG_ASSIGN_OR_RETURN(out->root_cert_, ReadCert(ca / kRootCert));
+  FG_ASSIGN_OR_RETURN(out->issuing_cert_, ReadCert(ca / kIssuingCert));
+  FG_ASSIGN_OR_RETURN(out->issuing_key_, ReadKey(ca / kIssuingKey, passphrase));
+  if (X509_check_private_key(out->issuing_cert_.get(), out->issuing_key_.get()) != 1) {
+    return ossl::Error("issuing CA key does not match its certificate");
+  }
+  auto ocsp_cert = ReadCert(ca / kOcspCert);
+  auto ocsp_key = ReadKey(ca / kOcspKey, passphrase);
+  bool renew = !ocsp_cert.ok() || !ocsp_key.ok();
+  if (!renew) {
+    auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(ocsp_cert->get()));
+    renew = !not_after.ok() || *not_after < NowMillis() + Days(30);
+  }
+  if (renew) {
+    FG_ASSIGN_OR_RETURN(auto signer, MakeOcspSigner(config, out->issuing_cert_.get(), out->issuing_key_.get()));
+    FG_RETURN_IF_ERROR(WriteKey(ca / kOcspKey, signer.second.get(), passphrase));
+    FG_RETURN_IF_ERROR(WriteCert(ca / kOcspCert, signer.first.get()));
+    out->ocsp_cert_ = std::move(signer.first);
+    out->ocsp_key_ = std::move(signer.second);
+  } else {
+    out->ocsp_cert_ = std::move(ocsp_cert).value();
+    out->ocsp_key_ = std::move(ocsp_key).value();
+  }
+  return out;
+}
+
+std::string CertificateAuthority::RootPem() const { return ossl::CertToPem(root_cert_.get()); }
+std::string CertificateAuthority::IssuingPem() const { return ossl::CertToPem(issuing_cert_.get()); }
+std::string CertificateAuthority::ChainPem() const { return IssuingPem() + RootPem(); }
+
+Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view device_id, EVP_PKEY* public_key,
+                                                            UnixMillis not_before, UnixMillis not_after,
+                                                            const ASN1_INTEGER* serial) const {
+  CertSpec spec;
+  spec.cn = std::string(device_id);
+  spec.subject_key = public_key;
+  spec.issuer_cert = issuing_cert_.get();
+  spec.issuer_key = issuing_key_.get();
+  spec.not_before = not_before;
+  spec.not_after = not_after;
+  spec.serial = serial;
+  const std::string& base = config_.public_url;
+  spec.extensions = {
+      {NID_basic_constraints, "critical,CA:FALSE"},
+      {NID_key_usage, "critical,digitalSignature"},
+      // clientAuth for TLS (EST re-enrolment, device config), ipsecIKE for IKEv2.
+      {NID_ext_key_usage, "clientAuth,ipsecIKE"},
+      {NID_subject_alt_name, "URI:" + DeviceUri(device_id)},
+      {NID_crl_distribution_points, "URI:" + base + "/crl"},
+      {NID_info_access, "OCSP;URI:" + base + "/ocsp,caIssuers;URI:" + base + "/ca/issuing.crt"},
+  };
+  return BuildCert(spec);
+}
+
+Result<ossl::X509CrlPtr> CertificateAuthority::SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,
+                                                       UnixMillis this_update, UnixMillis next_update) const {
+  ossl::X509CrlPtr crl(X509_CRL_new());
+  if (!crl || !X509_CRL_set_version(crl.get(), 1) ||
+      !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuing_cert_.get()))) {
+    return ossl::Error("CRL header");
+  }
+  ossl::Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(this_update / 1000)));
+  ossl::Asn1TimePtr next(ASN1_TIME_set(nullptr, static_cast<time_t>(next_update / 1000)));
+  if (!X509_CRL_set1_lastUpdate(crl.get(), last.get()) || !X509_CRL_set1_nextUpdate(crl.get(), next.get())) {
+    return ossl::Error("CRL times");
+  }
+  for (const Certificate& c : revoked) {
+    ossl::X509RevokedPtr entry(X509_REVOKED_new());
+    FG_ASSIGN_OR_RETURN(auto serial, ossl::SerialFromHex(c.serial));
+    ossl::Asn1TimePtr when(ASN1_TIME_set(nullptr, static_cast<time_t>(c.revoked_ms / 1000)));
+    if (!X509_REVOKED_set_serialNumber(entry.get(), serial.get()) ||
+        !X509_REVOKED_set_revocationDate(entry.get(), when.get())) {
+      return ossl::Error("CRL entry");
+    }
+    RevocationReason reason = c.status == CertStatus::kHold ? RevocationReason::kCertificateHold : c.reason;
+    // RFC 5280 §5.3.1: the reasonCode extension is omitted for unspecified.
+    if (reason != RevocationReason::kUnspecified) {
+      ossl::Ptr<ASN1_ENUMERATED, ASN1_ENUMERATED_free> code(ASN1_ENUMERATED_new());
+      if (!ASN1_ENUMERATED_set(code.get(), static_cast<long>(reason)) ||
+          !X509_REVOKED_add1_ext_i2d(entry.get(), NID_crl_reason, code.get(), 0, 0)) {
+        return ossl::Error("CRL reason");
+      }
+    }
+    if (!X509_CRL_add0_revoked(crl.get(), entry.get())) return ossl::Error("CRL add entry");
+    entry.release();
+  }
+  ossl::Asn1IntegerPtr number(ASN1_INTEGER_new());
+  if (!ASN1_INTEGER_set_int64(number.get(), crl_number) ||
+      !X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0)) {
+    return ossl::Error("CRL number");
+  }
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuing_cert_.get(), nullptr, nullptr, crl.get(), 0);
+  ossl::X509ExtPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  if (!aki || !X509_CRL_add_ext(crl.get(), aki.get(), -1)) return ossl::Error("CRL AKI");
+  if (!X509_CRL_sort(crl.get()) || X509_CRL_sign(crl.get(), issuing_key_.get(), EVP_sha256()) <= 0) {
+    return ossl::Error("signing CRL");
+  }
+  return crl;
+}
+
+}  // namespace fg

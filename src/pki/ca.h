@@ -1,0 +1,72 @@
+#pragma once
+
+// The certificate authority: a long-lived root, an issuing CA that signs
+// device certificates and CRLs, and a delegated OCSP signer (OCSPSigning EKU,
+// id-pkix-ocsp-nocheck) so the issuing key signs nothing on the OCSP hot path.
+// Private keys are PKCS#8 encrypted at rest (AES-256-CBC); nothing here ever
+// writes or prints a private key in clear.
+//
+// Thread-safety: immutable after Load(); signing calls are safe to make
+// concurrently (OpenSSL 3 keys are safe for concurrent signing).
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/ossl.h"
+#include "common/status.h"
+#include "common/time.h"
+
+namespace fg {
+
+struct Certificate;  // store/store.h
+
+class CertificateAuthority {
+ public:
+  // Creates root, issuing CA and OCSP signer under dir.CaDir(), keys
+  // encrypted with `passphrase`. Fails if any CA file already exists.
+  static Status Create(const DataDir& dir, const Config& config, std::string_view passphrase);
+  static Result<std::unique_ptr<CertificateAuthority>> Load(const DataDir& dir, const Config& config,
+                                                            std::string_view passphrase);
+
+  X509* root_cert() const { return root_cert_.get(); }
+  X509* issuing_cert() const { return issuing_cert_.get(); }
+  EVP_PKEY* issuing_key() const { return issuing_key_.get(); }
+  X509* ocsp_cert() const { return ocsp_cert_.get(); }
+  EVP_PKEY* ocsp_key() const { return ocsp_key_.get(); }
+  const Config& config() const { return config_; }
+
+  std::string RootPem() const;
+  std::string IssuingPem() const;
+  std::string ChainPem() const;  // issuing then root
+
+  // Signs a device certificate for `device_id` over `public_key`. No policy
+  // here: IssuancePolicy decides whether this may happen.
+  Result<ossl::X509Ptr> SignDeviceCertificate(std::string_view device_id, EVP_PKEY* public_key,
+                                              UnixMillis not_before, UnixMillis not_after,
+                                              const ASN1_INTEGER* serial) const;
+
+  // Signs a CRL listing `revoked` (kHold entries carry reason certificateHold).
+  Result<ossl::X509CrlPtr> SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,
+                                   UnixMillis this_update, UnixMillis next_update) const;
+
+  // 128 random bits, positive, fixed length.
+  static Result<ossl::Asn1IntegerPtr> RandomSerial();
+
+  // "urn:femtoguard:device:<id>"
+  static std::string DeviceUri(std::string_view device_id);
+
+ private:
+  CertificateAuthority() = default;
+
+  Config config_;
+  ossl::X509Ptr root_cert_;
+  ossl::X509Ptr issuing_cert_;
+  ossl::EvpPkeyPtr issuing_key_;
+  ossl::X509Ptr ocsp_cert_;
+  ossl::EvpPkeyPtr ocsp_key_;
+};
+
+}  // namespace fg

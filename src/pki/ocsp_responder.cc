@@ -1,0 +1,341 @@
+#include "pki/ocsp_responder.h"
+
+#include <openssl/err.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "common/metrics.h"
+
+namespace fg {
+namespace {
+
+std::string ResponseDer(OCSP_RESPONSE* resp) {
+  int n = i2d_OCSP_RESPONSE(resp, nullptr);
+  if (n <= 0) return {};
+  std::string out(static_cast<size_t>(n), '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(out.data());
+  i2d_OCSP_RESPONSE(resp, &p);
+  return out;
+}
+
+std::string StatusOnlyDer(int status) {
+  ossl::OcspResponsePtr resp(OCSP_response_create(status, nullptr));
+  return ResponseDer(resp.get());
+}
+
+ossl::Ptr<ASN1_GENERALIZEDTIME, ASN1_GENERALIZEDTIME_free> GenTime(UnixMillis t) {
+  return ossl::Ptr<ASN1_GENERALIZEDTIME, ASN1_GENERALIZEDTIME_free>(
+      ASN1_GENERALIZEDTIME_set(nullptr, static_cast<time_t>(t / 1000)));
+}
+
+Counter& Answered(const char* status) {
+  return Metrics::Global().GetCounter("femtoguard_ocsp_responses_total", std::string("status=\"") + status + "\"",
+                                      "OCSP responses by certificate status or error");
+}
+
+struct Counters {
+  Counter& good = Answered("good");
+  Counter& revoked = Answered("revoked");
+  Counter& unknown = Answered("unknown");
+  Counter& malformed = Answered("malformedRequest");
+  Counter& internal = Answered("internalError");
+  Counter& cache_hit = Metrics::Global().GetCounter("femtoguard_ocsp_cache_total", "result=\"hit\"",
+                                                    "OCSP pre-produced response cache lookups");
+  Counter& cache_miss = Metrics::Global().GetCounter("femtoguard_ocsp_cache_total", "result=\"miss\"");
+};
+
+Counters& C() {
+  static Counters* c = new Counters();
+  return *c;
+}
+
+const int kHashNids[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
+
+}  // namespace
+
+OcspResponder::OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
+                             size_t max_cached_entries)
+    : store_(store), ca_(ca), validity_s_(response_validity_s), max_cached_(max_cached_entries) {
+  X509* issuer = ca_.issuing_cert();
+  ossl::Asn1IntegerPtr zero(ASN1_INTEGER_new());
+  for (int nid : kHashNids) {
+    const EVP_MD* md = EVP_get_digestbynid(nid);
+    ossl::OcspCertIdPtr id(
+        OCSP_cert_id_new(md, X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), zero.get()));
+    if (id) issuer_ids_.emplace_back(nid, std::move(id));
+  }
+  malformed_der_ = StatusOnlyDer(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+  internal_error_der_ = StatusOnlyDer(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  C();
+}
+
+OcspResponder::Status1 OcspResponder::Lookup(OCSP_CERTID* cid, std::string* cache_key) {
+  Status1 st;
+  ASN1_OBJECT* md_oid = nullptr;
+  ASN1_INTEGER* serial = nullptr;
+  OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, cid);
+  int nid = md_oid ? OBJ_obj2nid(md_oid) : NID_undef;
+  const OCSP_CERTID* ours = nullptr;
+  for (const auto& [n, id] : issuer_ids_) {
+    if (n == nid) ours = id.get();
+  }
+  if (ours == nullptr || serial == nullptr || OCSP_id_issuer_cmp(cid, ours) != 0) {
+    // Not our CA (or a hash we do not speak): we cannot vouch either way.
+    st.status = V_OCSP_CERTSTATUS_UNKNOWN;
+    st.cacheable = false;
+    return st;
+  }
+  std::string hex = ossl::SerialToHex(serial);
+  if (cache_key) *cache_key = std::to_string(nid) + "/" + hex;
+  auto cert = store_.GetCertificate(hex);
+  if (!cert.ok()) {
+    if (cert.status().IsNotFound()) {
+      st.status = V_OCSP_CERTSTATUS_REVOKED;
+      st.reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
+      st.revoked_ms = 0;  // 1970-01-01, RFC 6960 §2.2
+      st.non_issued = true;
+      return st;
+    }
+    st.status = -1;  // store failure: internalError, never a guess
+    st.cacheable = false;
+    return st;
+  }
+  switch (cert->status) {
+    case CertStatus::kValid:
+      st.status = V_OCSP_CERTSTATUS_GOOD;
+      break;
+    case CertStatus::kHold:
+      st.status = V_OCSP_CERTSTATUS_REVOKED;
+      st.reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
+      st.revoked_ms = cert->revoked_ms;
+      break;
+    case CertStatus::kRevoked:
+      st.status = V_OCSP_CERTSTATUS_REVOKED;
+      st.reason = static_cast<int>(cert->reason);
+      st.revoked_ms = cert->revoked_ms;
+      break;
+  }
+  return st;
+}
+
+Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*, Status1>>& items,
+                                        OCSP_REQUEST* nonce_from, UnixMillis now) {
+  ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
+  auto this_update = GenTime(now);
+  auto next_update = GenTime(now + static_cast<UnixMillis>(validity_s_) * kMillisPerSecond);
+  bool non_issued = false;
+  for (const auto& [cid, st] : items) {
+    auto revtime = GenTime(st.revoked_ms);
+    OCSP_SINGLERESP* single = OCSP_basic_add1_status(
+        bs.get(), cid, st.status, st.status == V_OCSP_CERTSTATUS_REVOKED ? st.reason : 0,
+        st.status == V_OCSP_CERTSTATUS_REVOKED ? revtime.get() : nullptr, this_update.get(),
+        next_update.get());
+    if (single == nullptr) return ossl::Error("OCSP_basic_add1_status");
+    non_issued = non_issued || st.non_issued;
+  }
+  if (non_issued) {
+    // id-pkix-ocsp-extended-revoke (RFC 6960 §4.4.8), value NULL.
+    static const unsigned char kNull[] = {0x05, 0x00};
+    ossl::Ptr<ASN1_OBJECT, ASN1_OBJECT_free> oid(OBJ_txt2obj("1.3.6.1.5.5.7.48.1.9", 1));
+    ossl::Asn1OctetStringPtr value(ASN1_OCTET_STRING_new());
+    ASN1_OCTET_STRING_set(value.get(), kNull, sizeof kNull);
+    ossl::X509ExtPtr ext(X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 0, value.get()));
+    if (!ext || !OCSP_BASICRESP_add_ext(bs.get(), ext.get(), -1)) return ossl::Error("extended revoke");
+  }
+  if (nonce_from != nullptr && OCSP_copy_nonce(bs.get(), nonce_from) <= 0) return ossl::Error("copy nonce");
+  if (!OCSP_basic_sign(bs.get(), ca_.ocsp_cert(), ca_.ocsp_key(), EVP_sha256(), nullptr, OCSP_RESPID_KEY)) {
+    return ossl::Error("signing OCSP response");
+  }
+  ossl::OcspResponsePtr resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs.get()));
+  if (!resp) return ossl::Error("OCSP_response_create");
+  return ResponseDer(resp.get());
+}
+
+void OcspResponder::Put(const std::string& key, std::string der, int cert_status, UnixMillis now) {
+  auto shared = std::make_shared<const std::string>(std::move(der));
+  std::unique_lock lock(mutex_);
+  auto it = cache_.find(key);
+  if (it == cache_.end() && cache_.size() >= max_cached_) return;  // bounded: sign per request instead
+  cache_[key] = Entry{std::move(shared), now, cert_status};
+}
+
+OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
+  Counters& c = C();
+  if (request_der.empty() || request_der.size() > kMaxRequestBytes) {
+    c.malformed.Inc();
+    return {malformed_der_, true};
+  }
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(request_der.data());
+  const unsigned char* end = p + request_der.size();
+  ossl::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request_der.size())));
+  if (!req || p != end) {
+    ERR_clear_error();
+    c.malformed.Inc();
+    return {malformed_der_, true};
+  }
+  int n = OCSP_request_onereq_count(req.get());
+  if (n < 1 || n > kMaxCertIdsPerRequest) {
+    c.malformed.Inc();
+    return {malformed_der_, true};
+  }
+  bool has_nonce = OCSP_REQUEST_get_ext_by_NID(req.get(), NID_id_pkix_OCSP_Nonce, -1) >= 0;
+  UnixMillis now = NowMillis();
+
+  std::string cache_key;
+  if (n == 1 && !has_nonce) {
+    OCSP_CERTID* cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0));
+    ASN1_OBJECT* md_oid = nullptr;
+    ASN1_INTEGER* serial = nullptr;
+    OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, cid);
+    if (serial != nullptr && md_oid != nullptr) {
+      std::string key = std::to_string(OBJ_obj2nid(md_oid)) + "/" + ossl::SerialToHex(serial);
+      std::shared_lock lock(mutex_);
+      auto it = cache_.find(key);
+      // The issuer hashes must match too: the key holds only alg and serial.
+      if (it != cache_.end() && now < it->second.produced_ms + validity_s_ * kMillisPerSecond / 2) {
+        for (const auto& [nid, ours] : issuer_ids_) {
+          if (nid == OBJ_obj2nid(md_oid) && OCSP_id_issuer_cmp(cid, ours.get()) == 0) {
+            c.cache_hit.Inc();
+            (it->second.cert_status == V_OCSP_CERTSTATUS_GOOD ? c.good : c.revoked).Inc();
+            return {*it->second.der, false};
+          }
+        }
+      }
+    }
+    c.cache_miss.Inc();
+  }
+
+  std::vector<std::pair<OCSP_CERTID*, Status1>> items;
+  bool cacheable = n == 1 && !has_nonce;
+  for (int i = 0; i < n; ++i) {
+    OCSP_CERTID* cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), i));
+    Status1 st = Lookup(cid, i == 0 ? &cache_key : nullptr);
+    if (st.status < 0) {
+      c.internal.Inc();
+      return {internal_error_der_, false};
+    }
+    cacheable = cacheable && st.cacheable;
+    switch (st.status) {
+      case V_OCSP_CERTSTATUS_GOOD: c.good.Inc(); break;
+      case V_OCSP_CERTSTATUS_REVOKED: c.revoked.Inc(); break;
+      default: c.unknown.Inc(); break;
+    }
+    items.emplace_back(cid, st);
+  }
+  auto der = Sign(items, has_nonce ? req.get() : nullptr, now);
+  if (!der.ok()) {
+    c.internal.Inc();
+    return {internal_error_der_, false};
+  }
+  if (cacheable && !cache_key.empty()) Put(cache_key, *der, items[0].second.status, now);
+  return {std::move(der).value(), false};
+}
+
+void OcspResponder::Refresh(const std::vector<std::string>& serials) {
+  UnixMillis now = NowMillis();
+  X509* issuer = ca_.issuing_cert();
+  for (const std::string& hex : serials) {
+    auto serial = ossl::SerialFromHex(hex);
+    if (!serial.ok()) continue;
+    for (const auto& [nid, unused] : issuer_ids_) {
+      std::string key = std::to_string(nid) + "/" + hex;
+      bool present;
+      {
+        std::shared_lock lock(mutex_);
+        present = cache_.count(key) > 0;
+      }
+      // SHA-1 is always kept warm; other hashes only when someone asked.
+      if (!present && nid != NID_sha1) continue;
+      ossl::OcspCertIdPtr cid(OCSP_cert_id_new(EVP_get_digestbynid(nid), X509_get_subject_name(issuer),
+                                               X509_get0_pubkey_bitstr(issuer), serial->get()));
+      Status1 st = Lookup(cid.get(), nullptr);
+      if (st.status < 0) {
+        // Cannot read the store: drop the entry so nobody is served a stale "good".
+        std::unique_lock lock(mutex_);
+        cache_.erase(key);
+        continue;
+      }
+      auto der = Sign({{cid.get(), st}}, nullptr, now);
+      if (der.ok()) {
+        Put(key, std::move(der).value(), st.status, now);
+      } else {
+        std::unique_lock lock(mutex_);
+        cache_.erase(key);
+      }
+    }
+  }
+}
+
+size_t OcspResponder::Prewarm() {
+  auto certs = store_.ListCertificates(std::nullopt);
+  if (!certs.ok()) return 0;
+  std::vector<std::string> serials;
+  UnixMillis now = NowMillis();
+  for (const auto& c : *certs) {
+    if (c.not_after_ms > now) serials.push_back(c.serial);
+  }
+  Refresh(serials);
+  return serials.size();
+}
+
+size_t OcspResponder::RefreshStale() {
+  UnixMillis now = NowMillis();
+  std::vector<std::string> stale;
+  {
+    std::shared_lock lock(mutex_);
+    for (const auto& [key, entry] : cache_) {
+      if (now >= entry.produced_ms + validity_s_ * kMillisPerSecond / 4) {
+        stale.push_back(key.substr(key.find('/') + 1));
+      }
+    }
+  }
+  std::sort(stale.begin(), stale.end());
+  stale.erase(std::unique(stale.begin(), stale.end()), stale.end());
+  Refresh(stale);
+  return stale.size();
+}
+
+size_t OcspResponder::CachedEntriesForTest() const {
+  std::shared_lock lock(mutex_);
+  return cache_.size();
+}
+
+Result<std::string> DecodeOcspGetSuffix(std::string_view suffix) {
+  std::string b64;
+  b64.reserve(suffix.size());
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    char ch = suffix[i];
+    if (ch == '%') {
+      auto hexval = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      if (i + 2 >= suffix.size()) return Status::InvalidArgument("bad %-escape");
+      int hi = hexval(suffix[i + 1]), lo = hexval(suffix[i + 2]);
+      if (hi < 0 || lo < 0) return Status::InvalidArgument("bad %-escape");
+      ch = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (ch == '-') ch = '+';
+    if (ch == '_') ch = '/';
+    b64.push_back(ch);
+  }
+  while (b64.size() % 4 != 0) b64.push_back('=');
+  if (b64.empty() || b64.size() > OcspResponder::kMaxRequestBytes * 2) {
+    return Status::InvalidArgument("bad OCSP GET length");
+  }
+  std::string out(b64.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  if (n < 0) return Status::InvalidArgument("OCSP GET is not base64");
+  size_t pad = 0;
+  if (b64.size() >= 1 && b64[b64.size() - 1] == '=') ++pad;
+  if (b64.size() >= 2 && b64[b64.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+}  // namespace fg

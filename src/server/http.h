@@ -1,0 +1,82 @@
+#pragma once
+
+// A small HTTP/1.1 server (Boost.Beast inside, invisible outside): handlers
+// are plain functions from HttpRequest to HttpResponse, so that modules that
+// serve HTTP (pki's OCSP/CRL, later admission, events, API) never include
+// Beast. Keep-alive, request size limits and timeouts are handled here.
+//
+// Thread-safety: routes are registered before Start(); handlers are called
+// concurrently from the server's worker threads and must be thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace fg {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target, e.g. "/ocsp/MEow..." (percent-encoding kept)
+  std::string path;    // target without the query string
+  std::string query;   // after '?', may be empty
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote_addr;  // peer IP address as text
+
+  // Case-insensitive header lookup; empty when absent.
+  std::string_view Header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Text(int status, std::string body);
+  static HttpResponse Json(int status, std::string body);
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 8440;  // 0 = pick a free port
+    int threads = 0;       // 0 = hardware concurrency
+    size_t max_body_bytes = 1 << 20;
+    size_t max_header_bytes = 16 << 10;
+    int idle_timeout_s = 30;
+  };
+
+  explicit HttpServer(Options options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Registers a handler for `method` and a path. A path ending in '/' is a
+  // prefix match ("/ocsp/" matches "/ocsp/MEow..."); otherwise exact. The
+  // longest matching route wins. Unknown path -> 404, known path with
+  // another method -> 405.
+  void Route(std::string method, std::string path, HttpHandler handler);
+
+  // Binds and starts the worker threads. Returns once listening.
+  Status Start();
+  // The bound port (useful with port 0).
+  uint16_t port() const;
+  // Stops accepting, closes connections, joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fg

@@ -1,0 +1,292 @@
+#include "server/node.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "common/metrics.h"
+#include "pki/ca.h"
+#include "pki/crl.h"
+#include "pki/ocsp_responder.h"
+#include "server/http.h"
+#include "store/store.h"
+
+namespace fg {
+namespace {
+
+Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("listen must be HOST:PORT");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    return Status::InvalidArgument("bad port in '" + listen + "'");
+  }
+  if (port < 0 || port > 65535) return Status::InvalidArgument("bad port in '" + listen + "'");
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+sockaddr_un ControlAddress(const std::filesystem::path& path, bool* ok) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string p = path.string();
+  *ok = p.size() < sizeof(addr.sun_path);
+  if (*ok) std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  return addr;
+}
+
+}  // namespace
+
+class Node::Impl {
+ public:
+  DataDir dir{""};
+  Config config;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<CertificateAuthority> ca;
+  std::unique_ptr<OcspResponder> ocsp;
+  std::unique_ptr<CrlPublisher> crl;
+  std::unique_ptr<HttpServer> http;
+  int poll_ms = 250;
+
+  std::mutex sync_mutex;  // serialises Sync()
+  int64_t last_seq = 0;   // guarded by sync_mutex
+
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stopping = false;  // guarded by stop_mutex
+  std::thread follower;
+  std::thread control;
+  int control_fd = -1;
+  int wake_pipe[2] = {-1, -1};
+
+  Status Sync() {
+    std::lock_guard lock(sync_mutex);
+    bool certs_changed = false;
+    for (;;) {
+      FG_ASSIGN_OR_RETURN(auto changes, store->ChangesSince(last_seq, 1000));
+      if (changes.empty()) break;
+      std::vector<std::string> serials;
+      for (const Change& c : changes) {
+        if (c.kind == ChangeKind::kCertificate) serials.push_back(c.key);
+        last_seq = c.seq;
+      }
+      if (!serials.empty()) {
+        ocsp->Refresh(serials);
+        certs_changed = true;
+      }
+    }
+    if (certs_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
+    return Status::Ok();
+  }
+
+  void FollowChanges() {
+    int ticks = 0;
+    std::unique_lock lock(stop_mutex);
+    while (!stopping) {
+      stop_cv.wait_for(lock, std::chrono::milliseconds(poll_ms));
+      if (stopping) break;
+      lock.unlock();
+      if (Status s = Sync(); !s.ok()) spdlog::warn("change feed: {}", s.ToString());
+      // Every ~minute: keep responses and the CRL inside their validity.
+      if (++ticks * poll_ms >= 60000) {
+        ticks = 0;
+        ocsp->RefreshStale();
+        if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
+      }
+      lock.lock();
+    }
+  }
+
+  Status StartControl() {
+    std::error_code ec;
+    std::filesystem::create_directories(dir.RunDir(), ec);
+    std::filesystem::permissions(dir.RunDir(), std::filesystem::perms::owner_all, ec);
+    bool ok;
+    sockaddr_un addr = ControlAddress(dir.ControlSocketPath(), &ok);
+    if (!ok) return Status::InvalidArgument("data dir path too long for a unix socket");
+    ::unlink(addr.sun_path);
+    control_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (control_fd < 0 || ::bind(control_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(control_fd, 16) != 0) {
+      return Status::Internal(std::string("control socket: ") + std::strerror(errno));
+    }
+    ::chmod(addr.sun_path, 0600);
+    if (::pipe2(wake_pipe, O_CLOEXEC) != 0) return Status::Internal("pipe");
+    control = std::thread([this] { ServeControl(); });
+    return Status::Ok();
+  }
+
+  // Line protocol: "sync\n" -> "ok\n" | "error <message>\n".
+  void ServeControl() {
+    for (;;) {
+      pollfd fds[2] = {{control_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents) return;
+      int fd = ::accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      timeval tv{2, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      char buf[64];
+      ssize_t n = ::read(fd, buf, sizeof buf - 1);
+      std::string reply = "error unknown command\n";
+      if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).substr(0, 4) == "sync") {
+        Status s = Sync();
+        reply = s.ok() ? "ok\n" : "error " + s.ToString() + "\n";
+      }
+      (void)!::write(fd, reply.data(), reply.size());
+      ::close(fd);
+    }
+  }
+
+  void RegisterRoutes() {
+    auto ocsp_reply = [](OcspResponder::Reply r) {
+      HttpResponse resp;
+      resp.status = r.malformed ? 400 : 200;
+      resp.content_type = "application/ocsp-response";
+      resp.body = std::move(r.der);
+      return resp;
+    };
+    http->Route("POST", "/ocsp", [this, ocsp_reply](const HttpRequest& req) {
+      return ocsp_reply(ocsp->Respond(req.body));
+    });
+    http->Route("POST", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
+      return ocsp_reply(ocsp->Respond(req.body));
+    });
+    http->Route("GET", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
+      auto der = DecodeOcspGetSuffix(std::string_view(req.path).substr(std::strlen("/ocsp/")));
+      if (!der.ok()) return ocsp_reply(ocsp->Respond({}));  // malformedRequest, counted
+      return ocsp_reply(ocsp->Respond(*der));
+    });
+    http->Route("GET", "/crl", [this](const HttpRequest&) {
+      auto der = crl->Der();
+      if (!der) return HttpResponse::Text(503, "CRL not yet available\n");
+      HttpResponse resp;
+      resp.content_type = "application/pkix-crl";
+      resp.body = *der;
+      return resp;
+    });
+    std::string issuing_der = ossl::CertToDer(ca->issuing_cert());
+    std::string root_der = ossl::CertToDer(ca->root_cert());
+    http->Route("GET", "/ca/issuing.crt", [issuing_der](const HttpRequest&) {
+      HttpResponse resp;
+      resp.content_type = "application/pkix-cert";
+      resp.body = issuing_der;
+      return resp;
+    });
+    http->Route("GET", "/ca/root.crt", [root_der](const HttpRequest&) {
+      HttpResponse resp;
+      resp.content_type = "application/pkix-cert";
+      resp.body = root_der;
+      return resp;
+    });
+    http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    http->Route("GET", "/metrics", [](const HttpRequest&) {
+      HttpResponse resp;
+      resp.content_type = "text/plain; version=0.0.4";
+      resp.body = Metrics::Global().RenderPrometheus();
+      return resp;
+    });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(stop_mutex);
+      if (stopping) return;
+      stopping = true;
+    }
+    stop_cv.notify_all();
+    if (http) http->Stop();
+    if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "x", 1);
+    if (follower.joinable()) follower.join();
+    if (control.joinable()) control.join();
+    if (control_fd >= 0) {
+      ::close(control_fd);
+      ::unlink(dir.ControlSocketPath().c_str());
+    }
+    for (int fd : wake_pipe) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { Stop(); }
+uint16_t Node::port() const { return impl_->http->port(); }
+Status Node::Sync() { return impl_->Sync(); }
+void Node::Stop() { impl_->Stop(); }
+
+Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->dir = DataDir(options.data_dir);
+  impl->poll_ms = options.poll_ms;
+  FG_ASSIGN_OR_RETURN(impl->config, impl->dir.LoadConfig());
+  FG_ASSIGN_OR_RETURN(impl->store, Store::Open(impl->dir.ResolveStoreUrl(impl->config)));
+  FG_ASSIGN_OR_RETURN(std::string passphrase, impl->dir.LoadCaPassphrase());
+  FG_ASSIGN_OR_RETURN(impl->ca, CertificateAuthority::Load(impl->dir, impl->config, passphrase));
+  OPENSSL_cleanse(passphrase.data(), passphrase.size());
+  impl->ocsp = std::make_unique<OcspResponder>(*impl->store, *impl->ca, impl->config.ocsp_response_validity_s);
+  impl->crl = std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s);
+
+  // Everything that happened before this point is covered by the prewarm.
+  FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
+  FG_RETURN_IF_ERROR(impl->crl->Regenerate());
+  size_t warmed = impl->ocsp->Prewarm();
+  spdlog::info("OCSP: {} responses pre-produced", warmed);
+
+  FG_ASSIGN_OR_RETURN(auto hp, SplitHostPort(options.listen.empty() ? impl->config.listen : options.listen));
+  HttpServer::Options http_options;
+  http_options.host = hp.first;
+  http_options.port = hp.second;
+  http_options.threads = options.threads;
+  http_options.max_body_bytes = 1 << 20;
+  impl->http = std::make_unique<HttpServer>(http_options);
+  impl->RegisterRoutes();
+  FG_RETURN_IF_ERROR(impl->http->Start());
+  FG_RETURN_IF_ERROR(impl->StartControl());
+  Impl* raw = impl.get();
+  impl->follower = std::thread([raw] { raw->FollowChanges(); });
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Status NotifyServe(const DataDir& dir, int timeout_ms) {
+  bool ok;
+  sockaddr_un addr = ControlAddress(dir.ControlSocketPath(), &ok);
+  if (!ok || !std::filesystem::exists(dir.ControlSocketPath())) return Status::Ok();
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Internal("socket");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return Status::Ok();  // stale socket file: no server running
+  }
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)!::write(fd, "sync\n", 5);
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return Status::Unavailable("serve did not confirm the change in time");
+  std::string reply(buf, static_cast<size_t>(n));
+  if (reply.rfind("ok", 0) == 0) return Status::Ok();
+  return Status::Internal("serve: " + reply);
+}
+
+}  // namespace fg

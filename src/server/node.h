@@ -1,0 +1,47 @@
+#pragma once
+
+// One femtoguard node: every service of `femtoguard serve` wired together.
+// Today: OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), health and
+// metrics. A change-feed follower keeps the OCSP cache and the CRL in step
+// with the store, both on a short poll and on demand through the control
+// socket (DataDir::ControlSocketPath), which the CLI pokes after each change
+// so that a revocation is visible the moment `cert revoke` returns.
+//
+// Thread-safety: Start/Stop from one thread; the rest is internal.
+
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace fg {
+
+class Node {
+ public:
+  struct Options {
+    std::string data_dir;
+    std::string listen;  // HOST:PORT; empty = from config
+    int threads = 0;     // HTTP worker threads; 0 = cores
+    int poll_ms = 250;   // change-feed poll period
+  };
+
+  static Result<std::unique_ptr<Node>> Start(const Options& options);
+  ~Node();
+
+  uint16_t port() const;
+  // Applies pending store changes to the OCSP cache and CRL now.
+  Status Sync();
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Asks a running `serve` on this data dir to Sync(). OK when no server runs
+// (nothing to tell); an error only when a server is there but fails.
+Status NotifyServe(const DataDir& dir, int timeout_ms = 5000);
+
+}  // namespace fg

@@ -1,0 +1,1032 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+namespace fg {
+namespace sqlite {
+namespace {
+
+using nlohmann::json;
+
+// Schema migrations, applied in order; schema_version records each one.
+// Append new versions at the end and never edit a released one: a data dir
+// from an older binary is migrated forward from whatever version it holds.
+constexpr const char* kMigrations[] = {
+    // Version 1.
+    R"sql(
+CREATE TABLE devices (
+  id            TEXT PRIMARY KEY NOT NULL,
+  status        TEXT NOT NULL
+                CHECK (status IN ('provisioned', 'active', 'suspended', 'decommissioned')),
+  owner         TEXT NOT NULL DEFAULT '',
+  mode          TEXT NOT NULL CHECK (mode IN ('closed', 'hybrid', 'open')),
+  site_lat      REAL,
+  site_lon      REAL,
+  site_radius_m REAL,
+  prefixes      TEXT NOT NULL DEFAULT '[]',
+  csg           TEXT NOT NULL DEFAULT '[]',
+  cert_fp       TEXT NOT NULL DEFAULT '',
+  max_ues       INTEGER NOT NULL DEFAULT 0,
+  created_ms    INTEGER NOT NULL,
+  updated_ms    INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL DEFAULT 0,
+  CHECK ((site_lat IS NULL) = (site_lon IS NULL))
+);
+
+CREATE TABLE certificates (
+  serial        TEXT PRIMARY KEY NOT NULL,
+  device        TEXT NOT NULL REFERENCES devices (id),
+  key_fp        TEXT NOT NULL,
+  cert_fp       TEXT NOT NULL,
+  not_before_ms INTEGER NOT NULL,
+  not_after_ms  INTEGER NOT NULL,
+  issued_ms     INTEGER NOT NULL,
+  status        TEXT NOT NULL CHECK (status IN ('valid', 'hold', 'revoked')),
+  reason        INTEGER NOT NULL DEFAULT 0,
+  revoked_ms    INTEGER NOT NULL DEFAULT 0,
+  der           BLOB NOT NULL
+);
+-- The hard guard of "one key = one device, once": a key appears in at most
+-- one certificate, ever, whatever the application layer checked before.
+CREATE UNIQUE INDEX certificates_key_fp ON certificates (key_fp);
+CREATE INDEX certificates_device ON certificates (device, issued_ms);
+CREATE INDEX certificates_status ON certificates (status, not_after_ms);
+
+CREATE TABLE audit (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms   INTEGER NOT NULL,
+  actor   TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  detail  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_subject ON audit (subject, seq);
+
+CREATE TABLE changes (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('device', 'certificate')),
+  key  TEXT NOT NULL
+);
+
+CREATE TABLE counters (
+  name  TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+);
+)sql",
+};
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// The status of a failed sqlite3 call. Constraint violations on a unique
+// key surface as AlreadyExists so that callers can refine the message;
+// a busy database (another process holding the write lock past the busy
+// timeout) is Unavailable: retrying later may succeed.
+Status SqlStatus(int rc, std::string msg) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg + " (database busy)");
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Status::AlreadyExists(msg);
+      }
+      return Status::Internal(msg);
+    default:
+      return Status::Internal(msg);
+  }
+}
+
+Status SqlError(sqlite3* db, int rc, std::string_view what) {
+  return SqlStatus(rc, "store: " + std::string(what) + ": " +
+                           (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+}
+
+// nlohmann::json::dump throws on invalid UTF-8 unless told otherwise; the
+// store must not throw, and a replacement character is the lesser harm.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int64_t LimitOrAll(size_t limit) {
+  // SQLite reads a negative LIMIT as "no limit".
+  if (limit == 0) return -1;
+  return static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max()));
+}
+
+}  // namespace
+
+// A cached prepared statement in use. Reset and unbound when it goes out of
+// scope, so that it neither holds a read transaction open nor leaks
+// parameters into its next use. Bind errors are kept and reported by the
+// first Step.
+class Statement {
+ public:
+  // `in_use` is the cache's flag for this statement, cleared on destruction.
+  Statement(sqlite3* db, sqlite3_stmt* stmt, bool* in_use)
+      : db_(db), stmt_(stmt), in_use_(in_use) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        in_use_(std::exchange(other.in_use_, nullptr)),
+        bind_rc_(other.bind_rc_) {}
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+    if (in_use_ != nullptr) *in_use_ = false;
+  }
+
+  // Parameter indexes are 1-based, as in SQL "?1".
+  Statement& BindText(int index, std::string_view v) {
+    // A null data pointer would bind SQL NULL instead of ''.
+    const char* data = v.data() != nullptr ? v.data() : "";
+    Keep(sqlite3_bind_text(stmt_, index, data, static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& BindInt(int index, int64_t v) {
+    Keep(sqlite3_bind_int64(stmt_, index, v));
+    return *this;
+  }
+  Statement& BindDouble(int index, std::optional<double> v) {
+    Keep(v ? sqlite3_bind_double(stmt_, index, *v) : sqlite3_bind_null(stmt_, index));
+    return *this;
+  }
+  Statement& BindBlob(int index, std::string_view v) {
+    const char* data = v.data() != nullptr ? v.data() : "";
+    Keep(sqlite3_bind_blob(stmt_, index, data, static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+
+  // True when a row is ready to read, false when the statement is done.
+  Result<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) return SqlError(db_, bind_rc_, "bind");
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqlError(db_, rc, "step");
+  }
+  // Runs a statement that returns no row.
+  Status Run() {
+    auto row = Step();
+    if (!row.ok()) return row.status();
+    if (*row) return Status::Internal("store: statement returned an unexpected row");
+    return Status::Ok();
+  }
+
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(static_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<double> OptDouble(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_double(stmt_, col);
+  }
+
+ private:
+  void Keep(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  bool* in_use_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// One sqlite3 connection and its prepared statements. Not thread-safe: the
+// owning SqliteStore serialises access.
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path) {
+    sqlite3* raw = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    // sqlite3_open_v2 hands out a handle even on failure; it must be closed.
+    auto conn = std::unique_ptr<Connection>(new Connection(raw));
+    if (rc != SQLITE_OK) return SqlError(raw, rc, "cannot open " + path);
+    sqlite3_extended_result_codes(raw, 1);
+    // Before anything else: switching to WAL and migrating take locks that
+    // another process may hold for a moment.
+    if (int brc = sqlite3_busy_timeout(raw, kBusyTimeoutMs); brc != SQLITE_OK) {
+      return SqlError(raw, brc, "busy_timeout");
+    }
+    FG_RETURN_IF_ERROR(conn->SetJournalModeWal(path));
+    // NORMAL is durable across application crashes in WAL mode; only a power
+    // loss may drop the last transactions, never corrupt the file.
+    FG_RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = NORMAL"));
+    FG_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
+    return conn;
+  }
+
+  ~Connection() {
+    cache_.clear();  // statements must be finalized before the handle closes
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // A statement from the cache, prepared on first use. `sql` is always a
+  // constant of this file: values travel as bound parameters only.
+  Result<Statement> Prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) {
+        sqlite3_finalize(stmt);
+        return SqlError(db_, rc, "prepare");
+      }
+      it = cache_.emplace(sql, Cached{StmtPtr(stmt), false}).first;
+    }
+    // One statement object cannot run twice at once: a nested use would
+    // reset the outer one mid-iteration.
+    if (it->second.in_use) return Status::Internal("store: statement already in use: " + it->first);
+    it->second.in_use = true;
+    return Statement(db_, it->second.stmt.get(), &it->second.in_use);
+  }
+
+  // Runs constant SQL, possibly several statements (migrations, pragmas).
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::Ok();
+    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return SqlStatus(rc, "store: " + msg);
+  }
+
+  // Runs `body` (returning Status or Result<T>) in a BEGIN IMMEDIATE
+  // transaction: committed when it succeeds, rolled back otherwise, so a
+  // failure leaves nothing partial behind.
+  template <typename F>
+  std::invoke_result_t<F> WriteTransaction(F&& body) {
+    {
+      FG_ASSIGN_OR_RETURN(Statement begin, Prepare("BEGIN IMMEDIATE"));
+      FG_RETURN_IF_ERROR(begin.Run());
+    }
+    auto result = body();
+    if (!result.ok()) {
+      Rollback();
+      return result;
+    }
+    Status committed = CommitTransaction();
+    if (!committed.ok()) {
+      Rollback();
+      return committed;
+    }
+    return result;
+  }
+
+  sqlite3* handle() const { return db_; }
+
+ private:
+  struct StmtFinalizer {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+  };
+  using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+  struct Cached {
+    StmtPtr stmt;
+    bool in_use;
+  };
+
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  Status SetJournalModeWal(const std::string& path) {
+    FG_ASSIGN_OR_RETURN(Statement stmt, Prepare("PRAGMA journal_mode = WAL"));
+    FG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    std::string mode = row ? stmt.Text(0) : "";
+    // An in-memory database (tests) cannot do WAL and needs no cross-process locking.
+    if (mode == "wal" || (path == ":memory:" && mode == "memory")) return Status::Ok();
+    return Status::Internal("store: cannot switch " + path + " to WAL mode (journal_mode is '" +
+                            mode + "')");
+  }
+
+  Status CommitTransaction() {
+    FG_ASSIGN_OR_RETURN(Statement commit, Prepare("COMMIT"));
+    return commit.Run();
+  }
+
+  void Rollback() {
+    // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) already rolled back.
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+  sqlite3* db_;
+  // Keyed by SQL text; the statements are finalized when the map is cleared.
+  // Node-based, so the in_use flags handed to Statements stay put.
+  std::unordered_map<std::string, Cached> cache_;
+};
+
+namespace {
+
+// ---- encoding of enums as stored ----
+
+std::string_view ChangeKindName(ChangeKind k) {
+  return k == ChangeKind::kDevice ? "device" : "certificate";
+}
+
+Result<ChangeKind> ParseChangeKind(std::string_view s) {
+  if (s == "device") return ChangeKind::kDevice;
+  if (s == "certificate") return ChangeKind::kCertificate;
+  return Status::Internal("store: unknown change kind '" + std::string(s) + "'");
+}
+
+Result<CertStatus> ParseCertStatus(std::string_view s) {
+  if (s == "valid") return CertStatus::kValid;
+  if (s == "hold") return CertStatus::kHold;
+  if (s == "revoked") return CertStatus::kRevoked;
+  return Status::Internal("store: unknown certificate status '" + std::string(s) + "'");
+}
+
+Result<std::vector<std::string>> ParseStringArray(const std::string& text, const char* column) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    return Status::Internal(std::string("store: devices.") + column + " is not a JSON array");
+  }
+  std::vector<std::string> out;
+  for (const auto& e : j) {
+    if (!e.is_string()) {
+      return Status::Internal(std::string("store: devices.") + column + " holds a non-string");
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+// ---- devices ----
+
+// Column lists in the order ReadDevice / ReadCertificate expect them.
+#define FG_DEVICE_COLUMNS                                                                 \
+  " id, status, owner, mode, site_lat, site_lon, site_radius_m, prefixes, csg, cert_fp, " \
+  "max_ues, created_ms, updated_ms, last_seen_ms "
+#define FG_CERT_COLUMNS                                                                        \
+  " serial, device, key_fp, cert_fp, not_before_ms, not_after_ms, issued_ms, status, reason, " \
+  "revoked_ms, der "
+
+Result<Device> ReadDevice(const Statement& s) {
+  Device d;
+  d.id = s.Text(0);
+  FG_ASSIGN_OR_RETURN(d.status, ParseDeviceStatus(s.Text(1)));
+  d.owner = s.Text(2);
+  FG_ASSIGN_OR_RETURN(d.mode, ParseAccessMode(s.Text(3)));
+  std::optional<double> lat = s.OptDouble(4);
+  std::optional<double> lon = s.OptDouble(5);
+  if (lat && lon) d.site = Site{*lat, *lon, s.OptDouble(6).value_or(0)};
+  FG_ASSIGN_OR_RETURN(d.prefixes, ParseStringArray(s.Text(7), "prefixes"));
+  FG_ASSIGN_OR_RETURN(d.csg, ParseStringArray(s.Text(8), "csg"));
+  d.cert_fp = s.Text(9);
+  d.max_ues = static_cast<int>(s.Int(10));
+  d.created_ms = s.Int(11);
+  d.updated_ms = s.Int(12);
+  d.last_seen_ms = s.Int(13);
+  return d;
+}
+
+Result<std::optional<Device>> LoadDevice(Connection& c, std::string_view id) {
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      c.Prepare("SELECT" FG_DEVICE_COLUMNS "FROM devices WHERE id = ?1"));
+  s.BindText(1, id);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<Device>();
+  FG_ASSIGN_OR_RETURN(Device d, ReadDevice(s));
+  return std::optional<Device>(std::move(d));
+}
+
+// Binds the registry attributes at the parameter indexes shared by the
+// INSERT and the UPDATE below (?2..?10).
+void BindAttributes(Statement& s, const Device& d) {
+  s.BindText(2, d.owner)
+      .BindText(3, AccessModeName(d.mode))
+      .BindDouble(4, d.site ? std::optional<double>(d.site->lat) : std::nullopt)
+      .BindDouble(5, d.site ? std::optional<double>(d.site->lon) : std::nullopt)
+      .BindDouble(6, d.site ? std::optional<double>(d.site->radius_m) : std::nullopt)
+      .BindText(7, Dump(json(d.prefixes)))
+      .BindText(8, Dump(json(d.csg)))
+      .BindText(9, d.cert_fp)
+      .BindInt(10, d.max_ues);
+}
+
+// Names of the registry attributes that differ between `a` and `b`.
+std::vector<std::string> ChangedAttributes(const Device& a, const Device& b) {
+  std::vector<std::string> out;
+  if (a.owner != b.owner) out.push_back("owner");
+  if (a.mode != b.mode) out.push_back("mode");
+  bool same_site = a.site.has_value() == b.site.has_value() &&
+                   (!a.site || (a.site->lat == b.site->lat && a.site->lon == b.site->lon &&
+                                a.site->radius_m == b.site->radius_m));
+  if (!same_site) out.push_back("site");
+  if (a.prefixes != b.prefixes) out.push_back("prefixes");
+  if (a.csg != b.csg) out.push_back("csg");
+  if (a.cert_fp != b.cert_fp) out.push_back("cert_fp");
+  if (a.max_ues != b.max_ues) out.push_back("max_ues");
+  return out;
+}
+
+Status SetDeviceStatusRow(Connection& c, std::string_view id, DeviceStatus to, UnixMillis now) {
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      c.Prepare("UPDATE devices SET status = ?2, updated_ms = ?3 WHERE id = ?1"));
+  s.BindText(1, id).BindText(2, DeviceStatusName(to)).BindInt(3, now);
+  return s.Run();
+}
+
+Status TouchDeviceRow(Connection& c, std::string_view id, UnixMillis when, bool* found) {
+  // Only forward: a late, out-of-order report must not make a device look dormant.
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE devices SET last_seen_ms = "
+                                             "MAX(last_seen_ms, ?2) WHERE id = ?1"));
+  s.BindText(1, id).BindInt(2, when);
+  FG_RETURN_IF_ERROR(s.Run());
+  *found = sqlite3_changes(c.handle()) > 0;
+  return Status::Ok();
+}
+
+// ---- certificates ----
+
+Result<Certificate> ReadCertificate(const Statement& s) {
+  Certificate c;
+  c.serial = s.Text(0);
+  c.device = s.Text(1);
+  c.key_fp = s.Text(2);
+  c.cert_fp = s.Text(3);
+  c.not_before_ms = s.Int(4);
+  c.not_after_ms = s.Int(5);
+  c.issued_ms = s.Int(6);
+  FG_ASSIGN_OR_RETURN(c.status, ParseCertStatus(s.Text(7)));
+  c.reason = static_cast<RevocationReason>(s.Int(8));
+  c.revoked_ms = s.Int(9);
+  c.der = s.Blob(10);
+  return c;
+}
+
+Result<std::vector<Certificate>> ReadCertificates(Statement& s) {
+  std::vector<Certificate> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(Certificate c, ReadCertificate(s));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Serials of the device's certificates in `status`, oldest first.
+Result<std::vector<std::string>> SerialsWithStatus(Connection& c, std::string_view device,
+                                                   CertStatus status) {
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT serial FROM certificates WHERE device = ?1 "
+                                             "AND status = ?2 ORDER BY issued_ms, rowid"));
+  s.BindText(1, device).BindText(2, CertStatusName(status));
+  std::vector<std::string> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(s.Text(0));
+  }
+  return out;
+}
+
+Status SetCertState(Connection& c, std::string_view serial, CertStatus status,
+                    RevocationReason reason, UnixMillis revoked_ms) {
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE certificates SET status = ?2, reason = ?3, "
+                                             "revoked_ms = ?4 WHERE serial = ?1"));
+  s.BindText(1, serial)
+      .BindText(2, CertStatusName(status))
+      .BindInt(3, static_cast<int64_t>(reason))
+      .BindInt(4, revoked_ms);
+  return s.Run();
+}
+
+// ---- audit and change feed ----
+
+Status WriteAudit(Connection& c, UnixMillis ts, std::string_view actor, std::string_view action,
+                  std::string_view subject, std::string_view reason, std::string_view detail) {
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      c.Prepare("INSERT INTO audit (ts_ms, actor, action, subject, reason, detail) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  s.BindInt(1, ts)
+      .BindText(2, actor)
+      .BindText(3, action)
+      .BindText(4, subject)
+      .BindText(5, reason)
+      .BindText(6, detail);
+  return s.Run();
+}
+
+Status WriteAudit(Connection& c, UnixMillis ts, const AuditContext& ctx, std::string_view action,
+                  std::string_view subject, const json& detail) {
+  return WriteAudit(c, ts, ctx.actor, action, subject, ctx.reason, Dump(detail));
+}
+
+Status WriteChange(Connection& c, ChangeKind kind, std::string_view key) {
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO changes (kind, key) VALUES (?1, ?2)"));
+  s.BindText(1, ChangeKindName(kind)).BindText(2, key);
+  return s.Run();
+}
+
+// Moves one certificate to a new state and records it (audit + change).
+Status TransitionCertificate(Connection& c, UnixMillis now, const AuditContext& ctx,
+                             std::string_view action, std::string_view serial,
+                             std::string_view device, CertStatus status, RevocationReason reason,
+                             UnixMillis revoked_ms, json detail) {
+  FG_RETURN_IF_ERROR(SetCertState(c, serial, status, reason, revoked_ms));
+  detail["serial"] = serial;
+  detail["device"] = device;
+  FG_RETURN_IF_ERROR(WriteAudit(c, now, ctx, action, serial, detail));
+  return WriteChange(c, ChangeKind::kCertificate, serial);
+}
+
+}  // namespace
+}  // namespace sqlite
+
+using nlohmann::json;
+using sqlite::Connection;
+using sqlite::Statement;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  FG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(path));
+  // Migrating under BEGIN IMMEDIATE: two processes opening a fresh file at
+  // once must not both apply version 1.
+  Status migrated = conn->WriteTransaction([&]() -> Status {
+    FG_RETURN_IF_ERROR(
+        conn->Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                   "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)"));
+    int64_t current = 0;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          conn->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) current = s.Int(0);
+    }
+    const int64_t latest = static_cast<int64_t>(std::size(sqlite::kMigrations));
+    if (current > latest) {
+      return Status::FailedPrecondition(
+          "store " + path + " has schema version " + std::to_string(current) +
+          ", newer than this binary knows (" + std::to_string(latest) + "): upgrade femtoguard");
+    }
+    for (int64_t v = current + 1; v <= latest; ++v) {
+      Status applied = conn->Exec(sqlite::kMigrations[v - 1]);
+      if (!applied.ok()) {
+        return Status::Internal("store: migration to version " + std::to_string(v) +
+                                " failed: " + applied.message());
+      }
+      FG_ASSIGN_OR_RETURN(Statement s, conn->Prepare("INSERT INTO schema_version "
+                                                     "(version, applied_ms) VALUES (?1, ?2)"));
+      s.BindInt(1, v).BindInt(2, NowMillis());
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    return Status::Ok();
+  });
+  if (!migrated.ok()) return migrated;
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(conn)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+// ---- devices ----
+
+Status SqliteStore::AddDevice(const Device& device, const AuditContext& audit) {
+  FG_RETURN_IF_ERROR(ValidateDeviceId(device.id));
+  if (device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare("INSERT INTO devices (id, owner, mode, site_lat, site_lon, site_radius_m, "
+                    "prefixes, csg, cert_fp, max_ues, status, created_ms, updated_ms, "
+                    "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                    "?13, ?14)"));
+      s.BindText(1, device.id);
+      sqlite::BindAttributes(s, device);
+      // Timestamps given by the caller (a migration from another store) are kept.
+      s.BindText(11, DeviceStatusName(device.status))
+          .BindInt(12, device.created_ms != 0 ? device.created_ms : now)
+          .BindInt(13, device.updated_ms != 0 ? device.updated_ms : now)
+          .BindInt(14, device.last_seen_ms);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        return Status::AlreadyExists("device " + device.id + " already exists");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    json detail = {{"status", DeviceStatusName(device.status)},
+                   {"mode", AccessModeName(device.mode)}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.add", device.id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
+  });
+}
+
+Status SqliteStore::UpdateDeviceAttributes(const Device& device, const AuditContext& audit) {
+  if (device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, device.id));
+    if (!current) return Status::NotFound("device " + device.id + " is not registered");
+    std::vector<std::string> changed = sqlite::ChangedAttributes(*current, device);
+    if (changed.empty()) return Status::Ok();  // nothing happened, so nothing to record
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare("UPDATE devices SET owner = ?2, mode = ?3, site_lat = ?4, site_lon = ?5, "
+                    "site_radius_m = ?6, prefixes = ?7, csg = ?8, cert_fp = ?9, max_ues = ?10, "
+                    "updated_ms = ?11 WHERE id = ?1"));
+      s.BindText(1, device.id);
+      sqlite::BindAttributes(s, device);
+      s.BindInt(11, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    json detail = {{"changed", changed}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.update", device.id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
+  });
+}
+
+Result<Device> SqliteStore::GetDevice(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(std::optional<Device> d, sqlite::LoadDevice(*conn_, id));
+  if (!d) return Status::NotFound("device " + std::string(id) + " is not registered");
+  return std::move(*d);
+}
+
+Result<std::vector<Device>> SqliteStore::ListDevices(const DeviceFilter& filter) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  auto prepared = filter.status
+                      ? c.Prepare("SELECT" FG_DEVICE_COLUMNS
+                                  "FROM devices WHERE status = ?2 ORDER BY id LIMIT ?1")
+                      : c.Prepare("SELECT" FG_DEVICE_COLUMNS "FROM devices ORDER BY id LIMIT ?1");
+  if (!prepared.ok()) return prepared.status();
+  Statement& s = prepared.value();
+  s.BindInt(1, sqlite::LimitOrAll(filter.limit));
+  if (filter.status) s.BindText(2, DeviceStatusName(*filter.status));
+  std::vector<Device> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(Device d, sqlite::ReadDevice(s));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<DeviceTransition> SqliteStore::SetDeviceStatus(std::string_view id, DeviceStatus to,
+                                                      const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  const std::string device(id);
+  return c.WriteTransaction([&]() -> Result<DeviceTransition> {
+    FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, id));
+    if (!current) return Status::NotFound("device " + device + " is not registered");
+    DeviceTransition t;
+    t.from = current->status;
+    t.to = to;
+    if (!IsAllowedTransition(t.from, to)) {
+      return Status::FailedPrecondition("device " + device + ": transition from " +
+                                        std::string(DeviceStatusName(t.from)) + " to " +
+                                        std::string(DeviceStatusName(to)) + " is not allowed");
+    }
+    const UnixMillis now = NowMillis();
+    FG_RETURN_IF_ERROR(sqlite::SetDeviceStatusRow(c, id, to, now));
+    json detail = {{"from", DeviceStatusName(t.from)}, {"to", DeviceStatusName(to)}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.status", device, detail));
+    FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kDevice, device));
+
+    if (to == DeviceStatus::kSuspended) {
+      FG_ASSIGN_OR_RETURN(t.certs_held, sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
+      for (const std::string& serial : t.certs_held) {
+        FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
+            c, now, audit, "cert.hold", serial, device, CertStatus::kHold,
+            RevocationReason::kCertificateHold, now,
+            {{"reason", RevocationReasonName(RevocationReason::kCertificateHold)}}));
+      }
+    } else if (t.from == DeviceStatus::kSuspended && to == DeviceStatus::kActive) {
+      FG_ASSIGN_OR_RETURN(t.certs_released, sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
+      for (const std::string& serial : t.certs_released) {
+        FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
+            c, now, audit, "cert.release", serial, device, CertStatus::kValid,
+            RevocationReason::kUnspecified, 0, json::object()));
+      }
+    } else if (to == DeviceStatus::kDecommissioned) {
+      FG_ASSIGN_OR_RETURN(std::vector<std::string> valid,
+                          sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
+      FG_ASSIGN_OR_RETURN(std::vector<std::string> held,
+                          sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
+      const auto reason = RevocationReason::kCessationOfOperation;
+      for (const auto* group : {&valid, &held}) {
+        const bool was_held = group == &held;
+        for (const std::string& serial : *group) {
+          json d = {{"reason", RevocationReasonName(reason)}};
+          if (was_held) d["from"] = "hold";
+          FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(c, now, audit, "cert.revoke", serial,
+                                                           device, CertStatus::kRevoked, reason,
+                                                           now, std::move(d)));
+          t.certs_revoked.push_back(serial);
+        }
+      }
+    }
+    return t;
+  });
+}
+
+Status SqliteStore::TouchDevice(std::string_view id, UnixMillis when) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    bool found = false;
+    FG_RETURN_IF_ERROR(sqlite::TouchDeviceRow(c, id, when, &found));
+    if (!found) return Status::NotFound("device " + std::string(id) + " is not registered");
+    return Status::Ok();
+  });
+}
+
+// ---- certificates ----
+
+Result<std::optional<std::string>> SqliteStore::FindKeyOwner(std::string_view key_fp) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT device FROM certificates WHERE key_fp = ?1"));
+  s.BindText(1, key_fp);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
+}
+
+Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(const Certificate& cert,
+                                                                      const AuditContext& audit) {
+  if (cert.serial.empty() || cert.device.empty() || cert.key_fp.empty()) {
+    return Status::InvalidArgument("certificate record needs a serial, a device and a key_fp");
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Result<std::vector<std::string>> {
+    FG_ASSIGN_OR_RETURN(std::optional<Device> device, sqlite::LoadDevice(c, cert.device));
+    if (!device) {
+      return Status::FailedPrecondition("device " + cert.device + " is not registered");
+    }
+    if (device->status != DeviceStatus::kProvisioned && device->status != DeviceStatus::kActive) {
+      return Status::FailedPrecondition("device " + cert.device + " is " +
+                                        std::string(DeviceStatusName(device->status)) +
+                                        ": no certificate may be issued to it");
+    }
+    const UnixMillis now = NowMillis();
+    const UnixMillis issued = cert.issued_ms != 0 ? cert.issued_ms : now;
+
+    // Earlier valid certificates, read before the new one is in the table.
+    FG_ASSIGN_OR_RETURN(std::vector<std::string> superseded,
+                        sqlite::SerialsWithStatus(c, cert.device, CertStatus::kValid));
+    {
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare("INSERT INTO certificates (serial, device, key_fp, cert_fp, not_before_ms, "
+                    "not_after_ms, issued_ms, status, reason, revoked_ms, der) VALUES (?1, ?2, "
+                    "?3, ?4, ?5, ?6, ?7, 'valid', 0, 0, ?8)"));
+      s.BindText(1, cert.serial)
+          .BindText(2, cert.device)
+          .BindText(3, cert.key_fp)
+          .BindText(4, cert.cert_fp)
+          .BindInt(5, cert.not_before_ms)
+          .BindInt(6, cert.not_after_ms)
+          .BindInt(7, issued)
+          .BindBlob(8, cert.der);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        // The unique indexes are the real guard; find out which one held,
+        // inside the same transaction, to say who owns what.
+        FG_ASSIGN_OR_RETURN(Statement q, c.Prepare("SELECT device, serial FROM certificates "
+                                                   "WHERE key_fp = ?1"));
+        q.BindText(1, cert.key_fp);
+        FG_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (row && q.Text(0) == cert.device) {
+          return Status::AlreadyExists("key " + cert.key_fp + " was already used by certificate " +
+                                       q.Text(1) + " of device " + cert.device +
+                                       "; a new certificate needs a new key");
+        }
+        if (row) {
+          return Status::AlreadyExists("key " + cert.key_fp + " is bound to device " + q.Text(0) +
+                                       "; it cannot be bound to device " + cert.device);
+        }
+        return Status::AlreadyExists("certificate serial " + cert.serial + " already exists");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+
+    if (device->status == DeviceStatus::kProvisioned) {
+      FG_RETURN_IF_ERROR(sqlite::SetDeviceStatusRow(c, cert.device, DeviceStatus::kActive, now));
+      json detail = {{"from", DeviceStatusName(DeviceStatus::kProvisioned)},
+                     {"to", DeviceStatusName(DeviceStatus::kActive)},
+                     {"serial", cert.serial}};
+      FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit.actor, "device.status", cert.device,
+                                            "first certificate issued", sqlite::Dump(detail)));
+      FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kDevice, cert.device));
+    }
+    for (const std::string& old : superseded) {
+      FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
+          c, now, audit, "cert.supersede", old, cert.device, CertStatus::kRevoked,
+          RevocationReason::kSuperseded, now,
+          {{"reason", RevocationReasonName(RevocationReason::kSuperseded)}, {"by", cert.serial}}));
+    }
+    bool found = false;
+    FG_RETURN_IF_ERROR(sqlite::TouchDeviceRow(c, cert.device, issued, &found));
+
+    json detail = {{"serial", cert.serial},
+                   {"device", cert.device},
+                   {"key_fp", cert.key_fp},
+                   {"not_after_ms", cert.not_after_ms}};
+    if (!superseded.empty()) detail["superseded"] = superseded;
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "cert.issue", cert.serial, detail));
+    FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kCertificate, cert.serial));
+    return superseded;
+  });
+}
+
+Result<Certificate> SqliteStore::GetCertificate(std::string_view serial) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(
+      Statement s, conn_->Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE serial = ?1"));
+  s.BindText(1, serial);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::NotFound("no certificate with serial " + std::string(serial));
+  return sqlite::ReadCertificate(s);
+}
+
+Result<std::vector<Certificate>> SqliteStore::ListCertificates(
+    std::optional<std::string_view> device) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  if (device) {
+    FG_ASSIGN_OR_RETURN(Statement s,
+                        c.Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE device = ?1 "
+                                  "ORDER BY issued_ms, rowid"));
+    s.BindText(1, *device);
+    return sqlite::ReadCertificates(s);
+  }
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT" FG_CERT_COLUMNS
+                                             "FROM certificates ORDER BY issued_ms, rowid"));
+  return sqlite::ReadCertificates(s);
+}
+
+Status SqliteStore::RevokeCertificate(std::string_view serial, RevocationReason reason,
+                                      UnixMillis when, const AuditContext& audit) {
+  if (RevocationReasonName(reason) == "unknown") {
+    return Status::InvalidArgument("unknown revocation reason code " +
+                                   std::to_string(static_cast<int>(reason)));
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  const std::string id(serial);
+  return c.WriteTransaction([&]() -> Status {
+    std::string device;
+    CertStatus status;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT device, status FROM certificates WHERE serial = ?1"));
+      s.BindText(1, serial);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::NotFound("no certificate with serial " + id);
+      device = s.Text(0);
+      FG_ASSIGN_OR_RETURN(status, sqlite::ParseCertStatus(s.Text(1)));
+    }
+    if (status == CertStatus::kRevoked) {
+      return Status::FailedPrecondition("certificate " + id + " is already revoked");
+    }
+    const UnixMillis now = NowMillis();
+    const UnixMillis at = when != 0 ? when : now;
+    if (reason == RevocationReason::kCertificateHold) {
+      if (status == CertStatus::kHold) {
+        return Status::FailedPrecondition("certificate " + id + " is already on hold");
+      }
+      return sqlite::TransitionCertificate(c, now, audit, "cert.hold", id, device,
+                                           CertStatus::kHold, reason, at,
+                                           {{"reason", RevocationReasonName(reason)}});
+    }
+    json detail = {{"reason", RevocationReasonName(reason)}};
+    if (status == CertStatus::kHold) detail["from"] = "hold";
+    return sqlite::TransitionCertificate(c, now, audit, "cert.revoke", id, device,
+                                         CertStatus::kRevoked, reason, at, std::move(detail));
+  });
+}
+
+Result<std::vector<Certificate>> SqliteStore::ListRevokedCertificates(UnixMillis now) {
+  std::lock_guard lock(mutex_);
+  // A certificate is valid through its notAfter instant (RFC 5280 §4.1.2.5),
+  // so it stays listed until then.
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT" FG_CERT_COLUMNS
+                                     "FROM certificates WHERE status IN ('hold', 'revoked') "
+                                     "AND not_after_ms >= ?1 ORDER BY revoked_ms, rowid"));
+  s.BindInt(1, now);
+  return sqlite::ReadCertificates(s);
+}
+
+// ---- audit and change feed ----
+
+Status SqliteStore::AppendAudit(const AuditEntry& entry) {
+  if (entry.action.empty()) return Status::InvalidArgument("audit entry needs an action");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    return sqlite::WriteAudit(c, entry.ts_ms != 0 ? entry.ts_ms : NowMillis(), entry.actor,
+                              entry.action, entry.subject, entry.reason, entry.detail);
+  });
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditFilter& filter) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  // Read newest first (that is what a limit keeps), then restore the
+  // chronological order when the whole log was asked for.
+  auto prepared = filter.subject.empty()
+                      ? c.Prepare(
+                            "SELECT seq, ts_ms, actor, action, subject, reason, detail "
+                            "FROM audit ORDER BY seq DESC LIMIT ?1")
+                      : c.Prepare(
+                            "SELECT seq, ts_ms, actor, action, subject, reason, detail "
+                            "FROM audit WHERE subject = ?2 ORDER BY seq DESC LIMIT ?1");
+  if (!prepared.ok()) return prepared.status();
+  Statement& s = prepared.value();
+  s.BindInt(1, sqlite::LimitOrAll(filter.limit));
+  if (!filter.subject.empty()) s.BindText(2, filter.subject);
+  std::vector<AuditEntry> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    AuditEntry e;
+    e.seq = s.Int(0);
+    e.ts_ms = s.Int(1);
+    e.actor = s.Text(2);
+    e.action = s.Text(3);
+    e.subject = s.Text(4);
+    e.reason = s.Text(5);
+    e.detail = s.Text(6);
+    out.push_back(std::move(e));
+  }
+  if (filter.limit == 0) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<std::vector<Change>> SqliteStore::ChangesSince(int64_t after, size_t limit) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT seq, kind, key FROM changes "
+                                                  "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+  s.BindInt(1, after).BindInt(2, sqlite::LimitOrAll(limit));
+  std::vector<Change> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Change ch;
+    ch.seq = s.Int(0);
+    FG_ASSIGN_OR_RETURN(ch.kind, sqlite::ParseChangeKind(s.Text(1)));
+    ch.key = s.Text(2);
+    out.push_back(std::move(ch));
+  }
+  return out;
+}
+
+Result<int64_t> SqliteStore::LatestChangeSeq() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM changes"));
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? s.Int(0) : int64_t{0};
+}
+
+// ---- counters ----
+
+Result<int64_t> SqliteStore::NextCounter(std::string_view name) {
+  if (name.empty()) return Status::InvalidArgument("counter name must not be empty");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Result<int64_t> {
+    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO counters (name, value) VALUES (?1, 1) "
+                                               "ON CONFLICT (name) DO UPDATE SET value = value + 1 "
+                                               "RETURNING value"));
+    s.BindText(1, name);
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Status::Internal("store: counter upsert returned no value");
+    return s.Int(0);
+  });
+}
+
+}  // namespace fg

@@ -1,0 +1,79 @@
+#pragma once
+
+// The embedded Store backend: one SQLite file in the data dir (DESIGN.md §4).
+//
+// Several processes open the same file (the CLI writes while `femtoguard
+// serve` reads), so the file runs in WAL mode and every write is one
+// `BEGIN IMMEDIATE` transaction: the write lock is taken before anything is
+// read, and the invariants checked inside the transaction (key never bound,
+// device active, ...) still hold when it commits. The schema is migrated
+// in order on Open, in one transaction.
+//
+// Behaviour beyond the Store contract:
+//   - UpdateDeviceAttributes that changes nothing writes no audit or change
+//     row (re-importing the same registry is a no-op).
+//   - TouchDevice writes no change-feed row either: last_seen moves on every
+//     session, and no change-feed reader decides anything from it.
+//   - ChangesSince with limit 0 means no limit, as in the filters.
+//
+// Thread-safety: thread-safe. One connection, serialised by `mutex_`.
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store.h"
+
+namespace fg {
+
+namespace sqlite {
+class Connection;  // the sqlite3 handle and its statement cache (sqlite_store.cc)
+}  // namespace sqlite
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database file at `path` and migrates it.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Status AddDevice(const Device& device, const AuditContext& audit) override;
+  Status UpdateDeviceAttributes(const Device& device, const AuditContext& audit) override;
+  Result<Device> GetDevice(std::string_view id) override;
+  Result<std::vector<Device>> ListDevices(const DeviceFilter& filter) override;
+  Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to,
+                                           const AuditContext& audit) override;
+  Status TouchDevice(std::string_view id, UnixMillis when) override;
+
+  Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override;
+  Result<std::vector<std::string>> RecordIssuedCertificate(const Certificate& cert,
+                                                           const AuditContext& audit) override;
+  Result<Certificate> GetCertificate(std::string_view serial) override;
+  Result<std::vector<Certificate>> ListCertificates(
+      std::optional<std::string_view> device) override;
+  Status RevokeCertificate(std::string_view serial, RevocationReason reason, UnixMillis when,
+                           const AuditContext& audit) override;
+  Result<std::vector<Certificate>> ListRevokedCertificates(UnixMillis now) override;
+
+  Status AppendAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
+  Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) override;
+  Result<int64_t> LatestChangeSeq() override;
+
+  Result<int64_t> NextCounter(std::string_view name) override;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<sqlite::Connection> conn);
+
+  std::mutex mutex_;
+  // Guarded by mutex_: the connection and its cached statements are not
+  // safe to use from two threads at once.
+  std::unique_ptr<sqlite::Connection> conn_;
+};
+
+}  // namespace fg

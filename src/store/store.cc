@@ -1,0 +1,95 @@
+#include "store/store.h"
+
+#include <array>
+#include <cctype>
+#include <string>
+#include <utility>
+
+#include "store/sqlite_store.h"
+
+namespace fg {
+namespace {
+
+constexpr std::string_view kSqliteScheme = "sqlite:";
+
+constexpr std::array<std::pair<RevocationReason, std::string_view>, 9> kReasonNames = {{
+    {RevocationReason::kUnspecified, "unspecified"},
+    {RevocationReason::kKeyCompromise, "keyCompromise"},
+    {RevocationReason::kCaCompromise, "cACompromise"},
+    {RevocationReason::kAffiliationChanged, "affiliationChanged"},
+    {RevocationReason::kSuperseded, "superseded"},
+    {RevocationReason::kCessationOfOperation, "cessationOfOperation"},
+    {RevocationReason::kCertificateHold, "certificateHold"},
+    {RevocationReason::kPrivilegeWithdrawn, "privilegeWithdrawn"},
+    {RevocationReason::kAaCompromise, "aACompromise"},
+}};
+
+// Folds the spellings we accept onto one key: "keyCompromise",
+// "key-compromise", "key_compromise" and "KEY_COMPROMISE" all become
+// "keycompromise".
+std::string FoldReasonName(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '-' || c == '_') continue;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(std::string_view url) {
+  if (url.starts_with(kSqliteScheme)) {
+    std::string path(url.substr(kSqliteScheme.size()));
+    if (path.empty()) {
+      return Status::InvalidArgument(
+          "store URL 'sqlite:' needs a file path (sqlite:/path/store.db)");
+    }
+    auto store = SqliteStore::Open(path);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(std::move(store).value());
+  }
+  // Only the scheme is echoed: a database URL may carry credentials.
+  std::string_view scheme = url.substr(0, url.find(':'));
+  if (scheme.size() == url.size() || scheme.size() > 32) scheme = "(none)";
+  return Status::InvalidArgument("unsupported store URL scheme '" + std::string(scheme) +
+                                 "': supported schemes are sqlite:<path>");
+}
+
+std::string_view RevocationReasonName(RevocationReason r) {
+  for (const auto& [reason, name] : kReasonNames) {
+    if (reason == r) return name;
+  }
+  return "unknown";
+}
+
+Result<RevocationReason> ParseRevocationReason(std::string_view s) {
+  const std::string folded = FoldReasonName(s);
+  // Operators say "hold" for what RFC 5280 calls certificateHold.
+  if (folded == "hold") return RevocationReason::kCertificateHold;
+  for (const auto& [reason, name] : kReasonNames) {
+    if (FoldReasonName(name) == folded) return reason;
+  }
+  std::string known;
+  for (const auto& [reason, name] : kReasonNames) {
+    if (!known.empty()) known += ", ";
+    known += name;
+  }
+  return Status::InvalidArgument("unknown revocation reason '" + std::string(s.substr(0, 64)) +
+                                 "' (one of: " + known + ", hold)");
+}
+
+std::string_view CertStatusName(CertStatus s) {
+  switch (s) {
+    case CertStatus::kValid:
+      return "valid";
+    case CertStatus::kHold:
+      return "hold";
+    case CertStatus::kRevoked:
+      return "revoked";
+  }
+  return "unknown";
+}
+
+}  // namespace fg

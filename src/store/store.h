@@ -1,0 +1,174 @@
+#pragma once
+
+// The Store: femtoguard's system of record for devices, certificates, the
+// audit log and the change feed. Backend-neutral: callers never name a
+// backend; `Store::Open` picks one from the URL ("sqlite:/path/store.db";
+// PostgreSQL comes later behind the same interface).
+//
+// Every mutation takes an AuditContext and writes its audit entry and its
+// change-feed entry in the same transaction as the change itself: there is
+// no state change without an audit record, and no audit record for a change
+// that did not happen.
+//
+// Thread-safety: implementations are thread-safe (internally serialised).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/device.h"
+#include "common/status.h"
+#include "common/time.h"
+
+namespace fg {
+
+// Who asks for a change, and why. Both end up in the audit log.
+struct AuditContext {
+  std::string actor;   // "cli:root", "serve", "cmp:FG-1", ...
+  std::string reason;  // free text from the operator or the component
+};
+
+// CRLReason codes (RFC 5280 §5.3.1); same numbers as OpenSSL's OCSP_REVOKED_STATUS_*.
+enum class RevocationReason : int {
+  kUnspecified = 0,
+  kKeyCompromise = 1,
+  kCaCompromise = 2,
+  kAffiliationChanged = 3,
+  kSuperseded = 4,
+  kCessationOfOperation = 5,
+  kCertificateHold = 6,
+  kPrivilegeWithdrawn = 9,
+  kAaCompromise = 10,
+};
+std::string_view RevocationReasonName(RevocationReason r);
+// Accepts the RFC 5280 names in camelCase ("keyCompromise") or
+// kebab/snake case ("key-compromise", "key_compromise").
+Result<RevocationReason> ParseRevocationReason(std::string_view s);
+
+// kHold is reversible (device suspended); kRevoked is terminal.
+enum class CertStatus { kValid, kHold, kRevoked };
+std::string_view CertStatusName(CertStatus s);
+
+struct Certificate {
+  std::string serial;   // upper-case hex, no leading zeros (ossl::SerialToHex)
+  std::string device;   // device id it was issued to
+  std::string key_fp;   // "sha256:<hex>" of the SubjectPublicKeyInfo DER
+  std::string cert_fp;  // "sha256:<hex>" of the certificate DER
+  UnixMillis not_before_ms = 0;
+  UnixMillis not_after_ms = 0;
+  UnixMillis issued_ms = 0;
+  CertStatus status = CertStatus::kValid;
+  RevocationReason reason = RevocationReason::kUnspecified;  // meaningful unless kValid
+  UnixMillis revoked_ms = 0;                                 // 0 unless kHold/kRevoked
+  std::string der;                                           // the certificate, DER
+};
+
+struct AuditEntry {
+  int64_t seq = 0;  // assigned by the store, increasing
+  UnixMillis ts_ms = 0;
+  std::string actor;
+  std::string action;   // "device.add", "device.status", "cert.issue", "cert.revoke", ...
+  std::string subject;  // device id, serial, ...
+  std::string reason;   // the why from AuditContext
+  std::string detail;   // JSON object text with specifics, may be empty
+};
+
+// One entry of the change feed: "something about `key` changed". Readers
+// (the OCSP cache, the CRL builder, later admission) poll ChangesSince and
+// re-read what they care about.
+enum class ChangeKind { kDevice, kCertificate };
+struct Change {
+  int64_t seq = 0;
+  ChangeKind kind = ChangeKind::kDevice;
+  std::string key;  // device id or certificate serial
+};
+
+struct DeviceFilter {
+  std::optional<DeviceStatus> status;
+  size_t limit = 0;  // 0 = no limit
+};
+
+struct AuditFilter {
+  std::string subject;  // empty = any
+  size_t limit = 0;     // 0 = no limit; newest first when set
+};
+
+// The result of a lifecycle transition: what changed with it.
+struct DeviceTransition {
+  DeviceStatus from = DeviceStatus::kProvisioned;
+  DeviceStatus to = DeviceStatus::kProvisioned;
+  std::vector<std::string> certs_held;      // put on hold (suspend)
+  std::vector<std::string> certs_released;  // hold lifted (reactivate)
+  std::vector<std::string> certs_revoked;   // revoked (decommission)
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (creating if needed) and migrates the store at `url`.
+  static Result<std::unique_ptr<Store>> Open(std::string_view url);
+
+  // ---- devices ----
+  // AlreadyExists when the id is taken.
+  virtual Status AddDevice(const Device& device, const AuditContext& audit) = 0;
+  // Replaces the registry attributes (owner, mode, site, prefixes, csg,
+  // cert_fp, max_ues) of an existing device. Never changes status.
+  virtual Status UpdateDeviceAttributes(const Device& device, const AuditContext& audit) = 0;
+  virtual Result<Device> GetDevice(std::string_view id) = 0;
+  virtual Result<std::vector<Device>> ListDevices(const DeviceFilter& filter) = 0;
+  // Moves a device through its lifecycle, atomically with its certificates:
+  //   -> suspended:      every kValid certificate becomes kHold (reason certificateHold)
+  //   suspended->active: every kHold certificate becomes kValid again
+  //   -> decommissioned: every kValid/kHold certificate becomes kRevoked
+  //                      (reason cessationOfOperation)
+  // FailedPrecondition for a transition IsAllowedTransition() refuses
+  // (including to the same status); NotFound for an unknown device.
+  virtual Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to,
+                                                   const AuditContext& audit) = 0;
+  // Records that the device was seen (enrolment, renewal, session). No audit.
+  virtual Status TouchDevice(std::string_view id, UnixMillis when) = 0;
+
+  // ---- certificates ----
+  // Device id the key is (or was) bound to, if any. The binding is permanent:
+  // revoking a certificate does not free its key.
+  virtual Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) = 0;
+  // Records a newly signed certificate, atomically re-checking the issuance
+  // invariants against concurrent writers:
+  //   - the device exists and is provisioned or active (else FailedPrecondition);
+  //   - cert.key_fp was never bound before (else AlreadyExists);
+  //   - the serial is new (else AlreadyExists).
+  // Then: a provisioned device becomes active; earlier kValid certificates
+  // of the device are revoked with reason superseded; the device is touched.
+  // Returns the serials it superseded.
+  virtual Result<std::vector<std::string>> RecordIssuedCertificate(const Certificate& cert,
+                                                                   const AuditContext& audit) = 0;
+  virtual Result<Certificate> GetCertificate(std::string_view serial) = 0;
+  // All certificates, or those of one device, oldest first.
+  virtual Result<std::vector<Certificate>> ListCertificates(std::optional<std::string_view> device) = 0;
+  // Revokes (terminal) or, with reason kCertificateHold, holds. Revoking a
+  // kHold certificate makes it kRevoked with the new reason. FailedPrecondition
+  // when already kRevoked; NotFound for an unknown serial.
+  virtual Status RevokeCertificate(std::string_view serial, RevocationReason reason, UnixMillis when,
+                                   const AuditContext& audit) = 0;
+  // Every kHold or kRevoked certificate that has not yet expired at `now`
+  // (expired ones may leave the CRL, RFC 5280 §3.3).
+  virtual Result<std::vector<Certificate>> ListRevokedCertificates(UnixMillis now) = 0;
+
+  // ---- audit and change feed ----
+  // For events that are not state changes (refusals, detections).
+  virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  virtual Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) = 0;
+  // Entries with seq > `after`, oldest first, at most `limit`.
+  virtual Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) = 0;
+  virtual Result<int64_t> LatestChangeSeq() = 0;
+
+  // ---- counters ----
+  // Atomically increments and returns a named counter (CRL numbers).
+  virtual Result<int64_t> NextCounter(std::string_view name) = 0;
+};
+
+}  // namespace fg

@@ -1,0 +1,55 @@
+#include "common/pseudonym.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace fg {
+namespace {
+
+using ::testing::MatchesRegex;
+
+const std::string kKeyA(Pseudonymizer::kKeyBytes, 'a');
+const std::string kKeyB(Pseudonymizer::kKeyBytes, 'b');
+
+TEST(PseudonymizerTest, IsStableForOneKey) {
+  Pseudonymizer p(kKeyA);
+  Pseudonymizer same_key(kKeyA);
+  const std::string first = p.Pseudonymize("imsi", "450081234567890");
+  EXPECT_EQ(p.Pseudonymize("imsi", "450081234567890"), first);
+  EXPECT_EQ(same_key.Pseudonymize("imsi", "450081234567890"), first);
+  EXPECT_NE(p.Pseudonymize("imsi", "450081234567891"), first);
+}
+
+TEST(PseudonymizerTest, HasTheDocumentedShapeAndHidesTheValue) {
+  Pseudonymizer p(kKeyA);
+  const std::string ps = p.Pseudonymize("imsi", "450081234567890");
+  EXPECT_THAT(ps, MatchesRegex("imsi:[0-9a-f]{24}"));
+  EXPECT_EQ(ps.find("450081234567890"), std::string::npos);
+}
+
+TEST(PseudonymizerTest, DependsOnTheKey) {
+  Pseudonymizer a(kKeyA);
+  Pseudonymizer b(kKeyB);
+  EXPECT_NE(a.Pseudonymize("imsi", "450081234567890"), b.Pseudonymize("imsi", "450081234567890"));
+}
+
+TEST(PseudonymizerTest, SeparatesKinds) {
+  Pseudonymizer p(kKeyA);
+  const std::string imsi = p.Pseudonymize("imsi", "821012345678");
+  const std::string msisdn = p.Pseudonymize("msisdn", "821012345678");
+  EXPECT_THAT(msisdn, MatchesRegex("msisdn:[0-9a-f]{24}"));
+  // Same digits, different domains: the hashes differ, not just the labels.
+  EXPECT_NE(imsi.substr(imsi.find(':') + 1), msisdn.substr(msisdn.find(':') + 1));
+}
+
+TEST(PseudonymizerTest, GeneratedKeysAreFreshAndFullLength) {
+  const std::string k1 = Pseudonymizer::GenerateKey();
+  const std::string k2 = Pseudonymizer::GenerateKey();
+  EXPECT_EQ(k1.size(), Pseudonymizer::kKeyBytes);
+  EXPECT_NE(k1, k2);
+}
+
+}  // namespace
+}  // namespace fg
