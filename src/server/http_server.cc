@@ -11,7 +11,7 @@
 //     a mutex or logs.
 //
 // Session is a template over the stream so that a TLS stream
-// (beast::ssl_stream<beast::tcp_stream>, for EST with mutual TLS) can be
+// (beast::ssl_stream<TcpStream>, for EST with mutual TLS) can be
 // slotted in later: only ShutdownWrite() and the handshake differ.
 
 #include <spdlog/spdlog.h>
@@ -53,6 +53,13 @@ namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// Each connection runs on its own strand (one io_context, several threads).
+// The executor type is concrete rather than beast::tcp_stream's type-erased
+// any_io_executor: that erasure cost ~5% of the CPU per request.
+using ConnectionExecutor = net::strand<net::io_context::executor_type>;
+using ConnectionSocket = net::basic_stream_socket<tcp, ConnectionExecutor>;
+using TcpStream = beast::basic_stream<tcp, ConnectionExecutor, beast::unlimited_rate_policy>;
+
 // After an error response the peer may still be sending (an oversized body):
 // closing with unread data makes the kernel send RST, which can destroy the
 // response before the client reads it. So we half-close and discard input
@@ -77,7 +84,7 @@ bool AsciiIEquals(std::string_view a, std::string_view b) {
 
 // Shuts down the sending side of the stream. Overload per stream type
 // (a TLS stream would do an SSL shutdown here).
-void ShutdownWrite(beast::tcp_stream& stream) {
+void ShutdownWrite(TcpStream& stream) {
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
@@ -90,7 +97,7 @@ bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == kHttpCategory;
 }
 
-void CloseStream(beast::tcp_stream& stream) {
+void CloseStream(TcpStream& stream) {
   beast::error_code ec;
   stream.socket().close(ec);
 }
@@ -496,7 +503,7 @@ class HttpServer::Impl {
 
  private:
   void DoAccept();
-  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void OnAccept(beast::error_code ec, ConnectionSocket socket);
 
   ServerCore core_;
   std::atomic<uint16_t> port_{0};
@@ -586,13 +593,13 @@ Status HttpServer::Impl::Start() {
 }
 
 void HttpServer::Impl::DoAccept() {
-  acceptor_->async_accept(net::make_strand(*ioc_),
-                          [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_->async_accept(ConnectionExecutor(ioc_->get_executor()),
+                          [this](beast::error_code ec, ConnectionSocket socket) {
                             OnAccept(ec, std::move(socket));
                           });
 }
 
-void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::OnAccept(beast::error_code ec, ConnectionSocket socket) {
   if (ec) {
     if (ec == net::error::operation_aborted || !acceptor_->is_open()) return;
     // Typically EMFILE/ENFILE: back off briefly instead of spinning.
@@ -607,7 +614,7 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), opt_ec);
   auto remote = socket.remote_endpoint(opt_ec);
   std::string remote_addr = opt_ec ? std::string() : remote.address().to_string();
-  std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), core_,
+  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), core_,
                                                std::move(remote_addr))
       ->Run();
   DoAccept();

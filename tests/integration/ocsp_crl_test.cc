@@ -15,6 +15,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// testing::Test has a private Run(); call ours by another name.
+RunResult Sh(const std::vector<std::string>& argv) { return fg::testing::Run(argv); }
+
 class OcspCrlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -37,7 +40,7 @@ class OcspCrlTest : public ::testing::Test {
 
   static RunResult Fg(std::vector<std::string> args) {
     args.insert(args.begin(), Femtoguard());
-    return Run(args);
+    return Sh(args);
   }
 
   // Registers `device` (status given) and issues it a certificate from a
@@ -47,13 +50,19 @@ class OcspCrlTest : public ::testing::Test {
     auto add = Fg({"device", "add", "--data", data_, "--device", device, "--status", status});
     EXPECT_EQ(add.exit_code, 0) << add.out;
     std::string key = *dir_ / (device + ".key"), csr = *dir_ / (device + ".csr");
-    auto req = Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    auto req = Sh({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", key, "-out", csr, "-subj", "/CN=" + device});
     EXPECT_EQ(req.exit_code, 0) << req.out;
     std::string cert = *dir_ / (device + ".pem");
-    auto issue = Run({Femtoguard(), "cert", "issue", "--data", data_, "--device", device, "--csr", csr});
+    auto issue = Sh({Femtoguard(), "cert", "issue", "--data", data_, "--device", device, "--csr", csr});
     EXPECT_EQ(issue.exit_code, 0) << issue.out;
-    WriteAll(cert, issue.out.substr(0, issue.out.find("issued serial")));
+    // stdout (the PEM) and stderr (the summary) share one pipe here.
+    size_t begin = issue.out.find("-----BEGIN CERTIFICATE-----");
+    size_t end = issue.out.find("-----END CERTIFICATE-----");
+    EXPECT_NE(begin, std::string::npos) << issue.out;
+    if (begin != std::string::npos && end != std::string::npos) {
+      WriteAll(cert, issue.out.substr(begin, end + 26 - begin));
+    }
     std::smatch m;
     std::regex re("issued serial ([0-9A-F]+)");
     if (std::regex_search(issue.out, m, re)) *serial = m[1];
@@ -64,7 +73,7 @@ class OcspCrlTest : public ::testing::Test {
     std::vector<std::string> args = {"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", *dir_ / "issuing.pem",
                                      "-cert", cert, "-CAfile", *dir_ / "chain.pem"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return Run(args);
+    return Sh(args);
   }
 
   static TempDir* dir_;
@@ -113,20 +122,20 @@ TEST_F(OcspCrlTest, GoodThenRevokedRightAfterCliRevoke) {
 TEST_F(OcspCrlTest, SerialOfAnotherCaIsUnknown) {
   // A CA femtoguard never heard of, and a certificate it issued.
   std::string ca_key = *dir_ / "other-ca.key", ca = *dir_ / "other-ca.pem";
-  ASSERT_EQ(Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+  ASSERT_EQ(Sh({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                  "-keyout", ca_key, "-out", ca, "-subj", "/CN=Other CA", "-days", "30"})
                 .exit_code,
             0);
   std::string key = *dir_ / "other.key", csr = *dir_ / "other.csr", cert = *dir_ / "other.pem";
-  ASSERT_EQ(Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+  ASSERT_EQ(Sh({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                  "-keyout", key, "-out", csr, "-subj", "/CN=FG-OTHER"})
                 .exit_code,
             0);
-  ASSERT_EQ(Run({"openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+  ASSERT_EQ(Sh({"openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
                  cert, "-days", "30"})
                 .exit_code,
             0);
-  auto r = Run({"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", ca, "-cert", cert, "-CAfile",
+  auto r = Sh({"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", ca, "-cert", cert, "-CAfile",
                 *dir_ / "chain.pem"});
   EXPECT_THAT(r.out, HasSubstr(cert + ": unknown"));
   EXPECT_THAT(r.out, Not(HasSubstr(": good")));
@@ -136,7 +145,7 @@ TEST_F(OcspCrlTest, NeverIssuedSerialOfOurCaIsRevokedNotGood) {
   std::string serial;
   std::string cert = Enrol("FG-OCSP-NI", &serial);
   // Ask about a serial this CA never issued (RFC 6960 §2.2: "revoked").
-  auto r = Run({"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", *dir_ / "issuing.pem", "-serial",
+  auto r = Sh({"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", *dir_ / "issuing.pem", "-serial",
                 "0x1234567890ABCDEF", "-CAfile", *dir_ / "chain.pem"});
   EXPECT_THAT(r.out, HasSubstr("Response verify OK"));
   EXPECT_THAT(r.out, HasSubstr("revoked"));
@@ -173,19 +182,19 @@ TEST_F(OcspCrlTest, CrlRejectsRevokedAndAcceptsGood) {
   ASSERT_EQ(Fg({"cert", "revoke", "--data", data_, "--serial", bad_serial, "--reason", "keyCompromise"}).exit_code,
             0);
   std::string crl = *dir_ / "crl.der";
-  ASSERT_EQ(Run({"curl", "-sf", "-o", crl, url_ + "/crl"}).exit_code, 0);
+  ASSERT_EQ(Sh({"curl", "-sf", "-o", crl, url_ + "/crl"}).exit_code, 0);
   std::string crl_pem = *dir_ / "crl.pem";
-  auto conv = Run({"openssl", "crl", "-inform", "DER", "-in", crl, "-out", crl_pem, "-text"});
+  auto conv = Sh({"openssl", "crl", "-inform", "DER", "-in", crl, "-out", crl_pem, "-text"});
   ASSERT_EQ(conv.exit_code, 0) << conv.out;
   std::string text = ReadAll(crl_pem);
   EXPECT_THAT(text, HasSubstr("Next Update"));
   EXPECT_THAT(text, HasSubstr(bad_serial));
   EXPECT_THAT(text, Not(HasSubstr(good_serial)));
 
-  auto rejected = Run({"openssl", "verify", "-crl_check", "-CAfile", *dir_ / "chain.pem", "-CRLfile", crl_pem, bad});
+  auto rejected = Sh({"openssl", "verify", "-crl_check", "-CAfile", *dir_ / "chain.pem", "-CRLfile", crl_pem, bad});
   EXPECT_NE(rejected.exit_code, 0);
   EXPECT_THAT(rejected.out, HasSubstr("certificate revoked"));
-  auto accepted = Run({"openssl", "verify", "-crl_check", "-CAfile", *dir_ / "chain.pem", "-CRLfile", crl_pem, good});
+  auto accepted = Sh({"openssl", "verify", "-crl_check", "-CAfile", *dir_ / "chain.pem", "-CRLfile", crl_pem, good});
   EXPECT_EQ(accepted.exit_code, 0) << accepted.out;
 }
 
@@ -193,10 +202,10 @@ TEST_F(OcspCrlTest, OcspGetWorks) {
   std::string serial;
   std::string cert = Enrol("FG-OCSP-GET", &serial);
   std::string req = *dir_ / "get.req";
-  ASSERT_EQ(Run({"openssl", "ocsp", "-issuer", *dir_ / "issuing.pem", "-cert", cert, "-no_nonce", "-reqout", req})
+  ASSERT_EQ(Sh({"openssl", "ocsp", "-issuer", *dir_ / "issuing.pem", "-cert", cert, "-no_nonce", "-reqout", req})
                 .exit_code,
             0);
-  auto b64 = Run({"openssl", "base64", "-A", "-in", req});
+  auto b64 = Sh({"openssl", "base64", "-A", "-in", req});
   ASSERT_EQ(b64.exit_code, 0);
   std::string enc;
   for (char c : b64.out) {
@@ -206,30 +215,30 @@ TEST_F(OcspCrlTest, OcspGetWorks) {
     else if (c != '\n') enc += c;
   }
   std::string resp = *dir_ / "get.resp";
-  ASSERT_EQ(Run({"curl", "-sf", "-o", resp, url_ + "/ocsp/" + enc}).exit_code, 0);
-  auto text = Run({"openssl", "ocsp", "-respin", resp, "-issuer", *dir_ / "issuing.pem", "-cert", cert, "-CAfile",
+  ASSERT_EQ(Sh({"curl", "-sf", "-o", resp, url_ + "/ocsp/" + enc}).exit_code, 0);
+  auto text = Sh({"openssl", "ocsp", "-respin", resp, "-issuer", *dir_ / "issuing.pem", "-cert", cert, "-CAfile",
                    *dir_ / "chain.pem"});
   EXPECT_THAT(text.out, HasSubstr(cert + ": good"));
   EXPECT_THAT(text.out, HasSubstr("Response verify OK"));
 }
 
 TEST_F(OcspCrlTest, GarbageIsMalformedRequestAndServerKeepsServing) {
-  auto before = Run({"curl", "-s", url_ + "/metrics"}).out;
+  auto before = Sh({"curl", "-s", url_ + "/metrics"}).out;
   std::string garbage = *dir_ / "garbage.bin";
   WriteAll(garbage, "this is not DER at all \x01\x02\x03");
   std::string resp = *dir_ / "garbage.resp";
-  auto post = Run({"curl", "-s", "-o", resp, "-w", "%{http_code}", "-H", "Content-Type: application/ocsp-request",
+  auto post = Sh({"curl", "-s", "-o", resp, "-w", "%{http_code}", "-H", "Content-Type: application/ocsp-request",
                    "--data-binary", "@" + garbage, url_ + "/ocsp"});
   EXPECT_EQ(post.out, "400");
-  auto text = Run({"openssl", "ocsp", "-respin", resp, "-resp_text", "-noverify"});
+  auto text = Sh({"openssl", "ocsp", "-respin", resp, "-resp_text", "-noverify"});
   EXPECT_THAT(text.out, HasSubstr("malformedrequest"));
   // Oversized body.
   WriteAll(garbage, std::string(64 * 1024, 'A'));
-  auto big = Run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + garbage,
+  auto big = Sh({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + garbage,
                   url_ + "/ocsp"});
   EXPECT_EQ(big.out, "400");
 
-  auto after = Run({"curl", "-s", url_ + "/metrics"}).out;
+  auto after = Sh({"curl", "-s", url_ + "/metrics"}).out;
   std::regex re("femtoguard_ocsp_responses_total\\{status=\"malformedRequest\"\\} (\\d+)");
   std::smatch mb, ma;
   ASSERT_TRUE(std::regex_search(after, ma, re)) << after;

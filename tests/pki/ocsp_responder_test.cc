@@ -29,11 +29,12 @@ class OcspResponderTest : public PkiFixture {
     OCSP_CERTID* id = OCSP_cert_to_id(md, cert, ca_->issuing_cert());
     OCSP_request_add0_id(req.get(), id);
     if (nonce) OCSP_request_add1_nonce(req.get(), nullptr, -1);
-    last_request_.reset(OCSP_REQUEST_dup(req.get()));
     int n = i2d_OCSP_REQUEST(req.get(), nullptr);
     std::string der(n, '\0');
     unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
     i2d_OCSP_REQUEST(req.get(), &p);
+    const unsigned char* q = reinterpret_cast<const unsigned char*>(der.data());
+    last_request_.reset(d2i_OCSP_REQUEST(nullptr, &q, n));
     return der;
   }
 
