@@ -17,8 +17,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cassert>
-#include <limits>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -31,8 +29,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <cassert>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -180,10 +180,6 @@ class ServerCore {
   std::array<std::atomic<Counter*>, 1000> by_code_{};
 };
 
-}  // namespace
-
-namespace {
-
 // One connection. Lives as long as an operation on it is pending (every
 // completion handler holds a shared_ptr); all its handlers run on the
 // connection's strand, one at a time.
@@ -191,7 +187,9 @@ template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Stream stream, ServerCore& server, std::string remote_addr)
-      : stream_(std::move(stream)), server_(server), remote_addr_(std::move(remote_addr)) {}
+      : stream_(std::move(stream)), server_(server) {
+    req_.remote_addr = std::move(remote_addr);
+  }
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -299,7 +297,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     req_.headers.resize(n);
     req_.body = std::move(msg.body());
-    if (req_.remote_addr.empty()) req_.remote_addr = remote_addr_;
 
     HttpResponse out = server_.Dispatch(req_);
     const bool keep_alive = msg.keep_alive();
@@ -343,10 +340,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res_.keep_alive(false);
     res_.prepare_payload();
     server_.CountResponse(status);
-    http::async_write(stream_, res_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Close();
-      self->LingeringClose();
-    });
+    http::async_write(stream_, res_,
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->LingeringClose();
+                      });
   }
 
   void LingeringClose() {
@@ -372,11 +370,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   Stream stream_;
   ServerCore& server_;
-  const std::string remote_addr_;
   beast::flat_buffer buffer_;  // reused for every request of the connection
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
-  HttpRequest req_;
+  HttpRequest req_;  // reused: its strings keep their capacity across requests
   size_t drained_ = 0;
 };
 
@@ -525,8 +522,8 @@ Status HttpServer::Impl::Start() {
 
   const auto& options = core_.options();
   const std::string where = options.host + ":" + std::to_string(options.port);
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
 
   auto ioc = std::make_unique<net::io_context>(threads);
@@ -537,8 +534,8 @@ Status HttpServer::Impl::Start() {
     endpoint = tcp::endpoint(address, options.port);
   } else {
     tcp::resolver resolver(*ioc);
-    auto results = resolver.resolve(options.host, std::to_string(options.port),
-                                    tcp::resolver::passive, ec);
+    auto results =
+        resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive, ec);
     if (ec || results.empty()) {
       return Status::InvalidArgument("http: cannot resolve " + where + ": " +
                                      (ec ? ec.message() : std::string("no address")));
@@ -553,8 +550,7 @@ Status HttpServer::Impl::Start() {
     return Status::Unavailable("http: cannot open a socket for " + where + ": " + ec.message());
   }
   if (acceptor->set_option(net::socket_base::reuse_address(true), ec); ec) {
-    return Status::Unavailable("http: cannot set SO_REUSEADDR for " + where + ": " +
-                               ec.message());
+    return Status::Unavailable("http: cannot set SO_REUSEADDR for " + where + ": " + ec.message());
   }
   if (acceptor->bind(endpoint, ec); ec) {
     return Status::Unavailable("http: cannot bind " + where + ": " + ec.message());
@@ -563,7 +559,8 @@ Status HttpServer::Impl::Start() {
     return Status::Unavailable("http: cannot listen on " + where + ": " + ec.message());
   }
   const uint16_t bound = acceptor->local_endpoint(ec).port();
-  if (ec) return Status::Internal("http: cannot read the bound port of " + where + ": " + ec.message());
+  if (ec)
+    return Status::Internal("http: cannot read the bound port of " + where + ": " + ec.message());
 
   core_.Freeze();
   accept_retry_timer_ = std::make_unique<net::steady_timer>(acceptor->get_executor());
@@ -593,10 +590,9 @@ Status HttpServer::Impl::Start() {
 }
 
 void HttpServer::Impl::DoAccept() {
-  acceptor_->async_accept(ConnectionExecutor(ioc_->get_executor()),
-                          [this](beast::error_code ec, ConnectionSocket socket) {
-                            OnAccept(ec, std::move(socket));
-                          });
+  acceptor_->async_accept(
+      ConnectionExecutor(ioc_->get_executor()),
+      [this](beast::error_code ec, ConnectionSocket socket) { OnAccept(ec, std::move(socket)); });
 }
 
 void HttpServer::Impl::OnAccept(beast::error_code ec, ConnectionSocket socket) {
@@ -614,8 +610,7 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, ConnectionSocket socket) {
   socket.set_option(tcp::no_delay(true), opt_ec);
   auto remote = socket.remote_endpoint(opt_ec);
   std::string remote_addr = opt_ec ? std::string() : remote.address().to_string();
-  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), core_,
-                                               std::move(remote_addr))
+  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), core_, std::move(remote_addr))
       ->Run();
   DoAccept();
 }

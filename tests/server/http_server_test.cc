@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -95,7 +96,8 @@ class Client {
       }
       pos = eol + 2;
     }
-    size_t length = std::stoul(r.Header("content-length").empty() ? "0" : r.Header("content-length"));
+    size_t length =
+        std::stoul(r.Header("content-length").empty() ? "0" : r.Header("content-length"));
     while (buf_.size() < length) {
       if (!Fill()) return std::nullopt;
     }
@@ -135,9 +137,9 @@ std::string Get(std::string_view target, std::string_view extra_headers = {}) {
 }
 
 std::string Post(std::string_view target, std::string_view body) {
-  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nContent-Type: application/octet-stream\r\n\r\n" +
-         std::string(body);
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nContent-Type: application/octet-stream\r\n\r\n" + std::string(body);
 }
 
 constexpr size_t kMaxBody = 1024;
@@ -155,9 +157,8 @@ class HttpServerTest : public ::testing::Test {
     options.idle_timeout_s = 5;
     server_ = std::make_unique<HttpServer>(options);
 
-    server_->Route("GET", "/hello", [](const HttpRequest&) {
-      return HttpResponse::Text(200, "hello world");
-    });
+    server_->Route("GET", "/hello",
+                   [](const HttpRequest&) { return HttpResponse::Text(200, "hello world"); });
     server_->Route("GET", "/items/", [](const HttpRequest& req) {
       HttpResponse r = HttpResponse::Json(200, "{\"path\":\"" + req.path + "\"}");
       r.headers.emplace_back("X-Query", req.query);
@@ -172,20 +173,17 @@ class HttpServerTest : public ::testing::Test {
       r.content_type = std::string(req.Header("content-type"));
       return r;
     });
-    server_->Route("PUT", "/echo", [](const HttpRequest& req) {
-      return HttpResponse::Text(200, "put");
-    });
-    server_->Route("GET", "/whoami", [](const HttpRequest& req) {
-      return HttpResponse::Text(200, req.remote_addr);
-    });
+    server_->Route("PUT", "/echo",
+                   [](const HttpRequest& req) { return HttpResponse::Text(200, "put"); });
+    server_->Route("GET", "/whoami",
+                   [](const HttpRequest& req) { return HttpResponse::Text(200, req.remote_addr); });
     server_->Route("GET", "/header", [](const HttpRequest& req) {
       return HttpResponse::Text(200, std::string(req.Header("x-test-header")) + "|" +
                                          std::string(req.Header("X-TEST-HEADER")) + "|" +
                                          std::string(req.Header("x-absent")));
     });
-    server_->Route("GET", "/throw", [](const HttpRequest&) -> HttpResponse {
-      throw std::runtime_error("boom");
-    });
+    server_->Route("GET", "/throw",
+                   [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -294,9 +292,9 @@ TEST_F(HttpServerTest, PostBodyEchoed) {
 
 TEST_F(HttpServerTest, ChunkedPostBodyEchoed) {
   Client c(port_);
-  ASSERT_TRUE(c.Send(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 201);
@@ -506,6 +504,22 @@ TEST_F(HttpServerTest, StopClosesIdleConnections) {
   ASSERT_TRUE(c.Read().has_value());
   server_->Stop();
   EXPECT_TRUE(c.AtEof());
+}
+
+TEST(HttpServerStandalone, IdleConnectionTimesOut) {
+  HttpServer::Options options;
+  options.port = 0;
+  options.threads = 1;
+  options.idle_timeout_s = 1;
+  HttpServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  Client idle(server.port());
+  Client slow(server.port());
+  ASSERT_TRUE(slow.Send("GET /hello HTTP/1.1\r\nHost: x\r\n"));  // never finishes its header
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle.AtEof());
+  EXPECT_TRUE(slow.AtEof());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
 }
 
 TEST(HttpServerStandalone, BindFailureIsReported) {
