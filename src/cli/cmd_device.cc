@@ -116,6 +116,7 @@ int RunImport(const std::string& data, const std::string& path, const std::strin
 void RegisterDeviceCommands(CLI::App& app, Program& program) {
   auto* device = app.add_subcommand("device", "the femtocell registry");
   device->require_subcommand(1);
+  AddDeviceTokenCommand(device, program);
   {
     auto* cmd = device->add_subcommand("add", "register one device");
     auto data = std::make_shared<std::string>();

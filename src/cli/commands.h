@@ -42,5 +42,7 @@ void NotifyServeOrWarn(const DataDir& dir);
 void RegisterCaCommands(CLI::App& app, Program& program);
 void RegisterDeviceCommands(CLI::App& app, Program& program);
 void RegisterCertCommands(CLI::App& app, Program& program);
+void RegisterEnrolmentCommands(CLI::App& app, Program& program);
+void AddDeviceTokenCommand(CLI::App* device, Program& program);
 
 }  // namespace fg::cli

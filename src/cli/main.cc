@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
   RegisterCaCommands(app, program);
   RegisterDeviceCommands(app, program);
   RegisterCertCommands(app, program);
+  RegisterEnrolmentCommands(app, program);
 
   try {
     app.parse(argc, argv);

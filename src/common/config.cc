@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
 namespace fg {
@@ -129,6 +131,16 @@ Result<std::string> DataDir::LoadPseudonymKey() const {
   auto key = ReadFile(PseudonymKeyPath());
   if (!key.ok()) return Status::NotFound("pseudonymization key missing in " + root_.string());
   if (key->size() < 16) return Status::Internal("pseudonymization key too short");
+  return key;
+}
+
+Result<std::string> DataDir::LoadOrCreateTokenKey() const {
+  if (auto key = ReadFile(TokenKeyPath()); key.ok() && key->size() >= 16) return key;
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return Status::Internal("RAND_bytes failed");
+  std::string key(reinterpret_cast<char*>(raw), sizeof raw);
+  OPENSSL_cleanse(raw, sizeof raw);
+  FG_RETURN_IF_ERROR(WriteFileAtomic(TokenKeyPath(), key, 0600));
   return key;
 }
 

@@ -46,6 +46,8 @@ class DataDir {
   std::filesystem::path SecretsDir() const { return root_ / "secrets"; }
   std::filesystem::path PseudonymKeyPath() const { return SecretsDir() / "pseudonym.key"; }
   std::filesystem::path PassphrasePath() const { return SecretsDir() / "ca.passphrase"; }
+  // Key from which one-time enrolment token secrets are derived.
+  std::filesystem::path TokenKeyPath() const { return SecretsDir() / "token.key"; }
   std::filesystem::path ControlSocketPath() const { return root_ / "run" / "control.sock"; }
   std::filesystem::path RunDir() const { return root_ / "run"; }
 
@@ -55,6 +57,8 @@ class DataDir {
   std::string ResolveStoreUrl(const Config& config) const;
   // The pseudonymization key (created by init).
   Result<std::string> LoadPseudonymKey() const;
+  // The token key, created (0600) when missing.
+  Result<std::string> LoadOrCreateTokenKey() const;
   // FEMTOGUARD_CA_PASSPHRASE if set, else the generated passphrase file.
   Result<std::string> LoadCaPassphrase() const;
 

@@ -16,8 +16,6 @@ constexpr const char* kRootCert = "root.crt";
 constexpr const char* kRootKey = "root.key";
 constexpr const char* kIssuingCert = "issuing.crt";
 constexpr const char* kIssuingKey = "issuing.key";
-constexpr const char* kOcspCert = "ocsp.crt";
-constexpr const char* kOcspKey = "ocsp.key";
 
 // The subject key identifier must exist before AKI can refer to it, and the
 // conf-string extension API is the documented way to build both.
@@ -113,26 +111,83 @@ Result<ossl::EvpPkeyPtr> ReadKey(const fs::path& path, std::string_view passphra
 
 UnixMillis Days(int d) { return static_cast<UnixMillis>(d) * kMillisPerDay; }
 
-// The OCSP signer is short-lived relative to the CA; it is re-made from the
-// issuing CA whenever it is missing or within 30 days of expiry.
-Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> MakeOcspSigner(const Config& config, X509* issuing_cert,
-                                                            EVP_PKEY* issuing_key) {
+// Service credentials (OCSP signer, CMP/RA signer, TLS server) are
+// short-lived relative to the CA; each is re-made from the issuing CA
+// whenever it is missing or within 30 days of expiry.
+struct ServiceSpec {
+  const char* file;  // base name under ca/
+  std::string cn_suffix;
+  std::vector<std::pair<int, std::string>> extensions;
+};
+
+std::string HostOf(const std::string& url) {
+  std::string rest = url.substr(url.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  if (!rest.empty() && rest[0] == '[') return rest.substr(1, rest.find(']') - 1);
+  return rest.substr(0, rest.rfind(':') == std::string::npos ? rest.size() : rest.rfind(':'));
+}
+
+std::vector<ServiceSpec> ServiceSpecs(const Config& config) {
+  std::string host = HostOf(config.public_url);
+  bool is_ip = !host.empty() && host.find_first_not_of("0123456789.:") == std::string::npos;
+  std::string san = "IP:127.0.0.1,DNS:localhost";
+  if (!host.empty() && host != "127.0.0.1" && host != "localhost") san += (is_ip ? ",IP:" : ",DNS:") + host;
+  return {
+      {"ocsp", " OCSP Responder",
+       {{NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "OCSPSigning"},
+        {NID_id_pkix_OCSP_noCheck, "ignored"}}},
+      // Signs CMP responses (RFC 4210 RA role) and device config documents.
+      {"cmp", " RA",
+       {{NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "cmcRA"}}},
+      {"tls", " TLS",
+       {{NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "serverAuth"},
+        {NID_subject_alt_name, san}}},
+  };
+}
+
+Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> MakeServiceCredential(const Config& config, const ServiceSpec& spec,
+                                                                   X509* issuing_cert, EVP_PKEY* issuing_key) {
   FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
   UnixMillis now = NowMillis();
-  CertSpec spec;
-  spec.cn = config.ca_name + " OCSP Responder";
-  spec.org = config.ca_name;
-  spec.subject_key = key.get();
-  spec.issuer_cert = issuing_cert;
-  spec.issuer_key = issuing_key;
-  spec.not_before = now - 3600 * 1000;
-  spec.not_after = now + Days(config.ocsp_signer_validity_days);
-  spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
-                     {NID_key_usage, "critical,digitalSignature"},
-                     {NID_ext_key_usage, "OCSPSigning"},
-                     {NID_id_pkix_OCSP_noCheck, "ignored"}};
-  FG_ASSIGN_OR_RETURN(auto cert, BuildCert(spec));
+  CertSpec cs;
+  cs.cn = config.ca_name + spec.cn_suffix;
+  cs.org = config.ca_name;
+  cs.subject_key = key.get();
+  cs.issuer_cert = issuing_cert;
+  cs.issuer_key = issuing_key;
+  cs.not_before = now - 3600 * 1000;
+  cs.not_after = now + Days(config.ocsp_signer_validity_days);
+  cs.extensions = spec.extensions;
+  FG_ASSIGN_OR_RETURN(auto cert, BuildCert(cs));
   return std::make_pair(std::move(cert), std::move(key));
+}
+
+// Loads a service credential, re-making it when missing, unreadable or near expiry.
+Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> LoadServiceCredential(const fs::path& ca, const Config& config,
+                                                                   const ServiceSpec& spec, X509* issuing_cert,
+                                                                   EVP_PKEY* issuing_key,
+                                                                   std::string_view passphrase) {
+  fs::path crt = ca / (std::string(spec.file) + ".crt");
+  fs::path key = ca / (std::string(spec.file) + ".key");
+  auto cert = ReadCert(crt);
+  auto pkey = ReadKey(key, passphrase);
+  bool renew = !cert.ok() || !pkey.ok();
+  if (!renew) {
+    auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(cert->get()));
+    renew = !not_after.ok() || *not_after < NowMillis() + Days(30) ||
+            X509_check_private_key(cert->get(), pkey->get()) != 1;
+  }
+  if (!renew) return std::make_pair(std::move(cert).value(), std::move(pkey).value());
+  FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing_cert, issuing_key));
+  FG_RETURN_IF_ERROR(WriteKey(key, made.second.get(), passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(crt, made.first.get()));
+  return made;
 }
 
 }  // namespace
@@ -157,7 +212,7 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   fs::create_directories(ca, ec);
   if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
   fs::permissions(ca, fs::perms::owner_all, ec);
-  for (const char* f : {kRootCert, kRootKey, kIssuingCert, kIssuingKey, kOcspCert, kOcspKey}) {
+  for (const char* f : {kRootCert, kRootKey, kIssuingCert, kIssuingKey}) {
     if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
   }
   UnixMillis now = NowMillis();
@@ -186,14 +241,15 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
                         {NID_key_usage, "critical,keyCertSign,cRLSign"}};
   FG_ASSIGN_OR_RETURN(auto issuing_cert, BuildCert(issuing));
 
-  FG_ASSIGN_OR_RETURN(auto signer, MakeOcspSigner(config, issuing_cert.get(), issuing_key.get()));
-
   FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root_cert.get()));
   FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, issuing_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, issuing_cert.get()));
-  FG_RETURN_IF_ERROR(WriteKey(ca / kOcspKey, signer.second.get(), passphrase));
-  FG_RETURN_IF_ERROR(WriteCert(ca / kOcspCert, signer.first.get()));
+  for (const ServiceSpec& spec : ServiceSpecs(config)) {
+    FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing_cert.get(), issuing_key.get()));
+    FG_RETURN_IF_ERROR(WriteKey(ca / (std::string(spec.file) + ".key"), made.second.get(), passphrase));
+    FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(spec.file) + ".crt"), made.first.get()));
+  }
   return Status::Ok();
 }
 
@@ -208,22 +264,20 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const D
   if (X509_check_private_key(out->issuing_cert_.get(), out->issuing_key_.get()) != 1) {
     return ossl::Error("issuing CA key does not match its certificate");
   }
-  auto ocsp_cert = ReadCert(ca / kOcspCert);
-  auto ocsp_key = ReadKey(ca / kOcspKey, passphrase);
-  bool renew = !ocsp_cert.ok() || !ocsp_key.ok();
-  if (!renew) {
-    auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(ocsp_cert->get()));
-    renew = !not_after.ok() || *not_after < NowMillis() + Days(30);
-  }
-  if (renew) {
-    FG_ASSIGN_OR_RETURN(auto signer, MakeOcspSigner(config, out->issuing_cert_.get(), out->issuing_key_.get()));
-    FG_RETURN_IF_ERROR(WriteKey(ca / kOcspKey, signer.second.get(), passphrase));
-    FG_RETURN_IF_ERROR(WriteCert(ca / kOcspCert, signer.first.get()));
-    out->ocsp_cert_ = std::move(signer.first);
-    out->ocsp_key_ = std::move(signer.second);
-  } else {
-    out->ocsp_cert_ = std::move(ocsp_cert).value();
-    out->ocsp_key_ = std::move(ocsp_key).value();
+  for (const ServiceSpec& spec : ServiceSpecs(config)) {
+    FG_ASSIGN_OR_RETURN(auto cred, LoadServiceCredential(ca, config, spec, out->issuing_cert_.get(),
+                                                         out->issuing_key_.get(), passphrase));
+    std::string file = spec.file;
+    if (file == "ocsp") {
+      out->ocsp_cert_ = std::move(cred.first);
+      out->ocsp_key_ = std::move(cred.second);
+    } else if (file == "cmp") {
+      out->cmp_cert_ = std::move(cred.first);
+      out->cmp_key_ = std::move(cred.second);
+    } else {
+      out->tls_cert_ = std::move(cred.first);
+      out->tls_key_ = std::move(cred.second);
+    }
   }
   return out;
 }

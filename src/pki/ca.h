@@ -1,8 +1,10 @@
 #pragma once
 
 // The certificate authority: a long-lived root, an issuing CA that signs
-// device certificates and CRLs, and a delegated OCSP signer (OCSPSigning EKU,
-// id-pkix-ocsp-nocheck) so the issuing key signs nothing on the OCSP hot path.
+// device certificates and CRLs, and short-lived service credentials issued
+// by it: a delegated OCSP signer (OCSPSigning EKU, id-pkix-ocsp-nocheck) so
+// the issuing key signs nothing on the OCSP hot path, a CMP RA signer, and a
+// TLS server certificate (EST, device config).
 // Private keys are PKCS#8 encrypted at rest (AES-256-CBC); nothing here ever
 // writes or prints a private key in clear.
 //
@@ -36,6 +38,12 @@ class CertificateAuthority {
   EVP_PKEY* issuing_key() const { return issuing_key_.get(); }
   X509* ocsp_cert() const { return ocsp_cert_.get(); }
   EVP_PKEY* ocsp_key() const { return ocsp_key_.get(); }
+  // Signs CMP responses and device config documents (EKU cmcRA).
+  X509* cmp_cert() const { return cmp_cert_.get(); }
+  EVP_PKEY* cmp_key() const { return cmp_key_.get(); }
+  // TLS server credential for EST and the device config endpoint.
+  X509* tls_cert() const { return tls_cert_.get(); }
+  EVP_PKEY* tls_key() const { return tls_key_.get(); }
   const Config& config() const { return config_; }
 
   std::string RootPem() const;
@@ -67,6 +75,10 @@ class CertificateAuthority {
   ossl::EvpPkeyPtr issuing_key_;
   ossl::X509Ptr ocsp_cert_;
   ossl::EvpPkeyPtr ocsp_key_;
+  ossl::X509Ptr cmp_cert_;
+  ossl::EvpPkeyPtr cmp_key_;
+  ossl::X509Ptr tls_cert_;
+  ossl::EvpPkeyPtr tls_key_;
 };
 
 }  // namespace fg

@@ -125,7 +125,7 @@ Result<IssuedCertificate> IssuancePolicy::IssueForKey(const IssueRequest& reques
   // Seconds precision, as in the certificate itself.
   rec.not_before_ms = (not_before / 1000) * 1000;
   rec.not_after_ms = (not_after / 1000) * 1000;
-  FG_ASSIGN_OR_RETURN(out.superseded, store_.RecordIssuedCertificate(rec, request.audit));
+  FG_ASSIGN_OR_RETURN(out.superseded, store_.RecordIssuedCertificate(rec, request.audit, request.auth));
   out.pem = ossl::CertToPem(cert.get());
   Metrics::Global().GetCounter("femtoguard_certificates_issued_total", {}, "Certificates issued").Inc();
   return out;

@@ -28,6 +28,9 @@ struct IssueRequest {
   std::string device;
   int validity_days = 0;  // 0 = config default
   AuditContext audit;
+  // How the request was authenticated; one-time credentials are consumed
+  // atomically with the issuance (Store::RecordIssuedCertificate).
+  EnrolmentAuthorization auth;
 };
 
 struct IssuedCertificate {

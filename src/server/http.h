@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,12 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_addr;  // peer IP address as text
+  bool tls = false;         // arrived over the TLS listener
+  // The client's certificate chain as presented in the TLS handshake, DER,
+  // leaf first; empty without TLS or without a client certificate. NOT
+  // verified by the server: handlers decide whom to trust (the trust set,
+  // e.g. vendor CAs, changes at run time).
+  std::vector<std::string> peer_chain_der;
 
   // Case-insensitive header lookup; empty when absent.
   std::string_view Header(std::string_view name) const;
@@ -54,6 +61,14 @@ class HttpServer {
     size_t max_body_bytes = 1 << 20;
     size_t max_header_bytes = 16 << 10;
     int idle_timeout_s = 30;
+    // When set, this server speaks TLS (1.2+) only, with this certificate
+    // chain (leaf first) and key, PEM. The client is asked for a
+    // certificate but not required to send one.
+    struct Tls {
+      std::string cert_chain_pem;
+      std::string key_pem;
+    };
+    std::optional<Tls> tls;
   };
 
   explicit HttpServer(Options options);

@@ -10,10 +10,23 @@
 //     connection is reused across requests; nothing on the request path takes
 //     a mutex or logs.
 //
-// Session is a template over the stream so that a TLS stream
-// (beast::ssl_stream<TcpStream>, for EST with mutual TLS) can be
-// slotted in later: only ShutdownWrite() and the handshake differ.
+// Session is a template over the stream: TcpStream for plain HTTP,
+// TlsStream (beast::ssl_stream<TcpStream>, for EST with mutual TLS) when
+// Options::tls is set. The two differ only in the handshake, the close
+// (close_notify instead of a TCP half-close) and the lingering close, all
+// chosen at compile time: the plain path pays nothing for TLS.
+//
+// TLS: 1.2 minimum; the client is asked for a certificate but neither
+// required to send one nor verified here (the verify callback accepts
+// everything): handlers verify HttpRequest::peer_chain_der against a trust
+// set that changes at run time. Session resumption and renegotiation are
+// off, so that the chain a connection carries is always the one presented in
+// a full handshake on that very connection.
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,12 +36,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
 #include <chrono>
 #include <cstring>
@@ -39,10 +55,12 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/ossl.h"
 #include "server/http.h"
 
 namespace fg {
@@ -59,6 +77,9 @@ using tcp = net::ip::tcp;
 using ConnectionExecutor = net::strand<net::io_context::executor_type>;
 using ConnectionSocket = net::basic_stream_socket<tcp, ConnectionExecutor>;
 using TcpStream = beast::basic_stream<tcp, ConnectionExecutor, beast::unlimited_rate_policy>;
+// flat_stream inside coalesces Beast's header+body buffer sequences into one
+// write, hence one TLS record instead of several.
+using TlsStream = beast::ssl_stream<TcpStream>;
 
 // After an error response the peer may still be sending (an oversized body):
 // closing with unread data makes the kernel send RST, which can destroy the
@@ -67,6 +88,9 @@ using TcpStream = beast::basic_stream<tcp, ConnectionExecutor, beast::unlimited_
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 16u << 20;
 constexpr size_t kLingerChunk = 16u << 10;
+
+// Waiting for the peer's close_notify after sending ours.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(1);
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -82,8 +106,8 @@ bool AsciiIEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Shuts down the sending side of the stream. Overload per stream type
-// (a TLS stream would do an SSL shutdown here).
+// Shuts down the sending side of a plain TCP stream (TLS streams send a
+// close_notify instead, see Session::GracefulClose).
 void ShutdownWrite(TcpStream& stream) {
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -100,6 +124,78 @@ bool IsHttpParseError(const beast::error_code& ec) {
 void CloseStream(TcpStream& stream) {
   beast::error_code ec;
   stream.socket().close(ec);
+}
+
+void CloseStream(TlsStream& stream) { CloseStream(stream.next_layer()); }
+
+// Never prompts for a passphrase (OpenSSL's default callback would read the
+// terminal): an encrypted key simply fails to load.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
+// Accepts any client certificate: the TLS layer only collects the chain.
+int AcceptAnyPeer(int, X509_STORE_CTX*) { return 1; }
+
+// The TLS server context for Options::tls. Errors never quote the key.
+Result<std::unique_ptr<net::ssl::context>> MakeTlsContext(const HttpServer::Options::Tls& tls) {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  ERR_clear_error();
+
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    return ossl::Error("http: cannot set the minimum TLS version");
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // No resumption: a resumed session would carry the leaf but not the rest
+  // of the chain, and nothing of a later change of the client's certificate.
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(native, 0);
+  static constexpr unsigned char kSessionIdContext[] = "femtoguard-http";
+  SSL_CTX_set_session_id_context(native, kSessionIdContext, sizeof kSessionIdContext - 1);
+  SSL_CTX_set_dh_auto(native, 1);
+  // Ask for a client certificate; accept any (or none).
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, AcceptAnyPeer);
+
+  // Certificate chain, leaf first.
+  {
+    ossl::BioPtr bio(
+        BIO_new_mem_buf(tls.cert_chain_pem.data(), static_cast<int>(tls.cert_chain_pem.size())));
+    std::vector<ossl::X509Ptr> certs;
+    while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
+      certs.emplace_back(c);
+    }
+    ERR_clear_error();
+    if (certs.empty()) {
+      return Status::InvalidArgument("http: TLS certificate chain: no PEM certificate found");
+    }
+    if (SSL_CTX_use_certificate(native, certs[0].get()) != 1) {
+      return Status::InvalidArgument("http: TLS certificate chain: cannot use the leaf: " +
+                                     ossl::LastError());
+    }
+    for (size_t i = 1; i < certs.size(); ++i) {
+      if (SSL_CTX_add1_chain_cert(native, certs[i].get()) != 1) {
+        return Status::InvalidArgument("http: TLS certificate chain: cannot add certificate #" +
+                                       std::to_string(i + 1) + ": " + ossl::LastError());
+      }
+    }
+  }
+
+  // Private key (unencrypted PEM: the caller decrypts).
+  {
+    ossl::BioPtr bio(BIO_new_mem_buf(tls.key_pem.data(), static_cast<int>(tls.key_pem.size())));
+    ossl::EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
+    // The error queue may hold parser details of the key: drop them unread.
+    ERR_clear_error();
+    if (!key) {
+      return Status::InvalidArgument("http: TLS private key: not an unencrypted PEM private key");
+    }
+    if (SSL_CTX_use_PrivateKey(native, key.get()) != 1 || SSL_CTX_check_private_key(native) != 1) {
+      ERR_clear_error();
+      return Status::InvalidArgument(
+          "http: TLS private key does not match the certificate (the first of the chain)");
+    }
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -153,6 +249,7 @@ class ServerCore {
   Counter& rejected_too_large() { return *rejected_too_large_; }
   Counter& rejected_header_too_large() { return *rejected_header_too_large_; }
   Counter& rejected_bad_request() { return *rejected_bad_request_; }
+  Counter& rejected_tls_handshake() { return *rejected_tls_handshake_; }
 
  private:
   struct RouteEntry {
@@ -173,6 +270,7 @@ class ServerCore {
   Counter* rejected_too_large_ = nullptr;
   Counter* rejected_header_too_large_ = nullptr;
   Counter* rejected_bad_request_ = nullptr;
+  Counter* rejected_tls_handshake_ = nullptr;
   Counter* handler_errors_ = nullptr;
 
   // Response counters by status code, filled lazily: the registry mutex is
@@ -185,18 +283,67 @@ class ServerCore {
 // connection's strand, one at a time.
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  static_assert(kTls || std::is_same_v<Stream, TcpStream>);
+
  public:
-  Session(Stream stream, ServerCore& server, std::string remote_addr)
-      : stream_(std::move(stream)), server_(server) {
+  // `stream_args` construct the Stream: a ConnectionSocket, plus the
+  // ssl::context for TLS.
+  template <class... StreamArgs>
+  Session(ServerCore& server, std::string remote_addr, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...), server_(server) {
     req_.remote_addr = std::move(remote_addr);
+    req_.tls = kTls;
   }
 
   void Run() {
-    net::dispatch(stream_.get_executor(),
-                  [self = this->shared_from_this()] { self->DoReadHeader(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->DoHandshake();
+      } else {
+        self->DoReadHeader();
+      }
+    });
   }
 
  private:
+  void DoHandshake() {
+    beast::get_lowest_layer(stream_).expires_after(
+        std::chrono::seconds(server_.options().idle_timeout_s));
+    stream_.async_handshake(
+        net::ssl::stream_base::server,
+        [self = this->shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      server_.rejected_tls_handshake().Inc();
+      spdlog::debug("http: TLS handshake with {} failed: {}", req_.remote_addr, ec.message());
+      return Close();
+    }
+    CollectPeerChain();
+    DoReadHeader();
+  }
+
+  // The client's chain as presented, leaf first, into req_ (which keeps it
+  // for every request of the connection).
+  void CollectPeerChain() {
+    req_.peer_chain_der.clear();
+    SSL* ssl = stream_.native_handle();
+    ossl::X509Ptr leaf(SSL_get1_peer_certificate(ssl));
+    if (!leaf) return;
+    req_.peer_chain_der.push_back(ossl::CertToDer(leaf.get()));
+    // On the server side this chain does not include the leaf; skip it
+    // anyway should it ever be there.
+    STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+    const int n = chain == nullptr ? 0 : sk_X509_num(chain);
+    for (int i = 0; i < n; ++i) {
+      X509* cert = sk_X509_value(chain, i);
+      if (i == 0 && X509_cmp(cert, leaf.get()) == 0) continue;
+      req_.peer_chain_der.push_back(ossl::CertToDer(cert));
+    }
+  }
+
   void DoReadHeader() {
     const auto& opt = server_.options();
     parser_.emplace();
@@ -260,7 +407,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // The peer went away (cleanly, mid-message, reset) or went idle.
     if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
         !IsHttpParseError(ec)) {
-      if (ec == http::error::end_of_stream) ShutdownWrite(stream_);
+      if (ec == http::error::end_of_stream) return GracefulClose();
       return Close();
     }
     server_.rejected_bad_request().Inc();
@@ -318,10 +465,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     http::async_write(stream_, res_,
                       [self = this->shared_from_this(), close](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
-                        if (close) {
-                          ShutdownWrite(self->stream_);
-                          return self->Close();
-                        }
+                        if (close) return self->GracefulClose();
                         self->DoReadHeader();
                       });
   }
@@ -347,8 +491,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                       });
   }
 
+  // TLS: the drain reads (and drops) decrypted data; the close_notify goes
+  // out once the peer is done or the bounds are hit.
   void LingeringClose() {
-    ShutdownWrite(stream_);
+    if constexpr (!kTls) ShutdownWrite(stream_);
     buffer_.consume(buffer_.size());
     beast::get_lowest_layer(stream_).expires_after(kLingerTimeout);
     DoDrain();
@@ -358,9 +504,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     stream_.async_read_some(buffer_.prepare(kLingerChunk),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               self->drained_ += n;
-                              if (ec || self->drained_ > kLingerMaxBytes) return self->Close();
+                              if (ec || self->drained_ > kLingerMaxBytes) {
+                                if constexpr (kTls) return self->GracefulClose();
+                                return self->Close();
+                              }
                               self->DoDrain();
                             });
+  }
+
+  // Ends a connection we are done with: TCP half-close, or a TLS
+  // close_notify (waiting briefly for the peer's; errors such as
+  // stream_truncated are expected and ignored), then close.
+  void GracefulClose() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsShutdownTimeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    } else {
+      ShutdownWrite(stream_);
+      Close();
+    }
   }
 
   void Close() {
@@ -420,6 +583,8 @@ void ServerCore::Freeze() {
   rejected_header_too_large_ =
       &metrics.GetCounter(kRejected, "reason=\"header_too_large\"", kRejectedHelp);
   rejected_bad_request_ = &metrics.GetCounter(kRejected, "reason=\"bad_request\"", kRejectedHelp);
+  rejected_tls_handshake_ =
+      &metrics.GetCounter(kRejected, "reason=\"tls_handshake\"", kRejectedHelp);
   handler_errors_ = &metrics.GetCounter("femtoguard_http_handler_errors_total", {},
                                         "HTTP handlers that threw or returned a bad status");
   for (unsigned code : {200u, 400u, 404u, 405u, 413u, 431u, 500u}) CounterForCode(code);
@@ -504,6 +669,9 @@ class HttpServer::Impl {
 
   ServerCore core_;
   std::atomic<uint16_t> port_{0};
+  // Set in Start() when options.tls is set; constant afterwards, outlives
+  // the sessions (destroyed with ioc_ in Stop()).
+  std::unique_ptr<net::ssl::context> tls_context_;
 
   std::mutex lifecycle_mutex_;
   bool started_ = false;  // guarded by lifecycle_mutex_
@@ -525,6 +693,13 @@ Status HttpServer::Impl::Start() {
   int threads =
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
+
+  std::unique_ptr<net::ssl::context> tls_context;
+  if (options.tls) {
+    auto made = MakeTlsContext(*options.tls);
+    if (!made.ok()) return made.status();
+    tls_context = std::move(made).value();
+  }
 
   auto ioc = std::make_unique<net::io_context>(threads);
   beast::error_code ec;
@@ -563,6 +738,7 @@ Status HttpServer::Impl::Start() {
     return Status::Internal("http: cannot read the bound port of " + where + ": " + ec.message());
 
   core_.Freeze();
+  tls_context_ = std::move(tls_context);
   accept_retry_timer_ = std::make_unique<net::steady_timer>(acceptor->get_executor());
   acceptor_ = std::move(acceptor);
   ioc_ = std::move(ioc);
@@ -585,7 +761,8 @@ Status HttpServer::Impl::Start() {
       }
     });
   }
-  spdlog::info("http: listening on {}:{} with {} threads", options.host, bound, threads);
+  spdlog::info("http: listening on {}:{} ({}) with {} threads", options.host, bound,
+               tls_context_ ? "https" : "http", threads);
   return Status::Ok();
 }
 
@@ -610,8 +787,13 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, ConnectionSocket socket) {
   socket.set_option(tcp::no_delay(true), opt_ec);
   auto remote = socket.remote_endpoint(opt_ec);
   std::string remote_addr = opt_ec ? std::string() : remote.address().to_string();
-  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), core_, std::move(remote_addr))
-      ->Run();
+  if (tls_context_) {
+    std::make_shared<Session<TlsStream>>(core_, std::move(remote_addr), std::move(socket),
+                                         *tls_context_)
+        ->Run();
+  } else {
+    std::make_shared<Session<TcpStream>>(core_, std::move(remote_addr), std::move(socket))->Run();
+  }
   DoAccept();
 }
 

@@ -19,6 +19,9 @@
 
 #include "common/metrics.h"
 #include "pki/ca.h"
+#include "pki/cmp_server.h"
+#include "pki/enrolment.h"
+#include "pki/issuance.h"
 #include "pki/crl.h"
 #include "pki/ocsp_responder.h"
 #include "server/http.h"
@@ -61,6 +64,9 @@ class Node::Impl {
   std::unique_ptr<CertificateAuthority> ca;
   std::unique_ptr<OcspResponder> ocsp;
   std::unique_ptr<CrlPublisher> crl;
+  std::unique_ptr<IssuancePolicy> policy;
+  std::unique_ptr<Enrolment> enrolment;
+  std::unique_ptr<CmpServer> cmp;
   std::unique_ptr<HttpServer> http;
   int poll_ms = 250;
 
@@ -198,6 +204,17 @@ class Node::Impl {
       resp.body = root_der;
       return resp;
     });
+    // CMP over HTTP (RFC 6712); any path under /pkix/ (CMP "alias").
+    auto cmp_handler = [this](const HttpRequest& req) {
+      auto reply = cmp->Handle(req.body, req.remote_addr);
+      HttpResponse resp;
+      resp.status = reply.http_status;
+      resp.content_type = reply.der.empty() ? "text/plain" : "application/pkixcmp";
+      resp.body = reply.der.empty() ? "malformed CMP message\n" : std::move(reply.der);
+      return resp;
+    };
+    http->Route("POST", "/pkix", cmp_handler);
+    http->Route("POST", "/pkix/", cmp_handler);
     http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
     http->Route("GET", "/metrics", [](const HttpRequest&) {
       HttpResponse resp;
@@ -245,6 +262,16 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   impl->ocsp = std::make_unique<OcspResponder>(*impl->store, *impl->ca, impl->config.ocsp_response_validity_s);
   impl->crl = std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s);
+  impl->policy = std::make_unique<IssuancePolicy>(*impl->store, *impl->ca);
+  FG_ASSIGN_OR_RETURN(std::string token_key, impl->dir.LoadOrCreateTokenKey());
+  Impl* self = impl.get();
+  impl->enrolment = std::make_unique<Enrolment>(*impl->store, *impl->ca, *impl->policy,
+                                                TokenSecrets(std::move(token_key)), [self] {
+                                                  if (Status s = self->Sync(); !s.ok()) {
+                                                    spdlog::warn("sync after enrolment: {}", s.ToString());
+                                                  }
+                                                });
+  impl->cmp = std::make_unique<CmpServer>(*impl->enrolment);
 
   // Everything that happened before this point is covered by the prewarm.
   FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
@@ -262,8 +289,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->RegisterRoutes();
   FG_RETURN_IF_ERROR(impl->http->Start());
   FG_RETURN_IF_ERROR(impl->StartControl());
-  Impl* raw = impl.get();
-  impl->follower = std::thread([raw] { raw->FollowChanges(); });
+  impl->follower = std::thread([self] { self->FollowChanges(); });
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 

@@ -82,6 +82,75 @@ CREATE TABLE counters (
   value INTEGER NOT NULL
 );
 )sql",
+    // Version 2: enrolment credentials and authentication endpoints.
+    R"sql(
+-- The change feed gains 'endpoint'. SQLite cannot alter a CHECK, so the
+-- table is rebuilt with every seq kept, and the AUTOINCREMENT high-water
+-- mark carried over, so that no seq a reader has seen is ever handed out again.
+CREATE TABLE changes_v2 (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('device', 'certificate', 'endpoint')),
+  key  TEXT NOT NULL
+);
+INSERT INTO changes_v2 (seq, kind, key) SELECT seq, kind, key FROM changes ORDER BY seq;
+DELETE FROM sqlite_sequence WHERE name = 'changes_v2';
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'changes_v2', MAX(seq) FROM (
+    SELECT seq FROM sqlite_sequence WHERE name = 'changes'
+    UNION ALL SELECT COALESCE(MAX(seq), 0) FROM changes);
+DROP TABLE changes;
+ALTER TABLE changes_v2 RENAME TO changes;
+
+-- One-time enrolment tokens. Only the reference is stored: the secret is
+-- derived from it with a data-dir key.
+CREATE TABLE bootstrap_tokens (
+  ref        TEXT PRIMARY KEY NOT NULL,
+  device     TEXT NOT NULL REFERENCES devices (id),
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX bootstrap_tokens_device ON bootstrap_tokens (device);
+
+-- Every consumed one-time credential and the certificate it paid for. The
+-- unique indexes are the hard guard of "once": a token or a vendor
+-- certificate once at all, a legacy credential once per device.
+CREATE TABLE credential_uses (
+  kind       TEXT NOT NULL
+             CHECK (kind IN ('bootstrap_token', 'vendor_certificate', 'legacy_credential')),
+  credential TEXT NOT NULL,
+  device     TEXT NOT NULL REFERENCES devices (id),
+  serial     TEXT NOT NULL REFERENCES certificates (serial),
+  ts_ms      INTEGER NOT NULL,
+  source_ip  TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX credential_uses_per_device ON credential_uses (kind, credential, device);
+CREATE UNIQUE INDEX credential_uses_once ON credential_uses (kind, credential)
+  WHERE kind IN ('bootstrap_token', 'vendor_certificate');
+CREATE INDEX credential_uses_device ON credential_uses (device);
+
+CREATE TABLE vendor_cas (
+  fp       TEXT PRIMARY KEY NOT NULL,
+  subject  TEXT NOT NULL DEFAULT '',
+  pem      TEXT NOT NULL,
+  added_ms INTEGER NOT NULL
+);
+
+CREATE TABLE legacy_credentials (
+  fp        TEXT PRIMARY KEY NOT NULL,
+  subject   TEXT NOT NULL DEFAULT '',
+  pem       TEXT NOT NULL,
+  cutoff_ms INTEGER NOT NULL,
+  added_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE endpoints (
+  address    TEXT PRIMARY KEY NOT NULL,
+  status     TEXT NOT NULL CHECK (status IN ('active', 'draining', 'retired')),
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -341,12 +410,21 @@ namespace {
 // ---- encoding of enums as stored ----
 
 std::string_view ChangeKindName(ChangeKind k) {
-  return k == ChangeKind::kDevice ? "device" : "certificate";
+  switch (k) {
+    case ChangeKind::kDevice:
+      return "device";
+    case ChangeKind::kCertificate:
+      return "certificate";
+    case ChangeKind::kEndpoint:
+      return "endpoint";
+  }
+  return "unknown";
 }
 
 Result<ChangeKind> ParseChangeKind(std::string_view s) {
   if (s == "device") return ChangeKind::kDevice;
   if (s == "certificate") return ChangeKind::kCertificate;
+  if (s == "endpoint") return ChangeKind::kEndpoint;
   return Status::Internal("store: unknown change kind '" + std::string(s) + "'");
 }
 
@@ -550,6 +628,203 @@ Status TransitionCertificate(Connection& c, UnixMillis now, const AuditContext& 
   detail["device"] = device;
   FG_RETURN_IF_ERROR(WriteAudit(c, now, ctx, action, serial, detail));
   return WriteChange(c, ChangeKind::kCertificate, serial);
+}
+
+// ---- enrolment credentials ----
+
+std::string_view CredentialLabel(EnrolmentKind k) {
+  switch (k) {
+    case EnrolmentKind::kBootstrapToken:
+      return "bootstrap token";
+    case EnrolmentKind::kVendorCertificate:
+      return "vendor certificate";
+    case EnrolmentKind::kLegacyCredential:
+      return "legacy credential";
+    case EnrolmentKind::kRenewal:
+      return "renewing certificate";
+    case EnrolmentKind::kOperator:
+      break;
+  }
+  return "operator";
+}
+
+// Whether the credential authorises an issuance to `device` at all
+// (PermissionDenied otherwise). Read-only; runs first, so that a caller
+// without a valid credential learns nothing else from the refusal.
+Status CheckCredentialValid(Connection& c, std::string_view device,
+                            const EnrolmentAuthorization& auth, UnixMillis now) {
+  const std::string& cred = auth.credential;
+  const std::string dev(device);
+  switch (auth.kind) {
+    case EnrolmentKind::kOperator:
+    case EnrolmentKind::kVendorCertificate:  // the chain is checked by pki; uses below
+      return Status::Ok();
+    case EnrolmentKind::kBootstrapToken: {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device, expires_ms, used_ms FROM "
+                                                 "bootstrap_tokens WHERE ref = ?1"));
+      s.BindText(1, cred);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::PermissionDenied("bootstrap token " + cred + " is not known");
+      // The token's own device is not named: the caller may not own it.
+      if (s.Text(0) != device) {
+        return Status::PermissionDenied("bootstrap token " + cred + " was not issued for device " +
+                                        dev);
+      }
+      if (s.Int(2) != 0) {
+        return Status::PermissionDenied("bootstrap token " + cred + " was already used at " +
+                                        FormatRfc3339(s.Int(2)));
+      }
+      // Expired from its expiry instant on (as pki's pre-check has it).
+      if (s.Int(1) <= now) {
+        return Status::PermissionDenied("bootstrap token " + cred + " expired at " +
+                                        FormatRfc3339(s.Int(1)));
+      }
+      return Status::Ok();
+    }
+    case EnrolmentKind::kLegacyCredential: {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT cutoff_ms FROM legacy_credentials WHERE fp = ?1"));
+      s.BindText(1, cred);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) {
+        return Status::PermissionDenied("legacy credential " + cred + " is not registered");
+      }
+      if (s.Int(0) <= now) {
+        return Status::PermissionDenied("legacy credential " + cred + " is past its cutoff (" +
+                                        FormatRfc3339(s.Int(0)) + ")");
+      }
+      return Status::Ok();
+    }
+    case EnrolmentKind::kRenewal: {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device, status, not_after_ms FROM "
+                                                 "certificates WHERE serial = ?1"));
+      s.BindText(1, cred);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::PermissionDenied("renewing certificate " + cred + " is not known");
+      if (s.Text(0) != device) {
+        return Status::PermissionDenied("renewing certificate " + cred +
+                                        " does not belong to device " + dev);
+      }
+      FG_ASSIGN_OR_RETURN(CertStatus status, ParseCertStatus(s.Text(1)));
+      if (status != CertStatus::kValid) {
+        return Status::PermissionDenied("renewing certificate " + cred + " is " +
+                                        std::string(CertStatusName(status)));
+      }
+      if (s.Int(2) < now) {
+        return Status::PermissionDenied("renewing certificate " + cred + " expired at " +
+                                        FormatRfc3339(s.Int(2)));
+      }
+      return Status::Ok();
+    }
+  }
+  return Status::InvalidArgument("unknown enrolment kind");
+}
+
+// The one-time checks: a vendor certificate enrols one device, once, and
+// only a device that never had a certificate; a legacy credential migrates
+// each device once.
+Status CheckCredentialUnused(Connection& c, std::string_view device,
+                             const EnrolmentAuthorization& auth) {
+  const std::string dev(device);
+  if (auth.kind == EnrolmentKind::kVendorCertificate) {
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT serial FROM certificates WHERE device = ?1 LIMIT 1"));
+      s.BindText(1, device);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) {
+        return Status::FailedPrecondition("device " + dev + " is already enrolled (certificate " +
+                                          s.Text(0) +
+                                          "): a vendor certificate only serves initial enrolment");
+      }
+    }
+    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT 1 FROM credential_uses WHERE kind = "
+                                               "'vendor_certificate' AND credential = ?1"));
+    s.BindText(1, auth.credential);
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) {
+      return Status::AlreadyExists("vendor certificate " + auth.credential +
+                                   " was already used to enrol a device");
+    }
+  } else if (auth.kind == EnrolmentKind::kLegacyCredential) {
+    FG_ASSIGN_OR_RETURN(Statement s,
+                        c.Prepare("SELECT serial FROM credential_uses WHERE kind = "
+                                  "'legacy_credential' AND credential = ?1 AND device = ?2"));
+    s.BindText(1, auth.credential).BindText(2, device);
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) {
+      return Status::AlreadyExists("device " + dev + " already migrated off legacy credential " +
+                                   auth.credential + " (certificate " + s.Text(0) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+// Marks the credential used by the certificate `cert` (already inserted).
+Status ConsumeCredential(Connection& c, const Certificate& cert, const EnrolmentAuthorization& auth,
+                         UnixMillis now) {
+  if (auth.kind == EnrolmentKind::kOperator || auth.kind == EnrolmentKind::kRenewal) {
+    return Status::Ok();
+  }
+  if (auth.kind == EnrolmentKind::kBootstrapToken) {
+    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE bootstrap_tokens SET used_ms = ?2 "
+                                               "WHERE ref = ?1 AND used_ms = 0"));
+    s.BindText(1, auth.credential).BindInt(2, now);
+    FG_RETURN_IF_ERROR(s.Run());
+    if (sqlite3_changes(c.handle()) != 1) {
+      return Status::PermissionDenied("bootstrap token " + auth.credential + " was already used");
+    }
+  }
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      c.Prepare("INSERT INTO credential_uses (kind, credential, device, serial, "
+                                "ts_ms, source_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  s.BindText(1, EnrolmentKindName(auth.kind))
+      .BindText(2, auth.credential)
+      .BindText(3, cert.device)
+      .BindText(4, cert.serial)
+      .BindInt(5, now)
+      .BindText(6, auth.source_ip);
+  Status inserted = s.Run();
+  if (inserted.IsAlreadyExists()) {
+    // The unique indexes held: only reachable if the checks above were bypassed.
+    return Status::AlreadyExists(std::string(CredentialLabel(auth.kind)) + " " + auth.credential +
+                                 " was already used");
+  }
+  return inserted;
+}
+
+Result<BootstrapToken> ReadBootstrapToken(const Statement& s) {
+  BootstrapToken t;
+  t.ref = s.Text(0);
+  t.device = s.Text(1);
+  t.created_ms = s.Int(2);
+  t.expires_ms = s.Int(3);
+  t.used_ms = s.Int(4);
+  return t;
+}
+
+// ---- endpoints ----
+
+Result<EndpointStatus> ParseStoredEndpointStatus(std::string_view s) {
+  auto parsed = ParseEndpointStatus(s);
+  if (!parsed.ok())
+    return Status::Internal("store: unknown endpoint status '" + std::string(s) + "'");
+  return *parsed;
+}
+
+// The rotation order's lifecycle: active <-> draining -> retired, and
+// active -> retired directly; retired is terminal.
+bool IsAllowedEndpointTransition(EndpointStatus from, EndpointStatus to) {
+  if (from == to) return false;
+  switch (from) {
+    case EndpointStatus::kActive:
+      return true;  // to draining or retired
+    case EndpointStatus::kDraining:
+      return true;  // back to active (un-drain) or on to retired
+    case EndpointStatus::kRetired:
+      return false;
+  }
+  return false;
 }
 
 }  // namespace
@@ -774,14 +1049,26 @@ Result<std::optional<std::string>> SqliteStore::FindKeyOwner(std::string_view ke
   return std::optional<std::string>(s.Text(0));
 }
 
-Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(const Certificate& cert,
-                                                                      const AuditContext& audit) {
+Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(
+    const Certificate& cert, const AuditContext& audit, const EnrolmentAuthorization& auth) {
   if (cert.serial.empty() || cert.device.empty() || cert.key_fp.empty()) {
     return Status::InvalidArgument("certificate record needs a serial, a device and a key_fp");
+  }
+  if (EnrolmentKindName(auth.kind) == "unknown") {
+    return Status::InvalidArgument("unknown enrolment kind " +
+                                   std::to_string(static_cast<int>(auth.kind)));
+  }
+  if (auth.kind != EnrolmentKind::kOperator && auth.credential.empty()) {
+    return Status::InvalidArgument(std::string(EnrolmentKindName(auth.kind)) +
+                                   " issuance needs the credential that authorised it");
   }
   std::lock_guard lock(mutex_);
   Connection& c = *conn_;
   return c.WriteTransaction([&]() -> Result<std::vector<std::string>> {
+    const UnixMillis now = NowMillis();
+    // Under the write lock, in this order: the credential, the device, the
+    // one-time uses; then the key and serial (unique indexes) on insert.
+    FG_RETURN_IF_ERROR(sqlite::CheckCredentialValid(c, cert.device, auth, now));
     FG_ASSIGN_OR_RETURN(std::optional<Device> device, sqlite::LoadDevice(c, cert.device));
     if (!device) {
       return Status::FailedPrecondition("device " + cert.device + " is not registered");
@@ -791,7 +1078,7 @@ Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(const Cert
                                         std::string(DeviceStatusName(device->status)) +
                                         ": no certificate may be issued to it");
     }
-    const UnixMillis now = NowMillis();
+    FG_RETURN_IF_ERROR(sqlite::CheckCredentialUnused(c, cert.device, auth));
     const UnixMillis issued = cert.issued_ms != 0 ? cert.issued_ms : now;
 
     // Earlier valid certificates, read before the new one is in the table.
@@ -832,6 +1119,7 @@ Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(const Cert
       }
       FG_RETURN_IF_ERROR(inserted);
     }
+    FG_RETURN_IF_ERROR(sqlite::ConsumeCredential(c, cert, auth, now));
 
     if (device->status == DeviceStatus::kProvisioned) {
       FG_RETURN_IF_ERROR(sqlite::SetDeviceStatusRow(c, cert.device, DeviceStatus::kActive, now));
@@ -856,6 +1144,9 @@ Result<std::vector<std::string>> SqliteStore::RecordIssuedCertificate(const Cert
                    {"key_fp", cert.key_fp},
                    {"not_after_ms", cert.not_after_ms}};
     if (!superseded.empty()) detail["superseded"] = superseded;
+    detail["auth"] = EnrolmentKindName(auth.kind);
+    if (!auth.credential.empty()) detail["credential"] = auth.credential;
+    if (!auth.source_ip.empty()) detail["source_ip"] = auth.source_ip;
     FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "cert.issue", cert.serial, detail));
     FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kCertificate, cert.serial));
     return superseded;
@@ -939,6 +1230,276 @@ Result<std::vector<Certificate>> SqliteStore::ListRevokedCertificates(UnixMillis
                                      "AND not_after_ms >= ?1 ORDER BY revoked_ms, rowid"));
   s.BindInt(1, now);
   return sqlite::ReadCertificates(s);
+}
+
+// ---- enrolment credentials ----
+
+Status SqliteStore::AddBootstrapToken(const BootstrapToken& token, const AuditContext& audit) {
+  if (token.ref.empty() || token.device.empty()) {
+    return Status::InvalidArgument("bootstrap token needs a ref and a device");
+  }
+  if (token.used_ms != 0) return Status::InvalidArgument("a new bootstrap token cannot be used");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    const UnixMillis created = token.created_ms != 0 ? token.created_ms : now;
+    if (token.expires_ms <= created) {
+      return Status::InvalidArgument("bootstrap token " + token.ref +
+                                     " must expire after it is created");
+    }
+    FG_ASSIGN_OR_RETURN(std::optional<Device> device, sqlite::LoadDevice(c, token.device));
+    if (!device) return Status::NotFound("device " + token.device + " is not registered");
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("INSERT INTO bootstrap_tokens (ref, device, created_ms, "
+                                    "expires_ms, used_ms) VALUES (?1, ?2, ?3, ?4, 0)"));
+      s.BindText(1, token.ref)
+          .BindText(2, token.device)
+          .BindInt(3, created)
+          .BindInt(4, token.expires_ms);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        return Status::AlreadyExists("bootstrap token " + token.ref + " already exists");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    // The reference only: the secret is never stored, so never logged.
+    json detail = {{"ref", token.ref}, {"expires", FormatRfc3339(token.expires_ms)}};
+    return sqlite::WriteAudit(c, now, audit, "token.create", token.device, detail);
+  });
+}
+
+Result<BootstrapToken> SqliteStore::GetBootstrapToken(std::string_view ref) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT ref, device, created_ms, expires_ms, used_ms FROM "
+                                     "bootstrap_tokens WHERE ref = ?1"));
+  s.BindText(1, ref);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::NotFound("no bootstrap token " + std::string(ref));
+  return sqlite::ReadBootstrapToken(s);
+}
+
+Result<std::optional<std::string>> SqliteStore::FindVendorCertificateUse(
+    std::string_view vendor_cert_fp) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT device FROM credential_uses WHERE kind = "
+                                                  "'vendor_certificate' AND credential = ?1"));
+  s.BindText(1, vendor_cert_fp);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
+}
+
+Status SqliteStore::AddVendorCa(const VendorCa& ca, const AuditContext& audit) {
+  if (ca.fp.empty() || ca.pem.empty()) {
+    return Status::InvalidArgument("vendor CA needs a fingerprint and a PEM certificate");
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO vendor_cas (fp, subject, pem, "
+                                                 "added_ms) VALUES (?1, ?2, ?3, ?4)"));
+      s.BindText(1, ca.fp)
+          .BindText(2, ca.subject)
+          .BindText(3, ca.pem)
+          .BindInt(4, ca.added_ms != 0 ? ca.added_ms : now);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        return Status::AlreadyExists("vendor CA " + ca.fp + " is already trusted");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    json detail = {{"subject", ca.subject}};
+    return sqlite::WriteAudit(c, now, audit, "vendor_ca.add", ca.fp, detail);
+  });
+}
+
+Status SqliteStore::RemoveVendorCa(std::string_view fp, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  const std::string id(fp);
+  return c.WriteTransaction([&]() -> Status {
+    std::string subject;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("DELETE FROM vendor_cas WHERE fp = ?1 RETURNING subject"));
+      s.BindText(1, fp);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::NotFound("vendor CA " + id + " is not trusted");
+      subject = s.Text(0);
+      FG_ASSIGN_OR_RETURN(bool more, s.Step());  // runs the statement to completion
+      if (more) return Status::Internal("store: two vendor CAs with fingerprint " + id);
+    }
+    json detail = {{"subject", subject}};
+    return sqlite::WriteAudit(c, NowMillis(), audit, "vendor_ca.remove", id, detail);
+  });
+}
+
+Result<std::vector<VendorCa>> SqliteStore::ListVendorCas() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT fp, subject, pem, added_ms FROM "
+                                                  "vendor_cas ORDER BY added_ms, fp"));
+  std::vector<VendorCa> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    VendorCa ca;
+    ca.fp = s.Text(0);
+    ca.subject = s.Text(1);
+    ca.pem = s.Text(2);
+    ca.added_ms = s.Int(3);
+    out.push_back(std::move(ca));
+  }
+  return out;
+}
+
+Status SqliteStore::AddLegacyCredential(const LegacyCredential& cred, const AuditContext& audit) {
+  if (cred.fp.empty() || cred.pem.empty()) {
+    return Status::InvalidArgument("legacy credential needs a fingerprint and a PEM certificate");
+  }
+  if (cred.cutoff_ms <= 0) return Status::InvalidArgument("legacy credential needs a cutoff");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("INSERT INTO legacy_credentials (fp, subject, pem, cutoff_ms, "
+                                    "added_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+      s.BindText(1, cred.fp)
+          .BindText(2, cred.subject)
+          .BindText(3, cred.pem)
+          .BindInt(4, cred.cutoff_ms)
+          .BindInt(5, cred.added_ms != 0 ? cred.added_ms : now);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        return Status::AlreadyExists("legacy credential " + cred.fp + " is already registered");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    json detail = {{"subject", cred.subject}, {"cutoff", FormatRfc3339(cred.cutoff_ms)}};
+    return sqlite::WriteAudit(c, now, audit, "legacy.add", cred.fp, detail);
+  });
+}
+
+Result<std::vector<LegacyCredential>> SqliteStore::ListLegacyCredentials() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT fp, subject, pem, cutoff_ms, added_ms FROM "
+                                     "legacy_credentials ORDER BY added_ms, fp"));
+  std::vector<LegacyCredential> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    LegacyCredential l;
+    l.fp = s.Text(0);
+    l.subject = s.Text(1);
+    l.pem = s.Text(2);
+    l.cutoff_ms = s.Int(3);
+    l.added_ms = s.Int(4);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Result<bool> SqliteStore::LegacyCredentialUsed(std::string_view fp, std::string_view device) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT 1 FROM credential_uses WHERE kind = "
+                                     "'legacy_credential' AND credential = ?1 AND device = ?2"));
+  s.BindText(1, fp).BindText(2, device);
+  return s.Step();
+}
+
+// ---- authentication endpoints ----
+
+Status SqliteStore::AddEndpoint(const Endpoint& endpoint, const AuditContext& audit) {
+  if (endpoint.address.empty()) return Status::InvalidArgument("endpoint needs an address");
+  if (EndpointStatusName(endpoint.status) == "unknown") {
+    return Status::InvalidArgument("unknown endpoint status " +
+                                   std::to_string(static_cast<int>(endpoint.status)));
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("INSERT INTO endpoints (address, status, created_ms, "
+                                    "updated_ms) VALUES (?1, ?2, ?3, ?4)"));
+      s.BindText(1, endpoint.address)
+          .BindText(2, EndpointStatusName(endpoint.status))
+          .BindInt(3, endpoint.created_ms != 0 ? endpoint.created_ms : now)
+          .BindInt(4, endpoint.updated_ms != 0 ? endpoint.updated_ms : now);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) {
+        return Status::AlreadyExists("endpoint " + endpoint.address + " already exists");
+      }
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    json detail = {{"status", EndpointStatusName(endpoint.status)}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "endpoint.add", endpoint.address, detail));
+    return sqlite::WriteChange(c, ChangeKind::kEndpoint, endpoint.address);
+  });
+}
+
+Status SqliteStore::SetEndpointStatus(std::string_view address, EndpointStatus to,
+                                      const AuditContext& audit) {
+  if (EndpointStatusName(to) == "unknown") {
+    return Status::InvalidArgument("unknown endpoint status " +
+                                   std::to_string(static_cast<int>(to)));
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  const std::string id(address);
+  return c.WriteTransaction([&]() -> Status {
+    EndpointStatus from;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT status FROM endpoints WHERE address = ?1"));
+      s.BindText(1, address);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::NotFound("endpoint " + id + " is not known");
+      FG_ASSIGN_OR_RETURN(from, sqlite::ParseStoredEndpointStatus(s.Text(0)));
+    }
+    if (!sqlite::IsAllowedEndpointTransition(from, to)) {
+      return Status::FailedPrecondition("endpoint " + id + ": transition from " +
+                                        std::string(EndpointStatusName(from)) + " to " +
+                                        std::string(EndpointStatusName(to)) + " is not allowed");
+    }
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE endpoints SET status = ?2, updated_ms = "
+                                                 "?3 WHERE address = ?1"));
+      s.BindText(1, address).BindText(2, EndpointStatusName(to)).BindInt(3, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    json detail = {{"from", EndpointStatusName(from)}, {"to", EndpointStatusName(to)}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "endpoint.status", id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kEndpoint, id);
+  });
+}
+
+Result<std::vector<Endpoint>> SqliteStore::ListEndpoints() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT address, status, created_ms, "
+                                                  "updated_ms FROM endpoints ORDER BY address"));
+  std::vector<Endpoint> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Endpoint e;
+    e.address = s.Text(0);
+    FG_ASSIGN_OR_RETURN(e.status, sqlite::ParseStoredEndpointStatus(s.Text(1)));
+    e.created_ms = s.Int(2);
+    e.updated_ms = s.Int(3);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 // ---- audit and change feed ----

@@ -15,6 +15,22 @@
 //   - TouchDevice writes no change-feed row either: last_seen moves on every
 //     session, and no change-feed reader decides anything from it.
 //   - ChangesSince with limit 0 means no limit, as in the filters.
+//   - RecordIssuedCertificate judges token expiry, legacy cutoffs and the
+//     renewing certificate's notAfter against the wall clock (NowMillis),
+//     never against cert.issued_ms, which the caller supplies. It checks the
+//     credential first (PermissionDenied), then the device state, then the
+//     one-time uses, then the key and serial, so a caller without a valid
+//     credential learns nothing about other devices' keys. Every consumed
+//     one-time credential (token, vendor certificate, legacy credential) is
+//     recorded in credential_uses with the serial it paid for.
+//   - AddBootstrapToken fills a zero created_ms with now and refuses a token
+//     that does not expire after it was created (InvalidArgument).
+//   - Endpoints may also go draining -> active (un-drain); adding and every
+//     status change write an audit entry and a kEndpoint change row. Vendor
+//     CAs, legacy credentials and tokens are audited but have no change-feed
+//     kind of their own, so they write no change row.
+//   - Schema version 2 rebuilds the changes table (its CHECK gains
+//     'endpoint'), keeping every seq and the AUTOINCREMENT high-water mark.
 //
 // Thread-safety: thread-safe. One connection, serialised by `mutex_`.
 
@@ -51,14 +67,35 @@ class SqliteStore final : public Store {
   Status TouchDevice(std::string_view id, UnixMillis when) override;
 
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override;
-  Result<std::vector<std::string>> RecordIssuedCertificate(const Certificate& cert,
-                                                           const AuditContext& audit) override;
+  // The two-argument form (kOperator) of the base class stays callable here.
+  using Store::RecordIssuedCertificate;
+  Result<std::vector<std::string>> RecordIssuedCertificate(
+      const Certificate& cert, const AuditContext& audit,
+      const EnrolmentAuthorization& auth) override;
   Result<Certificate> GetCertificate(std::string_view serial) override;
   Result<std::vector<Certificate>> ListCertificates(
       std::optional<std::string_view> device) override;
   Status RevokeCertificate(std::string_view serial, RevocationReason reason, UnixMillis when,
                            const AuditContext& audit) override;
   Result<std::vector<Certificate>> ListRevokedCertificates(UnixMillis now) override;
+
+  Status AddBootstrapToken(const BootstrapToken& token, const AuditContext& audit) override;
+  Result<BootstrapToken> GetBootstrapToken(std::string_view ref) override;
+  Result<std::optional<std::string>> FindVendorCertificateUse(
+      std::string_view vendor_cert_fp) override;
+
+  Status AddVendorCa(const VendorCa& ca, const AuditContext& audit) override;
+  Status RemoveVendorCa(std::string_view fp, const AuditContext& audit) override;
+  Result<std::vector<VendorCa>> ListVendorCas() override;
+
+  Status AddLegacyCredential(const LegacyCredential& cred, const AuditContext& audit) override;
+  Result<std::vector<LegacyCredential>> ListLegacyCredentials() override;
+  Result<bool> LegacyCredentialUsed(std::string_view fp, std::string_view device) override;
+
+  Status AddEndpoint(const Endpoint& endpoint, const AuditContext& audit) override;
+  Status SetEndpointStatus(std::string_view address, EndpointStatus status,
+                           const AuditContext& audit) override;
+  Result<std::vector<Endpoint>> ListEndpoints() override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;

@@ -92,4 +92,44 @@ std::string_view CertStatusName(CertStatus s) {
   return "unknown";
 }
 
+std::string_view EnrolmentKindName(EnrolmentKind k) {
+  switch (k) {
+    case EnrolmentKind::kOperator:
+      return "operator";
+    case EnrolmentKind::kBootstrapToken:
+      return "bootstrap_token";
+    case EnrolmentKind::kVendorCertificate:
+      return "vendor_certificate";
+    case EnrolmentKind::kLegacyCredential:
+      return "legacy_credential";
+    case EnrolmentKind::kRenewal:
+      return "renewal";
+  }
+  return "unknown";
+}
+
+std::string_view EndpointStatusName(EndpointStatus s) {
+  switch (s) {
+    case EndpointStatus::kActive:
+      return "active";
+    case EndpointStatus::kDraining:
+      return "draining";
+    case EndpointStatus::kRetired:
+      return "retired";
+  }
+  return "unknown";
+}
+
+Result<EndpointStatus> ParseEndpointStatus(std::string_view s) {
+  std::string folded;
+  folded.reserve(s.size());
+  for (char c : s) folded += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto status :
+       {EndpointStatus::kActive, EndpointStatus::kDraining, EndpointStatus::kRetired}) {
+    if (folded == EndpointStatusName(status)) return status;
+  }
+  return Status::InvalidArgument("unknown endpoint status '" + std::string(s.substr(0, 64)) +
+                                 "' (one of: active, draining, retired)");
+}
+
 }  // namespace fg

@@ -79,11 +79,73 @@ struct AuditEntry {
 // One entry of the change feed: "something about `key` changed". Readers
 // (the OCSP cache, the CRL builder, later admission) poll ChangesSince and
 // re-read what they care about.
-enum class ChangeKind { kDevice, kCertificate };
+enum class ChangeKind { kDevice, kCertificate, kEndpoint };
 struct Change {
   int64_t seq = 0;
   ChangeKind kind = ChangeKind::kDevice;
-  std::string key;  // device id or certificate serial
+  std::string key;  // device id, certificate serial or endpoint address
+};
+
+// How an issuance was authorised. One-time credentials are consumed in the
+// same transaction that records the certificate, so a refused issuance
+// leaves them unused and a credential can never be used twice, even by two
+// concurrent requests.
+enum class EnrolmentKind {
+  kOperator,        // `femtoguard cert issue`: the operator vouches
+  kBootstrapToken,  // CMP PBM / EST basic auth with a one-time token
+  kVendorCertificate,  // manufacturer certificate (TS 33.310 initial enrolment)
+  kLegacyCredential,   // the shared legacy certificate, once per device, before its cutoff
+  kRenewal,            // kur / simplereenroll with the device's current certificate
+};
+std::string_view EnrolmentKindName(EnrolmentKind k);
+
+struct EnrolmentAuthorization {
+  EnrolmentKind kind = EnrolmentKind::kOperator;
+  // kBootstrapToken: the token reference; kVendorCertificate and
+  // kLegacyCredential: "sha256:<hex>" of the presented certificate;
+  // kRenewal: the serial of the certificate that authenticated the request.
+  std::string credential;
+  std::string source_ip;  // for the audit log; may be empty
+};
+
+// A one-time enrolment token (`femtoguard device token`). The secret is not
+// stored: it is derived from the reference with a data-dir key.
+struct BootstrapToken {
+  std::string ref;
+  std::string device;
+  UnixMillis created_ms = 0;
+  UnixMillis expires_ms = 0;
+  UnixMillis used_ms = 0;  // 0 = unused
+};
+
+// A manufacturer CA trusted for initial enrolment.
+struct VendorCa {
+  std::string fp;  // "sha256:<hex>" of the certificate DER
+  std::string subject;
+  std::string pem;
+  UnixMillis added_ms = 0;
+};
+
+// A credential that a whole fleet shares (the seed's failure), accepted only
+// to migrate each device once to its own certificate, until the cutoff.
+struct LegacyCredential {
+  std::string fp;  // "sha256:<hex>" of the certificate DER
+  std::string subject;
+  std::string pem;
+  UnixMillis cutoff_ms = 0;
+  UnixMillis added_ms = 0;
+};
+
+// SeGW / authentication endpoint (the regulator's rotation order).
+enum class EndpointStatus { kActive, kDraining, kRetired };
+std::string_view EndpointStatusName(EndpointStatus s);
+Result<EndpointStatus> ParseEndpointStatus(std::string_view s);
+
+struct Endpoint {
+  std::string address;  // "host:port" or URL as devices use it
+  EndpointStatus status = EndpointStatus::kActive;
+  UnixMillis created_ms = 0;
+  UnixMillis updated_ms = 0;
 };
 
 struct DeviceFilter {
@@ -141,11 +203,26 @@ class Store {
   //   - the device exists and is provisioned or active (else FailedPrecondition);
   //   - cert.key_fp was never bound before (else AlreadyExists);
   //   - the serial is new (else AlreadyExists).
+  // And, by `auth.kind`, in the same transaction:
+  //   - kBootstrapToken: the token exists, belongs to cert.device, is unused
+  //     and unexpired (else PermissionDenied); it is marked used.
+  //   - kVendorCertificate: the device never had a certificate (else
+  //     FailedPrecondition "already enrolled") and this vendor certificate
+  //     was never used before (else AlreadyExists); the use is recorded.
+  //   - kLegacyCredential: the credential is registered and its cutoff is
+  //     in the future (else PermissionDenied), and this device never used it
+  //     before (else AlreadyExists); the use is recorded.
+  //   - kRenewal: the named certificate belongs to cert.device, is kValid and
+  //     unexpired (else PermissionDenied).
   // Then: a provisioned device becomes active; earlier kValid certificates
   // of the device are revoked with reason superseded; the device is touched.
+  // The audit detail names the authorization kind and credential.
   // Returns the serials it superseded.
-  virtual Result<std::vector<std::string>> RecordIssuedCertificate(const Certificate& cert,
-                                                                   const AuditContext& audit) = 0;
+  virtual Result<std::vector<std::string>> RecordIssuedCertificate(
+      const Certificate& cert, const AuditContext& audit, const EnrolmentAuthorization& auth) = 0;
+  Result<std::vector<std::string>> RecordIssuedCertificate(const Certificate& cert, const AuditContext& audit) {
+    return RecordIssuedCertificate(cert, audit, EnrolmentAuthorization{});
+  }
   virtual Result<Certificate> GetCertificate(std::string_view serial) = 0;
   // All certificates, or those of one device, oldest first.
   virtual Result<std::vector<Certificate>> ListCertificates(std::optional<std::string_view> device) = 0;
@@ -157,6 +234,31 @@ class Store {
   // Every kHold or kRevoked certificate that has not yet expired at `now`
   // (expired ones may leave the CRL, RFC 5280 §3.3).
   virtual Result<std::vector<Certificate>> ListRevokedCertificates(UnixMillis now) = 0;
+
+  // ---- enrolment credentials ----
+  // AlreadyExists for a duplicate ref; NotFound for an unknown device.
+  virtual Status AddBootstrapToken(const BootstrapToken& token, const AuditContext& audit) = 0;
+  virtual Result<BootstrapToken> GetBootstrapToken(std::string_view ref) = 0;
+  // Whether a vendor certificate (by fp) was already used to enrol.
+  virtual Result<std::optional<std::string>> FindVendorCertificateUse(std::string_view vendor_cert_fp) = 0;
+
+  virtual Status AddVendorCa(const VendorCa& ca, const AuditContext& audit) = 0;  // AlreadyExists
+  virtual Status RemoveVendorCa(std::string_view fp, const AuditContext& audit) = 0;  // NotFound
+  virtual Result<std::vector<VendorCa>> ListVendorCas() = 0;
+
+  virtual Status AddLegacyCredential(const LegacyCredential& cred, const AuditContext& audit) = 0;
+  virtual Result<std::vector<LegacyCredential>> ListLegacyCredentials() = 0;
+  // Whether `device` already used the legacy credential `fp`.
+  virtual Result<bool> LegacyCredentialUsed(std::string_view fp, std::string_view device) = 0;
+
+  // ---- authentication endpoints ----
+  // Each change writes a kEndpoint change-feed row (the endpoint.status event).
+  virtual Status AddEndpoint(const Endpoint& endpoint, const AuditContext& audit) = 0;  // AlreadyExists
+  // active -> draining -> retired, active -> retired; retired is terminal
+  // (FailedPrecondition otherwise); NotFound for an unknown address.
+  virtual Status SetEndpointStatus(std::string_view address, EndpointStatus status,
+                                   const AuditContext& audit) = 0;
+  virtual Result<std::vector<Endpoint>> ListEndpoints() = 0;
 
   // ---- audit and change feed ----
   // For events that are not state changes (refusals, detections).

@@ -703,5 +703,601 @@ TEST_F(SqliteStoreTest, ConcurrentCountersAcrossInstancesNeverRepeat) {
   EXPECT_EQ(*all.rbegin(), 4 * kPerThread);
 }
 
+// ---- enrolment authorizations ----
+
+TEST(StoreNamesTest, EnrolmentKindNames) {
+  EXPECT_EQ(EnrolmentKindName(EnrolmentKind::kOperator), "operator");
+  EXPECT_EQ(EnrolmentKindName(EnrolmentKind::kBootstrapToken), "bootstrap_token");
+  EXPECT_EQ(EnrolmentKindName(EnrolmentKind::kVendorCertificate), "vendor_certificate");
+  EXPECT_EQ(EnrolmentKindName(EnrolmentKind::kLegacyCredential), "legacy_credential");
+  EXPECT_EQ(EnrolmentKindName(EnrolmentKind::kRenewal), "renewal");
+}
+
+TEST(StoreNamesTest, EndpointStatusNamesRoundTrip) {
+  for (auto s : {EndpointStatus::kActive, EndpointStatus::kDraining, EndpointStatus::kRetired}) {
+    auto parsed = ParseEndpointStatus(EndpointStatusName(s));
+    ASSERT_TRUE(parsed.ok()) << EndpointStatusName(s);
+    EXPECT_EQ(*parsed, s);
+  }
+  EXPECT_EQ(EndpointStatusName(EndpointStatus::kActive), "active");
+  EXPECT_EQ(EndpointStatusName(EndpointStatus::kDraining), "draining");
+  EXPECT_EQ(EndpointStatusName(EndpointStatus::kRetired), "retired");
+  EXPECT_EQ(*ParseEndpointStatus("Retired"), EndpointStatus::kRetired);
+  auto bad = ParseEndpointStatus("gone");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("draining"));
+  EXPECT_FALSE(ParseEndpointStatus("").ok());
+}
+
+EnrolmentAuthorization Auth(EnrolmentKind kind, std::string credential,
+                            std::string source_ip = "") {
+  EnrolmentAuthorization a;
+  a.kind = kind;
+  a.credential = std::move(credential);
+  a.source_ip = std::move(source_ip);
+  return a;
+}
+
+// A certificate that is still valid by the wall clock (renewal checks expiry
+// against now, not against the fixed kT0 of MakeCert).
+Certificate MakeCurrentCert(const std::string& serial, const std::string& device,
+                            const std::string& key) {
+  return MakeCert(serial, device, key, NowMillis() + 30 * kMillisPerDay);
+}
+
+class EnrolmentStoreTest : public SqliteStoreTest {
+ protected:
+  void AddToken(const std::string& ref, const std::string& device,
+                UnixMillis expires = NowMillis() + kMillisPerDay) {
+    BootstrapToken t;
+    t.ref = ref;
+    t.device = device;
+    t.expires_ms = expires;
+    if (expires <= NowMillis()) t.created_ms = expires - kMillisPerDay;
+    Status s = store_->AddBootstrapToken(t, kOperator);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  void AddLegacy(const std::string& fp, UnixMillis cutoff) {
+    LegacyCredential l;
+    l.fp = fp;
+    l.subject = "CN=femto-shared";
+    l.pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    l.cutoff_ms = cutoff;
+    Status s = store_->AddLegacyCredential(l, kOperator);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  // The latest audit entry's detail, parsed.
+  nlohmann::json LastDetail(const std::string& subject) {
+    AuditFilter f;
+    f.subject = subject;
+    f.limit = 1;
+    auto a = store_->ListAudit(f);
+    EXPECT_TRUE(a.ok());
+    if (!a.ok() || a->empty()) return nullptr;
+    return nlohmann::json::parse((*a)[0].detail);
+  }
+
+  // Snapshot of everything a refused issuance must leave alone.
+  struct Snapshot {
+    size_t audits;
+    int64_t seq;
+    size_t certs;
+  };
+  Snapshot Snap() {
+    return {AuditCount(), ChangeSeq(), store_->ListCertificates(std::nullopt)->size()};
+  }
+  void ExpectUnchanged(const Snapshot& before) {
+    EXPECT_EQ(AuditCount(), before.audits);
+    EXPECT_EQ(ChangeSeq(), before.seq);
+    EXPECT_EQ(store_->ListCertificates(std::nullopt)->size(), before.certs);
+  }
+  void ExpectRefused(const Certificate& cert, const EnrolmentAuthorization& auth, StatusCode code,
+                     const std::string& message_part = "") {
+    const Snapshot before = Snap();
+    const auto key_owner = *store_->FindKeyOwner(cert.key_fp);
+    auto existing = store_->GetCertificate(cert.serial);
+    const std::string existing_device = existing.ok() ? existing->device : "";
+    auto r = store_->RecordIssuedCertificate(cert, kOperator, auth);
+    ASSERT_FALSE(r.ok()) << cert.serial;
+    EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+    if (!message_part.empty()) {
+      EXPECT_THAT(r.status().message(), HasSubstr(message_part));
+    }
+    // The key and the serial are as they were: absent, or someone else's.
+    EXPECT_EQ(*store_->FindKeyOwner(cert.key_fp), key_owner);
+    auto after = store_->GetCertificate(cert.serial);
+    EXPECT_EQ(after.ok() ? after->device : "", existing_device);
+    ExpectUnchanged(before);
+  }
+};
+
+TEST_F(EnrolmentStoreTest, TwoArgumentFormIsAnOperatorIssuance) {
+  Add(MakeDevice("FG-1"));
+  // Callable on the concrete type too (using Store::RecordIssuedCertificate).
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  auto r = sqlite->RecordIssuedCertificate(MakeCert("0A", "FG-1", "k1"), kOperator);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto detail = LastDetail("0A");
+  EXPECT_EQ(detail["auth"], "operator");
+  EXPECT_FALSE(detail.contains("credential"));
+  EXPECT_FALSE(detail.contains("source_ip"));
+}
+
+TEST_F(EnrolmentStoreTest, CredentialIsRequiredExceptForTheOperator) {
+  Add(MakeDevice("FG-1"));
+  for (auto kind : {EnrolmentKind::kBootstrapToken, EnrolmentKind::kVendorCertificate,
+                    EnrolmentKind::kLegacyCredential, EnrolmentKind::kRenewal}) {
+    ExpectRefused(MakeCert("0A", "FG-1", "k1"), Auth(kind, ""), StatusCode::kInvalidArgument);
+  }
+}
+
+// ---- bootstrap tokens ----
+
+TEST_F(EnrolmentStoreTest, AddAndGetBootstrapToken) {
+  Add(MakeDevice("FG-1"));
+  const int64_t seq = ChangeSeq();
+  const UnixMillis expires = NowMillis() + kMillisPerDay;
+  AddToken("tok-1", "FG-1", expires);
+  EXPECT_EQ(ChangeSeq(), seq);  // a token is no change-feed kind
+
+  auto t = store_->GetBootstrapToken("tok-1");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->ref, "tok-1");
+  EXPECT_EQ(t->device, "FG-1");
+  EXPECT_GT(t->created_ms, 0);
+  EXPECT_EQ(t->expires_ms, expires);
+  EXPECT_EQ(t->used_ms, 0);
+  EXPECT_TRUE(store_->GetBootstrapToken("tok-404").status().IsNotFound());
+
+  EXPECT_THAT(ActionsFor("FG-1"), ElementsAre("device.add", "token.create"));
+  auto detail = LastDetail("FG-1");
+  EXPECT_EQ(detail, nlohmann::json({{"ref", "tok-1"}, {"expires", FormatRfc3339(expires)}}));
+
+  // Duplicate ref, unknown device, no expiry: refused, nothing written.
+  const size_t audits = AuditCount();
+  BootstrapToken dup;
+  dup.ref = "tok-1";
+  dup.device = "FG-1";
+  dup.expires_ms = expires;
+  EXPECT_EQ(store_->AddBootstrapToken(dup, kOperator).code(), StatusCode::kAlreadyExists);
+  BootstrapToken unknown = dup;
+  unknown.ref = "tok-2";
+  unknown.device = "FG-404";
+  EXPECT_EQ(store_->AddBootstrapToken(unknown, kOperator).code(), StatusCode::kNotFound);
+  BootstrapToken forever = dup;
+  forever.ref = "tok-3";
+  forever.expires_ms = 0;
+  EXPECT_EQ(store_->AddBootstrapToken(forever, kOperator).code(), StatusCode::kInvalidArgument);
+  BootstrapToken noref = dup;
+  noref.ref = "";
+  EXPECT_EQ(store_->AddBootstrapToken(noref, kOperator).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AuditCount(), audits);
+  EXPECT_TRUE(store_->GetBootstrapToken("tok-2").status().IsNotFound());
+}
+
+TEST_F(EnrolmentStoreTest, BootstrapTokenIsConsumedWithTheIssuance) {
+  Add(MakeDevice("FG-1"));
+  AddToken("tok-1", "FG-1");
+  const UnixMillis before = NowMillis();
+  auto r = store_->RecordIssuedCertificate(
+      MakeCert("0A", "FG-1", "k1"), {"cmp:FG-1", "ir"},
+      Auth(EnrolmentKind::kBootstrapToken, "tok-1", "198.51.100.7"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(store_->GetDevice("FG-1")->status, DeviceStatus::kActive);
+  auto t = store_->GetBootstrapToken("tok-1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_GE(t->used_ms, before);
+
+  auto detail = LastDetail("0A");
+  EXPECT_EQ(detail["auth"], "bootstrap_token");
+  EXPECT_EQ(detail["credential"], "tok-1");
+  EXPECT_EQ(detail["source_ip"], "198.51.100.7");
+  EXPECT_EQ(detail["serial"], "0A");
+}
+
+TEST_F(EnrolmentStoreTest, BootstrapTokenIsSingleUse) {
+  Add(MakeDevice("FG-1"));
+  AddToken("tok-1", "FG-1");
+  ASSERT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0A", "FG-1", "k1"), kOperator,
+                                            Auth(EnrolmentKind::kBootstrapToken, "tok-1"))
+                  .ok());
+  const UnixMillis used = store_->GetBootstrapToken("tok-1")->used_ms;
+  ExpectRefused(MakeCert("0B", "FG-1", "k2"), Auth(EnrolmentKind::kBootstrapToken, "tok-1"),
+                StatusCode::kPermissionDenied, "already used");
+  EXPECT_EQ(store_->GetBootstrapToken("tok-1")->used_ms, used);
+  EXPECT_EQ(StatusOf("0A"), CertStatus::kValid);  // not superseded by the refused one
+}
+
+TEST_F(EnrolmentStoreTest, ExpiredUnknownOrForeignTokensAreRefused) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  AddToken("old", "FG-1", NowMillis() - 1000);
+  AddToken("tok-2", "FG-2");
+  ExpectRefused(MakeCert("0A", "FG-1", "k1"), Auth(EnrolmentKind::kBootstrapToken, "old"),
+                StatusCode::kPermissionDenied, "expired");
+  ExpectRefused(MakeCert("0A", "FG-1", "k1"), Auth(EnrolmentKind::kBootstrapToken, "tok-2"),
+                StatusCode::kPermissionDenied, "FG-1");
+  ExpectRefused(MakeCert("0A", "FG-1", "k1"), Auth(EnrolmentKind::kBootstrapToken, "nope"),
+                StatusCode::kPermissionDenied, "not known");
+  EXPECT_EQ(store_->GetBootstrapToken("old")->used_ms, 0);
+  EXPECT_EQ(store_->GetBootstrapToken("tok-2")->used_ms, 0);
+  EXPECT_EQ(store_->GetDevice("FG-1")->status, DeviceStatus::kProvisioned);
+  // FG-2's token still works for FG-2.
+  EXPECT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0B", "FG-2", "k2"), kOperator,
+                                            Auth(EnrolmentKind::kBootstrapToken, "tok-2"))
+                  .ok());
+}
+
+TEST_F(EnrolmentStoreTest, RefusedIssuanceLeavesTheTokenUnused) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  Add(MakeDevice("FG-S", DeviceStatus::kSuspended));
+  Issue(MakeCert("0A", "FG-2", "taken"));
+  AddToken("tok-1", "FG-1");
+  AddToken("tok-s", "FG-S");
+  // The key is bound elsewhere: refused after the token check passed.
+  ExpectRefused(MakeCert("0B", "FG-1", "taken"), Auth(EnrolmentKind::kBootstrapToken, "tok-1"),
+                StatusCode::kAlreadyExists);
+  // Duplicate serial.
+  ExpectRefused(MakeCert("0A", "FG-1", "fresh"), Auth(EnrolmentKind::kBootstrapToken, "tok-1"),
+                StatusCode::kAlreadyExists);
+  // The device may not get a certificate.
+  ExpectRefused(MakeCert("0C", "FG-S", "k3"), Auth(EnrolmentKind::kBootstrapToken, "tok-s"),
+                StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetBootstrapToken("tok-1")->used_ms, 0);
+  EXPECT_EQ(store_->GetBootstrapToken("tok-s")->used_ms, 0);
+  EXPECT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0D", "FG-1", "k4"), kOperator,
+                                            Auth(EnrolmentKind::kBootstrapToken, "tok-1"))
+                  .ok());
+}
+
+TEST_F(EnrolmentStoreTest, ConcurrentIssuanceWithOneTokenSucceedsOnce) {
+  constexpr int kThreads = 4;
+  for (int round = 0; round < 5; ++round) {
+    const std::string device = "FG-R" + std::to_string(round);
+    const std::string ref = "tok-" + std::to_string(round);
+    Add(MakeDevice(device));
+    AddToken(ref, device);
+    std::vector<std::unique_ptr<Store>> stores;
+    for (int t = 0; t < kThreads; ++t) {
+      stores.push_back(OpenStore());  // one connection each: real cross-connection races
+      ASSERT_NE(stores.back(), nullptr);
+    }
+    std::vector<StatusCode> codes(kThreads, StatusCode::kInternal);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const std::string i = std::to_string(round) + "-" + std::to_string(t);
+        auto r = stores[t]->RecordIssuedCertificate(
+            MakeCert("C" + std::to_string(round * 10 + t), device, "k" + i), kOperator,
+            Auth(EnrolmentKind::kBootstrapToken, ref));
+        codes[t] = r.ok() ? StatusCode::kOk : r.status().code();
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(std::count(codes.begin(), codes.end(), StatusCode::kOk), 1) << "round " << round;
+    EXPECT_EQ(std::count(codes.begin(), codes.end(), StatusCode::kPermissionDenied), kThreads - 1)
+        << "round " << round;
+    EXPECT_EQ(store_->ListCertificates(device)->size(), 1u);
+    EXPECT_GT(store_->GetBootstrapToken(ref)->used_ms, 0);
+  }
+}
+
+// ---- vendor certificates ----
+
+TEST_F(EnrolmentStoreTest, VendorCertificateEnrolsOneDeviceOnce) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  EXPECT_EQ(*store_->FindVendorCertificateUse("sha256:v1"), std::nullopt);
+  auto r = store_->RecordIssuedCertificate(
+      MakeCert("0A", "FG-1", "k1"), kOperator,
+      Auth(EnrolmentKind::kVendorCertificate, "sha256:v1", "203.0.113.9"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*store_->FindVendorCertificateUse("sha256:v1"), std::optional<std::string>("FG-1"));
+  auto detail = LastDetail("0A");
+  EXPECT_EQ(detail["auth"], "vendor_certificate");
+  EXPECT_EQ(detail["credential"], "sha256:v1");
+  EXPECT_EQ(detail["source_ip"], "203.0.113.9");
+
+  // The same vendor certificate for another device: a clone.
+  ExpectRefused(MakeCert("0B", "FG-2", "k2"), Auth(EnrolmentKind::kVendorCertificate, "sha256:v1"),
+                StatusCode::kAlreadyExists, "sha256:v1");
+  // An enrolled device cannot re-enrol with a vendor certificate, even a new one.
+  ExpectRefused(MakeCert("0C", "FG-1", "k3"), Auth(EnrolmentKind::kVendorCertificate, "sha256:v2"),
+                StatusCode::kFailedPrecondition, "already enrolled");
+  EXPECT_EQ(*store_->FindVendorCertificateUse("sha256:v2"), std::nullopt);
+  EXPECT_EQ(StatusOf("0A"), CertStatus::kValid);
+}
+
+TEST_F(EnrolmentStoreTest, VendorEnrolmentAfterRevocationIsStillRefused) {
+  // "never had a certificate": a revoked one counts.
+  Add(MakeDevice("FG-1"));
+  Issue(MakeCert("0A", "FG-1", "k1"));
+  ASSERT_TRUE(
+      store_->RevokeCertificate("0A", RevocationReason::kKeyCompromise, kT0, kOperator).ok());
+  ExpectRefused(MakeCert("0B", "FG-1", "k2"), Auth(EnrolmentKind::kVendorCertificate, "sha256:v"),
+                StatusCode::kFailedPrecondition);
+}
+
+// ---- legacy credentials ----
+
+TEST_F(EnrolmentStoreTest, LegacyCredentialMigratesEachDeviceOnceBeforeItsCutoff) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  AddLegacy("sha256:shared", NowMillis() + kMillisPerDay);
+  AddLegacy("sha256:expired", NowMillis() - 1);
+
+  ExpectRefused(MakeCert("0A", "FG-1", "k1"),
+                Auth(EnrolmentKind::kLegacyCredential, "sha256:unregistered"),
+                StatusCode::kPermissionDenied, "not registered");
+  ExpectRefused(MakeCert("0A", "FG-1", "k1"),
+                Auth(EnrolmentKind::kLegacyCredential, "sha256:expired"),
+                StatusCode::kPermissionDenied, "cutoff");
+  EXPECT_FALSE(*store_->LegacyCredentialUsed("sha256:expired", "FG-1"));
+
+  EXPECT_FALSE(*store_->LegacyCredentialUsed("sha256:shared", "FG-1"));
+  ASSERT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0A", "FG-1", "k1"), kOperator,
+                                            Auth(EnrolmentKind::kLegacyCredential, "sha256:shared"))
+                  .ok());
+  EXPECT_TRUE(*store_->LegacyCredentialUsed("sha256:shared", "FG-1"));
+  EXPECT_FALSE(*store_->LegacyCredentialUsed("sha256:shared", "FG-2"));
+  EXPECT_EQ(LastDetail("0A")["auth"], "legacy_credential");
+
+  // Same device again: refused, the first certificate untouched.
+  ExpectRefused(MakeCert("0B", "FG-1", "k2"),
+                Auth(EnrolmentKind::kLegacyCredential, "sha256:shared"), StatusCode::kAlreadyExists,
+                "0A");
+  EXPECT_EQ(StatusOf("0A"), CertStatus::kValid);
+
+  // Another device may use the same shared credential.
+  ASSERT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0C", "FG-2", "k3"), kOperator,
+                                            Auth(EnrolmentKind::kLegacyCredential, "sha256:shared"))
+                  .ok());
+  EXPECT_TRUE(*store_->LegacyCredentialUsed("sha256:shared", "FG-2"));
+  EXPECT_EQ(*store_->FindVendorCertificateUse("sha256:shared"), std::nullopt);
+}
+
+TEST_F(EnrolmentStoreTest, AddAndListLegacyCredentials) {
+  const UnixMillis cutoff = NowMillis() + kMillisPerDay;
+  AddLegacy("sha256:b", cutoff);
+  AddLegacy("sha256:a", cutoff + 1);
+  auto list = store_->ListLegacyCredentials();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  std::set<std::string> fps;
+  for (const auto& l : *list) {
+    fps.insert(l.fp);
+    EXPECT_EQ(l.subject, "CN=femto-shared");
+    EXPECT_THAT(l.pem, HasSubstr("BEGIN CERTIFICATE"));
+    EXPECT_GT(l.added_ms, 0);
+    EXPECT_EQ(l.cutoff_ms, l.fp == "sha256:b" ? cutoff : cutoff + 1);
+  }
+  EXPECT_THAT(fps, ElementsAre("sha256:a", "sha256:b"));
+  EXPECT_THAT(ActionsFor("sha256:b"), ElementsAre("legacy.add"));
+  auto detail = LastDetail("sha256:b");
+  EXPECT_EQ(detail["cutoff"], FormatRfc3339(cutoff));
+  EXPECT_EQ(detail["subject"], "CN=femto-shared");
+
+  const size_t audits = AuditCount();
+  LegacyCredential dup = (*list)[0];
+  EXPECT_EQ(store_->AddLegacyCredential(dup, kOperator).code(), StatusCode::kAlreadyExists);
+  LegacyCredential nocutoff = dup;
+  nocutoff.fp = "sha256:c";
+  nocutoff.cutoff_ms = 0;
+  EXPECT_EQ(store_->AddLegacyCredential(nocutoff, kOperator).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AuditCount(), audits);
+}
+
+// ---- renewal ----
+
+TEST_F(EnrolmentStoreTest, RenewalSupersedesTheAuthenticatingCertificate) {
+  Add(MakeDevice("FG-1"));
+  Issue(MakeCurrentCert("0A", "FG-1", "k1"));
+  auto r = store_->RecordIssuedCertificate(MakeCurrentCert("0B", "FG-1", "k2"), kOperator,
+                                           Auth(EnrolmentKind::kRenewal, "0A", "192.0.2.10"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_THAT(*r, ElementsAre("0A"));
+  auto old = store_->GetCertificate("0A");
+  EXPECT_EQ(old->status, CertStatus::kRevoked);
+  EXPECT_EQ(old->reason, RevocationReason::kSuperseded);
+  EXPECT_EQ(StatusOf("0B"), CertStatus::kValid);
+  auto detail = LastDetail("0B");
+  EXPECT_EQ(detail["auth"], "renewal");
+  EXPECT_EQ(detail["credential"], "0A");
+  EXPECT_EQ(detail["superseded"], nlohmann::json::array({"0A"}));
+
+  // The superseded certificate cannot renew again.
+  ExpectRefused(MakeCurrentCert("0C", "FG-1", "k3"), Auth(EnrolmentKind::kRenewal, "0A"),
+                StatusCode::kPermissionDenied, "revoked");
+}
+
+TEST_F(EnrolmentStoreTest, RenewalWithAnUnusableCertificateIsRefused) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  Add(MakeDevice("FG-3"));
+  Add(MakeDevice("FG-4"));
+  Issue(MakeCurrentCert("0A", "FG-1", "k1"));
+  Issue(MakeCurrentCert("0B", "FG-2", "k2"));
+  Issue(MakeCert("0C", "FG-3", "k3", NowMillis() - 1000));  // expired
+  Issue(MakeCurrentCert("0D", "FG-4", "k4"));
+  ASSERT_TRUE(
+      store_->RevokeCertificate("0A", RevocationReason::kKeyCompromise, kT0, kOperator).ok());
+  ASSERT_TRUE(
+      store_->RevokeCertificate("0D", RevocationReason::kCertificateHold, kT0, kOperator).ok());
+
+  ExpectRefused(MakeCurrentCert("1A", "FG-1", "n1"), Auth(EnrolmentKind::kRenewal, "0A"),
+                StatusCode::kPermissionDenied, "revoked");
+  ExpectRefused(MakeCurrentCert("1C", "FG-3", "n3"), Auth(EnrolmentKind::kRenewal, "0C"),
+                StatusCode::kPermissionDenied, "expired");
+  // Another device's (valid) certificate.
+  ExpectRefused(MakeCurrentCert("1X", "FG-1", "n5"), Auth(EnrolmentKind::kRenewal, "0B"),
+                StatusCode::kPermissionDenied, "FG-1");
+  ExpectRefused(MakeCurrentCert("1Y", "FG-1", "n6"), Auth(EnrolmentKind::kRenewal, "FFFF"),
+                StatusCode::kPermissionDenied, "not known");
+  // A held certificate (FG-4 is still active: a per-certificate hold).
+  ExpectRefused(MakeCurrentCert("1D", "FG-4", "n4"), Auth(EnrolmentKind::kRenewal, "0D"),
+                StatusCode::kPermissionDenied, "hold");
+  EXPECT_EQ(StatusOf("0B"), CertStatus::kValid);
+  EXPECT_EQ(StatusOf("0D"), CertStatus::kHold);
+}
+
+// ---- vendor CAs ----
+
+TEST_F(EnrolmentStoreTest, VendorCaAddListRemove) {
+  VendorCa ca;
+  ca.fp = "sha256:ca1";
+  ca.subject = "CN=Acme Femto Root";
+  ca.pem = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
+  ASSERT_TRUE(store_->AddVendorCa(ca, kOperator).ok());
+  VendorCa other = ca;
+  other.fp = "sha256:ca2";
+  other.subject = "CN=Other";
+  ASSERT_TRUE(store_->AddVendorCa(other, kOperator).ok());
+  EXPECT_EQ(store_->AddVendorCa(ca, kOperator).code(), StatusCode::kAlreadyExists);
+  VendorCa nopem = ca;
+  nopem.fp = "sha256:ca3";
+  nopem.pem = "";
+  EXPECT_EQ(store_->AddVendorCa(nopem, kOperator).code(), StatusCode::kInvalidArgument);
+
+  auto list = store_->ListVendorCas();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  std::set<std::string> fps;
+  for (const auto& v : *list) {
+    fps.insert(v.fp);
+    EXPECT_EQ(v.pem, ca.pem);
+    EXPECT_GT(v.added_ms, 0);
+  }
+  EXPECT_THAT(fps, ElementsAre("sha256:ca1", "sha256:ca2"));
+
+  const int64_t seq = ChangeSeq();
+  ASSERT_TRUE(store_->RemoveVendorCa("sha256:ca1", {"cli:root", "vendor key leaked"}).ok());
+  EXPECT_TRUE(store_->RemoveVendorCa("sha256:ca1", kOperator).IsNotFound());
+  ASSERT_EQ(store_->ListVendorCas()->size(), 1u);
+  EXPECT_EQ((*store_->ListVendorCas())[0].fp, "sha256:ca2");
+  EXPECT_THAT(ActionsFor("sha256:ca1"), ElementsAre("vendor_ca.add", "vendor_ca.remove"));
+  EXPECT_EQ(LastDetail("sha256:ca1")["subject"], "CN=Acme Femto Root");
+  EXPECT_EQ(ChangeSeq(), seq);
+}
+
+// ---- endpoints ----
+
+TEST_F(EnrolmentStoreTest, EndpointLifecycleWritesAuditAndChanges) {
+  const int64_t start = ChangeSeq();
+  Endpoint e;
+  e.address = "segw1.example.net:4500";
+  ASSERT_TRUE(store_->AddEndpoint(e, kOperator).ok());
+  Endpoint e2;
+  e2.address = "segw2.example.net:4500";
+  ASSERT_TRUE(store_->AddEndpoint(e2, kOperator).ok());
+  EXPECT_EQ(store_->AddEndpoint(e, kOperator).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->AddEndpoint(Endpoint{}, kOperator).code(), StatusCode::kInvalidArgument);
+
+  const std::string a = e.address;
+  ASSERT_TRUE(store_->SetEndpointStatus(a, EndpointStatus::kDraining, kOperator).ok());
+  ASSERT_TRUE(store_->SetEndpointStatus(a, EndpointStatus::kActive, kOperator).ok());  // un-drain
+  ASSERT_TRUE(store_->SetEndpointStatus(a, EndpointStatus::kDraining, kOperator).ok());
+  ASSERT_TRUE(store_->SetEndpointStatus(a, EndpointStatus::kRetired, {"cli:root", "order 7"}).ok());
+  ASSERT_TRUE(store_->SetEndpointStatus(e2.address, EndpointStatus::kRetired, kOperator).ok());
+
+  const size_t audits = AuditCount();
+  const int64_t seq = ChangeSeq();
+  // retired is terminal; same status is no transition; unknown address.
+  for (auto to : {EndpointStatus::kActive, EndpointStatus::kDraining, EndpointStatus::kRetired}) {
+    EXPECT_EQ(store_->SetEndpointStatus(a, to, kOperator).code(), StatusCode::kFailedPrecondition);
+  }
+  Endpoint e3;
+  e3.address = "segw3.example.net:4500";
+  ASSERT_TRUE(store_->AddEndpoint(e3, kOperator).ok());
+  EXPECT_EQ(store_->SetEndpointStatus(e3.address, EndpointStatus::kActive, kOperator).code(),
+            StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->SetEndpointStatus(e3.address, EndpointStatus::kDraining, kOperator).ok());
+  EXPECT_EQ(store_->SetEndpointStatus(e3.address, EndpointStatus::kDraining, kOperator).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(
+      store_->SetEndpointStatus("nowhere:1", EndpointStatus::kRetired, kOperator).IsNotFound());
+  EXPECT_EQ(AuditCount(), audits + 2);  // e3's add and drain only
+  EXPECT_EQ(ChangeSeq(), seq + 2);
+
+  auto list = store_->ListEndpoints();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].address, a);
+  EXPECT_EQ((*list)[0].status, EndpointStatus::kRetired);
+  EXPECT_GE((*list)[0].updated_ms, (*list)[0].created_ms);
+  EXPECT_GT((*list)[0].created_ms, 0);
+  EXPECT_EQ((*list)[1].status, EndpointStatus::kRetired);
+  EXPECT_EQ((*list)[2].status, EndpointStatus::kDraining);
+
+  EXPECT_THAT(ActionsFor(a), ElementsAre("endpoint.add", "endpoint.status", "endpoint.status",
+                                         "endpoint.status", "endpoint.status"));
+  AuditFilter f;
+  f.subject = a;
+  auto entries = store_->ListAudit(f);
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(nlohmann::json::parse((*entries)[0].detail), nlohmann::json({{"status", "active"}}));
+  EXPECT_EQ(nlohmann::json::parse((*entries)[2].detail),
+            nlohmann::json({{"from", "draining"}, {"to", "active"}}));
+  EXPECT_EQ(nlohmann::json::parse((*entries)[4].detail),
+            nlohmann::json({{"from", "draining"}, {"to", "retired"}}));
+  EXPECT_EQ((*entries)[4].reason, "order 7");
+
+  auto changes = store_->ChangesSince(start, 0);
+  ASSERT_TRUE(changes.ok());
+  std::vector<std::string> feed;
+  for (const auto& c : *changes) {
+    EXPECT_EQ(c.kind, ChangeKind::kEndpoint);
+    feed.push_back(c.key);
+  }
+  EXPECT_THAT(feed, ElementsAre(a, e2.address, a, a, a, a, e2.address, e3.address, e3.address));
+}
+
+TEST_F(EnrolmentStoreTest, EndpointMayBeAddedWithAStatus) {
+  Endpoint e;
+  e.address = "203.0.113.1:500";
+  e.status = EndpointStatus::kRetired;  // recording an address already taken out of service
+  e.created_ms = kT0;
+  ASSERT_TRUE(store_->AddEndpoint(e, kOperator).ok());
+  auto list = store_->ListEndpoints();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].status, EndpointStatus::kRetired);
+  EXPECT_EQ((*list)[0].created_ms, kT0);
+  EXPECT_EQ(store_->SetEndpointStatus(e.address, EndpointStatus::kActive, kOperator).code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EnrolmentStoreTest, EnrolmentStatePersistsAcrossReopen) {
+  Add(MakeDevice("FG-1"));
+  AddToken("tok-1", "FG-1");
+  ASSERT_TRUE(store_
+                  ->RecordIssuedCertificate(MakeCert("0A", "FG-1", "k1"), kOperator,
+                                            Auth(EnrolmentKind::kBootstrapToken, "tok-1"))
+                  .ok());
+  Endpoint e;
+  e.address = "segw1:4500";
+  ASSERT_TRUE(store_->AddEndpoint(e, kOperator).ok());
+  const int64_t seq = ChangeSeq();
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_GT(store_->GetBootstrapToken("tok-1")->used_ms, 0);
+  EXPECT_EQ(store_->ListEndpoints()->size(), 1u);
+  EXPECT_EQ(ChangeSeq(), seq);
+  EXPECT_EQ(store_
+                ->RecordIssuedCertificate(MakeCert("0B", "FG-1", "k2"), kOperator,
+                                          Auth(EnrolmentKind::kBootstrapToken, "tok-1"))
+                .status()
+                .code(),
+            StatusCode::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace fg
