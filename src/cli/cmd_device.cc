@@ -117,6 +117,7 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
   auto* device = app.add_subcommand("device", "the femtocell registry");
   device->require_subcommand(1);
   AddDeviceTokenCommand(device, program);
+  AddSweepDormantCommand(device, program);
   {
     auto* cmd = device->add_subcommand("add", "register one device");
     auto data = std::make_shared<std::string>();

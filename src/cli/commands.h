@@ -44,5 +44,7 @@ void RegisterDeviceCommands(CLI::App& app, Program& program);
 void RegisterCertCommands(CLI::App& app, Program& program);
 void RegisterEnrolmentCommands(CLI::App& app, Program& program);
 void AddDeviceTokenCommand(CLI::App* device, Program& program);
+void AddSweepDormantCommand(CLI::App* device, Program& program);
+void RegisterEndpointCommands(CLI::App& app, Program& program);
 
 }  // namespace fg::cli

@@ -66,7 +66,8 @@ void NotifyServeOrWarn(const DataDir& dir) {
 
 namespace {
 
-int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen) {
+int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen,
+            const std::string& tls_listen) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   namespace fs = std::filesystem;
@@ -82,6 +83,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
 
   Config config;
   if (!listen.empty()) config.listen = listen;
+  if (!tls_listen.empty()) config.tls_listen = tls_listen;
   config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
   if (Status s = config.Validate(); !s.ok()) return Fail(s);
 
@@ -121,7 +123,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   return 0;
 }
 
-int RunServe(const std::string& data_flag, const std::string& listen, int threads) {
+int RunServe(const std::string& data_flag, const std::string& listen, const std::string& tls_listen, int threads) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   // Block the stop signals in every thread; the main thread waits for them.
@@ -135,6 +137,7 @@ int RunServe(const std::string& data_flag, const std::string& listen, int thread
   Node::Options options;
   options.data_dir = data;
   options.listen = listen;
+  options.tls_listen = tls_listen;
   options.threads = threads;
   auto node = Node::Start(options);
   if (!node.ok()) return Fail(node.status());
@@ -165,11 +168,13 @@ int main(int argc, char** argv) {
     auto data = std::make_shared<std::string>();
     auto public_url = std::make_shared<std::string>();
     auto listen = std::make_shared<std::string>();
+    auto tls_listen = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--public-url", *public_url, "URL devices reach this node at (CRL/OCSP in certificates)");
     cmd->add_option("--listen", *listen, "HOST:PORT serve listens on (default 127.0.0.1:8440)");
-    cmd->callback([&program, data, public_url, listen] {
-      program.action = [=] { return RunInit(*data, *public_url, *listen); };
+    cmd->add_option("--tls-listen", *tls_listen, "HOST:PORT of the TLS listener: EST, device config (default 127.0.0.1:8443)");
+    cmd->callback([&program, data, public_url, listen, tls_listen] {
+      program.action = [=] { return RunInit(*data, *public_url, *listen, *tls_listen); };
     });
   }
   {
@@ -177,17 +182,20 @@ int main(int argc, char** argv) {
     auto data = std::make_shared<std::string>();
     auto listen = std::make_shared<std::string>();
     auto threads = std::make_shared<int>(0);
+    auto tls_listen = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--listen", *listen, "HOST:PORT (default from config, 127.0.0.1:8440)");
+    cmd->add_option("--tls-listen", *tls_listen, "HOST:PORT of the TLS listener (default from config; 'off' disables)");
     cmd->add_option("--threads", *threads, "HTTP worker threads (default: cores)");
-    cmd->callback([&program, data, listen, threads] {
-      program.action = [=] { return RunServe(*data, *listen, *threads); };
+    cmd->callback([&program, data, listen, tls_listen, threads] {
+      program.action = [=] { return RunServe(*data, *listen, *tls_listen, *threads); };
     });
   }
   RegisterCaCommands(app, program);
   RegisterDeviceCommands(app, program);
   RegisterCertCommands(app, program);
   RegisterEnrolmentCommands(app, program);
+  RegisterEndpointCommands(app, program);
 
   try {
     app.parse(argc, argv);

@@ -48,6 +48,11 @@ Status Config::Validate() const {
   FG_RETURN_IF_ERROR(CheckRange("config: certificates.max_validity_days", cert_max_validity_days, 1, 365));
   FG_RETURN_IF_ERROR(CheckRange("config: certificates.default_validity_days", cert_default_validity_days, 1,
                                 cert_max_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("config: certificates.renew_at_percent", renew_at_percent, 10, 95));
+  FG_RETURN_IF_ERROR(CheckRange("config: devices.dormancy_days", dormancy_days, 0, 3650));
+  if (tls_listen.find(':') == std::string::npos) {
+    return Status::InvalidArgument("config: tls_listen must be HOST:PORT");
+  }
   FG_RETURN_IF_ERROR(CheckRange("config: ca.root_validity_days", root_validity_days, 365, 36500));
   FG_RETURN_IF_ERROR(CheckRange("config: ca.issuing_validity_days", issuing_validity_days, 30, root_validity_days));
   FG_RETURN_IF_ERROR(CheckRange("config: ca.ocsp_signer_validity_days", ocsp_signer_validity_days, 1,
@@ -62,6 +67,7 @@ std::string Config::ToYaml() const {
   e << YAML::BeginMap;
   e << YAML::Key << "public_url" << YAML::Value << public_url;
   e << YAML::Key << "listen" << YAML::Value << listen;
+  e << YAML::Key << "tls_listen" << YAML::Value << tls_listen;
   e << YAML::Key << "store" << YAML::Value << store;
   e << YAML::Key << "ca" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << ca_name;
@@ -72,6 +78,10 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "certificates" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "default_validity_days" << YAML::Value << cert_default_validity_days;
   e << YAML::Key << "max_validity_days" << YAML::Value << cert_max_validity_days;
+  e << YAML::Key << "renew_at_percent" << YAML::Value << renew_at_percent;
+  e << YAML::EndMap;
+  e << YAML::Key << "devices" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "dormancy_days" << YAML::Value << dormancy_days;
   e << YAML::EndMap;
   e << YAML::Key << "ocsp" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "response_validity_s" << YAML::Value << ocsp_response_validity_s;
@@ -94,7 +104,10 @@ Result<Config> Config::FromYaml(const std::string& text) {
   if (!root.IsMap()) return Status::InvalidArgument("config: top level must be a mapping");
   FG_RETURN_IF_ERROR(ReadKey(root, "public_url", &c.public_url, ""));
   FG_RETURN_IF_ERROR(ReadKey(root, "listen", &c.listen, ""));
+  FG_RETURN_IF_ERROR(ReadKey(root, "tls_listen", &c.tls_listen, ""));
   FG_RETURN_IF_ERROR(ReadKey(root, "store", &c.store, ""));
+  FG_RETURN_IF_ERROR(ReadKey(root["certificates"], "renew_at_percent", &c.renew_at_percent, "certificates."));
+  FG_RETURN_IF_ERROR(ReadKey(root["devices"], "dormancy_days", &c.dormancy_days, "devices."));
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "name", &c.ca_name, "ca."));
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "root_validity_days", &c.root_validity_days, "ca."));
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "issuing_validity_days", &c.issuing_validity_days, "ca."));

@@ -16,6 +16,9 @@ struct Config {
   // point (<public_url>/crl) and OCSP AIA (<public_url>/ocsp) are built from it.
   std::string public_url = "http://127.0.0.1:8440";
   std::string listen = "127.0.0.1:8440";
+  // TLS listener for EST (/.well-known/est/) and the device config document
+  // (/v1/device/config), both with client-certificate authentication.
+  std::string tls_listen = "127.0.0.1:8443";
   // Store URL; "sqlite:store.db" is relative to the data dir.
   std::string store = "sqlite:store.db";
 
@@ -26,6 +29,11 @@ struct Config {
 
   int cert_default_validity_days = 30;
   int cert_max_validity_days = 90;  // never above 365 (enforced on load)
+  // When a device should renew, as a percentage of its certificate's lifetime.
+  int renew_at_percent = 67;
+  // A device not seen (enrolment, renewal, session) for this many days is
+  // suspended automatically; 0 turns the sweep off.
+  int dormancy_days = 90;
 
   int ocsp_response_validity_s = 3600;  // nextUpdate - thisUpdate of OCSP responses
   int crl_validity_s = 86400;           // nextUpdate - lastUpdate of the CRL

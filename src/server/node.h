@@ -21,7 +21,8 @@ class Node {
  public:
   struct Options {
     std::string data_dir;
-    std::string listen;  // HOST:PORT; empty = from config
+    std::string listen;      // HOST:PORT; empty = from config
+    std::string tls_listen;  // HOST:PORT; empty = from config; "off" = no TLS listener
     int threads = 0;     // HTTP worker threads; 0 = cores
     int poll_ms = 250;   // change-feed poll period
   };
@@ -30,6 +31,7 @@ class Node {
   ~Node();
 
   uint16_t port() const;
+  uint16_t tls_port() const;  // 0 when the TLS listener is off
   // Applies pending store changes to the OCSP cache and CRL now.
   Status Sync();
   void Stop();

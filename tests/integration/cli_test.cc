@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <filesystem>
 
 #include "testing/harness.h"
@@ -13,6 +14,16 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// RFC 3339 for `days` from now.
+std::string FormatLater(int days) {
+  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(days) * 86400;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 RunResult Fg(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
   args.insert(args.begin(), Femtoguard());
@@ -167,6 +178,47 @@ TEST_F(CliTest, RevokeBadInputIsRefusedClearly) {
   EXPECT_EQ(unknown.exit_code, 3);
   auto bad_reason = Fg({"cert", "revoke", "--data", data_, "--serial", "ABCDEF", "--reason", "because"});
   EXPECT_EQ(bad_reason.exit_code, 2);
+}
+
+TEST_F(CliTest, EndpointRotationIsAuditedAndRetiredIsTerminal) {
+  ASSERT_EQ(Fg({"endpoint", "add", "--data", data_, "--address", "segw-a.example:500"}).exit_code, 0);
+  auto rotate = Fg({"endpoint", "rotate", "--data", data_, "--from", "segw-a.example:500", "--to",
+                    "segw-b.example:500"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.out;
+  auto list = Fg({"endpoint", "list", "--data", data_}).out;
+  EXPECT_THAT(list, ::testing::ContainsRegex("segw-a.example:500 +draining"));
+  EXPECT_THAT(list, ::testing::ContainsRegex("segw-b.example:500 +active"));
+  ASSERT_EQ(Fg({"endpoint", "retire", "--data", data_, "--address", "segw-a.example:500"}).exit_code, 0);
+  EXPECT_THAT(Fg({"endpoint", "list", "--data", data_}).out, ::testing::ContainsRegex("segw-a.example:500 +retired"));
+  auto again = Fg({"endpoint", "rotate", "--data", data_, "--from", "segw-a.example:500", "--to", "x:1"});
+  EXPECT_NE(again.exit_code, 0);
+  auto audit = Fg({"audit", "list", "--data", data_, "--subject", "segw-a.example:500"}).out;
+  EXPECT_THAT(audit, HasSubstr("endpoint.status"));
+  EXPECT_THAT(audit, HasSubstr("retired"));
+}
+
+TEST_F(CliTest, DormantDevicesAreSuspendedAndRecentOnesAreNot) {
+  ASSERT_EQ(Fg({"device", "add", "--data", data_, "--device", "FG-DORM", "--status", "active"}).exit_code, 0);
+  ASSERT_EQ(Fg({"device", "add", "--data", data_, "--device", "FG-NEW-PROV"}).exit_code, 0);
+  ASSERT_EQ(Fg({"cert", "issue", "--data", data_, "--device", "FG-DORM", "--csr", Csr("FG-DORM")}).exit_code, 0);
+  auto later = [](int days) { return FormatLater(days); };
+  // 30 days on: nobody is dormant.
+  auto early = Fg({"device", "sweep-dormant", "--data", data_, "--as-of", later(30)});
+  EXPECT_EQ(early.exit_code, 0) << early.out;
+  EXPECT_THAT(early.out, HasSubstr("0 of 1 active devices dormant"));
+  // 91 days on, dry run: reported, nothing changes.
+  auto dry = Fg({"device", "sweep-dormant", "--data", data_, "--as-of", later(91), "--dry-run"});
+  EXPECT_THAT(dry.out, HasSubstr("would suspend FG-DORM"));
+  EXPECT_THAT(Fg({"device", "list", "--data", data_, "--status", "active"}).out, HasSubstr("FG-DORM"));
+  // For real: suspended, certificate on hold, audited with the reason; the
+  // provisioned (never deployed) device is left alone.
+  auto sweep = Fg({"device", "sweep-dormant", "--data", data_, "--as-of", later(91)});
+  EXPECT_THAT(sweep.out, HasSubstr("suspended FG-DORM"));
+  EXPECT_THAT(sweep.out, Not(HasSubstr("FG-NEW-PROV")));
+  EXPECT_THAT(Fg({"device", "list", "--data", data_, "--status", "suspended"}).out, HasSubstr("FG-DORM"));
+  EXPECT_THAT(Fg({"cert", "list", "--data", data_, "--device", "FG-DORM"}).out, HasSubstr("hold"));
+  EXPECT_THAT(Fg({"audit", "list", "--data", data_, "--subject", "FG-DORM"}).out, HasSubstr("dormant"));
+  EXPECT_THAT(Fg({"device", "list", "--data", data_, "--status", "provisioned"}).out, HasSubstr("FG-NEW-PROV"));
 }
 
 }  // namespace
