@@ -1,5 +1,7 @@
 #include "common/ossl.h"
 
+#include "common/der.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -170,14 +172,65 @@ std::string Sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), sizeof md);
 }
 
-Result<std::string> KeyFingerprint(EVP_PKEY* key) {
+Result<std::string> SpkiDer(EVP_PKEY* key) {
   int n = i2d_PUBKEY(key, nullptr);
   if (n <= 0) return Error("encoding public key");
   std::string der(static_cast<size_t>(n), '\0');
   unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
   i2d_PUBKEY(key, &p);
-  std::string md = Sha256(der);
+  return der;
+}
+
+Result<std::string> SpkiDer(const X509_PUBKEY* key) {
+  int n = i2d_X509_PUBKEY(key, nullptr);
+  if (n <= 0) return Error("encoding public key");
+  std::string der(static_cast<size_t>(n), '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509_PUBKEY(key, &p);
+  return der;
+}
+
+std::string SpkiFingerprint(std::string_view spki_der) {
+  std::string md = Sha256(spki_der);
   return "sha256:" + HexLower(reinterpret_cast<const unsigned char*>(md.data()), md.size());
+}
+
+Result<std::string> KeyFingerprint(EVP_PKEY* key) {
+  FG_ASSIGN_OR_RETURN(std::string der, SpkiDer(key));
+  return SpkiFingerprint(der);
+}
+
+Status SetCertPublicKey(X509* cert, std::string_view spki_der) {
+  // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
+  FG_ASSIGN_OR_RETURN(der::Element spki, der::Parse(spki_der));
+  FG_ASSIGN_OR_RETURN(auto parts, der::Children(spki.content));
+  if (parts.size() != 2 || parts[1].tag != V_ASN1_BIT_STRING || parts[1].content.empty() ||
+      parts[1].content[0] != 0) {
+    return Status::InvalidArgument("malformed SubjectPublicKeyInfo");
+  }
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(parts[0].whole.data());
+  Ptr<X509_ALGOR, X509_ALGOR_free> alg(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(parts[0].whole.size())));
+  if (!alg) return Error("public key algorithm");
+  const ASN1_OBJECT* oid = nullptr;
+  int ptype = V_ASN1_UNDEF;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&oid, &ptype, &pval, alg.get());
+  void* pval_copy = nullptr;
+  if (ptype == V_ASN1_OBJECT) {
+    pval_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval));
+  } else if (ptype == V_ASN1_SEQUENCE || ptype == V_ASN1_OCTET_STRING) {
+    pval_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval));
+  } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+    return Status::InvalidArgument("unsupported public key parameters");
+  }
+  std::string_view bits = parts[1].content.substr(1);
+  auto* penc = static_cast<unsigned char*>(OPENSSL_memdup(bits.data(), bits.size()));
+  if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(oid), ptype, pval_copy, penc,
+                              static_cast<int>(bits.size()))) {
+    OPENSSL_free(penc);
+    return Error("setting public key");
+  }
+  return Status::Ok();
 }
 
 std::string CertFingerprint(X509* cert) {

@@ -72,6 +72,15 @@ Result<EvpPkeyPtr> GenerateP256Key();
 
 // "sha256:<64 lower hex>" of the DER SubjectPublicKeyInfo: the identity of a key.
 Result<std::string> KeyFingerprint(EVP_PKEY* key);
+std::string SpkiFingerprint(std::string_view spki_der);
+// The DER SubjectPublicKeyInfo. From an EVP_PKEY OpenSSL 3.0 goes through its
+// encoder framework (~100 us); from an X509_PUBKEY (CSR, certificate) it is
+// a plain re-encoding: prefer that where one exists.
+Result<std::string> SpkiDer(EVP_PKEY* key);
+Result<std::string> SpkiDer(const X509_PUBKEY* key);
+// Sets a certificate's public key straight from SPKI DER, without decoding
+// the key into an EVP_PKEY (X509_set_pubkey costs ~180 us in OpenSSL 3.0).
+Status SetCertPublicKey(X509* cert, std::string_view spki_der);
 // "sha256:<64 lower hex>" of the certificate DER.
 std::string CertFingerprint(X509* cert);
 

@@ -55,7 +55,8 @@ Result<ossl::X509NamePtr> MakeName(const std::string& cn, const std::string& org
 struct CertSpec {
   std::string cn;
   std::string org;
-  EVP_PKEY* subject_key = nullptr;  // public part used
+  EVP_PKEY* subject_key = nullptr;  // public part used, unless subject_spki is set
+  std::string_view subject_spki;    // SubjectPublicKeyInfo DER
   X509* issuer_cert = nullptr;      // nullptr = self-signed
   EVP_PKEY* issuer_key = nullptr;
   UnixMillis not_before = 0;
@@ -78,7 +79,11 @@ Result<X509Ptr> BuildCert(const CertSpec& spec) {
   if (!X509_set_subject_name(cert.get(), subject.get())) return ossl::Error("subject");
   X509* issuer = spec.issuer_cert ? spec.issuer_cert : cert.get();
   if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer))) return ossl::Error("issuer");
-  if (!X509_set_pubkey(cert.get(), spec.subject_key)) return ossl::Error("public key");
+  if (!spec.subject_spki.empty()) {
+    FG_RETURN_IF_ERROR(ossl::SetCertPublicKey(cert.get(), spec.subject_spki));
+  } else if (!X509_set_pubkey(cert.get(), spec.subject_key)) {
+    return ossl::Error("public key");
+  }
   FG_RETURN_IF_ERROR(SetTimes(cert.get(), spec.not_before, spec.not_after));
   FG_RETURN_IF_ERROR(AddExt(cert.get(), issuer, NID_subject_key_identifier, "hash"));
   FG_RETURN_IF_ERROR(AddExt(cert.get(), issuer, NID_authority_key_identifier, "keyid:always"));
@@ -286,12 +291,12 @@ std::string CertificateAuthority::RootPem() const { return ossl::CertToPem(root_
 std::string CertificateAuthority::IssuingPem() const { return ossl::CertToPem(issuing_cert_.get()); }
 std::string CertificateAuthority::ChainPem() const { return IssuingPem() + RootPem(); }
 
-Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view device_id, EVP_PKEY* public_key,
+Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view device_id, std::string_view spki_der,
                                                             UnixMillis not_before, UnixMillis not_after,
                                                             const ASN1_INTEGER* serial) const {
   CertSpec spec;
   spec.cn = std::string(device_id);
-  spec.subject_key = public_key;
+  spec.subject_spki = spki_der;
   spec.issuer_cert = issuing_cert_.get();
   spec.issuer_key = issuing_key_.get();
   spec.not_before = not_before;

@@ -52,7 +52,8 @@ class CertificateAuthority {
 
   // Signs a device certificate for `device_id` over `public_key`. No policy
   // here: IssuancePolicy decides whether this may happen.
-  Result<ossl::X509Ptr> SignDeviceCertificate(std::string_view device_id, EVP_PKEY* public_key,
+  // `spki_der` is the device's SubjectPublicKeyInfo, DER.
+  Result<ossl::X509Ptr> SignDeviceCertificate(std::string_view device_id, std::string_view spki_der,
                                               UnixMillis not_before, UnixMillis not_after,
                                               const ASN1_INTEGER* serial) const;
 

@@ -78,7 +78,7 @@ std::string ToDer(const T* obj) {
 
 // The public key of a CRMF certificate template (OpenSSL 3.0 has no getter):
 // publicKey [6] IMPLICIT SubjectPublicKeyInfo, re-tagged as a SEQUENCE.
-ossl::EvpPkeyPtr TemplatePublicKey(const OSSL_CRMF_CERTTEMPLATE* tmpl) {
+ossl::EvpPkeyPtr TemplatePublicKey(const OSSL_CRMF_CERTTEMPLATE* tmpl, std::string* spki_out) {
   std::string der = ToDer<OSSL_CRMF_CERTTEMPLATE, i2d_OSSL_CRMF_CERTTEMPLATE>(tmpl);
   auto top = der::Parse(der);
   if (!top.ok()) return nullptr;
@@ -88,6 +88,7 @@ ossl::EvpPkeyPtr TemplatePublicKey(const OSSL_CRMF_CERTTEMPLATE* tmpl) {
   if (pk == nullptr || !pk->constructed) return nullptr;
   std::string spki(pk->whole);
   spki[0] = 0x30;  // [6] constructed (0xA6) -> SEQUENCE; length encoding unchanged
+  *spki_out = spki;
   const unsigned char* p = reinterpret_cast<const unsigned char*>(spki.data());
   return ossl::EvpPkeyPtr(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())));
 }
@@ -104,18 +105,20 @@ OSSL_CMP_PKISI* OnCertRequest(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* req, in
   ossl::EvpPkeyPtr key_owned;
   EVP_PKEY* key = nullptr;
   std::string requested;
+  std::string spki;
   if (p10cr != nullptr) {
     key = X509_REQ_get0_pubkey(const_cast<X509_REQ*>(p10cr));
     requested = CommonName(X509_REQ_get_subject_name(p10cr));
+    if (auto der = ossl::SpkiDer(X509_REQ_get_X509_PUBKEY(const_cast<X509_REQ*>(p10cr))); der.ok()) spki = *der;
   } else if (crm != nullptr) {
     const OSSL_CRMF_CERTTEMPLATE* tmpl = OSSL_CRMF_MSG_get0_tmpl(crm);
-    key_owned = TemplatePublicKey(tmpl);
+    key_owned = TemplatePublicKey(tmpl, &spki);
     key = key_owned.get();
     requested = CommonName(OSSL_CRMF_CERTTEMPLATE_get0_subject(tmpl));
   }
   if (key == nullptr) return Rejected(OSSL_CMP_PKIFAILUREINFO_badCertTemplate, "no public key in the request");
 
-  auto issued = tx->enrolment->Issue(tx->cred, requested, key, 0, tx->source_ip, "cmp");
+  auto issued = tx->enrolment->Issue(tx->cred, requested, key, 0, tx->source_ip, "cmp", spki);
   if (!issued.ok()) return Rejected(FailInfoFor(issued.status(), tx->cred), issued.status().message());
 
   auto cert = ossl::CertFromDer(issued->record.der);

@@ -203,7 +203,7 @@ void Enrolment::RecordAlert(const std::string& rule, const std::string& device, 
 
 Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std::string device_from_request,
                                            EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
-                                           const std::string& protocol) {
+                                           const std::string& protocol, std::string_view spki_der) {
   auto refuse = [&](Status s, const std::string& rule, const std::string& device) -> Status {
     RecordAlert(rule, device, s.message(), protocol, source_ip);
     return s;
@@ -252,7 +252,7 @@ Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std:
   request.validity_days = validity_days;
   request.audit = {protocol + ":" + device, std::string("enrolment (") + std::string(EnrolmentKindName(cred.kind)) + ")"};
   request.auth = {cred.kind, cred.credential, source_ip};
-  auto issued = policy_.IssueForKey(request, public_key);
+  auto issued = policy_.IssueForKey(request, public_key, spki_der);
   if (!issued.ok()) {
     std::string rule;
     if (issued.status().IsAlreadyExists() && cred.kind == EnrolmentKind::kVendorCertificate) rule = "cert.clone";

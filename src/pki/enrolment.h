@@ -65,7 +65,7 @@ class Enrolment {
   // legacy use to the device's registered prefixes.
   Result<IssuedCertificate> Issue(const PresentedCredential& cred, std::string device_from_request,
                                   EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
-                                  const std::string& protocol);
+                                  const std::string& protocol, std::string_view spki_der = {});
 
   // Records a security-relevant refusal as an audit "alert" entry.
   void RecordAlert(const std::string& rule, const std::string& device, const std::string& why,

@@ -38,6 +38,12 @@ Status IssuancePolicy::CheckKeyType(EVP_PKEY* key) const {
 }
 
 Status IssuancePolicy::Check(const IssueRequest& request, EVP_PKEY* public_key) {
+  FG_ASSIGN_OR_RETURN(std::string key_fp, ossl::KeyFingerprint(public_key));
+  return CheckWithFingerprint(request, public_key, key_fp);
+}
+
+Status IssuancePolicy::CheckWithFingerprint(const IssueRequest& request, EVP_PKEY* public_key,
+                                            const std::string& key_fp) {
   if (auto s = ValidateDeviceId(request.device); !s.ok()) {
     Refused("bad_device_id").Inc();
     return s;
@@ -67,7 +73,6 @@ Status IssuancePolicy::Check(const IssueRequest& request, EVP_PKEY* public_key) 
                                       std::string(DeviceStatusName(device->status)) +
                                       "; only provisioned or active devices get certificates");
   }
-  FG_ASSIGN_OR_RETURN(std::string key_fp, ossl::KeyFingerprint(public_key));
   FG_ASSIGN_OR_RETURN(auto owner, store_.FindKeyOwner(key_fp));
   if (owner.has_value()) {
     Refused("key_reuse").Inc();
@@ -97,11 +102,20 @@ Result<IssuedCertificate> IssuancePolicy::IssueFromCsr(const IssueRequest& reque
     Refused("bad_csr").Inc();
     return Status::InvalidArgument("CSR signature does not verify (no proof of possession)");
   }
-  return IssueForKey(request, key);
+  auto spki = ossl::SpkiDer(X509_REQ_get_X509_PUBKEY(req->get()));
+  if (!spki.ok()) return spki.status();
+  return IssueForKey(request, key, *spki);
 }
 
-Result<IssuedCertificate> IssuancePolicy::IssueForKey(const IssueRequest& request, EVP_PKEY* public_key) {
-  FG_RETURN_IF_ERROR(Check(request, public_key));
+Result<IssuedCertificate> IssuancePolicy::IssueForKey(const IssueRequest& request, EVP_PKEY* public_key,
+                                                      std::string_view spki_der) {
+  std::string spki_owned;
+  if (spki_der.empty()) {
+    FG_ASSIGN_OR_RETURN(spki_owned, ossl::SpkiDer(public_key));
+    spki_der = spki_owned;
+  }
+  const std::string key_fp = ossl::SpkiFingerprint(spki_der);
+  FG_RETURN_IF_ERROR(CheckWithFingerprint(request, public_key, key_fp));
   const Config& config = ca_.config();
   int days = request.validity_days > 0 ? request.validity_days : config.cert_default_validity_days;
   UnixMillis now = NowMillis();
@@ -111,13 +125,13 @@ Result<IssuedCertificate> IssuancePolicy::IssueForKey(const IssueRequest& reques
   UnixMillis not_after = now + static_cast<UnixMillis>(days) * kMillisPerDay;
 
   FG_ASSIGN_OR_RETURN(auto serial, CertificateAuthority::RandomSerial());
-  FG_ASSIGN_OR_RETURN(auto cert, ca_.SignDeviceCertificate(request.device, public_key, not_before, not_after,
+  FG_ASSIGN_OR_RETURN(auto cert, ca_.SignDeviceCertificate(request.device, spki_der, not_before, not_after,
                                                            serial.get()));
   IssuedCertificate out;
   Certificate& rec = out.record;
   rec.serial = ossl::SerialToHex(serial.get());
   rec.device = request.device;
-  FG_ASSIGN_OR_RETURN(rec.key_fp, ossl::KeyFingerprint(public_key));
+  rec.key_fp = key_fp;
   rec.cert_fp = ossl::CertFingerprint(cert.get());
   rec.issued_ms = now;
   rec.status = CertStatus::kValid;

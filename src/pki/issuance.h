@@ -45,13 +45,16 @@ class IssuancePolicy {
 
   // From a PKCS#10 CSR (PEM or DER): verifies its signature, then issues.
   Result<IssuedCertificate> IssueFromCsr(const IssueRequest& request, std::string_view csr);
-  // From a public key whose possession the caller has verified.
-  Result<IssuedCertificate> IssueForKey(const IssueRequest& request, EVP_PKEY* public_key);
+  // From a public key whose possession the caller has verified. `spki_der`,
+  // when the caller has it (CSR, CRMF template), saves re-encoding the key.
+  Result<IssuedCertificate> IssueForKey(const IssueRequest& request, EVP_PKEY* public_key,
+                                        std::string_view spki_der = {});
 
   // The checks alone, without signing (used to refuse early, e.g. in CMP).
   Status Check(const IssueRequest& request, EVP_PKEY* public_key);
 
  private:
+  Status CheckWithFingerprint(const IssueRequest& request, EVP_PKEY* public_key, const std::string& key_fp);
   Status CheckKeyType(EVP_PKEY* key) const;
 
   Store& store_;
