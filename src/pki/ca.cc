@@ -143,11 +143,13 @@ std::vector<ServiceSpec> ServiceSpecs(const Config& config) {
         {NID_key_usage, "critical,digitalSignature"},
         {NID_ext_key_usage, "OCSPSigning"},
         {NID_id_pkix_OCSP_noCheck, "ignored"}}},
-      // Signs CMP responses (RFC 4210 RA role) and device config documents.
+      // Signs CMP responses (RFC 4210 RA role) and device config documents
+      // (CMS; emailProtection is the EKU that CMS verifiers such as
+      // `openssl cms -verify` expect of a signer by default).
       {"cmp", " RA",
        {{NID_basic_constraints, "critical,CA:FALSE"},
         {NID_key_usage, "critical,digitalSignature"},
-        {NID_ext_key_usage, "cmcRA"}}},
+        {NID_ext_key_usage, "cmcRA,emailProtection"}}},
       {"tls", " TLS",
        {{NID_basic_constraints, "critical,CA:FALSE"},
         {NID_key_usage, "critical,digitalSignature"},

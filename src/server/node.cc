@@ -23,6 +23,8 @@
 #include "pki/enrolment.h"
 #include "pki/issuance.h"
 #include "pki/crl.h"
+#include "pki/device_config.h"
+#include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -44,6 +46,17 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& listen
   if (port < 0 || port > 65535) return Status::InvalidArgument("bad port in '" + listen + "'");
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
+
+// The host part of a URL's authority, IPv6 literals kept in brackets.
+std::string UrlHost(const std::string& url) {
+  size_t scheme = url.find("://");
+  std::string authority = url.substr(scheme == std::string::npos ? 0 : scheme + 3);
+  authority = authority.substr(0, authority.find('/'));
+  if (!authority.empty() && authority.front() == '[') return authority.substr(0, authority.find(']') + 1);
+  return authority.substr(0, authority.rfind(':'));
+}
+
+constexpr std::string_view kEstPrefix = "/.well-known/est/";
 
 sockaddr_un ControlAddress(const std::filesystem::path& path, bool* ok) {
   sockaddr_un addr{};
@@ -67,7 +80,10 @@ class Node::Impl {
   std::unique_ptr<IssuancePolicy> policy;
   std::unique_ptr<Enrolment> enrolment;
   std::unique_ptr<CmpServer> cmp;
+  std::unique_ptr<EstServer> est;
+  std::unique_ptr<DeviceConfigService> device_config;
   std::unique_ptr<HttpServer> http;
+  std::unique_ptr<HttpServer> https;  // the TLS listener; null when off
   int poll_ms = 250;
 
   std::mutex sync_mutex;  // serialises Sync()
@@ -215,6 +231,7 @@ class Node::Impl {
     };
     http->Route("POST", "/pkix", cmp_handler);
     http->Route("POST", "/pkix/", cmp_handler);
+    RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
     http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
     http->Route("GET", "/metrics", [](const HttpRequest&) {
       HttpResponse resp;
@@ -222,6 +239,73 @@ class Node::Impl {
       resp.body = Metrics::Global().RenderPrometheus();
       return resp;
     });
+  }
+
+  // EST and the device config document. Registered on both listeners: the
+  // handlers refuse plain HTTP themselves (403), so that a client that
+  // missed the TLS port learns why.
+  void RegisterTlsRoutes(HttpServer& server) {
+    auto est_handler = [this](const HttpRequest& req) {
+      EstRequest r;
+      r.method = req.method;
+      r.operation = std::string_view(req.path).substr(kEstPrefix.size());
+      r.content_type = req.Header("Content-Type");
+      r.authorization = req.Header("Authorization");
+      r.body = req.body;
+      r.tls = req.tls;
+      r.peer_chain_der = req.peer_chain_der;
+      r.source_ip = req.remote_addr;
+      EstReply reply = est->Handle(r);
+      HttpResponse resp;
+      resp.status = reply.status;
+      resp.content_type = std::move(reply.content_type);
+      resp.body = std::move(reply.body);
+      resp.headers = std::move(reply.headers);
+      return resp;
+    };
+    server.Route("GET", std::string(kEstPrefix), est_handler);
+    server.Route("POST", std::string(kEstPrefix), est_handler);
+    server.Route("GET", "/v1/device/config", [this](const HttpRequest& req) {
+      auto reply = device_config->Handle(req.tls, req.peer_chain_der, req.remote_addr);
+      HttpResponse resp;
+      resp.status = reply.status;
+      resp.content_type = std::move(reply.content_type);
+      resp.body = std::move(reply.body);
+      return resp;
+    });
+  }
+
+  // The TLS listener: the CA's TLS server credential, chain up to (not
+  // including) the root. The key is handed over as unencrypted PEM in memory
+  // only, and wiped here once the server holds its own copy.
+  Status StartTls(const std::string& listen, int threads) {
+    FG_ASSIGN_OR_RETURN(auto hp, SplitHostPort(listen));
+    HttpServer::Options tls_options;
+    tls_options.host = hp.first;
+    tls_options.port = hp.second;
+    tls_options.threads = threads;
+    tls_options.max_body_bytes = 64 << 10;  // EST bodies are CSRs
+    auto key_pem = ossl::KeyToPkcs8Pem(ca->tls_key(), "");
+    if (!key_pem.ok()) {
+      return Status::Internal("TLS listener: cannot export the TLS key: " + key_pem.status().message());
+    }
+    HttpServer::Options::Tls tls;
+    tls.cert_chain_pem = ossl::CertToPem(ca->tls_cert()) + ca->IssuingPem();
+    tls.key_pem = std::move(key_pem).value();
+    tls_options.tls = std::move(tls);
+    OPENSSL_cleanse(key_pem->data(), key_pem->size());  // moved-from; wipe whatever is left
+    https = std::make_unique<HttpServer>(tls_options);
+    OPENSSL_cleanse(tls_options.tls->key_pem.data(), tls_options.tls->key_pem.size());
+    RegisterTlsRoutes(*https);
+    https->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    if (Status s = https->Start(); !s.ok()) {
+      https.reset();
+      std::string why = "TLS listener (EST, device config) on " + listen + ": " + s.message();
+      return s.code() == StatusCode::kInvalidArgument ? Status::InvalidArgument(why) : Status::Unavailable(why);
+    }
+    device_config->SetEstUrl("https://" + UrlHost(config.public_url) + ":" + std::to_string(https->port()) +
+                             "/.well-known/est");
+    return Status::Ok();
   }
 
   void Stop() {
@@ -232,6 +316,7 @@ class Node::Impl {
     }
     stop_cv.notify_all();
     if (http) http->Stop();
+    if (https) https->Stop();
     if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "x", 1);
     if (follower.joinable()) follower.join();
     if (control.joinable()) control.join();
@@ -248,6 +333,7 @@ class Node::Impl {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() { Stop(); }
 uint16_t Node::port() const { return impl_->http->port(); }
+uint16_t Node::tls_port() const { return impl_->https ? impl_->https->port() : 0; }
 Status Node::Sync() { return impl_->Sync(); }
 void Node::Stop() { impl_->Stop(); }
 
@@ -272,6 +358,12 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
                                                   }
                                                 });
   impl->cmp = std::make_unique<CmpServer>(*impl->enrolment);
+  impl->est = std::make_unique<EstServer>(*impl->enrolment);
+  std::string tls_listen = options.tls_listen.empty() ? impl->config.tls_listen : options.tls_listen;
+  DeviceConfigService::Options dc_options;
+  dc_options.public_url = impl->config.public_url;
+  dc_options.renew_at_percent = impl->config.renew_at_percent;
+  impl->device_config = std::make_unique<DeviceConfigService>(*impl->enrolment, dc_options);
 
   // Everything that happened before this point is covered by the prewarm.
   FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
@@ -287,6 +379,8 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   http_options.max_body_bytes = 1 << 20;
   impl->http = std::make_unique<HttpServer>(http_options);
   impl->RegisterRoutes();
+  // TLS first: once the plain listener answers (health checks), both are up.
+  if (tls_listen != "off") FG_RETURN_IF_ERROR(impl->StartTls(tls_listen, options.threads));
   FG_RETURN_IF_ERROR(impl->http->Start());
   FG_RETURN_IF_ERROR(impl->StartControl());
   impl->follower = std::thread([self] { self->FollowChanges(); });

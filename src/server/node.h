@@ -1,8 +1,10 @@
 #pragma once
 
 // One femtoguard node: every service of `femtoguard serve` wired together.
-// Today: OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), health and
-// metrics. A change-feed follower keeps the OCSP cache and the CRL in step
+// Today: OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), CMP (/pkix/),
+// health and metrics on the plain listener; EST (/.well-known/est/) and the
+// signed device config document (/v1/device/config) on the TLS listener
+// (client-certificate authentication; the plain listener answers 403 there). A change-feed follower keeps the OCSP cache and the CRL in step
 // with the store, both on a short poll and on demand through the control
 // socket (DataDir::ControlSocketPath), which the CLI pokes after each change
 // so that a revocation is visible the moment `cert revoke` returns.

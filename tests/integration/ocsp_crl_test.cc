@@ -25,7 +25,10 @@ class OcspCrlTest : public ::testing::Test {
     port_ = FreePort();
     data_ = *dir_ / "data";
     url_ = "http://127.0.0.1:" + std::to_string(port_);
-    auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_)});
+    int tls_port = FreePort();
+    while (tls_port == port_) tls_port = FreePort();
+    auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_), "--tls-listen",
+                    "127.0.0.1:" + std::to_string(tls_port)});
     ASSERT_EQ(init.exit_code, 0) << init.out;
     WriteAll(*dir_ / "chain.pem", Fg({"ca", "cert", "--data", data_, "--chain"}).out);
     WriteAll(*dir_ / "issuing.pem", Fg({"ca", "cert", "--data", data_}).out);
