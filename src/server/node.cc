@@ -23,6 +23,7 @@
 #include "pki/enrolment.h"
 #include "pki/issuance.h"
 #include "pki/crl.h"
+#include "pki/dormancy.h"
 #include "pki/device_config.h"
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
@@ -117,8 +118,19 @@ class Node::Impl {
     return Status::Ok();
   }
 
+  // Suspends dormant devices (pki/dormancy.h); at start and then hourly.
+  void SweepDormant() {
+    auto sweep = SuspendDormant(*store, config.dormancy_days, NowMillis(), /*dry_run=*/false, "serve:dormancy");
+    if (!sweep.ok()) {
+      spdlog::warn("dormancy sweep: {}", sweep.status().ToString());
+    } else if (!sweep->suspended.empty()) {
+      spdlog::info("dormancy sweep: suspended {} of {} active devices", sweep->suspended.size(), sweep->examined);
+    }
+  }
+
   void FollowChanges() {
     int ticks = 0;
+    int minutes = 0;
     std::unique_lock lock(stop_mutex);
     while (!stopping) {
       stop_cv.wait_for(lock, std::chrono::milliseconds(poll_ms));
@@ -130,6 +142,10 @@ class Node::Impl {
         ticks = 0;
         ocsp->RefreshStale();
         if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
+        if (++minutes >= 60) {
+          minutes = 0;
+          SweepDormant();
+        }
       }
       lock.lock();
     }
@@ -366,6 +382,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->device_config = std::make_unique<DeviceConfigService>(*impl->enrolment, dc_options);
 
   // Everything that happened before this point is covered by the prewarm.
+  impl->SweepDormant();  // before the prewarm, so held certificates start out held
   FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
   FG_RETURN_IF_ERROR(impl->crl->Regenerate());
   size_t warmed = impl->ocsp->Prewarm();
