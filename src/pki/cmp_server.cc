@@ -121,11 +121,10 @@ OSSL_CMP_PKISI* OnCertRequest(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* req, in
   auto issued = tx->enrolment->Issue(tx->cred, requested, key, 0, tx->source_ip, "cmp", spki);
   if (!issued.ok()) return Rejected(FailInfoFor(issued.status(), tx->cred), issued.status().message());
 
-  auto cert = ossl::CertFromDer(issued->record.der);
-  if (!cert.ok()) return Rejected(OSSL_CMP_PKIFAILUREINFO_systemFailure, "internal error");
   tx->issued_serial = issued->record.serial;
   tx->issued_der = issued->record.der;
-  *cert_out = cert->release();
+  X509_up_ref(issued->cert.get());
+  *cert_out = issued->cert.get();
   const CertificateAuthority& ca = tx->enrolment->ca();
   *chain_out = sk_X509_new_null();
   X509_up_ref(ca.issuing_cert());

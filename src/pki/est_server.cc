@@ -387,16 +387,16 @@ EstReply EstServer::IssueFromBody(const EstRequest& request, const PresentedCred
     return Text(403, why);
   }
 
-  auto issued = enrolment_.Issue(cred, cn, key, 0, request.source_ip, "est");
+  auto spki = ossl::SpkiDer(X509_REQ_get_X509_PUBKEY(csr.get()));
+  if (!spki.ok()) return Text(400, "the CSR has no usable public key");
+  auto issued = enrolment_.Issue(cred, cn, key, 0, request.source_ip, "est", *spki);
   if (!issued.ok()) {
     const Status& s = issued.status();
     if (s.code() == StatusCode::kInternal) return Text(500, "internal error");
     if (s.code() == StatusCode::kUnavailable) return Text(503, s.message());
     return Text(403, s.message());
   }
-  auto cert = ossl::CertFromDer(issued->record.der);
-  if (!cert.ok()) return Text(500, "internal error");
-  auto p7 = CertsOnlyPkcs7({cert->get()});
+  auto p7 = CertsOnlyPkcs7({issued->cert.get()});
   if (!p7.ok()) return Text(500, "internal error");
   spdlog::info("EST: {} issued {} to {} ({})", reenroll ? "simplereenroll" : "simpleenroll",
                issued->record.serial, issued->record.device, EnrolmentKindName(cred.kind));

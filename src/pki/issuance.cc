@@ -141,6 +141,7 @@ Result<IssuedCertificate> IssuancePolicy::IssueForKey(const IssueRequest& reques
   rec.not_after_ms = (not_after / 1000) * 1000;
   FG_ASSIGN_OR_RETURN(out.superseded, store_.RecordIssuedCertificate(rec, request.audit, request.auth));
   out.pem = ossl::CertToPem(cert.get());
+  out.cert = std::shared_ptr<X509>(cert.release(), X509_free);
   Metrics::Global().GetCounter("femtoguard_certificates_issued_total", {}, "Certificates issued").Inc();
   return out;
 }

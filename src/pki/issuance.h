@@ -14,6 +14,7 @@
 //
 // Thread-safe: the store re-checks the invariants atomically when recording.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct IssueRequest {
 
 struct IssuedCertificate {
   Certificate record;
+  // The certificate as signed (shared: callers hand it to OpenSSL stacks
+  // without parsing record.der again).
+  std::shared_ptr<X509> cert;
   std::string pem;
   std::vector<std::string> superseded;  // serials revoked as superseded
 };
