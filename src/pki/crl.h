@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "common/time.h"
 #include "pki/ca.h"
@@ -26,6 +27,8 @@ class CrlPublisher {
   Status RegenerateIfAging();
 
   std::shared_ptr<const std::string> Der() const;
+  // Whether the current CRL lists `serial` (so releasing a hold changes it).
+  bool Lists(const std::string& serial) const;
   UnixMillis this_update() const;
 
  private:
@@ -36,6 +39,7 @@ class CrlPublisher {
   mutable std::mutex mutex_;
   std::shared_ptr<const std::string> der_;  // guarded by mutex_
   UnixMillis this_update_ = 0;              // guarded by mutex_
+  std::unordered_set<std::string> listed_;  // guarded by mutex_
 };
 
 }  // namespace fg

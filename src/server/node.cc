@@ -100,7 +100,7 @@ class Node::Impl {
 
   Status Sync() {
     std::lock_guard lock(sync_mutex);
-    bool certs_changed = false;
+    bool crl_changed = false;
     for (;;) {
       FG_ASSIGN_OR_RETURN(auto changes, store->ChangesSince(last_seq, 1000));
       if (changes.empty()) break;
@@ -111,10 +111,16 @@ class Node::Impl {
       }
       if (!serials.empty()) {
         ocsp->Refresh(serials);
-        certs_changed = true;
+        // Only a revocation, hold or release changes the CRL; a new
+        // certificate does not (issuance is the common case).
+        for (const std::string& serial : serials) {
+          if (crl_changed) break;
+          auto cert = store->GetCertificate(serial);
+          crl_changed = !cert.ok() || cert->status != CertStatus::kValid || crl->Lists(serial);
+        }
       }
     }
-    if (certs_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
+    if (crl_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
     return Status::Ok();
   }
 

@@ -79,6 +79,12 @@ class OcspCrlTest : public ::testing::Test {
     return Sh(args);
   }
 
+  static std::string CrlText() {
+    std::string der = *dir_ / "current.crl";
+    if (Sh({"curl", "-sf", "-o", der, url_ + "/crl"}).exit_code != 0) return "fetch failed";
+    return Sh({"openssl", "crl", "-inform", "DER", "-in", der, "-noout", "-text"}).out;
+  }
+
   static TempDir* dir_;
   static Process* serve_;
   static int port_;
@@ -166,9 +172,12 @@ TEST_F(OcspCrlTest, SuspendHoldsReactivateReleasesDecommissionRevokes) {
   EXPECT_THAT(held.out, HasSubstr(cert + ": revoked"));
   EXPECT_THAT(held.out, HasSubstr("Reason: certificateHold"));
 
+  EXPECT_THAT(CrlText(), HasSubstr(serial));  // on hold: listed
+
   ASSERT_EQ(Fg({"device", "set-status", "--data", data_, "--device", "FG-OCSP-LC", "--status", "active"}).exit_code,
             0);
   EXPECT_THAT(Ocsp(cert, {"-no_nonce"}).out, HasSubstr(cert + ": good"));
+  EXPECT_THAT(CrlText(), Not(HasSubstr(serial)));  // hold released: off the CRL at once
 
   ASSERT_EQ(
       Fg({"device", "set-status", "--data", data_, "--device", "FG-OCSP-LC", "--status", "decommissioned"}).exit_code,
