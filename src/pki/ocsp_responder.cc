@@ -52,6 +52,64 @@ Counters& C() {
 
 const int kHashNids[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
 
+// One DER TLV from the front of `in`: low tag number, definite length in
+// its shortest form (the bytes of a value have one encoding only).
+bool ReadTlv(std::string_view& in, unsigned char* tag, std::string_view* value) {
+  if (in.size() < 2) return false;
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(in[i]); };
+  if ((byte(0) & 0x1f) == 0x1f) return false;
+  size_t len = byte(1);
+  size_t header = 2;
+  if (len & 0x80) {
+    const size_t n = len & 0x7f;
+    if (n == 0 || n > 2 || in.size() < 2 + n) return false;  // indefinite, or far too long
+    len = 0;
+    for (size_t i = 0; i < n; ++i) len = (len << 8) | byte(2 + i);
+    if (len < 0x80 || (n == 2 && len < 0x100)) return false;  // not the shortest form
+    header = 2 + n;
+  }
+  if (in.size() - header < len) return false;
+  *tag = byte(0);
+  *value = in.substr(header, len);
+  in.remove_prefix(header + len);
+  return true;
+}
+
+// Whether `der` is the minimal RFC 5019 request: exactly one CertID, and
+// nothing else (no version, requestorName, extensions, signature), in DER,
+// hash parameters absent or NULL. Only such requests go into the
+// request-bytes index: a certificate then has at most two index entries per
+// hash algorithm, however many encodings of the same question a client can
+// invent (the parsing path ignores the rest, so they are still served).
+bool IsMinimalSingleRequest(std::string_view der) {
+  unsigned char tag;
+  std::string_view in = der, v, alg, serial;
+  const auto one_sequence = [&](std::string_view& outer) {  // SEQUENCE, nothing after
+    return ReadTlv(outer, &tag, &v) && tag == 0x30 && outer.empty();
+  };
+  if (!one_sequence(in)) return false;  // OCSPRequest
+  in = v;
+  if (!one_sequence(in)) return false;  // tbsRequest; no optionalSignature
+  in = v;
+  if (!one_sequence(in)) return false;  // requestList; no version, requestorName, extensions
+  in = v;
+  if (!one_sequence(in)) return false;  // the only Request
+  in = v;
+  if (!one_sequence(in)) return false;  // its CertID; no singleRequestExtensions
+  in = v;
+  if (!ReadTlv(in, &tag, &alg) || tag != 0x30) return false;     // hashAlgorithm
+  if (!ReadTlv(in, &tag, &v) || tag != 0x04) return false;       // issuerNameHash
+  if (!ReadTlv(in, &tag, &v) || tag != 0x04) return false;       // issuerKeyHash
+  if (!ReadTlv(in, &tag, &serial) || tag != 0x02 || !in.empty()) return false;
+  if (serial.empty()) return false;
+  if (serial.size() > 1) {
+    const auto b0 = static_cast<unsigned char>(serial[0]), b1 = static_cast<unsigned char>(serial[1]);
+    if ((b0 == 0x00 && !(b1 & 0x80)) || (b0 == 0xff && (b1 & 0x80))) return false;  // padded
+  }
+  if (!ReadTlv(alg, &tag, &v) || tag != 0x06) return false;  // the hash OID
+  return alg.empty() || alg == std::string_view("\x05\x00", 2);
+}
+
 }  // namespace
 
 OcspResponder::OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
@@ -65,8 +123,8 @@ OcspResponder::OcspResponder(Store& store, const CertificateAuthority& ca, int r
         OCSP_cert_id_new(md, X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), zero.get()));
     if (id) issuer_ids_.emplace_back(nid, std::move(id));
   }
-  malformed_der_ = StatusOnlyDer(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
-  internal_error_der_ = StatusOnlyDer(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  malformed_der_ = std::make_shared<const std::string>(StatusOnlyDer(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+  internal_error_der_ = std::make_shared<const std::string>(StatusOnlyDer(OCSP_RESPONSE_STATUS_INTERNALERROR));
   C();
 }
 
@@ -152,20 +210,75 @@ Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*
   return ResponseDer(resp.get());
 }
 
-void OcspResponder::Put(const std::string& key, std::string der, int cert_status, UnixMillis now) {
-  auto shared = std::make_shared<const std::string>(std::move(der));
+std::shared_ptr<const OcspResponder::Entry> OcspResponder::Put(const std::string& key,
+                                                               std::shared_ptr<const std::string> der,
+                                                               int cert_status, UnixMillis now) {
+  auto entry = std::make_shared<Entry>();
+  entry->der = std::move(der);
+  entry->produced_ms = now;
+  entry->cert_status = cert_status;
   std::unique_lock lock(mutex_);
   auto it = cache_.find(key);
-  if (it == cache_.end() && cache_.size() >= max_cached_) return;  // bounded: sign per request instead
-  cache_[key] = Entry{std::move(shared), now, cert_status};
+  if (it == cache_.end()) {
+    if (cache_.size() >= max_cached_) return nullptr;  // bounded: sign per request instead
+    cache_.emplace(key, entry);
+  } else {
+    it->second->superseded = true;  // the request-bytes index must not serve it any more
+    it->second = entry;
+  }
+  return entry;
+}
+
+void OcspResponder::Drop(const std::string& key) {
+  std::unique_lock lock(mutex_);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return;
+  it->second->superseded = true;
+  cache_.erase(it);
+}
+
+void OcspResponder::Index(std::string_view request_der, std::shared_ptr<const Entry> entry) {
+  if (request_der.size() > kMaxIndexedRequestBytes || !IsMinimalSingleRequest(request_der)) return;
+  std::unique_lock lock(mutex_);
+  auto it = by_request_.find(request_der);
+  if (it != by_request_.end()) {
+    it->second = std::move(entry);
+  } else if (by_request_.size() < max_cached_) {
+    by_request_.emplace(std::string(request_der), std::move(entry));
+  }
+}
+
+OcspResponder::SharedReply OcspResponder::Hit(const Entry& entry) {
+  Counters& c = C();
+  c.cache_hit.Inc();
+  (entry.cert_status == V_OCSP_CERTSTATUS_GOOD ? c.good : c.revoked).Inc();
+  return {entry.der, false};
 }
 
 OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
+  SharedReply r = RespondShared(request_der);
+  return {*r.der, r.malformed};
+}
+
+OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request_der) {
   Counters& c = C();
   if (request_der.empty() || request_der.size() > kMaxRequestBytes) {
     c.malformed.Inc();
     return {malformed_der_, true};
   }
+  UnixMillis now = NowMillis();
+  const UnixMillis fresh_for = validity_s_ * kMillisPerSecond / 2;
+
+  // The same bytes as a request answered from the cache before: no parsing.
+  if (request_der.size() <= kMaxIndexedRequestBytes) {
+    std::shared_lock lock(mutex_);
+    auto it = by_request_.find(request_der);
+    if (it != by_request_.end()) {
+      const Entry& e = *it->second;
+      if (!e.superseded && now < e.produced_ms + fresh_for) return Hit(e);
+    }
+  }
+
   const unsigned char* p = reinterpret_cast<const unsigned char*>(request_der.data());
   const unsigned char* end = p + request_der.size();
   ossl::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request_der.size())));
@@ -180,7 +293,6 @@ OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
     return {malformed_der_, true};
   }
   bool has_nonce = OCSP_REQUEST_get_ext_by_NID(req.get(), NID_id_pkix_OCSP_Nonce, -1) >= 0;
-  UnixMillis now = NowMillis();
 
   std::string cache_key;
   if (n == 1 && !has_nonce) {
@@ -190,17 +302,23 @@ OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
     OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, cid);
     if (serial != nullptr && md_oid != nullptr) {
       std::string key = std::to_string(OBJ_obj2nid(md_oid)) + "/" + ossl::SerialToHex(serial);
-      std::shared_lock lock(mutex_);
-      auto it = cache_.find(key);
-      // The issuer hashes must match too: the key holds only alg and serial.
-      if (it != cache_.end() && now < it->second.produced_ms + validity_s_ * kMillisPerSecond / 2) {
-        for (const auto& [nid, ours] : issuer_ids_) {
-          if (nid == OBJ_obj2nid(md_oid) && OCSP_id_issuer_cmp(cid, ours.get()) == 0) {
-            c.cache_hit.Inc();
-            (it->second.cert_status == V_OCSP_CERTSTATUS_GOOD ? c.good : c.revoked).Inc();
-            return {*it->second.der, false};
+      std::shared_ptr<const Entry> entry;
+      {
+        std::shared_lock lock(mutex_);
+        auto it = cache_.find(key);
+        // The issuer hashes must match too: the key holds only alg and serial.
+        if (it != cache_.end() && now < it->second->produced_ms + fresh_for) {
+          for (const auto& [nid, ours] : issuer_ids_) {
+            if (nid == OBJ_obj2nid(md_oid) && OCSP_id_issuer_cmp(cid, ours.get()) == 0) {
+              entry = it->second;
+              break;
+            }
           }
         }
+      }
+      if (entry) {
+        Index(request_der, entry);
+        return Hit(*entry);
       }
     }
     c.cache_miss.Inc();
@@ -228,8 +346,12 @@ OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
     c.internal.Inc();
     return {internal_error_der_, false};
   }
-  if (cacheable && !cache_key.empty()) Put(cache_key, *der, items[0].second.status, now);
-  return {std::move(der).value(), false};
+  auto shared = std::make_shared<const std::string>(std::move(der).value());
+  if (cacheable && !cache_key.empty()) {
+    auto entry = Put(cache_key, shared, items[0].second.status, now);
+    if (entry) Index(request_der, std::move(entry));
+  }
+  return {std::move(shared), false};
 }
 
 void OcspResponder::Refresh(const std::vector<std::string>& serials) {
@@ -252,16 +374,14 @@ void OcspResponder::Refresh(const std::vector<std::string>& serials) {
       Status1 st = Lookup(cid.get(), nullptr);
       if (st.status < 0) {
         // Cannot read the store: drop the entry so nobody is served a stale "good".
-        std::unique_lock lock(mutex_);
-        cache_.erase(key);
+        Drop(key);
         continue;
       }
       auto der = Sign({{cid.get(), st}}, nullptr, now);
       if (der.ok()) {
-        Put(key, std::move(der).value(), st.status, now);
+        Put(key, std::make_shared<const std::string>(std::move(der).value()), st.status, now);
       } else {
-        std::unique_lock lock(mutex_);
-        cache_.erase(key);
+        Drop(key);
       }
     }
   }
@@ -285,7 +405,7 @@ size_t OcspResponder::RefreshStale() {
   {
     std::shared_lock lock(mutex_);
     for (const auto& [key, entry] : cache_) {
-      if (now >= entry.produced_ms + validity_s_ * kMillisPerSecond / 4) {
+      if (now >= entry->produced_ms + validity_s_ * kMillisPerSecond / 4) {
         stale.push_back(key.substr(key.find('/') + 1));
       }
     }
@@ -293,12 +413,23 @@ size_t OcspResponder::RefreshStale() {
   std::sort(stale.begin(), stale.end());
   stale.erase(std::unique(stale.begin(), stale.end()), stale.end());
   Refresh(stale);
+  {
+    // Index entries of replaced responses are never served; let them go
+    // (the next request with those bytes re-indexes the current one).
+    std::unique_lock lock(mutex_);
+    std::erase_if(by_request_, [](const auto& kv) { return kv.second->superseded; });
+  }
   return stale.size();
 }
 
 size_t OcspResponder::CachedEntriesForTest() const {
   std::shared_lock lock(mutex_);
   return cache_.size();
+}
+
+size_t OcspResponder::IndexedRequestsForTest() const {
+  std::shared_lock lock(mutex_);
+  return by_request_.size();
 }
 
 Result<std::string> DecodeOcspGetSuffix(std::string_view suffix) {

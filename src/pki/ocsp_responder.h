@@ -9,6 +9,17 @@
 // Requests with a nonce, or with several CertIDs, are signed per request,
 // since the nonce is inside the signed data.
 //
+// Hottest path: a client asks the same question with the same bytes every
+// time, so the exact request DER is looked up first, before any ASN.1
+// parsing, in an index from request bytes to the cache entry that the
+// parsing path served for those bytes (minimal requests only: one CertID,
+// nothing else, strict DER; so its size stays proportional to the cache). An entry that Refresh replaces (or
+// drops) is marked superseded under the cache's exclusive lock, and a
+// superseded or half-expired entry is never served from the index: the
+// request then takes the parsing path, which serves (and re-indexes) the
+// current entry. So a revocation stops the old answer as soon as Refresh
+// returns, on both paths.
+//
 // Answers: good (kValid), revoked with reason (kRevoked), revoked with
 // certificateHold (kHold: suspended device), unknown (CertID of another CA),
 // and for a serial this CA never issued, "revoked" with the extended-revoke
@@ -40,6 +51,14 @@ class OcspResponder {
     std::string der;         // always a DER OCSPResponse
     bool malformed = false;  // malformedRequest: serve with HTTP 400
   };
+  // The same without a copy: `der` is shared with the cache (never null).
+  struct SharedReply {
+    std::shared_ptr<const std::string> der;
+    bool malformed = false;
+  };
+  // Request DERs up to this size may be indexed by their bytes (the
+  // minimal request, one CertID, is ~75 bytes with SHA-1, ~170 with SHA-512).
+  static constexpr size_t kMaxIndexedRequestBytes = 256;
 
   OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
                 size_t max_cached_entries = 2'000'000);
@@ -47,6 +66,7 @@ class OcspResponder {
   OcspResponder& operator=(const OcspResponder&) = delete;
 
   Reply Respond(std::string_view request_der);
+  SharedReply RespondShared(std::string_view request_der);
 
   // Re-reads the status of these serials and re-signs their cached responses.
   void Refresh(const std::vector<std::string>& serials);
@@ -57,12 +77,22 @@ class OcspResponder {
   size_t RefreshStale();
 
   size_t CachedEntriesForTest() const;
+  size_t IndexedRequestsForTest() const;
 
  private:
   struct Entry {
     std::shared_ptr<const std::string> der;
     UnixMillis produced_ms = 0;
     int cert_status = V_OCSP_CERTSTATUS_GOOD;  // for metrics on cache hits
+    // Set, under mutex_ held exclusively, once the entry is no longer the
+    // one in cache_ (replaced or dropped). Read under mutex_ (shared).
+    bool superseded = false;
+  };
+  // Heterogeneous lookup: the index is probed with the request's
+  // string_view, without building a std::string.
+  struct BytesHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   struct Status1 {
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
@@ -75,7 +105,16 @@ class OcspResponder {
   Status1 Lookup(OCSP_CERTID* cid, std::string* cache_key);
   Result<std::string> Sign(const std::vector<std::pair<OCSP_CERTID*, Status1>>& items, OCSP_REQUEST* nonce_from,
                            UnixMillis now);
-  void Put(const std::string& key, std::string der, int cert_status, UnixMillis now);
+  // Caches `der` under `key` (unless full); returns the entry, or null.
+  std::shared_ptr<const Entry> Put(const std::string& key, std::shared_ptr<const std::string> der, int cert_status,
+                                   UnixMillis now);
+  // Drops `key` (e.g. the store could not be read): it must not be served.
+  void Drop(const std::string& key);
+  // Remembers that `request_der` is answered by `entry` (if it is a minimal
+  // single request, see IsMinimalSingleRequest in the .cc).
+  void Index(std::string_view request_der, std::shared_ptr<const Entry> entry);
+  // The served reply for a cache entry, counted.
+  SharedReply Hit(const Entry& entry);
 
   Store& store_;
   const CertificateAuthority& ca_;
@@ -83,11 +122,15 @@ class OcspResponder {
   const size_t max_cached_;
   // Our issuer's CertID per hash algorithm (serial ignored), by NID.
   std::vector<std::pair<int, ossl::OcspCertIdPtr>> issuer_ids_;
-  std::string malformed_der_;
-  std::string internal_error_der_;
+  std::shared_ptr<const std::string> malformed_der_;
+  std::shared_ptr<const std::string> internal_error_der_;
 
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, Entry> cache_;  // guarded by mutex_; key "<nid>/<serial hex>"
+  // Guarded by mutex_; key "<nid>/<serial hex>".
+  std::unordered_map<std::string, std::shared_ptr<Entry>> cache_;
+  // Guarded by mutex_: exact request DER -> the entry served for it (maybe
+  // superseded since: then not served from here). At most max_cached_.
+  std::unordered_map<std::string, std::shared_ptr<const Entry>, BytesHash, std::equal_to<>> by_request_;
 };
 
 // Decodes the path suffix of a GET request (RFC 6960 A.1: base64 of the DER,

@@ -45,6 +45,10 @@ struct HttpResponse {
   std::string content_type = "text/plain";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Alternative to `body` for a payload owned elsewhere, e.g. a pre-produced
+  // OCSP response in a cache: when set, it is sent instead of `body`,
+  // without a copy, and kept alive until it is written.
+  std::shared_ptr<const std::string> shared_body;
 
   static HttpResponse Text(int status, std::string body);
   static HttpResponse Json(int status, std::string body);

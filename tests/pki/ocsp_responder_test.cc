@@ -112,6 +112,112 @@ TEST_F(OcspResponderTest, RefreshAfterRevocationReplacesCachedGood) {
   EXPECT_EQ(p.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
 }
 
+// The exact-bytes index (no parsing on a repeated request) must follow a
+// revocation as soon as Refresh returns, like the parsing path.
+TEST_F(OcspResponderTest, RefreshAfterRevocationReplacesIndexedGood) {
+  auto cert = Issue("FG-1");
+  responder_->Prewarm();
+  std::string serial = ossl::SerialToHex(X509_get0_serialNumber(cert.get()));
+  const std::string request = RequestFor(cert.get(), false);
+  auto& hits = Metrics::Global().GetCounter("femtoguard_ocsp_cache_total", "result=\"hit\"");
+
+  // First ask: parsed, served from the cache, indexed by its bytes.
+  auto first = responder_->RespondShared(request);
+  EXPECT_EQ(Parse(*first.der, cert.get()).cert_status, V_OCSP_CERTSTATUS_GOOD);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 1u);
+  // Second ask: the same cached response, not a copy, counted as a hit.
+  uint64_t before = hits.Value();
+  auto second = responder_->RespondShared(request);
+  EXPECT_EQ(second.der.get(), first.der.get());
+  EXPECT_EQ(hits.Value(), before + 1);
+
+  ASSERT_TRUE(store_->RevokeCertificate(serial, RevocationReason::kKeyCompromise, NowMillis(), {"t", "t"}).ok());
+  responder_->Refresh({serial});
+  // The very next request with the same bytes gets the new status...
+  auto third = responder_->RespondShared(request);
+  Parsed p = Parse(*third.der, cert.get());
+  EXPECT_TRUE(p.verified);
+  EXPECT_EQ(p.cert_status, V_OCSP_CERTSTATUS_REVOKED);
+  EXPECT_EQ(p.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+  // ...and so does every later one (the index now points at the new entry).
+  auto fourth = responder_->RespondShared(request);
+  EXPECT_EQ(fourth.der.get(), third.der.get());
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 1u);
+  EXPECT_EQ(responder_->Respond(request).der, *third.der);
+}
+
+// A response signed on a miss (nothing prewarmed) is indexed too, and a
+// later revocation replaces it the same way.
+TEST_F(OcspResponderTest, IndexedMissFollowsRevocation) {
+  auto cert = Issue("FG-1");
+  std::string serial = ossl::SerialToHex(X509_get0_serialNumber(cert.get()));
+  const std::string request = RequestFor(cert.get(), false);
+  auto first = responder_->RespondShared(request);
+  EXPECT_EQ(Parse(*first.der, cert.get()).cert_status, V_OCSP_CERTSTATUS_GOOD);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 1u);
+  EXPECT_EQ(responder_->RespondShared(request).der.get(), first.der.get());
+
+  ASSERT_TRUE(store_->RevokeCertificate(serial, RevocationReason::kCessationOfOperation, NowMillis(), {"t", "t"}).ok());
+  responder_->Refresh({serial});
+  Parsed p = Parse(responder_->Respond(request).der, cert.get());
+  EXPECT_EQ(p.cert_status, V_OCSP_CERTSTATUS_REVOKED);
+  EXPECT_EQ(p.reason, OCSP_REVOKED_STATUS_CESSATIONOFOPERATION);
+}
+
+// Other bytes for the same certificate (another hash) get their own index
+// entry; requests with a nonce are never indexed nor served from the index.
+TEST_F(OcspResponderTest, IndexIsPerRequestBytesAndSkipsNonces) {
+  auto cert = Issue("FG-1");
+  responder_->Prewarm();
+  responder_->Respond(RequestFor(cert.get(), false));
+  responder_->Respond(RequestFor(cert.get(), false, EVP_sha256()));
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 2u);
+  const std::string with_nonce = RequestFor(cert.get(), true);
+  auto a = responder_->Respond(with_nonce);
+  Parsed p = Parse(a.der, cert.get());
+  EXPECT_TRUE(p.nonce_ok);
+  EXPECT_EQ(p.cert_status, V_OCSP_CERTSTATUS_GOOD);
+  // Signed again for the same nonce (ECDSA: a different signature).
+  EXPECT_NE(responder_->Respond(with_nonce).der, a.der);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 2u);
+}
+
+// Only the minimal request (one CertID, nothing else, DER) is indexed by its
+// bytes: other encodings of the same question are answered the same way
+// (from the cache, by parsing) but cannot grow the index without bound.
+TEST_F(OcspResponderTest, OnlyMinimalRequestsAreIndexed) {
+  auto cert = Issue("FG-1");
+  responder_->Prewarm();
+  auto& hits = Metrics::Global().GetCounter("femtoguard_ocsp_cache_total", "result=\"hit\"");
+
+  ossl::OcspRequestPtr named(OCSP_REQUEST_new());
+  OCSP_request_add0_id(named.get(), OCSP_cert_to_id(EVP_sha1(), cert.get(), ca_->issuing_cert()));
+  ASSERT_EQ(OCSP_request_set1_name(named.get(), X509_get_subject_name(cert.get())), 1);
+  int n = i2d_OCSP_REQUEST(named.get(), nullptr);
+  std::string with_name(static_cast<size_t>(n), '\0');
+  unsigned char* out = reinterpret_cast<unsigned char*>(with_name.data());
+  i2d_OCSP_REQUEST(named.get(), &out);
+
+  const std::string minimal = RequestFor(cert.get(), false);
+  ASSERT_LT(minimal.size(), 0x80u);
+  ASSERT_EQ(static_cast<unsigned char>(minimal[1]), minimal.size() - 2);
+  // The same request with the outer length in a (non-DER) long form.
+  std::string long_form = std::string("\x30\x81", 2) + minimal.substr(1);
+
+  uint64_t before = hits.Value();
+  for (int i = 0; i < 2; ++i) {
+    Parsed p = Parse(responder_->Respond(with_name).der, cert.get());
+    EXPECT_TRUE(p.verified);
+    EXPECT_EQ(p.cert_status, V_OCSP_CERTSTATUS_GOOD);
+    responder_->Respond(long_form);  // whatever OpenSSL makes of it
+  }
+  EXPECT_GE(hits.Value(), before + 2);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 0u);
+
+  EXPECT_EQ(Parse(responder_->Respond(minimal).der, cert.get()).cert_status, V_OCSP_CERTSTATUS_GOOD);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 1u);
+}
+
 TEST_F(OcspResponderTest, Sha256CertIdWorks) {
   auto cert = Issue("FG-1");
   auto reply = responder_->Respond(RequestFor(cert.get(), false, EVP_sha256()));
@@ -147,6 +253,7 @@ TEST_F(OcspResponderTest, MalformedInputIsRefusedAndCounted) {
   }
   EXPECT_EQ(malformed.Value(), before + 4);
   EXPECT_EQ(responder_->CachedEntriesForTest(), 0u);
+  EXPECT_EQ(responder_->IndexedRequestsForTest(), 0u);
 }
 
 TEST(OcspGetDecode, DecodesUrlEncodedBase64AndRejectsJunk) {

@@ -18,6 +18,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/metrics.h"
 #include "server/http.h"
@@ -106,6 +108,8 @@ class Client {
     return r;
   }
 
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
   // True when the server closed the connection (EOF or reset) with nothing
   // more to read.
   bool AtEof() {
@@ -184,6 +188,28 @@ class HttpServerTest : public ::testing::Test {
     });
     server_->Route("GET", "/throw",
                    [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
+    // A body shared with its owner, not copied into the response.
+    server_->Route("GET", "/shared", [shared = shared_body_](const HttpRequest&) {
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.body = "ignored when shared_body is set";
+      r.shared_body = shared;
+      return r;
+    });
+    // Framing is the server's: handler headers cannot break it.
+    server_->Route("GET", "/framing", [](const HttpRequest&) {
+      HttpResponse r = HttpResponse::Text(200, "four");
+      r.headers.emplace_back("Content-Length", "999");
+      r.headers.emplace_back("Connection", "close");
+      r.headers.emplace_back("X-Split", "a\r\nX-Injected: 1");
+      r.headers.emplace_back("X-Ok", "yes");
+      return r;
+    });
+    server_->Route("GET", "/nocontent", [](const HttpRequest&) {
+      HttpResponse r;
+      r.status = 204;
+      return r;
+    });
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -212,6 +238,8 @@ class HttpServerTest : public ::testing::Test {
 
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
+  std::shared_ptr<const std::string> shared_body_ =
+      std::make_shared<const std::string>(std::string("shared\0bytes", 12));
 };
 
 TEST_F(HttpServerTest, ExactRoute) {
@@ -485,6 +513,90 @@ TEST_F(HttpServerTest, HeaderLookupIsCaseInsensitive) {
   EXPECT_EQ(r->body, "Hello|Hello|");
 }
 
+TEST_F(HttpServerTest, SharedBodyIsSent) {
+  Client c(port_);
+  ASSERT_TRUE(c.Send(Get("/shared")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, *shared_body_);
+  EXPECT_EQ(r->Header("content-length"), "12");
+  EXPECT_EQ(r->Header("content-type"), "application/octet-stream");
+  // Twice on the same connection: the response object is reused.
+  ASSERT_TRUE(c.Send(Get("/shared") + Get("/hello")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, *shared_body_);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+}
+
+TEST_F(HttpServerTest, HandlerHeadersCannotBreakFraming) {
+  Client c(port_);
+  ASSERT_TRUE(c.Send(Get("/framing") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "four");
+  EXPECT_EQ(r->Header("content-length"), "4");
+  EXPECT_EQ(r->Header("connection"), "");
+  EXPECT_EQ(r->Header("x-injected"), "");
+  EXPECT_EQ(r->Header("x-ok"), "yes");
+  // Still keep-alive, still in step.
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+}
+
+TEST_F(HttpServerTest, NoContentHasNoBodyNorLength) {
+  Client c(port_);
+  ASSERT_TRUE(c.Send(Get("/nocontent") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->Header("content-length"), "");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+}
+
+// More pipelined requests than the server answers in a row before serving
+// other connections: all answered, in order.
+TEST_F(HttpServerTest, LongPipelineAnsweredInOrder) {
+  Client c(port_);
+  std::string batch;
+  for (int i = 0; i < 100; ++i) batch += Get("/items/" + std::to_string(i));
+  ASSERT_TRUE(c.Send(batch));
+  for (int i = 0; i < 100; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->body, "{\"path\":\"/items/" + std::to_string(i) + "\"}");
+  }
+}
+
+// The client shuts down its sending side right after the request: it still
+// gets its answer, then the end of the stream.
+TEST_F(HttpServerTest, RequestThenHalfCloseIsAnsweredThenClosed) {
+  Client c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  c.ShutdownWrite();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+  EXPECT_TRUE(c.AtEof());
+}
+
+TEST_F(HttpServerTest, ManyConnectionsAtOnce) {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 50; ++i) clients.push_back(std::make_unique<Client>(port_));
+  for (auto& c : clients) ASSERT_TRUE(c->Send(Get("/hello")));
+  for (auto& c : clients) {
+    auto r = c->Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "hello world");
+  }
+}
+
 TEST_F(HttpServerTest, StopTwiceIsFine) {
   server_->Stop();
   server_->Stop();
@@ -520,6 +632,46 @@ TEST(HttpServerStandalone, IdleConnectionTimesOut) {
   EXPECT_TRUE(idle.AtEof());
   EXPECT_TRUE(slow.AtEof());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+// A body and a response much larger than the socket buffers: the server
+// reads in many pieces and writes across several EPOLLOUT rounds while the
+// client is slow to read.
+TEST(HttpServerStandalone, LargeBodyAndLargeResponse) {
+  HttpServer::Options options;
+  options.port = 0;
+  options.threads = 2;
+  options.max_body_bytes = 8u << 20;
+  HttpServer server(options);
+  server.Route("POST", "/echo", [](const HttpRequest& req) { return HttpResponse::Text(200, req.body); });
+  server.Route("GET", "/big", [](const HttpRequest&) {
+    std::string body(6u << 20, '\0');
+    for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+    return HttpResponse::Text(200, std::move(body));
+  });
+  ASSERT_TRUE(server.Start().ok());
+  std::string body(3u << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7 % 251);
+  {
+    Client c(server.port());
+    ASSERT_TRUE(c.Send(Post("/echo", body)));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == body);
+  }
+  {
+    Client c(server.port());
+    ASSERT_TRUE(c.Send(Get("/big") + Get("/big")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the server block
+    for (int i = 0; i < 2; ++i) {
+      auto r = c.Read();
+      ASSERT_TRUE(r.has_value());
+      ASSERT_EQ(r->body.size(), 6u << 20);
+      EXPECT_EQ(r->body[0], 'a');
+      EXPECT_EQ(r->body[(6u << 20) - 1], static_cast<char>('a' + ((6u << 20) - 1) % 26));
+    }
+  }
 }
 
 TEST(HttpServerStandalone, BindFailureIsReported) {
