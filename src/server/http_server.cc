@@ -241,7 +241,19 @@ namespace {
 // used concurrently by the worker threads without a lock.
 class ServerCore {
  public:
-  explicit ServerCore(HttpServer::Options options) : options_(std::move(options)) {}
+  // The TLS private key is moved out of the options at once: Start() uses it
+  // to build the TLS context and then wipes it, so no copy of the unencrypted
+  // key lives on in the server for its lifetime.
+  explicit ServerCore(HttpServer::Options options)
+      : tls_key_pem_(TakeTlsKey(options)), options_(std::move(options)) {}
+  ~ServerCore() { WipeTlsKey(); }
+
+  const std::string& tls_key_pem() const { return tls_key_pem_; }
+  void WipeTlsKey() {
+    OPENSSL_cleanse(tls_key_pem_.data(), tls_key_pem_.size());
+    tls_key_pem_.clear();
+    tls_key_pem_.shrink_to_fit();
+  }
 
   void Route(std::string method, std::string path, HttpHandler handler);
   // Sorts the routes and registers the counters; no Route() after it.
@@ -265,6 +277,15 @@ class ServerCore {
   };
 
   Counter& CounterForCode(unsigned status);
+
+  static std::string TakeTlsKey(HttpServer::Options& options) {
+    if (!options.tls) return {};
+    std::string key = std::move(options.tls->key_pem);
+    options.tls->key_pem.clear();
+    return key;
+  }
+
+  std::string tls_key_pem_;  // until Start() has built the TLS context
 
   // Constant after construction.
   const HttpServer::Options options_;
@@ -1548,7 +1569,11 @@ Status HttpServer::Impl::Start() {
 
   std::unique_ptr<net::ssl::context> tls_context;
   if (options.tls) {
-    auto made = MakeTlsContext(*options.tls);
+    HttpServer::Options::Tls tls = *options.tls;
+    tls.key_pem = core_.tls_key_pem();
+    auto made = MakeTlsContext(tls);
+    OPENSSL_cleanse(tls.key_pem.data(), tls.key_pem.size());
+    core_.WipeTlsKey();
     if (!made.ok()) return made.status();
     tls_context = std::move(made).value();
   }

@@ -202,23 +202,24 @@ class Node::Impl {
   }
 
   void RegisterRoutes() {
-    auto ocsp_reply = [](OcspResponder::Reply r) {
+    // The cached response is shared with the cache, not copied.
+    auto ocsp_reply = [](OcspResponder::SharedReply r) {
       HttpResponse resp;
       resp.status = r.malformed ? 400 : 200;
       resp.content_type = "application/ocsp-response";
-      resp.body = std::move(r.der);
+      resp.shared_body = std::move(r.der);
       return resp;
     };
     http->Route("POST", "/ocsp", [this, ocsp_reply](const HttpRequest& req) {
-      return ocsp_reply(ocsp->Respond(req.body));
+      return ocsp_reply(ocsp->RespondShared(req.body));
     });
     http->Route("POST", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
-      return ocsp_reply(ocsp->Respond(req.body));
+      return ocsp_reply(ocsp->RespondShared(req.body));
     });
     http->Route("GET", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
       auto der = DecodeOcspGetSuffix(std::string_view(req.path).substr(std::strlen("/ocsp/")));
-      if (!der.ok()) return ocsp_reply(ocsp->Respond({}));  // malformedRequest, counted
-      return ocsp_reply(ocsp->Respond(*der));
+      if (!der.ok()) return ocsp_reply(ocsp->RespondShared({}));  // malformedRequest, counted
+      return ocsp_reply(ocsp->RespondShared(*der));
     });
     http->Route("GET", "/crl", [this](const HttpRequest&) {
       auto der = crl->Der();
