@@ -18,6 +18,8 @@
 # See BENCHMARKS.md for what the numbers mean.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 cd "$ROOT"
 
 DEVICES=64
@@ -68,26 +70,6 @@ NS="fgbench-$$"
 NS_CREATED=0
 FG_PID=""
 OS_PID=""
-
-# Stops one process we started and its direct children (openssl -multi forks
-# its workers), by pid: TERM, up to 3 s, then KILL.
-stop_tree() {
-  local pid=$1 kids all p
-  [ -n "$pid" ] || return 0
-  kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-  all="$pid $kids"
-  for p in $all; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for p in $all; do
-      if kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" != Z ]; then alive=1; fi
-    done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in $all; do kill -9 "$p" 2>/dev/null || true; done
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_tree "$OS_PID"
   stop_tree "$FG_PID"
