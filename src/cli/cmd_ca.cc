@@ -18,22 +18,18 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
     AddDataOption(cmd, data.get());
     cmd->add_flag("--root", *root, "the root CA instead of the issuing CA");
     cmd->add_flag("--chain", *chain, "issuing CA followed by the root");
-    cmd->callback([&program, data, root, chain] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        // Certificates only: no passphrase needed, no key touched.
-        const char* name = *root ? "root.crt" : "issuing.crt";
-        auto pem = ReadFile(env->dir.CaDir() / name);
-        if (!pem.ok()) return Fail(pem.status());
-        std::fputs(pem->c_str(), stdout);
-        if (*chain && !*root) {
-          auto rpem = ReadFile(env->dir.CaDir() / "root.crt");
-          if (!rpem.ok()) return Fail(rpem.status());
-          std::fputs(rpem->c_str(), stdout);
-        }
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      // Certificates only: no passphrase needed, no key touched.
+      const char* name = *root ? "root.crt" : "issuing.crt";
+      auto pem = ReadFile(env.dir.CaDir() / name);
+      if (!pem.ok()) return Fail(pem.status());
+      std::fputs(pem->c_str(), stdout);
+      if (*chain && !*root) {
+        auto rpem = ReadFile(env.dir.CaDir() / "root.crt");
+        if (!rpem.ok()) return Fail(rpem.status());
+        std::fputs(rpem->c_str(), stdout);
+      }
+      return 0;
     });
   }
 
@@ -47,22 +43,18 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
     AddDataOption(cmd, data.get());
     cmd->add_option("--subject", *subject, "only entries about this device id or serial");
     cmd->add_option("--limit", *limit, "at most this many (0 = all)");
-    cmd->callback([&program, data, subject, limit] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        AuditFilter filter;
-        filter.subject = *subject;
-        filter.limit = *limit;
-        auto entries = env->store->ListAudit(filter);
-        if (!entries.ok()) return Fail(entries.status());
-        for (const AuditEntry& e : *entries) {
-          std::printf("%-6lld %s  %-16s %-15s %-34s %s%s%s\n", static_cast<long long>(e.seq),
-                      FormatRfc3339(e.ts_ms).c_str(), e.actor.c_str(), e.action.c_str(), e.subject.c_str(),
-                      e.reason.c_str(), e.detail.empty() ? "" : "  ", e.detail.c_str());
-        }
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      AuditFilter filter;
+      filter.subject = *subject;
+      filter.limit = *limit;
+      auto entries = env.store->ListAudit(filter);
+      if (!entries.ok()) return Fail(entries.status());
+      for (const AuditEntry& e : *entries) {
+        std::printf("%-6lld %s  %-16s %-15s %-34s %s%s%s\n", static_cast<long long>(e.seq),
+                    FormatRfc3339(e.ts_ms).c_str(), e.actor.c_str(), e.action.c_str(), e.subject.c_str(),
+                    e.reason.c_str(), e.detail.empty() ? "" : "  ", e.detail.c_str());
+      }
+      return 0;
     });
   }
 }

@@ -24,31 +24,27 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
     cmd->add_option("--csr", *csr, "PKCS#10 request, PEM or DER")->required();
     cmd->add_option("--days", *days, "validity in days (default and cap from config)");
     cmd->add_option("--reason", *reason, "why (audit log)");
-    cmd->callback([&program, data, id, csr, days, reason] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto csr_bytes = ReadFile(*csr);
-        if (!csr_bytes.ok()) return Fail(csr_bytes.status());
-        auto passphrase = env->dir.LoadCaPassphrase();
-        if (!passphrase.ok()) return Fail(passphrase.status());
-        auto ca = CertificateAuthority::Load(env->dir, env->config, *passphrase);
-        if (!ca.ok()) return Fail(ca.status());
-        IssuancePolicy policy(*env->store, **ca);
-        IssueRequest request;
-        request.device = *id;
-        request.validity_days = *days;
-        request.audit = CliAudit(reason->empty() ? "cert issue" : *reason);
-        auto issued = policy.IssueFromCsr(request, *csr_bytes);
-        if (!issued.ok()) return Fail(issued.status());
-        std::fputs(issued->pem.c_str(), stdout);
-        std::fprintf(stderr, "issued serial %s to %s, valid until %s", issued->record.serial.c_str(), id->c_str(),
-                     FormatRfc3339(issued->record.not_after_ms).c_str());
-        if (!issued->superseded.empty()) std::fprintf(stderr, "; superseded %zu", issued->superseded.size());
-        std::fprintf(stderr, "\n");
-        NotifyServeOrWarn(env->dir);
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto csr_bytes = ReadFile(*csr);
+      if (!csr_bytes.ok()) return Fail(csr_bytes.status());
+      auto passphrase = env.dir.LoadCaPassphrase();
+      if (!passphrase.ok()) return Fail(passphrase.status());
+      auto ca = CertificateAuthority::Load(env.dir, env.config, *passphrase);
+      if (!ca.ok()) return Fail(ca.status());
+      IssuancePolicy policy(*env.store, **ca);
+      IssueRequest request;
+      request.device = *id;
+      request.validity_days = *days;
+      request.audit = CliAudit(reason->empty() ? "cert issue" : *reason);
+      auto issued = policy.IssueFromCsr(request, *csr_bytes);
+      if (!issued.ok()) return Fail(issued.status());
+      std::fputs(issued->pem.c_str(), stdout);
+      std::fprintf(stderr, "issued serial %s to %s, valid until %s", issued->record.serial.c_str(), id->c_str(),
+                   FormatRfc3339(issued->record.not_after_ms).c_str());
+      if (!issued->superseded.empty()) std::fprintf(stderr, "; superseded %zu", issued->superseded.size());
+      std::fprintf(stderr, "\n");
+      NotifyServeOrWarn(env.dir);
+      return 0;
     });
   }
   {
@@ -87,24 +83,20 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--device", *id, "only this device's certificates");
-    cmd->callback([&program, data, id] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        std::optional<std::string_view> filter;
-        if (!id->empty()) filter = *id;
-        auto certs = env->store->ListCertificates(filter);
-        if (!certs.ok()) return Fail(certs.status());
-        std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", "SERIAL", "DEVICE", "STATUS", "NOT AFTER", "REVOKED",
-                    "REASON");
-        for (const Certificate& c : *certs) {
-          std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", c.serial.c_str(), c.device.c_str(),
-                      std::string(CertStatusName(c.status)).c_str(), FormatRfc3339(c.not_after_ms).c_str(),
-                      c.status == CertStatus::kValid ? "-" : FormatRfc3339(c.revoked_ms).c_str(),
-                      c.status == CertStatus::kValid ? "-" : std::string(RevocationReasonName(c.reason)).c_str());
-        }
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      std::optional<std::string_view> filter;
+      if (!id->empty()) filter = *id;
+      auto certs = env.store->ListCertificates(filter);
+      if (!certs.ok()) return Fail(certs.status());
+      std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", "SERIAL", "DEVICE", "STATUS", "NOT AFTER", "REVOKED",
+                  "REASON");
+      for (const Certificate& c : *certs) {
+        std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", c.serial.c_str(), c.device.c_str(),
+                    std::string(CertStatusName(c.status)).c_str(), FormatRfc3339(c.not_after_ms).c_str(),
+                    c.status == CertStatus::kValid ? "-" : FormatRfc3339(c.revoked_ms).c_str(),
+                    c.status == CertStatus::kValid ? "-" : std::string(RevocationReasonName(c.reason)).c_str());
+      }
+      return 0;
     });
   }
 }

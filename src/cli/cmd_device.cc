@@ -213,42 +213,38 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--device", *id, "device id")->required();
-    cmd->callback([&program, data, id] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto d = env->store->GetDevice(*id);
-        if (!d.ok()) return Fail(d.status());
-        nlohmann::json j = DeviceJson(*d);
-        auto certs = env->store->ListCertificates(std::string_view(*id));
-        if (!certs.ok()) return Fail(certs.status());
-        j["certificates"] = nlohmann::json::array();
-        for (const Certificate& c : *certs) {
-          nlohmann::json cj = {{"serial", c.serial},
-                               {"status", CertStatusName(c.status)},
-                               {"not_before", FormatRfc3339(c.not_before_ms)},
-                               {"not_after", FormatRfc3339(c.not_after_ms)},
-                               {"cert_fp", c.cert_fp},
-                               {"key_fp", c.key_fp}};
-          if (c.status != CertStatus::kValid) {
-            cj["reason"] = RevocationReasonName(c.reason);
-            cj["revoked"] = FormatRfc3339(c.revoked_ms);
-          }
-          j["certificates"].push_back(cj);
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto d = env.store->GetDevice(*id);
+      if (!d.ok()) return Fail(d.status());
+      nlohmann::json j = DeviceJson(*d);
+      auto certs = env.store->ListCertificates(std::string_view(*id));
+      if (!certs.ok()) return Fail(certs.status());
+      j["certificates"] = nlohmann::json::array();
+      for (const Certificate& c : *certs) {
+        nlohmann::json cj = {{"serial", c.serial},
+                             {"status", CertStatusName(c.status)},
+                             {"not_before", FormatRfc3339(c.not_before_ms)},
+                             {"not_after", FormatRfc3339(c.not_after_ms)},
+                             {"cert_fp", c.cert_fp},
+                             {"key_fp", c.key_fp}};
+        if (c.status != CertStatus::kValid) {
+          cj["reason"] = RevocationReasonName(c.reason);
+          cj["revoked"] = FormatRfc3339(c.revoked_ms);
         }
-        AuditFilter filter;
-        filter.subject = *id;
-        filter.limit = 20;
-        auto audit = env->store->ListAudit(filter);
-        if (!audit.ok()) return Fail(audit.status());
-        j["audit"] = nlohmann::json::array();
-        for (const AuditEntry& e : *audit) {
-          j["audit"].push_back({{"ts", FormatRfc3339(e.ts_ms)}, {"actor", e.actor}, {"action", e.action},
-                                {"reason", e.reason}});
-        }
-        std::printf("%s\n", j.dump(2).c_str());
-        return 0;
-      };
+        j["certificates"].push_back(cj);
+      }
+      AuditFilter filter;
+      filter.subject = *id;
+      filter.limit = 20;
+      auto audit = env.store->ListAudit(filter);
+      if (!audit.ok()) return Fail(audit.status());
+      j["audit"] = nlohmann::json::array();
+      for (const AuditEntry& e : *audit) {
+        j["audit"].push_back({{"ts", FormatRfc3339(e.ts_ms)}, {"actor", e.actor}, {"action", e.action},
+                              {"reason", e.reason}});
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
     });
   }
   {

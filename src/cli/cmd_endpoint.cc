@@ -60,19 +60,15 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     auto address = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--address", *address, "HOST:PORT or URL as devices use it")->required();
-    cmd->callback([&program, data, address] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        Endpoint e;
-        e.address = *address;
-        e.status = EndpointStatus::kActive;
-        e.created_ms = e.updated_ms = NowMillis();
-        if (Status s = env->store->AddEndpoint(e, CliAudit("endpoint add")); !s.ok()) return Fail(s);
-        std::printf("%s: active\n", address->c_str());
-        NotifyServeOrWarn(env->dir);
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      Endpoint e;
+      e.address = *address;
+      e.status = EndpointStatus::kActive;
+      e.created_ms = e.updated_ms = NowMillis();
+      if (Status s = env.store->AddEndpoint(e, CliAudit("endpoint add")); !s.ok()) return Fail(s);
+      std::printf("%s: active\n", address->c_str());
+      NotifyServeOrWarn(env.dir);
+      return 0;
     });
   }
   {
@@ -83,33 +79,29 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     AddDataOption(cmd, data.get());
     cmd->add_option("--from", *from, "endpoint to drain")->required();
     cmd->add_option("--to", *to, "new endpoint (added if unknown)")->required();
-    cmd->callback([&program, data, from, to] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto list = env->store->ListEndpoints();
-        if (!list.ok()) return Fail(list.status());
-        bool have_to = false, have_from = false;
-        for (const Endpoint& e : *list) {
-          have_to = have_to || e.address == *to;
-          have_from = have_from || e.address == *from;
-        }
-        if (!have_from) return Fail(Status::NotFound("no endpoint " + *from));
-        AuditContext audit = CliAudit("rotate " + *from + " -> " + *to);
-        if (!have_to) {
-          Endpoint e;
-          e.address = *to;
-          e.status = EndpointStatus::kActive;
-          e.created_ms = e.updated_ms = NowMillis();
-          if (Status s = env->store->AddEndpoint(e, audit); !s.ok()) return Fail(s);
-        }
-        if (Status s = env->store->SetEndpointStatus(*from, EndpointStatus::kDraining, audit); !s.ok()) {
-          return Fail(s);
-        }
-        std::printf("%s: active\n%s: draining\n", to->c_str(), from->c_str());
-        NotifyServeOrWarn(env->dir);
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto list = env.store->ListEndpoints();
+      if (!list.ok()) return Fail(list.status());
+      bool have_to = false, have_from = false;
+      for (const Endpoint& e : *list) {
+        have_to = have_to || e.address == *to;
+        have_from = have_from || e.address == *from;
+      }
+      if (!have_from) return Fail(Status::NotFound("no endpoint " + *from));
+      AuditContext audit = CliAudit("rotate " + *from + " -> " + *to);
+      if (!have_to) {
+        Endpoint e;
+        e.address = *to;
+        e.status = EndpointStatus::kActive;
+        e.created_ms = e.updated_ms = NowMillis();
+        if (Status s = env.store->AddEndpoint(e, audit); !s.ok()) return Fail(s);
+      }
+      if (Status s = env.store->SetEndpointStatus(*from, EndpointStatus::kDraining, audit); !s.ok()) {
+        return Fail(s);
+      }
+      std::printf("%s: active\n%s: draining\n", to->c_str(), from->c_str());
+      NotifyServeOrWarn(env.dir);
+      return 0;
     });
   }
   {
@@ -126,19 +118,15 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     auto* cmd = ep->add_subcommand("list", "endpoints and their status");
     auto data = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->callback([&program, data] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto list = env->store->ListEndpoints();
-        if (!list.ok()) return Fail(list.status());
-        std::printf("%-40s %-9s %s\n", "ENDPOINT", "STATUS", "SINCE");
-        for (const Endpoint& e : *list) {
-          std::printf("%-40s %-9s %s\n", e.address.c_str(), std::string(EndpointStatusName(e.status)).c_str(),
-                      FormatRfc3339(e.updated_ms).c_str());
-        }
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto list = env.store->ListEndpoints();
+      if (!list.ok()) return Fail(list.status());
+      std::printf("%-40s %-9s %s\n", "ENDPOINT", "STATUS", "SINCE");
+      for (const Endpoint& e : *list) {
+        std::printf("%-40s %-9s %s\n", e.address.c_str(), std::string(EndpointStatusName(e.status)).c_str(),
+                    FormatRfc3339(e.updated_ms).c_str());
+      }
+      return 0;
     });
   }
 }

@@ -91,15 +91,11 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
     auto* cmd = vendor->add_subcommand("list", "trusted vendor CAs");
     auto data = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->callback([&program, data] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto cas = env->store->ListVendorCas();
-        if (!cas.ok()) return Fail(cas.status());
-        for (const VendorCa& c : *cas) std::printf("%s  %s\n", c.fp.c_str(), c.subject.c_str());
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto cas = env.store->ListVendorCas();
+      if (!cas.ok()) return Fail(cas.status());
+      for (const VendorCa& c : *cas) std::printf("%s  %s\n", c.fp.c_str(), c.subject.c_str());
+      return 0;
     });
   }
   {
@@ -108,14 +104,10 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
     auto fp = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--fp", *fp, "sha256:<hex> as shown by list")->required();
-    cmd->callback([&program, data, fp] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        if (Status s = env->store->RemoveVendorCa(*fp, CliAudit("vendor CA removed")); !s.ok()) return Fail(s);
-        std::printf("removed %s\n", fp->c_str());
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      if (Status s = env.store->RemoveVendorCa(*fp, CliAudit("vendor CA removed")); !s.ok()) return Fail(s);
+      std::printf("removed %s\n", fp->c_str());
+      return 0;
     });
   }
 
@@ -160,17 +152,13 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
     auto* cmd = legacy->add_subcommand("list", "registered legacy credentials");
     auto data = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->callback([&program, data] {
-      program.action = [=] {
-        auto env = OpenEnv(*data);
-        if (!env.ok()) return Fail(env.status());
-        auto creds = env->store->ListLegacyCredentials();
-        if (!creds.ok()) return Fail(creds.status());
-        for (const LegacyCredential& c : *creds) {
-          std::printf("%s  cutoff %s  %s\n", c.fp.c_str(), FormatRfc3339(c.cutoff_ms).c_str(), c.subject.c_str());
-        }
-        return 0;
-      };
+    RunWithEnv(cmd, program, data, [=](Env& env) {
+      auto creds = env.store->ListLegacyCredentials();
+      if (!creds.ok()) return Fail(creds.status());
+      for (const LegacyCredential& c : *creds) {
+        std::printf("%s  cutoff %s  %s\n", c.fp.c_str(), FormatRfc3339(c.cutoff_ms).c_str(), c.subject.c_str());
+      }
+      return 0;
     });
   }
 }

@@ -32,6 +32,10 @@ struct Env {
 // --data DIR, falling back to FEMTOGUARD_DATA.
 void AddDataOption(CLI::App* cmd, std::string* data);
 Result<Env> OpenEnv(const std::string& data_flag);
+// Makes `cmd`'s action: open the data dir named by *data (or FEMTOGUARD_DATA),
+// failing with its error, then run `body` on it.
+void RunWithEnv(CLI::App* cmd, Program& program, std::shared_ptr<std::string> data,
+                std::function<int(Env&)> body);
 // "cli:<user>" plus the operator's reason.
 AuditContext CliAudit(std::string reason);
 // Prints "femtoguard: <message>" on stderr and returns the exit code.

@@ -33,6 +33,17 @@ Result<Env> OpenEnv(const std::string& data_flag) {
   return env;
 }
 
+void RunWithEnv(CLI::App* cmd, Program& program, std::shared_ptr<std::string> data,
+                std::function<int(Env&)> body) {
+  cmd->callback([&program, data = std::move(data), body = std::move(body)] {
+    program.action = [data, body] {
+      auto env = OpenEnv(*data);
+      if (!env.ok()) return Fail(env.status());
+      return body(*env);
+    };
+  });
+}
+
 AuditContext CliAudit(std::string reason) {
   std::string user;
   if (const char* u = std::getenv("USER"); u && *u) {
