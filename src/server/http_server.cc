@@ -239,6 +239,11 @@ namespace {
 // Thread-safety: Route() only before Freeze(); after it every member is
 // constant (the counters are atomics), so Dispatch() and the counters are
 // used concurrently by the worker threads without a lock.
+struct ParseRejection {
+  unsigned status;
+  const char* text;
+};
+
 class ServerCore {
  public:
   // The TLS private key is moved out of the options at once: Start() uses it
@@ -267,6 +272,19 @@ class ServerCore {
   Counter& rejected_header_too_large() { return *rejected_header_too_large_; }
   Counter& rejected_bad_request() { return *rejected_bad_request_; }
   Counter& rejected_tls_handshake() { return *rejected_tls_handshake_; }
+  // The answer to a request that failed to parse, counted by reason.
+  ParseRejection RejectParseError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      rejected_too_large_->Inc();
+      return {413, "request body too large"};
+    }
+    if (ec == http::error::header_limit) {
+      rejected_header_too_large_->Inc();
+      return {431, "request header fields too large"};
+    }
+    rejected_bad_request_->Inc();
+    return {400, "bad request"};
+  }
 
  private:
   struct RouteEntry {
@@ -960,16 +978,8 @@ void PlainConn::AfterFlush() {
 }
 
 void PlainConn::OnParseError(beast::error_code ec) {
-  if (ec == http::error::body_limit) {
-    server_.rejected_too_large().Inc();
-    return WriteError(413, "request body too large");
-  }
-  if (ec == http::error::header_limit) {
-    server_.rejected_header_too_large().Inc();
-    return WriteError(431, "request header fields too large");
-  }
-  server_.rejected_bad_request().Inc();
-  WriteError(400, "bad request");
+  ParseRejection r = server_.RejectParseError(ec);
+  WriteError(r.status, r.text);
 }
 
 // Answers a request we refuse to read further, then lingers and closes.
@@ -1312,16 +1322,8 @@ class TlsSession final : public SessionBase, public std::enable_shared_from_this
   }
 
   void OnParseError(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      server_.rejected_too_large().Inc();
-      return WriteError(413, "request body too large");
-    }
-    if (ec == http::error::header_limit) {
-      server_.rejected_header_too_large().Inc();
-      return WriteError(431, "request header fields too large");
-    }
-    server_.rejected_bad_request().Inc();
-    WriteError(400, "bad request");
+    ParseRejection r = server_.RejectParseError(ec);
+    WriteError(r.status, r.text);
   }
 
   void HandleRequest() {
