@@ -155,22 +155,6 @@ os_cmd() {  # multi -> the openssl responder command line
   fi
 }
 
-wait_listen() {  # port name log
-  for _ in $(seq 1 100); do
-    if inns ss -ltnH "sport = :$1" | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  cat "$3" >&2
-  fail "$2 is not listening on port $1 after 10 s"
-}
-wait_gone() {  # port
-  for _ in $(seq 1 50); do
-    inns ss -ltnH "sport = :$1" | grep -q . || return 0
-    sleep 0.1
-  done
-  fail "port $1 still in use after 5 s"
-}
-
 "${FG_CMD[@]}" > "$WORK/fg.log" 2>&1 &
 FG_PID=$!
 wait_listen "$FG_PORT" femtoguard "$WORK/fg.log"
