@@ -207,6 +207,11 @@ int main(int argc, char** argv) {
   RegisterCertCommands(app, program);
   RegisterEnrolmentCommands(app, program);
   RegisterEndpointCommands(app, program);
+  RegisterTokenCommands(app, program);
+  RegisterAdmitCommand(app, program);
+  RegisterReplayCommand(app, program);
+  RegisterAlertCommands(app, program);
+  RegisterSimCommands(app, program);
 
   try {
     app.parse(argc, argv);

@@ -79,11 +79,11 @@ struct AuditEntry {
 // One entry of the change feed: "something about `key` changed". Readers
 // (the OCSP cache, the CRL builder, later admission) poll ChangesSince and
 // re-read what they care about.
-enum class ChangeKind { kDevice, kCertificate, kEndpoint };
+enum class ChangeKind { kDevice, kCertificate, kEndpoint, kBlock, kAlert };
 struct Change {
   int64_t seq = 0;
   ChangeKind kind = ChangeKind::kDevice;
-  std::string key;  // device id, certificate serial or endpoint address
+  std::string key;  // device id, certificate serial, endpoint address, "<kind>:<value>" of a block, alert id
 };
 
 // How an issuance was authorised. One-time credentials are consumed in the
@@ -146,6 +146,53 @@ struct Endpoint {
   EndpointStatus status = EndpointStatus::kActive;
   UnixMillis created_ms = 0;
   UnixMillis updated_ms = 0;
+};
+
+// API bearer token (DESIGN.md §5). Only a hash of the secret is stored.
+enum class ApiRole { kAdmin, kOperator, kSegw, kIngest, kPayments };
+std::string_view ApiRoleName(ApiRole r);
+Result<ApiRole> ParseApiRole(std::string_view s);
+struct ApiToken {
+  std::string id;    // public id, e.g. "tk_<hex>"; the secret is never stored
+  ApiRole role = ApiRole::kOperator;
+  std::string hash;  // hex SHA-256 of the full token string
+  std::string label;
+  UnixMillis created_ms = 0;
+  UnixMillis revoked_ms = 0;  // 0 = live
+};
+
+// A block placed by the response engine or an operator. kinds:
+//   "device"   value = device id            -> denied at admission
+//   "line"     value = IP or CIDR            -> denied at admission
+//   "payments" value = subscriber pseudonym  -> carrier-billed payments refused
+struct Block {
+  std::string kind;
+  std::string value;
+  std::string alert_id;  // the alert that caused it; empty when by hand
+  std::string reason;
+  UnixMillis created_ms = 0;
+};
+
+// An alert (DESIGN.md §3.5) as kept by serve, with its handling state.
+enum class AlertState { kOpen, kPendingApproval, kActed, kDismissed };
+std::string_view AlertStateName(AlertState s);
+struct StoredAlert {
+  std::string id;    // stable id (same evidence -> same id), the idempotency key
+  UnixMillis ts_ms = 0;
+  std::string rule;
+  std::string severity;
+  std::string device;  // may be empty
+  std::string json;    // the alert's JSON Lines object, as published
+  AlertState state = AlertState::kOpen;
+  std::vector<std::string> actions_done;     // actions applied, in order
+  std::vector<std::string> actions_pending;  // waiting for `alert approve`
+  UnixMillis updated_ms = 0;
+};
+struct AlertFilter {
+  std::string rule;    // empty = any
+  std::string device;  // empty = any
+  std::optional<AlertState> state;
+  size_t limit = 100;  // newest first
 };
 
 struct DeviceFilter {
@@ -259,6 +306,29 @@ class Store {
   virtual Status SetEndpointStatus(std::string_view address, EndpointStatus status,
                                    const AuditContext& audit) = 0;
   virtual Result<std::vector<Endpoint>> ListEndpoints() = 0;
+
+  // ---- API tokens (schema v3) ----
+  virtual Status AddApiToken(const ApiToken& token, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // AlreadyExists
+  // The live (unrevoked) token with this hash, if any.
+  virtual Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) { return Status::Internal("store v3 not built yet"); }
+  virtual Result<std::vector<ApiToken>> ListApiTokens() { return Status::Internal("store v3 not built yet"); }
+  virtual Status RevokeApiToken(std::string_view id, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // NotFound
+
+  // ---- blocks (schema v3) ----
+  // Idempotent: adding an existing (kind, value) changes nothing and is OK.
+  // Each real change writes a kBlock change-feed row and an audit row.
+  virtual Status AddBlock(const Block& block, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
+  virtual Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // NotFound
+  virtual Result<std::vector<Block>> ListBlocks() { return Status::Internal("store v3 not built yet"); }
+
+  // ---- alerts (schema v3) ----
+  // Inserts the alert unless its id exists. Returns true when inserted
+  // (false = already known: the caller must not act again).
+  virtual Result<bool> AddAlert(const StoredAlert& alert, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
+  virtual Result<StoredAlert> GetAlert(std::string_view id) { return Status::Internal("store v3 not built yet"); }  // NotFound
+  virtual Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) { return Status::Internal("store v3 not built yet"); }
+  // Replaces state and action lists; audited.
+  virtual Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
 
   // ---- audit and change feed ----
   // For events that are not state changes (refusals, detections).

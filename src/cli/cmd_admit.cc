@@ -1,0 +1,9 @@
+// Placeholder: filled in by the work that owns this subcommand.
+
+#include "cli/commands.h"
+
+namespace fg::cli {
+
+void RegisterAdmitCommand(CLI::App& app, Program& program) {}
+
+}  // namespace fg::cli
