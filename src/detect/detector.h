@@ -1,0 +1,65 @@
+#pragma once
+
+// A detector: one rule family (DESIGN.md §3.5), one file under
+// src/detect/detectors/, one line in detectors/registry.cc. It keeps its own
+// keyed state (bounded, expired by event time), reads the shared World, and
+// emits Evidence; the rules file decides whether evidence becomes an alert,
+// with which severity and actions.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/time.h"
+#include "detect/event.h"
+#include "detect/rules.h"
+#include "detect/world.h"
+
+namespace fg::detect {
+
+struct Evidence {
+  std::string rule;    // the detector's rule id
+  std::string kind;    // sub-kind ("gnss", "rem", "line", ...), may be empty
+  std::string device;  // may be empty (cell.unregistered)
+  std::vector<SubjectId> subjects;  // pseudonymized subscribers concerned (imsi kind)
+  UnixMillis ts_ms = 0;             // event time at which it fired
+  // What makes two evidences "the same alert" for dedup and the stable id,
+  // beyond rule + kind + device (e.g. the subscriber for per-subscriber
+  // rules, the pci/earfcn for cell.unregistered). May be empty.
+  std::string dedup_extra;
+  // Details for the alert's "evidence" object: JSON object text.
+  std::string details_json;
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+  virtual const World& world() const = 0;
+  virtual const RuleParams& params() const = 0;  // this detector's params
+  virtual void Emit(Evidence evidence) = 0;
+  // OnTimer(key) runs once event time reaches `when_ms` (or at Flush).
+  virtual void ScheduleAt(UnixMillis when_ms, uint64_t key) = 0;
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  virtual void OnEvent(const Event& event, Context& ctx) = 0;
+  virtual void OnTimer(uint64_t key, UnixMillis now_ms, Context& ctx) {}
+  // Drops state older than the detector's windows; called as time advances.
+  virtual void Expire(UnixMillis now_ms) {}
+  virtual size_t MemoryBytes() const { return 0; }
+};
+
+struct DetectorInfo {
+  std::string_view rule;
+  std::unique_ptr<Detector> (*make)(const RuleParams& params);
+};
+// Every detector of the build (detectors/registry.cc).
+const std::vector<DetectorInfo>& AllDetectors();
+std::vector<std::string> AllRuleIds();
+
+}  // namespace fg::detect

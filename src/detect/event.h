@@ -1,0 +1,131 @@
+#pragma once
+
+// Network events (DESIGN.md §3.4) as the detectors see them: decoded once,
+// subscriber identities already pseudonymized. An Event is reused from line
+// to line by the decoder (Clear() keeps string capacity), so the hot path
+// does not allocate.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/time.h"
+
+namespace fg::detect {
+
+enum class EventType : uint8_t {
+  kSessionUp,
+  kSessionDown,
+  kLocationReport,
+  kRemScan,
+  kUeAttach,
+  kUeDetach,
+  kSmsDeliver,
+  kPaymentAuth,
+  kMeasReport,
+  kDeviceStatus,
+  kEndpointStatus,
+};
+std::string_view EventTypeName(EventType t);  // "session.up", ...
+bool ParseEventType(std::string_view s, EventType* out);
+
+// A pseudonymized subscriber identity: the 12 bytes of HMAC that the text
+// form "<kind>:<24 hex>" (common/pseudonym.h) carries. All-zero = absent.
+struct SubjectId {
+  std::array<uint8_t, 12> bytes{};
+
+  bool empty() const {
+    for (uint8_t b : bytes)
+      if (b) return false;
+    return true;
+  }
+  bool operator==(const SubjectId& o) const { return bytes == o.bytes; }
+  bool operator<(const SubjectId& o) const { return bytes < o.bytes; }
+  // "imsi:<24 hex>" etc.; identical to Pseudonymizer::Pseudonymize's output.
+  std::string ToString(std::string_view kind) const;
+  // Parses "<kind>:<24 hex>"; false when malformed.
+  static bool FromString(std::string_view text, SubjectId* out);
+};
+struct SubjectIdHash {
+  size_t operator()(const SubjectId& s) const {
+    uint64_t a;
+    std::memcpy(&a, s.bytes.data(), 8);
+    return static_cast<size_t>(a);
+  }
+};
+
+enum class SmsClass : uint8_t { kOtp, kArs, kP2p, kBulk, kOther };
+enum class PayChannel : uint8_t { kSmsOtp, kArs, kNone, kOther };
+std::string_view SmsClassName(SmsClass c);
+std::string_view PayChannelName(PayChannel c);
+
+struct RemCellSeen {  // rem.scan cells[]
+  int mcc = 0;
+  int mnc = 0;
+  uint32_t tac = 0;
+  uint64_t eci = 0;  // 0 = absent
+  int pci = -1;
+  int earfcn = -1;
+  float rsrp = 0;
+};
+
+struct Neighbor {  // meas.report neighbors[]
+  int pci = -1;
+  int earfcn = -1;
+  uint64_t eci = 0;  // 0 = absent
+  float rsrp = 0;
+};
+
+struct Event {
+  EventType type = EventType::kSessionUp;
+  UnixMillis ts_ms = 0;
+  uint64_t line = 0;  // 1-based source line (replay) or sequence number (live)
+
+  // Femtocell side.
+  std::string device;
+  std::string session;
+  std::string cert_fp;
+  std::string src_ip;
+  std::string endpoint;
+  std::string segw;
+  std::string status;  // device.status / endpoint.status
+
+  // location.report (has_fix) and meas.report (lat/lon of the UE).
+  bool has_fix = false;
+  double lat = 0;
+  double lon = 0;
+  double acc_m = 0;
+
+  std::vector<RemCellSeen> cells;  // rem.scan
+
+  // Subscriber side, pseudonymized at decode time.
+  SubjectId imsi;
+  SubjectId imei;
+  SubjectId msisdn;
+
+  // sms.deliver. `sender` is a provider name or short code; a p2p sender
+  // that is a subscriber number is pseudonymized into sender_msisdn and
+  // `sender` is left empty.
+  std::string sender;
+  SubjectId sender_msisdn;
+  SmsClass sms_class = SmsClass::kOther;
+
+  // payment.auth
+  std::string merchant;
+  std::string currency;
+  double amount = 0;
+  PayChannel channel = PayChannel::kOther;
+
+  // meas.report
+  uint64_t serving_eci = 0;
+  std::vector<Neighbor> neighbors;
+
+  // Resets every field, keeping capacity.
+  void Clear();
+};
+
+}  // namespace fg::detect

@@ -1,0 +1,98 @@
+#pragma once
+
+// The rules file (YAML; shipped default rules/default.yaml): mechanism and
+// policy apart. Detectors compute evidence; this file says whether evidence
+// becomes an alert, at which severity, with which actions, and the tuning
+// parameters each detector reads. Validated on load: an unknown rule, key,
+// severity or action is an error naming where it is.
+//
+//   version: 1
+//   defaults: {dedup_s: 3600, suspect_ttl_s: 86400}
+//   rules:
+//     cert.clone:
+//       enabled: true
+//       severity: critical
+//       actions: [terminate, block, notify]
+//       approve: [revoke]           # wait for `femtoguard alert approve ID`
+//       dedup_s: 3600
+//       params: {grace_s: 60}
+//       kinds:                      # per evidence kind overrides
+//         line: {severity: medium, actions: [notify]}
+//       doc: "..."
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace fg::detect {
+
+enum class Severity : uint8_t { kInfo, kLow, kMedium, kHigh, kCritical };
+std::string_view SeverityName(Severity s);
+bool ParseSeverity(std::string_view s, Severity* out);
+
+// The actions the response engine knows.
+inline constexpr std::string_view kActions[] = {"revoke", "suspend", "terminate", "block",
+                                                "hold_payments", "notify"};
+bool IsKnownAction(std::string_view a);
+// revoke, suspend, terminate, block.
+bool IsDisruptiveAction(std::string_view a);
+
+// A rule's tuning parameters: scalars and lists of scalars, as text.
+class RuleParams {
+ public:
+  int64_t GetInt(std::string_view key, int64_t fallback) const;
+  double GetDouble(std::string_view key, double fallback) const;
+  std::string GetString(std::string_view key, std::string_view fallback) const;
+  std::vector<std::string> GetList(std::string_view key) const;
+  // List of maps (e.g. legacy_credentials: [{fp: ..., cutoff: ...}]).
+  std::vector<std::map<std::string, std::string>> GetMaps(std::string_view key) const;
+  bool Has(std::string_view key) const;
+
+  std::map<std::string, std::string, std::less<>> scalars;
+  std::map<std::string, std::vector<std::string>, std::less<>> lists;
+  std::map<std::string, std::vector<std::map<std::string, std::string>>, std::less<>> maps;
+};
+
+struct RuleOutcome {
+  bool enabled = true;
+  Severity severity = Severity::kMedium;
+  std::vector<std::string> actions;  // taken automatically
+  std::vector<std::string> approve;  // wait for an operator
+  int64_t dedup_ms = 3600 * 1000;
+};
+
+struct RuleConfig {
+  std::string id;  // rule family, e.g. "cert.clone"
+  RuleOutcome outcome;
+  std::map<std::string, RuleOutcome, std::less<>> kinds;  // per evidence kind
+  RuleParams params;
+  std::string doc;
+
+  // The outcome for evidence of `kind` (the override if there is one).
+  const RuleOutcome& For(std::string_view kind) const;
+};
+
+class RuleSet {
+ public:
+  // `known_rules`: rule ids the build has detectors for (an unknown id in
+  // the file is an error).
+  static Result<RuleSet> Parse(std::string_view yaml, const std::vector<std::string>& known_rules);
+  static Result<RuleSet> Load(const std::string& path, const std::vector<std::string>& known_rules);
+
+  // nullptr when the file does not name the rule (the detector then runs
+  // with its defaults and its alerts use severity medium, actions [notify]).
+  const RuleConfig* Find(std::string_view rule) const;
+  int64_t suspect_ttl_ms() const { return suspect_ttl_ms_; }
+  const std::map<std::string, RuleConfig, std::less<>>& rules() const { return rules_; }
+
+ private:
+  std::map<std::string, RuleConfig, std::less<>> rules_;
+  int64_t suspect_ttl_ms_ = 86400 * 1000;
+};
+
+}  // namespace fg::detect
