@@ -54,6 +54,9 @@ class CellDb {
   std::vector<uint32_t> Near(double lat, double lon, double radius_m) const;
   // The cell with this ECI/NCI, or nullptr.
   const Cell* FindByEci(uint64_t eci) const;
+  // Indices of the cells of one tracking/location area of one PLMN, or
+  // nullptr when the database has none.
+  const std::vector<uint32_t>* CellsInArea(int mcc, int mnc, uint32_t area) const;
 
  private:
   struct Index;

@@ -1,0 +1,193 @@
+#include "common/celldb.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "common/config.h"
+
+namespace fg {
+namespace {
+
+constexpr double kEarthRadiusM = 6371008.8;
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kMetresPerDegreeLat = kEarthRadiusM * kPi / 180.0;
+// Grid squares of ~1 km in latitude; longitude uses the same step in degrees,
+// so squares narrow towards the poles (queries widen their span to match).
+constexpr double kGridDeg = 0.009;
+
+constexpr std::string_view kHeader =
+    "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal";
+constexpr size_t kColumns = 14;
+
+int64_t GridIndex(double deg) { return static_cast<int64_t>(std::floor(deg / kGridDeg)); }
+
+uint64_t GridKey(int64_t lat_idx, int64_t lon_idx) {
+  return (static_cast<uint64_t>(lat_idx) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(lon_idx));
+}
+
+uint64_t PlmnAreaKey(int mcc, int mnc, uint32_t area) {
+  return (static_cast<uint64_t>(mcc & 0x3FF) << 42) | (static_cast<uint64_t>(mnc & 0x3FF) << 32) | area;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+template <typename T>
+bool ParseNumber(std::string_view text, T* out) {
+  text = Trim(text);
+  if (text.empty()) return false;
+  if (text.front() == '+') text.remove_prefix(1);
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+Status LineError(size_t line, std::string_view what) {
+  return Status::InvalidArgument("cells.csv line " + std::to_string(line) + ": " + std::string(what));
+}
+
+}  // namespace
+
+double DistanceMeters(double lat1, double lon1, double lat2, double lon2) {
+  const double to_rad = kPi / 180.0;
+  double p1 = lat1 * to_rad, p2 = lat2 * to_rad;
+  double dp = (lat2 - lat1) * to_rad, dl = (lon2 - lon1) * to_rad;
+  double a = std::sin(dp / 2) * std::sin(dp / 2) + std::cos(p1) * std::cos(p2) * std::sin(dl / 2) * std::sin(dl / 2);
+  return 2 * kEarthRadiusM * std::asin(std::min(1.0, std::sqrt(a)));
+}
+
+struct CellDb::Index {
+  std::unordered_map<uint64_t, std::vector<uint32_t>> grid;
+  std::unordered_map<uint64_t, uint32_t> by_eci;  // first cell with that ECI
+  std::unordered_map<uint64_t, std::vector<uint32_t>> by_area;
+};
+
+CellDb::CellDb() : index_(std::make_unique<Index>()) {}
+CellDb::~CellDb() = default;
+CellDb::CellDb(CellDb&&) noexcept = default;
+CellDb& CellDb::operator=(CellDb&&) noexcept = default;
+
+size_t CellDb::size() const { return cells_.size(); }
+const std::vector<Cell>& CellDb::cells() const { return cells_; }
+
+Result<CellDb> CellDb::Parse(std::string_view csv) {
+  CellDb db;
+  size_t line_no = 0;
+  bool header_seen = false;
+  size_t pos = 0;
+  while (pos <= csv.size()) {
+    size_t end = csv.find('\n', pos);
+    if (end == std::string_view::npos) end = csv.size();
+    std::string_view line = csv.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 BOM
+    line = Trim(line);
+    if (!header_seen) {
+      if (line != kHeader) {
+        return LineError(line_no, "expected the OpenCellID header \"" + std::string(kHeader) + "\"");
+      }
+      header_seen = true;
+      continue;
+    }
+    if (line.empty()) {
+      if (pos > csv.size()) break;
+      continue;
+    }
+    std::string_view f[kColumns];
+    size_t n = 0, start = 0;
+    for (;;) {
+      size_t comma = line.find(',', start);
+      if (n == kColumns) return LineError(line_no, "more than 14 columns");
+      f[n++] = line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    if (n != kColumns) return LineError(line_no, "expected 14 columns, got " + std::to_string(n));
+    Cell c;
+    c.radio = std::string(Trim(f[0]));
+    if (c.radio.empty()) return LineError(line_no, "radio: empty");
+    if (!ParseNumber(f[1], &c.mcc) || c.mcc < 0 || c.mcc > 999) return LineError(line_no, "mcc: not a number in [0, 999]");
+    if (!ParseNumber(f[2], &c.mnc) || c.mnc < 0 || c.mnc > 999) return LineError(line_no, "net: not a number in [0, 999]");
+    if (!ParseNumber(f[3], &c.area)) return LineError(line_no, "area: not an unsigned number");
+    if (!ParseNumber(f[4], &c.cell)) return LineError(line_no, "cell: not an unsigned number");
+    if (!Trim(f[5]).empty()) {
+      if (!ParseNumber(f[5], &c.pci) || c.pci < 0) return LineError(line_no, "unit: not a PCI");
+    }
+    if (!ParseNumber(f[6], &c.lon) || !std::isfinite(c.lon) || c.lon < -180 || c.lon > 180) {
+      return LineError(line_no, "lon: not a longitude in [-180, 180]");
+    }
+    if (!ParseNumber(f[7], &c.lat) || !std::isfinite(c.lat) || c.lat < -90 || c.lat > 90) {
+      return LineError(line_no, "lat: not a latitude in [-90, 90]");
+    }
+    if (!Trim(f[8]).empty()) {
+      if (!ParseNumber(f[8], &c.range_m) || !std::isfinite(c.range_m) || c.range_m < 0) {
+        return LineError(line_no, "range: not a non-negative number");
+      }
+    }
+    if (db.cells_.size() >= std::numeric_limits<uint32_t>::max()) return LineError(line_no, "too many cells");
+    db.cells_.push_back(std::move(c));
+  }
+  if (!header_seen) return LineError(1, "empty file, expected the OpenCellID header");
+
+  Index& idx = *db.index_;
+  for (uint32_t i = 0; i < db.cells_.size(); ++i) {
+    const Cell& c = db.cells_[i];
+    idx.grid[GridKey(GridIndex(c.lat), GridIndex(c.lon))].push_back(i);
+    idx.by_eci.emplace(c.cell, i);
+    idx.by_area[PlmnAreaKey(c.mcc, c.mnc, c.area)].push_back(i);
+  }
+  return db;
+}
+
+Result<CellDb> CellDb::Load(const std::string& path) {
+  FG_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto db = Parse(text);
+  if (!db.ok()) return Status::InvalidArgument(path + ": " + db.status().message());
+  return db;
+}
+
+std::vector<uint32_t> CellDb::Near(double lat, double lon, double radius_m) const {
+  std::vector<uint32_t> out;
+  if (cells_.empty() || !(radius_m >= 0)) return out;
+  double dlat = radius_m / kMetresPerDegreeLat;
+  double cos_lat = std::cos(lat * kPi / 180.0);
+  double dlon = cos_lat > 0.01 ? dlat / cos_lat : 360.0;
+  int64_t lat_lo = GridIndex(lat - dlat), lat_hi = GridIndex(lat + dlat);
+  int64_t lon_lo = GridIndex(lon - dlon), lon_hi = GridIndex(lon + dlon);
+  uint64_t squares = static_cast<uint64_t>(lat_hi - lat_lo + 1) * static_cast<uint64_t>(lon_hi - lon_lo + 1);
+  auto consider = [&](uint32_t i) {
+    const Cell& c = cells_[i];
+    if (DistanceMeters(lat, lon, c.lat, c.lon) <= radius_m) out.push_back(i);
+  };
+  if (squares > index_->grid.size() || dlon >= 180.0) {
+    for (uint32_t i = 0; i < cells_.size(); ++i) consider(i);
+    return out;
+  }
+  for (int64_t a = lat_lo; a <= lat_hi; ++a) {
+    for (int64_t b = lon_lo; b <= lon_hi; ++b) {
+      auto it = index_->grid.find(GridKey(a, b));
+      if (it == index_->grid.end()) continue;
+      for (uint32_t i : it->second) consider(i);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const Cell* CellDb::FindByEci(uint64_t eci) const {
+  auto it = index_->by_eci.find(eci);
+  return it == index_->by_eci.end() ? nullptr : &cells_[it->second];
+}
+
+const std::vector<uint32_t>* CellDb::CellsInArea(int mcc, int mnc, uint32_t area) const {
+  auto it = index_->by_area.find(PlmnAreaKey(mcc, mnc, area));
+  return it == index_->by_area.end() ? nullptr : &it->second;
+}
+
+}  // namespace fg
