@@ -151,6 +151,57 @@ CREATE TABLE endpoints (
   updated_ms INTEGER NOT NULL
 );
 )sql",
+    // Version 3: API tokens, blocks and alerts; the change feed gains
+    // 'block' and 'alert' (rebuilt as in version 2, every seq kept).
+    R"sql(
+CREATE TABLE changes_v3 (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('device', 'certificate', 'endpoint', 'block', 'alert')),
+  key  TEXT NOT NULL
+);
+INSERT INTO changes_v3 (seq, kind, key) SELECT seq, kind, key FROM changes ORDER BY seq;
+DELETE FROM sqlite_sequence WHERE name = 'changes_v3';
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'changes_v3', MAX(seq) FROM (
+    SELECT seq FROM sqlite_sequence WHERE name = 'changes'
+    UNION ALL SELECT COALESCE(MAX(seq), 0) FROM changes);
+DROP TABLE changes;
+ALTER TABLE changes_v3 RENAME TO changes;
+
+-- Bearer tokens: only the SHA-256 of the token string is kept.
+CREATE TABLE api_tokens (
+  id         TEXT PRIMARY KEY NOT NULL,
+  role       TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'segw', 'ingest', 'payments')),
+  hash       TEXT NOT NULL UNIQUE,
+  label      TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE blocks (
+  kind       TEXT NOT NULL CHECK (kind IN ('device', 'line', 'payments')),
+  value      TEXT NOT NULL,
+  alert_id   TEXT NOT NULL DEFAULT '',
+  reason     TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (kind, value)
+);
+
+CREATE TABLE alerts (
+  id              TEXT PRIMARY KEY NOT NULL,
+  ts_ms           INTEGER NOT NULL,
+  rule            TEXT NOT NULL,
+  severity        TEXT NOT NULL,
+  device          TEXT NOT NULL DEFAULT '',
+  json            TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('open', 'pending_approval', 'acted', 'dismissed')),
+  actions_done    TEXT NOT NULL DEFAULT '[]',
+  actions_pending TEXT NOT NULL DEFAULT '[]',
+  updated_ms      INTEGER NOT NULL
+);
+CREATE INDEX alerts_ts ON alerts (ts_ms);
+CREATE INDEX alerts_device ON alerts (device);
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -417,6 +468,10 @@ std::string_view ChangeKindName(ChangeKind k) {
       return "certificate";
     case ChangeKind::kEndpoint:
       return "endpoint";
+    case ChangeKind::kBlock:
+      return "block";
+    case ChangeKind::kAlert:
+      return "alert";
   }
   return "unknown";
 }
@@ -425,6 +480,8 @@ Result<ChangeKind> ParseChangeKind(std::string_view s) {
   if (s == "device") return ChangeKind::kDevice;
   if (s == "certificate") return ChangeKind::kCertificate;
   if (s == "endpoint") return ChangeKind::kEndpoint;
+  if (s == "block") return ChangeKind::kBlock;
+  if (s == "alert") return ChangeKind::kAlert;
   return Status::Internal("store: unknown change kind '" + std::string(s) + "'");
 }
 
@@ -833,6 +890,8 @@ bool IsAllowedEndpointTransition(EndpointStatus from, EndpointStatus to) {
 using nlohmann::json;
 using sqlite::Connection;
 using sqlite::Statement;
+using sqlite::Dump;
+using sqlite::ParseStringArray;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   FG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(path));
@@ -1500,6 +1559,277 @@ Result<std::vector<Endpoint>> SqliteStore::ListEndpoints() {
     out.push_back(std::move(e));
   }
   return out;
+}
+
+// ---- API tokens ----
+
+Status SqliteStore::AddApiToken(const ApiToken& token, const AuditContext& audit) {
+  if (token.id.empty() || token.hash.empty()) {
+    return Status::InvalidArgument("an API token needs an id and a hash");
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO api_tokens (id, role, hash, label, "
+                                                 "created_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+      s.BindText(1, token.id)
+          .BindText(2, ApiRoleName(token.role))
+          .BindText(3, token.hash)
+          .BindText(4, token.label)
+          .BindInt(5, token.created_ms != 0 ? token.created_ms : now);
+      Status inserted = s.Run();
+      if (inserted.IsAlreadyExists()) return Status::AlreadyExists("API token " + token.id + " already exists");
+      FG_RETURN_IF_ERROR(inserted);
+    }
+    json detail = {{"role", ApiRoleName(token.role)}, {"label", token.label}};
+    return sqlite::WriteAudit(c, now, audit, "api_token.create", token.id, detail);
+  });
+}
+
+namespace {
+Result<ApiToken> ReadApiToken(Statement& s) {
+  ApiToken t;
+  t.id = s.Text(0);
+  FG_ASSIGN_OR_RETURN(t.role, ParseApiRole(s.Text(1)));
+  t.hash = s.Text(2);
+  t.label = s.Text(3);
+  t.created_ms = s.Int(4);
+  t.revoked_ms = s.Int(5);
+  return t;
+}
+}  // namespace
+
+Result<std::optional<ApiToken>> SqliteStore::FindApiTokenByHash(std::string_view hash) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
+                                                  "FROM api_tokens WHERE hash = ?1 AND revoked_ms = 0"));
+  s.BindText(1, hash);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<ApiToken>();
+  FG_ASSIGN_OR_RETURN(ApiToken t, ReadApiToken(s));
+  return std::optional<ApiToken>(std::move(t));
+}
+
+Result<std::vector<ApiToken>> SqliteStore::ListApiTokens() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
+                                                  "FROM api_tokens ORDER BY created_ms, id"));
+  std::vector<ApiToken> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(ApiToken t, ReadApiToken(s));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Status SqliteStore::RevokeApiToken(std::string_view id, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE api_tokens SET revoked_ms = ?2 "
+                                                 "WHERE id = ?1 AND revoked_ms = 0"));
+      s.BindText(1, id).BindInt(2, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) {
+      return Status::NotFound("no live API token " + std::string(id));
+    }
+    return sqlite::WriteAudit(c, now, audit, "api_token.revoke", id, json::object());
+  });
+}
+
+// ---- blocks ----
+
+namespace {
+bool IsBlockKind(std::string_view k) { return k == "device" || k == "line" || k == "payments"; }
+std::string BlockKey(std::string_view kind, std::string_view value) {
+  return std::string(kind) + ":" + std::string(value);
+}
+}  // namespace
+
+Status SqliteStore::AddBlock(const Block& block, const AuditContext& audit) {
+  if (!IsBlockKind(block.kind)) return Status::InvalidArgument("unknown block kind '" + block.kind + "'");
+  if (block.value.empty()) return Status::InvalidArgument("a block needs a value");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT OR IGNORE INTO blocks (kind, value, alert_id, "
+                                                 "reason, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+      s.BindText(1, block.kind)
+          .BindText(2, block.value)
+          .BindText(3, block.alert_id)
+          .BindText(4, block.reason)
+          .BindInt(5, block.created_ms != 0 ? block.created_ms : now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) return Status::Ok();  // already blocked: nothing changes
+    json detail = {{"kind", block.kind}, {"alert", block.alert_id}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "block.add", BlockKey(block.kind, block.value), detail));
+    return sqlite::WriteChange(c, ChangeKind::kBlock, BlockKey(block.kind, block.value));
+  });
+}
+
+Status SqliteStore::RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("DELETE FROM blocks WHERE kind = ?1 AND value = ?2"));
+      s.BindText(1, kind).BindText(2, value);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) {
+      return Status::NotFound("no block " + BlockKey(kind, value));
+    }
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, NowMillis(), audit, "block.remove", BlockKey(kind, value),
+                                          json::object()));
+    return sqlite::WriteChange(c, ChangeKind::kBlock, BlockKey(kind, value));
+  });
+}
+
+Result<std::vector<Block>> SqliteStore::ListBlocks() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT kind, value, alert_id, reason, created_ms "
+                                                  "FROM blocks ORDER BY kind, value"));
+  std::vector<Block> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Block b;
+    b.kind = s.Text(0);
+    b.value = s.Text(1);
+    b.alert_id = s.Text(2);
+    b.reason = s.Text(3);
+    b.created_ms = s.Int(4);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// ---- alerts ----
+
+namespace {
+Result<AlertState> ParseAlertState(std::string_view s) {
+  if (s == "open") return AlertState::kOpen;
+  if (s == "pending_approval") return AlertState::kPendingApproval;
+  if (s == "acted") return AlertState::kActed;
+  if (s == "dismissed") return AlertState::kDismissed;
+  return Status::Internal("store: unknown alert state '" + std::string(s) + "'");
+}
+constexpr const char* kAlertColumns =
+    "id, ts_ms, rule, severity, device, json, state, actions_done, actions_pending, updated_ms";
+Result<StoredAlert> ReadAlert(Statement& s) {
+  StoredAlert a;
+  a.id = s.Text(0);
+  a.ts_ms = s.Int(1);
+  a.rule = s.Text(2);
+  a.severity = s.Text(3);
+  a.device = s.Text(4);
+  a.json = s.Text(5);
+  FG_ASSIGN_OR_RETURN(a.state, ParseAlertState(s.Text(6)));
+  FG_ASSIGN_OR_RETURN(a.actions_done, ParseStringArray(s.Text(7), "actions_done"));
+  FG_ASSIGN_OR_RETURN(a.actions_pending, ParseStringArray(s.Text(8), "actions_pending"));
+  a.updated_ms = s.Int(9);
+  return a;
+}
+}  // namespace
+
+Result<bool> SqliteStore::AddAlert(const StoredAlert& alert, const AuditContext& audit) {
+  if (alert.id.empty() || alert.rule.empty()) return Status::InvalidArgument("an alert needs an id and a rule");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  bool inserted = false;
+  Status st = c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare((std::string("INSERT OR IGNORE INTO alerts (") + kAlertColumns +
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                                        .c_str()));
+      s.BindText(1, alert.id)
+          .BindInt(2, alert.ts_ms)
+          .BindText(3, alert.rule)
+          .BindText(4, alert.severity)
+          .BindText(5, alert.device)
+          .BindText(6, alert.json)
+          .BindText(7, AlertStateName(alert.state))
+          .BindText(8, Dump(json(alert.actions_done)))
+          .BindText(9, Dump(json(alert.actions_pending)))
+          .BindInt(10, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    inserted = sqlite3_changes(c.handle()) > 0;
+    if (!inserted) return Status::Ok();
+    json detail = {{"rule", alert.rule}, {"device", alert.device}, {"severity", alert.severity}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "alert.raise", alert.id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kAlert, alert.id);
+  });
+  if (!st.ok()) return st;
+  return inserted;
+}
+
+Result<StoredAlert> SqliteStore::GetAlert(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare((std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE id = ?1").c_str()));
+  s.BindText(1, id);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::NotFound("no alert " + std::string(id));
+  return ReadAlert(s);
+}
+
+Result<std::vector<StoredAlert>> SqliteStore::ListAlerts(const AlertFilter& filter) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(
+      Statement s,
+      conn_->Prepare((std::string("SELECT ") + kAlertColumns +
+                      " FROM alerts WHERE (?1 = '' OR rule = ?1) AND (?2 = '' OR device = ?2) "
+                      "AND (?3 = '' OR state = ?3) ORDER BY ts_ms DESC, id LIMIT ?4")
+                         .c_str()));
+  s.BindText(1, filter.rule)
+      .BindText(2, filter.device)
+      .BindText(3, filter.state ? AlertStateName(*filter.state) : std::string_view())
+      .BindInt(4, filter.limit == 0 ? -1 : static_cast<int64_t>(filter.limit));
+  std::vector<StoredAlert> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(StoredAlert a, ReadAlert(s));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Status SqliteStore::UpdateAlert(const StoredAlert& alert, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE alerts SET state = ?2, actions_done = ?3, "
+                                                 "actions_pending = ?4, updated_ms = ?5 WHERE id = ?1"));
+      s.BindText(1, alert.id)
+          .BindText(2, AlertStateName(alert.state))
+          .BindText(3, Dump(json(alert.actions_done)))
+          .BindText(4, Dump(json(alert.actions_pending)))
+          .BindInt(5, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) return Status::NotFound("no alert " + alert.id);
+    json detail = {{"state", AlertStateName(alert.state)},
+                   {"done", alert.actions_done},
+                   {"pending", alert.actions_pending}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "alert.update", alert.id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kAlert, alert.id);
+  });
 }
 
 // ---- audit and change feed ----

@@ -29,6 +29,8 @@
 //     status change write an audit entry and a kEndpoint change row. Vendor
 //     CAs, legacy credentials and tokens are audited but have no change-feed
 //     kind of their own, so they write no change row.
+//   - Blocks and alerts are idempotent: adding an existing one writes
+//     nothing (AddAlert returns false), so a replayed alert never acts twice.
 //   - Schema version 2 rebuilds the changes table (its CHECK gains
 //     'endpoint'), keeping every seq and the AUTOINCREMENT high-water mark.
 //
@@ -96,6 +98,20 @@ class SqliteStore final : public Store {
   Status SetEndpointStatus(std::string_view address, EndpointStatus status,
                            const AuditContext& audit) override;
   Result<std::vector<Endpoint>> ListEndpoints() override;
+
+  Status AddApiToken(const ApiToken& token, const AuditContext& audit) override;
+  Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) override;
+  Result<std::vector<ApiToken>> ListApiTokens() override;
+  Status RevokeApiToken(std::string_view id, const AuditContext& audit) override;
+
+  Status AddBlock(const Block& block, const AuditContext& audit) override;
+  Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) override;
+  Result<std::vector<Block>> ListBlocks() override;
+
+  Result<bool> AddAlert(const StoredAlert& alert, const AuditContext& audit) override;
+  Result<StoredAlert> GetAlert(std::string_view id) override;
+  Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) override;
+  Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;

@@ -108,6 +108,44 @@ std::string_view EnrolmentKindName(EnrolmentKind k) {
   return "unknown";
 }
 
+std::string_view ApiRoleName(ApiRole r) {
+  switch (r) {
+    case ApiRole::kAdmin:
+      return "admin";
+    case ApiRole::kOperator:
+      return "operator";
+    case ApiRole::kSegw:
+      return "segw";
+    case ApiRole::kIngest:
+      return "ingest";
+    case ApiRole::kPayments:
+      return "payments";
+  }
+  return "unknown";
+}
+
+Result<ApiRole> ParseApiRole(std::string_view s) {
+  for (ApiRole r : {ApiRole::kAdmin, ApiRole::kOperator, ApiRole::kSegw, ApiRole::kIngest, ApiRole::kPayments}) {
+    if (ApiRoleName(r) == s) return r;
+  }
+  return Status::InvalidArgument("unknown role '" + std::string(s) +
+                                 "' (expected admin, operator, segw, ingest or payments)");
+}
+
+std::string_view AlertStateName(AlertState s) {
+  switch (s) {
+    case AlertState::kOpen:
+      return "open";
+    case AlertState::kPendingApproval:
+      return "pending_approval";
+    case AlertState::kActed:
+      return "acted";
+    case AlertState::kDismissed:
+      return "dismissed";
+  }
+  return "unknown";
+}
+
 std::string_view EndpointStatusName(EndpointStatus s) {
   switch (s) {
     case EndpointStatus::kActive:

@@ -308,27 +308,27 @@ class Store {
   virtual Result<std::vector<Endpoint>> ListEndpoints() = 0;
 
   // ---- API tokens (schema v3) ----
-  virtual Status AddApiToken(const ApiToken& token, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // AlreadyExists
+  virtual Status AddApiToken(const ApiToken& token, const AuditContext& audit) = 0;  // AlreadyExists
   // The live (unrevoked) token with this hash, if any.
-  virtual Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) { return Status::Internal("store v3 not built yet"); }
-  virtual Result<std::vector<ApiToken>> ListApiTokens() { return Status::Internal("store v3 not built yet"); }
-  virtual Status RevokeApiToken(std::string_view id, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // NotFound
+  virtual Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) = 0;
+  virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;
+  virtual Status RevokeApiToken(std::string_view id, const AuditContext& audit) = 0;  // NotFound
 
   // ---- blocks (schema v3) ----
   // Idempotent: adding an existing (kind, value) changes nothing and is OK.
   // Each real change writes a kBlock change-feed row and an audit row.
-  virtual Status AddBlock(const Block& block, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
-  virtual Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }  // NotFound
-  virtual Result<std::vector<Block>> ListBlocks() { return Status::Internal("store v3 not built yet"); }
+  virtual Status AddBlock(const Block& block, const AuditContext& audit) = 0;
+  virtual Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) = 0;  // NotFound
+  virtual Result<std::vector<Block>> ListBlocks() = 0;
 
   // ---- alerts (schema v3) ----
   // Inserts the alert unless its id exists. Returns true when inserted
   // (false = already known: the caller must not act again).
-  virtual Result<bool> AddAlert(const StoredAlert& alert, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
-  virtual Result<StoredAlert> GetAlert(std::string_view id) { return Status::Internal("store v3 not built yet"); }  // NotFound
-  virtual Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) { return Status::Internal("store v3 not built yet"); }
+  virtual Result<bool> AddAlert(const StoredAlert& alert, const AuditContext& audit) = 0;
+  virtual Result<StoredAlert> GetAlert(std::string_view id) = 0;  // NotFound
+  virtual Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) = 0;
   // Replaces state and action lists; audited.
-  virtual Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) { return Status::Internal("store v3 not built yet"); }
+  virtual Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) = 0;
 
   // ---- audit and change feed ----
   // For events that are not state changes (refusals, detections).

@@ -1299,5 +1299,114 @@ TEST_F(EnrolmentStoreTest, EnrolmentStatePersistsAcrossReopen) {
             StatusCode::kPermissionDenied);
 }
 
+// ---- schema v3: API tokens, blocks, alerts ----
+
+TEST_F(SqliteStoreTest, ApiTokensAreFoundByHashUntilRevoked) {
+  ApiToken t;
+  t.id = "tk_1";
+  t.role = ApiRole::kSegw;
+  t.hash = std::string(64, 'a');
+  t.label = "segw-1";
+  ASSERT_TRUE(store_->AddApiToken(t, kOperator).ok());
+  EXPECT_TRUE(store_->AddApiToken(t, kOperator).IsAlreadyExists());
+
+  auto found = store_->FindApiTokenByHash(t.hash);
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->role, ApiRole::kSegw);
+  auto other = store_->FindApiTokenByHash(std::string(64, 'b'));
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->has_value());
+
+  ASSERT_TRUE(store_->RevokeApiToken("tk_1", kOperator).ok());
+  found = store_->FindApiTokenByHash(t.hash);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->has_value()) << "a revoked token must not authenticate";
+  EXPECT_TRUE(store_->RevokeApiToken("tk_1", kOperator).IsNotFound());
+  EXPECT_THAT(ActionsFor("tk_1"), ::testing::ElementsAre("api_token.create", "api_token.revoke"));
+}
+
+TEST(StoreNamesTest, ApiRolesRoundTripAndUnknownIsRefused) {
+  for (ApiRole r : {ApiRole::kAdmin, ApiRole::kOperator, ApiRole::kSegw, ApiRole::kIngest, ApiRole::kPayments}) {
+    auto parsed = ParseApiRole(ApiRoleName(r));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, r);
+  }
+  EXPECT_FALSE(ParseApiRole("root").ok());
+}
+
+TEST_F(SqliteStoreTest, BlocksAreIdempotentAndOnTheChangeFeed) {
+  Block b{"device", "FG-1", "alert-1", "cert.clone", 0};
+  const int64_t before = ChangeSeq();
+  ASSERT_TRUE(store_->AddBlock(b, kOperator).ok());
+  const int64_t after_first = ChangeSeq();
+  EXPECT_EQ(after_first, before + 1);
+  ASSERT_TRUE(store_->AddBlock(b, kOperator).ok());
+  EXPECT_EQ(ChangeSeq(), after_first) << "a repeated block must change nothing";
+  EXPECT_TRUE(store_->AddBlock(Block{"planet", "x"}, kOperator).code() == StatusCode::kInvalidArgument);
+
+  auto blocks = store_->ListBlocks();
+  ASSERT_TRUE(blocks.ok());
+  ASSERT_EQ(blocks->size(), 1u);
+  EXPECT_EQ((*blocks)[0].alert_id, "alert-1");
+
+  auto changes = store_->ChangesSince(before, 0);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].kind, ChangeKind::kBlock);
+  EXPECT_EQ((*changes)[0].key, "device:FG-1");
+
+  ASSERT_TRUE(store_->RemoveBlock("device", "FG-1", kOperator).ok());
+  EXPECT_TRUE(store_->RemoveBlock("device", "FG-1", kOperator).IsNotFound());
+  blocks = store_->ListBlocks();
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_TRUE(blocks->empty());
+}
+
+TEST_F(SqliteStoreTest, AlertsAreInsertedOnceByIdAndUpdatable) {
+  StoredAlert a;
+  a.id = "a1";
+  a.ts_ms = 1000;
+  a.rule = "cert.clone";
+  a.severity = "critical";
+  a.device = "FG-1";
+  a.json = R"({"rule":"cert.clone"})";
+  a.actions_pending = {"revoke"};
+  a.state = AlertState::kPendingApproval;
+  auto first = store_->AddAlert(a, kOperator);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(*first);
+  auto again = store_->AddAlert(a, kOperator);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "the same alert id must not be inserted (or acted on) twice";
+
+  a.state = AlertState::kActed;
+  a.actions_done = {"revoke"};
+  a.actions_pending.clear();
+  ASSERT_TRUE(store_->UpdateAlert(a, kOperator).ok());
+  auto got = store_->GetAlert("a1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, AlertState::kActed);
+  EXPECT_THAT(got->actions_done, ::testing::ElementsAre("revoke"));
+  EXPECT_TRUE(got->actions_pending.empty());
+  EXPECT_TRUE(store_->GetAlert("nope").status().IsNotFound());
+
+  StoredAlert b = a;
+  b.id = "a2";
+  b.ts_ms = 2000;
+  b.rule = "device.unknown";
+  ASSERT_TRUE(store_->AddAlert(b, kOperator).ok());
+  AlertFilter f;
+  auto all = store_->ListAlerts(f);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "a2") << "newest first";
+  f.rule = "cert.clone";
+  auto clones = store_->ListAlerts(f);
+  ASSERT_TRUE(clones.ok());
+  ASSERT_EQ(clones->size(), 1u);
+  EXPECT_EQ((*clones)[0].id, "a1");
+}
+
 }  // namespace
 }  // namespace fg
