@@ -90,9 +90,22 @@ class RuleSet {
   int64_t suspect_ttl_ms() const { return suspect_ttl_ms_; }
   const std::map<std::string, RuleConfig, std::less<>>& rules() const { return rules_; }
 
+  // What evidence of a rule the file does not name becomes: severity medium,
+  // actions [notify], the file's default dedup_s.
+  const RuleOutcome& default_outcome() const { return default_outcome_; }
+  // The outcome for evidence of (rule, kind): the rule's kind override, the
+  // rule's outcome, or default_outcome().
+  const RuleOutcome& OutcomeFor(std::string_view rule, std::string_view kind) const;
+  // Mutable access for callers that merge data-dir state into a rule's
+  // params before building the engine (e.g. the store's legacy credentials
+  // into cert.legacy). Creates an enabled entry with the default outcome
+  // when the file does not name the rule.
+  RuleConfig& MutableRule(std::string_view rule);
+
  private:
   std::map<std::string, RuleConfig, std::less<>> rules_;
   int64_t suspect_ttl_ms_ = 86400 * 1000;
+  RuleOutcome default_outcome_{true, Severity::kMedium, {"notify"}, {}, 3600 * 1000};
 };
 
 }  // namespace fg::detect

@@ -1,0 +1,325 @@
+#include "detect/engine.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <queue>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/metrics.h"
+
+namespace fg::detect {
+namespace {
+
+// Detectors' Expire and the dedup table's purge run when event time has
+// moved on by this much since the last run (not per event: they scan).
+constexpr UnixMillis kExpireEveryMs = 60 * kMillisPerSecond;
+
+const RuleParams& EmptyParams() {
+  static const RuleParams kEmpty;
+  return kEmpty;
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 15]);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendJsonStrings(std::string* out, const std::vector<std::string>& v) {
+  out->push_back('[');
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out->push_back(',');
+    AppendJsonString(out, v[i]);
+  }
+  out->push_back(']');
+}
+
+// "2025-09-01T12:00:00.000Z": alerts always carry milliseconds.
+std::string FormatTs(UnixMillis t) {
+  std::string s = FormatRfc3339(t);
+  if (s.size() == 20 && s.back() == 'Z') s.insert(19, ".000");
+  return s;
+}
+
+std::string StableId(const Evidence& ev) {
+  std::string material;
+  material.reserve(ev.rule.size() + ev.kind.size() + ev.device.size() + ev.dedup_extra.size() + 24);
+  material.append(ev.rule).push_back('|');
+  material.append(ev.kind).push_back('|');
+  material.append(ev.device).push_back('|');
+  material.append(ev.dedup_extra).push_back('|');
+  material.append(std::to_string(ev.ts_ms));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(material.data(), material.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (size_t i = 0; i < 8; ++i) {
+    id[2 * i] = kHex[md[i] >> 4];
+    id[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string Alert::ToJson() const {
+  std::string out;
+  out.reserve(256 + evidence_json.size());
+  out.append("{\"id\":");
+  AppendJsonString(&out, id);
+  out.append(",\"ts\":");
+  AppendJsonString(&out, FormatTs(ts_ms));
+  out.append(",\"rule\":");
+  AppendJsonString(&out, rule);
+  out.append(",\"kind\":");
+  AppendJsonString(&out, kind);
+  out.append(",\"severity\":");
+  AppendJsonString(&out, SeverityName(severity));
+  out.append(",\"device\":");
+  if (device.empty()) {
+    out.append("null");
+  } else {
+    AppendJsonString(&out, device);
+  }
+  out.append(",\"subjects\":");
+  AppendJsonStrings(&out, subjects);
+  out.append(",\"actions\":");
+  AppendJsonStrings(&out, actions);
+  out.append(",\"approve\":");
+  AppendJsonStrings(&out, approve);
+  out.append(",\"evidence\":");
+  out.append(evidence_json.empty() ? std::string_view("{}") : std::string_view(evidence_json));
+  out.push_back('}');
+  return out;
+}
+
+std::string_view PaymentVerdictName(PaymentVerdict v) {
+  switch (v) {
+    case PaymentVerdict::kAllow: return "allow";
+    case PaymentVerdict::kStepUp: return "step_up";
+    case PaymentVerdict::kDeny: return "deny";
+  }
+  return "deny";
+}
+
+class Engine::Impl {
+ public:
+  Impl(World world, RuleSet rules, AlertSink sink)
+      : world_(std::move(world)),
+        rules_(std::move(rules)),
+        sink_(std::move(sink)),
+        invalid_evidence_(Metrics::Global().GetCounter(
+            "fg_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")) {
+    for (const DetectorInfo& info : AllDetectors()) {
+      const RuleConfig* config = rules_.Find(info.rule);
+      if (config && !config->outcome.enabled) continue;  // `enabled: false`: not run at all
+      const RuleParams& params = config ? config->params : EmptyParams();
+      auto slot = std::make_unique<Slot>(this, info.rule, params);
+      slot->detector = info.make(params);
+      if (!slot->detector) continue;
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  void Process(const Event& e) {
+    ++stats_.events;
+    if (e.ts_ms > clock_) clock_ = e.ts_ms;  // timers never run backwards
+    RunTimers(clock_);
+    MaybeExpire(clock_);
+    for (auto& slot : slots_) slot->detector->OnEvent(e, *slot);
+    DrainEvidence();
+    world_.Apply(e);
+  }
+
+  void Flush(UnixMillis now) {
+    RunTimers(now);
+    if (now != std::numeric_limits<UnixMillis>::max()) MaybeExpire(now);
+  }
+
+  World& world() { return world_; }
+  const RuleSet& rules() const { return rules_; }
+
+  EngineStats stats() const {
+    EngineStats s = stats_;
+    s.devices = world_.device_count();
+    s.subscribers = world_.subscriber_count();
+    for (const auto& slot : slots_) s.detector_bytes += slot->detector->MemoryBytes();
+    return s;
+  }
+
+ private:
+  // One per running detector: its Context.
+  struct Slot final : Context {
+    Slot(Impl* impl, std::string_view rule, const RuleParams& params) : impl(impl), rule(rule), params_(params) {}
+    const World& world() const override { return impl->world_; }
+    const RuleParams& params() const override { return params_; }
+    void Emit(Evidence evidence) override {
+      if (evidence.rule.empty()) evidence.rule = std::string(rule);
+      impl->pending_.push_back(std::move(evidence));
+    }
+    void ScheduleAt(UnixMillis when_ms, uint64_t key) override {
+      impl->timers_.push(Timer{when_ms, impl->timer_seq_++, this, key});
+    }
+
+    Impl* impl;
+    std::string_view rule;
+    const RuleParams& params_;
+    std::unique_ptr<Detector> detector;
+  };
+
+  struct Timer {
+    UnixMillis when;
+    uint64_t seq;  // FIFO among equal times: deterministic
+    Slot* slot;
+    uint64_t key;
+    bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
+  };
+
+  struct DedupEntry {
+    UnixMillis last_alert_ms;
+    int64_t dedup_ms;
+  };
+
+  void RunTimers(UnixMillis now) {
+    while (!timers_.empty() && timers_.top().when <= now) {
+      Timer t = timers_.top();
+      timers_.pop();
+      // The detector sees the timer's own time, so that live (timers run by
+      // a later event or a wall-clock Flush) and replay agree.
+      t.slot->detector->OnTimer(t.key, t.when, *t.slot);
+      DrainEvidence();
+    }
+  }
+
+  void MaybeExpire(UnixMillis now) {
+    if (now - last_expire_ < kExpireEveryMs) return;
+    last_expire_ = now;
+    for (auto& slot : slots_) slot->detector->Expire(now);
+    std::erase_if(dedup_, [now](const auto& kv) { return now - kv.second.last_alert_ms >= kv.second.dedup_ms; });
+  }
+
+  void DrainEvidence() {
+    // Handling evidence may not emit more, but keep the loop robust.
+    for (size_t i = 0; i < pending_.size(); ++i) Handle(pending_[i]);
+    pending_.clear();
+  }
+
+  void Handle(const Evidence& ev) {
+    const RuleOutcome& outcome = rules_.OutcomeFor(ev.rule, ev.kind);
+    if (!outcome.enabled) return;  // this kind is switched off in the rules file
+
+    std::string key;
+    key.reserve(ev.rule.size() + ev.kind.size() + ev.device.size() + ev.dedup_extra.size() + 3);
+    key.append(ev.rule).push_back('\x1f');
+    key.append(ev.kind).push_back('\x1f');
+    key.append(ev.device).push_back('\x1f');
+    key.append(ev.dedup_extra);
+    auto [it, inserted] = dedup_.try_emplace(std::move(key), DedupEntry{ev.ts_ms, outcome.dedup_ms});
+    if (!inserted) {
+      if (ev.ts_ms - it->second.last_alert_ms < it->second.dedup_ms) {
+        ++stats_.suppressed;
+        return;
+      }
+      it->second = DedupEntry{ev.ts_ms, outcome.dedup_ms};
+    }
+
+    Alert alert;
+    alert.id = StableId(ev);
+    alert.ts_ms = ev.ts_ms;
+    alert.rule = ev.rule;
+    alert.kind = ev.kind;
+    alert.severity = outcome.severity;
+    alert.device = ev.device;
+    alert.subjects.reserve(ev.subjects.size());
+    for (const SubjectId& s : ev.subjects) alert.subjects.push_back(s.ToString("imsi"));
+    alert.actions = outcome.actions;
+    alert.approve = outcome.approve;
+    if (ev.details_json.empty()) {
+      alert.evidence_json = "{}";
+    } else {
+      nlohmann::json details = nlohmann::json::parse(ev.details_json, nullptr, /*allow_exceptions=*/false);
+      if (!details.is_discarded() && details.is_object()) {
+        alert.evidence_json = details.dump();  // one line, keys sorted
+      } else {
+        invalid_evidence_.Inc();
+        alert.evidence_json = R"({"error":"detector produced evidence that is not a JSON object"})";
+      }
+    }
+
+    ApplyLocalEffects(alert, ev);
+    ++stats_.alerts;
+    if (sink_) sink_(alert);
+  }
+
+  // What the actions do inside the engine, so that replay behaves as serve.
+  void ApplyLocalEffects(const Alert& alert, const Evidence& ev) {
+    DeviceIdx d = kNoDevice;
+    if (!ev.device.empty()) d = world_.Intern(ev.device);
+    if (d != kNoDevice && alert.severity >= Severity::kHigh) {
+      world_.MarkSuspect(d, ev.ts_ms + rules_.suspect_ttl_ms(), ev.rule);
+    }
+    for (const std::string& action : alert.actions) {
+      if (action == "block") {
+        if (d != kNoDevice) world_.device(d).blocked = true;
+      } else if (action == "revoke") {
+        if (d != kNoDevice) world_.device(d).status = DeviceStatus::kDecommissioned;
+      } else if (action == "suspend") {
+        if (d != kNoDevice && world_.device(d).status != DeviceStatus::kDecommissioned) {
+          world_.device(d).status = DeviceStatus::kSuspended;
+        }
+      } else if (action == "hold_payments") {
+        for (const SubjectId& s : ev.subjects) world_.MutableSubscriber(s).payments_held = true;
+      }
+      // terminate: the SeGW ends the session and says so with session.down;
+      // notify: no local state.
+    }
+  }
+
+  World world_;
+  RuleSet rules_;
+  AlertSink sink_;
+  Counter& invalid_evidence_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<Evidence> pending_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  uint64_t timer_seq_ = 0;
+  std::unordered_map<std::string, DedupEntry> dedup_;
+  UnixMillis clock_ = std::numeric_limits<UnixMillis>::min();
+  UnixMillis last_expire_ = std::numeric_limits<UnixMillis>::min() / 2;
+  EngineStats stats_;
+};
+
+Engine::Engine(World world, RuleSet rules, AlertSink sink)
+    : impl_(std::make_unique<Impl>(std::move(world), std::move(rules), std::move(sink))) {}
+Engine::~Engine() = default;
+
+void Engine::Process(const Event& event) { impl_->Process(event); }
+void Engine::Flush(UnixMillis now_ms) { impl_->Flush(now_ms); }
+World& Engine::world() { return impl_->world(); }
+const RuleSet& Engine::rules() const { return impl_->rules(); }
+EngineStats Engine::stats() const { return impl_->stats(); }
+
+}  // namespace fg::detect
