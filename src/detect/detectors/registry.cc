@@ -3,11 +3,33 @@
 
 #include "detect/detector.h"
 
+// X(rule id, factory defined in the detector's file).
+#define FG_DETECTORS(X)                                   \
+  X("device.unknown", MakeDeviceUnknownDetector)          \
+  X("device.inactive", MakeDeviceInactiveDetector)        \
+  X("cert.shared", MakeCertSharedDetector)                \
+  X("cert.clone", MakeCertCloneDetector)                  \
+  X("cert.legacy", MakeCertLegacyDetector)                \
+  X("endpoint.retired", MakeEndpointRetiredDetector)      \
+  X("location.mismatch", MakeLocationMismatchDetector)    \
+  X("location.moving", MakeLocationMovingDetector)        \
+  X("ue.capture", MakeUeCaptureDetector)                  \
+  X("sms.intercept", MakeSmsInterceptDetector)            \
+  X("payment.risk", MakePaymentRiskDetector)              \
+  X("cell.unregistered", MakeCellUnregisteredDetector)
+
 namespace fg::detect {
 
+namespace detectors {
+#define FG_DECLARE(rule, make) std::unique_ptr<Detector> make(const RuleParams& params);
+FG_DETECTORS(FG_DECLARE)
+#undef FG_DECLARE
+}  // namespace detectors
+
 const std::vector<DetectorInfo>& AllDetectors() {
-  static const std::vector<DetectorInfo> kAll = {
-  };
+#define FG_ENTRY(rule, make) DetectorInfo{rule, &detectors::make},
+  static const std::vector<DetectorInfo> kAll = {FG_DETECTORS(FG_ENTRY)};
+#undef FG_ENTRY
   return kAll;
 }
 

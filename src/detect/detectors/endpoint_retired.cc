@@ -1,0 +1,38 @@
+// endpoint.retired: a `session.up` to an authentication endpoint whose
+// status is `retired` (an `endpoint.status` event, or the store's endpoints
+// when replay has a data dir). After a rotation only a box built from an
+// old configuration still knows the old address.
+//
+// Does NOT fire for an endpoint that is `draining` (devices are moving off
+// it and may still use it) or `active`, nor for an endpoint it knows
+// nothing about.
+
+#include "detect/detectors/common.h"
+
+namespace fg::detect::detectors {
+namespace {
+
+class EndpointRetired final : public Detector {
+ public:
+  void OnEvent(const Event& e, Context& ctx) override {
+    if (e.type != EventType::kSessionUp || e.endpoint.empty()) return;
+    std::optional<std::string> status = ctx.world().EndpointStatus(e.endpoint);
+    if (!status || *status != "retired") return;
+    Evidence ev = MakeEvidence("endpoint.retired", "", e.device, e.ts_ms);
+    ev.details_json = nlohmann::json{{"endpoint", e.endpoint},
+                                     {"endpoint_status", *status},
+                                     {"session", e.session},
+                                     {"src_ip", e.src_ip},
+                                     {"cert_fp", e.cert_fp}}
+                          .dump();
+    ctx.Emit(std::move(ev));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> MakeEndpointRetiredDetector(const RuleParams&) {
+  return std::make_unique<EndpointRetired>();
+}
+
+}  // namespace fg::detect::detectors
