@@ -135,6 +135,7 @@ RUNS=$ROUNDS
 TOTAL=$((RUNS * ENROLMENTS))
 log "init; $TOTAL provisioned devices (device import), one bootstrap token each"
 "$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" --tls-listen "127.0.0.1:$TLS_PORT" >/dev/null
+METRICS_TOKEN=$("$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
 dev() { printf 'FGC-%06d' "$1"; }
 for i in $(seq 1 "$TOTAL"); do printf '{"device":"%s","status":"provisioned"}\n' "$(dev "$i")"; done > "$WORK/registry.jsonl"
 "$FG" device import --data "$DATA" --registry "$WORK/registry.jsonl" --reason bench >"$WORK/setup.log" 2>&1 \
@@ -227,7 +228,7 @@ cpu_ticks() {
 }
 # femtoguard_cmp_requests_total: "ok total" (0 0 before the first request).
 cmp_counts() {
-  inns curl -sf --max-time 10 "http://127.0.0.1:$FG_PORT/metrics" |
+  inns curl -sf --max-time 10 -H "Authorization: Bearer $METRICS_TOKEN" "http://127.0.0.1:$FG_PORT/metrics" |
     awk '/^femtoguard_cmp_requests_total/ { t += $2; if ($1 ~ /result="ok"/) ok += $2 } END { print ok + 0, t + 0 }'
 }
 kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$2"; }

@@ -100,6 +100,7 @@ OS_URL="http://127.0.0.1:$OS_PORT/"
 # ---------------------------------------------------------------- fleet
 log "init, $DEVICES active devices, one P-256 key and certificate each (femtoguard CLI)"
 "$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" >/dev/null
+METRICS_TOKEN=$("$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
 "$FG" ca cert --data "$DATA" --chain > "$WORK/chain.pem"
 "$FG" ca cert --data "$DATA" > "$WORK/issuing.pem"
 dev() { printf 'FGB-%05d' "$1"; }
@@ -268,7 +269,7 @@ run_wrk() {
 }
 hits() {
   local h
-  h=$(inns curl -sf --max-time 10 "http://127.0.0.1:$FG_PORT/metrics" |
+  h=$(inns curl -sf --max-time 10 -H "Authorization: Bearer $METRICS_TOKEN" "http://127.0.0.1:$FG_PORT/metrics" |
       awk '/^femtoguard_ocsp_cache_total\{result="hit"\}/ { print $2 }')
   [[ $h =~ ^[0-9]+$ ]] || { echo "ocsp_bench: FAIL: no femtoguard_ocsp_cache_total{result=\"hit\"} in /metrics" >&2; exit 1; }
   echo "$h"

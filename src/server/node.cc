@@ -27,6 +27,7 @@
 #include "pki/device_config.h"
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
+#include "server/api_auth.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -85,6 +86,7 @@ class Node::Impl {
   std::unique_ptr<DeviceConfigService> device_config;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpServer> https;  // the TLS listener; null when off
+  std::unique_ptr<ApiAuth> auth;
   int poll_ms = 250;
 
   std::mutex sync_mutex;  // serialises Sync()
@@ -100,6 +102,7 @@ class Node::Impl {
 
   Status Sync() {
     std::lock_guard lock(sync_mutex);
+    auth->Invalidate();  // `token revoke` pokes us: a revoked token stops working now
     bool crl_changed = false;
     for (;;) {
       FG_ASSIGN_OR_RETURN(auto changes, store->ChangesSince(last_seq, 1000));
@@ -256,12 +259,12 @@ class Node::Impl {
     http->Route("POST", "/pkix/", cmp_handler);
     RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
     http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
-    http->Route("GET", "/metrics", [](const HttpRequest&) {
+    http->Route("GET", "/metrics", RequireRole(*auth, {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
       resp.content_type = "text/plain; version=0.0.4";
       resp.body = Metrics::Global().RenderPrometheus();
       return resp;
-    });
+    }));
   }
 
   // EST and the device config document. Registered on both listeners: the
@@ -372,6 +375,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->ocsp = std::make_unique<OcspResponder>(*impl->store, *impl->ca, impl->config.ocsp_response_validity_s);
   impl->crl = std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s);
   impl->policy = std::make_unique<IssuancePolicy>(*impl->store, *impl->ca);
+  impl->auth = std::make_unique<ApiAuth>(*impl->store);
   FG_ASSIGN_OR_RETURN(std::string token_key, impl->dir.LoadOrCreateTokenKey());
   Impl* self = impl.get();
   impl->enrolment = std::make_unique<Enrolment>(*impl->store, *impl->ca, *impl->policy,

@@ -235,7 +235,12 @@ TEST_F(OcspCrlTest, OcspGetWorks) {
 }
 
 TEST_F(OcspCrlTest, GarbageIsMalformedRequestAndServerKeepsServing) {
-  auto before = Sh({"curl", "-s", url_ + "/metrics"}).out;
+  auto token = Fg({"token", "create", "--data", data_, "--role", "operator"});
+  ASSERT_EQ(token.exit_code, 0) << token.out;
+  const std::string auth = "Authorization: Bearer " + FindApiToken(token.out);
+  EXPECT_EQ(Sh({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url_ + "/metrics"}).out, "401")
+      << "metrics need a token";
+  auto before = Sh({"curl", "-s", "-H", auth, url_ + "/metrics"}).out;
   std::string garbage = *dir_ / "garbage.bin";
   WriteAll(garbage, "this is not DER at all \x01\x02\x03");
   std::string resp = *dir_ / "garbage.resp";
@@ -250,7 +255,7 @@ TEST_F(OcspCrlTest, GarbageIsMalformedRequestAndServerKeepsServing) {
                   url_ + "/ocsp"});
   EXPECT_EQ(big.out, "400");
 
-  auto after = Sh({"curl", "-s", url_ + "/metrics"}).out;
+  auto after = Sh({"curl", "-s", "-H", auth, url_ + "/metrics"}).out;
   std::regex re("femtoguard_ocsp_responses_total\\{status=\"malformedRequest\"\\} (\\d+)");
   std::smatch mb, ma;
   ASSERT_TRUE(std::regex_search(after, ma, re)) << after;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <regex>
 
 #include <chrono>
 #include <cstdlib>
@@ -198,5 +199,11 @@ void WriteAll(const std::string& path, const std::string& data) {
 }
 
 std::string Femtoguard() { return FG_BINARY; }
+
+std::string FindApiToken(const std::string& out) {
+  std::smatch m;
+  static const std::regex re("fgt_[0-9a-f]+_[0-9a-f]+");
+  return std::regex_search(out, m, re) ? m.str(0) : std::string();
+}
 
 }  // namespace fg::testing

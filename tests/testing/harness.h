@@ -21,6 +21,9 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv, const std::string& input = {}, int timeout_s = 60,
               const std::vector<std::string>& extra_env = {});
 
+// The bearer token `femtoguard token create` printed in `out`; empty if none.
+std::string FindApiToken(const std::string& out);
+
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {
  public:

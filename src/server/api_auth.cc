@@ -1,0 +1,128 @@
+#include "server/api_auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <vector>
+
+#include "common/metrics.h"
+
+namespace fg {
+namespace {
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 15]);
+  }
+  return out;
+}
+
+Result<std::string> RandomHex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
+    return Status::Internal("no randomness for a new token");
+  }
+  std::string out = Hex(buf.data(), buf.size());
+  OPENSSL_cleanse(buf.data(), buf.size());
+  return out;
+}
+
+void CountFailure(std::string_view reason) {
+  Metrics::Global()
+      .GetCounter("femtoguard_api_auth_failures_total", "reason=\"" + std::string(reason) + "\"",
+                  "API requests refused for a missing, unknown, revoked or under-privileged bearer token")
+      .Inc();
+}
+
+HttpResponse Unauthorized(std::string_view why) {
+  HttpResponse r = HttpResponse::Json(401, std::string(R"({"error":")") + std::string(why) + "\"}\n");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"femtoguard\"");
+  return r;
+}
+
+}  // namespace
+
+std::string HashApiToken(std::string_view token) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr);
+  return Hex(md, n);
+}
+
+Result<std::string> CreateApiToken(Store& store, ApiRole role, std::string_view label,
+                                   const AuditContext& audit, std::string* id_out) {
+  FG_ASSIGN_OR_RETURN(std::string id_hex, RandomHex(6));
+  FG_ASSIGN_OR_RETURN(std::string secret, RandomHex(32));
+  ApiToken t;
+  t.id = "tk_" + id_hex;
+  t.role = role;
+  t.label = std::string(label);
+  std::string token = "fgt_" + id_hex + "_" + secret;
+  OPENSSL_cleanse(secret.data(), secret.size());
+  t.hash = HashApiToken(token);
+  FG_RETURN_IF_ERROR(store.AddApiToken(t, audit));
+  if (id_out) *id_out = t.id;
+  return token;
+}
+
+std::optional<HttpResponse> ApiAuth::Check(const HttpRequest& request, const std::vector<ApiRole>& roles) {
+  std::string_view header = request.Header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    CountFailure("missing");
+    return Unauthorized("a bearer token is required");
+  }
+  std::string_view token = header.substr(kBearer.size());
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  const std::string hash = HashApiToken(token);
+  const UnixMillis now = NowMillis();
+
+  std::optional<ApiRole> role;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end() && it->second.until_ms > now) role = it->second.role;
+  }
+  if (!role) {
+    auto found = store_.FindApiTokenByHash(hash);
+    if (!found.ok()) {
+      // Fail closed: no store, no access.
+      CountFailure("store");
+      return HttpResponse::Json(503, R"({"error":"cannot check the token now"})" "\n");
+    }
+    if (!found->has_value()) {
+      CountFailure("unknown");
+      return Unauthorized("unknown or revoked token");
+    }
+    role = (*found)->role;
+    std::lock_guard lock(mutex_);
+    if (cache_.size() > 10000) cache_.clear();
+    cache_[hash] = Entry{*role, now + cache_ms_};
+  }
+  if (*role == ApiRole::kAdmin) return std::nullopt;
+  for (ApiRole r : roles) {
+    if (r == *role) return std::nullopt;
+  }
+  CountFailure("role");
+  return HttpResponse::Json(403, std::string(R"({"error":"role )") + std::string(ApiRoleName(*role)) +
+                                     " may not use this endpoint\"}\n");
+}
+
+void ApiAuth::Invalidate() {
+  std::lock_guard lock(mutex_);
+  cache_.clear();
+}
+
+HttpHandler RequireRole(ApiAuth& auth, std::vector<ApiRole> roles, HttpHandler handler) {
+  return [&auth, roles = std::move(roles), handler = std::move(handler)](const HttpRequest& req) {
+    if (std::optional<HttpResponse> refused = auth.Check(req, roles)) return std::move(*refused);
+    return handler(req);
+  };
+}
+
+}  // namespace fg
