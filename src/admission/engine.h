@@ -1,0 +1,132 @@
+#pragma once
+
+// admission::Engine: the decision engine behind the Gate contract
+// (admission.h). Keeps an in-memory snapshot of the store (devices,
+// certificates, endpoints, blocks) so that a decision touches no database:
+// loaded at construction, then kept current by Apply() for every change-feed
+// row. Runs the policy's chain of checks (check.h, checks/), combines their
+// answers, records live sessions, appends the decision log and counts every
+// decision and reason in Metrics::Global():
+//   femtoguard_admission_decisions_total{decision="allow|deny|quarantine"}
+//   femtoguard_admission_reasons_total{reason="..."}
+//   femtoguard_admission_internal_total{cause="store|check|exception|budget"}
+//
+// Fail closed: while the snapshot cannot be loaded (store down), for a key
+// whose re-read failed, when a check returns an error or throws, or when a
+// decision exceeds policy time_budget_ms, the decision is deny "internal"
+// (counted and logged). An engine whose first load failed retries the load
+// at most once a second from Admit, and on Reload().
+//
+// Thread-safe. Decisions for one device are serialised (so that two
+// simultaneous sessions of one identity cannot both pass the clone check);
+// decisions for different devices run in parallel.
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "admission/admission.h"
+#include "admission/check.h"
+#include "admission/decision_log.h"
+#include "admission/policy.h"
+#include "admission/snapshot.h"
+#include "common/celldb.h"
+#include "common/config.h"
+#include "common/metrics.h"
+#include "store/store.h"
+
+namespace fg::admission {
+
+struct EngineOptions {
+  std::shared_ptr<const CellDb> cells;  // nullptr: the rem check abstains
+  std::string decision_log_path;        // empty: no decision log
+  // Checks beyond the built-in ones, found by name when the chain names
+  // them (tests use this to inject failing checks; ForTest in spirit).
+  std::vector<CheckRegistration> extra_checks;
+};
+
+class Engine final : public Gate {
+ public:
+  // Fails only on a chain naming an unknown check or a decision log that
+  // cannot be opened; a store that cannot be read makes an engine that
+  // denies "internal" until it can.
+  static Result<std::unique_ptr<Engine>> Create(Store& store, AdmissionPolicy policy, EngineOptions options = {});
+  // The node's engine: AdmissionPolicy::LoadForDataDir, the cell database
+  // named by the policy, and the decision log at DIR/log/admission.jsonl.
+  static Result<std::unique_ptr<Engine>> CreateForDataDir(Store& store, const DataDir& dir, const Config& config);
+
+  ~Engine() override;
+
+  Decision Admit(const AdmissionRequest& request) override;
+  void SessionDown(std::string_view device, std::string_view session) override;
+
+  // Re-reads the key a change-feed row names (kDevice, kCertificate,
+  // kEndpoint, kBlock; kAlert is ignored). On a store error the key stays
+  // stale - decisions depending on it deny "internal" - until a later Apply
+  // or Reload succeeds.
+  Status Apply(const Change& change);
+  // Re-reads everything (e.g. after a gap in the change feed).
+  Status Reload();
+  // OK once a snapshot is loaded.
+  Status LoadStatus() const;
+
+  // Live sessions of a device (for terminating them on revocation).
+  std::vector<LiveSession> LiveSessions(std::string_view device) const;
+
+  // Writes last-seen times of admitted devices to the store (TouchDevice)
+  // where the store's copy lags by more than `min_advance_ms`, so that the
+  // dormancy sweep sees sessions without a write per decision. Returns how
+  // many devices were touched.
+  Result<size_t> FlushLastSeen(UnixMillis min_advance_ms = kMillisPerDay);
+  // Writes the buffered decision log lines now.
+  Status FlushLog();
+
+  const AdmissionPolicy& policy() const { return policy_; }
+
+ private:
+  struct NamedCheck {
+    std::string name;
+    std::unique_ptr<Check> check;
+  };
+  struct SessionStripe {
+    std::mutex mu;
+    StringMap<std::vector<LiveSession>> by_device;  // guarded by mu
+  };
+  static constexpr size_t kStripes = 64;
+
+  Engine(Store& store, AdmissionPolicy policy, EngineOptions options);
+  Decision Decide(const AdmissionRequest& request, UnixMillis now, SessionStripe& stripe);
+  Decision Internal(std::string_view cause, std::string_view where, std::string_view message);
+  void Count(const Decision& d);
+  void RecordLive(const AdmissionRequest& r, UnixMillis now, std::vector<LiveSession>& live);
+  SessionStripe& StripeFor(std::string_view device) const;
+  Status TryLoad();
+
+  // Constant after construction.
+  Store& store_;
+  const AdmissionPolicy policy_;
+  const std::shared_ptr<const CellDb> cells_;
+  std::vector<NamedCheck> chain_;
+  std::unique_ptr<DecisionLog> log_;
+  Counter* decisions_[3];  // allow, deny, quarantine
+  Counter* internal_[4];   // store, check, exception, budget
+
+  mutable std::shared_mutex snapshot_mu_;
+  std::unique_ptr<Snapshot> snapshot_;  // guarded by snapshot_mu_; nullptr until loaded
+  Status load_status_;                  // guarded by snapshot_mu_
+  std::atomic<UnixMillis> next_load_attempt_ms_{0};
+
+  mutable std::array<SessionStripe, kStripes> sessions_;
+
+  std::mutex reason_counters_mu_;
+  StringMap<Counter*> reason_counters_;  // guarded by reason_counters_mu_
+
+  std::atomic<UnixMillis> last_error_log_ms_{0};
+};
+
+}  // namespace fg::admission
