@@ -1,5 +1,8 @@
 #include "detect/rules.h"
 
+#include "detect/default_rules.h"
+#include "detect/detector.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -316,6 +319,15 @@ Result<RuleSet> RuleSet::Load(const std::string& path, const std::vector<std::st
   auto set = Parse(ss.str(), known_rules);
   if (!set.ok()) return Status::InvalidArgument(path + ": " + set.status().message());
   return set;
+}
+
+Result<RuleSet> LoadRulesOrDefault(const std::string& path) {
+  if (path.empty()) {
+    auto set = RuleSet::Parse(DefaultRulesYaml(), AllRuleIds());
+    if (!set.ok()) return Status::Internal("embedded rules/default.yaml: " + set.status().message());
+    return set;
+  }
+  return RuleSet::Load(path, AllRuleIds());
 }
 
 }  // namespace fg::detect

@@ -1,0 +1,44 @@
+#pragma once
+
+// Building the detection engine's starting state from outside data: the
+// registry file (replay) or the store (serve, and replay --data).
+//
+//   detect::World world;
+//   LoadRegistryFile("registry.jsonl", pseudonymizer, &world, report_bad_line);
+//   world.SetCells(std::move(cells));
+//   auto rules = detect::LoadRulesOrDefault(rules_path);   // detect/default_rules.h
+//   SeedFromStore(store, {.devices = true, .blocks = true}, &world, &*rules);
+//   detect::Engine engine(std::move(world), std::move(*rules), sink);
+//
+// Functions, no state: thread-safety is that of the arguments.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/pseudonym.h"
+#include "common/status.h"
+#include "detect/rules.h"
+#include "detect/world.h"
+#include "store/store.h"
+
+namespace fg::ingest {
+
+// Registers every valid line of a registry.jsonl (DESIGN.md §3.2) in
+// `world`; CSG IMSIs are pseudonymized by ParseRegistryLine. A bad line is
+// handed to `on_bad_line` (1-based number, why) and skipped. Returns the
+// number of devices registered; an error only when the file cannot be read.
+Result<size_t> LoadRegistryFile(const std::string& path, const Pseudonymizer& pseudonymizer, detect::World* world,
+                                const std::function<void(uint64_t line, const Status& why)>& on_bad_line);
+
+struct SeedOptions {
+  bool devices = false;  // register every device of the store (serve)
+  bool blocks = false;   // device blocks -> blocked, payment blocks -> payments_held (serve)
+  // Always: endpoint statuses, and the store's legacy credentials merged
+  // into the `legacy_credentials` params of cert.legacy and cert.shared
+  // ({fp, cutoff (RFC 3339)}).
+};
+
+Status SeedFromStore(Store& store, const SeedOptions& options, detect::World* world, detect::RuleSet* rules);
+
+}  // namespace fg::ingest
