@@ -56,6 +56,15 @@ class ViciSegw : public admission::SessionTerminator {
   int TerminateDevice(std::string_view device, std::string_view reason) override;
   bool TerminateSession(std::string_view session, std::string_view reason) override;
 
+  // Drops charon's cached OCSP responses (vici flush-certs), so the next
+  // authentication of any device asks femtoguard's responder again. charon
+  // otherwise reuses a cached answer until its nextUpdate: a reactivated
+  // device stays refused ("certificateHold"), a freshly suspended one is
+  // let in ("good"). Call after every change of a device's or certificate's
+  // status (with TerminateDevice when the device may no longer be in).
+  // Unavailable when charon is not connected. Any thread.
+  Status FlushOcspCache();
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
