@@ -134,7 +134,14 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   return 0;
 }
 
-int RunServe(const std::string& data_flag, const std::string& listen, const std::string& tls_listen, int threads) {
+struct ServeFlags {
+  std::string segw;
+  std::string rules;
+  std::string webhook;
+};
+
+int RunServe(const std::string& data_flag, const std::string& listen, const std::string& tls_listen, int threads,
+             const ServeFlags& flags) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   // Block the stop signals in every thread; the main thread waits for them.
@@ -150,6 +157,9 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   options.listen = listen;
   options.tls_listen = tls_listen;
   options.threads = threads;
+  options.segw = flags.segw;
+  options.rules_path = flags.rules;
+  options.webhook_url = flags.webhook;
   auto node = Node::Start(options);
   if (!node.ok()) return Fail(node.status());
   std::printf("femtoguard serve: listening on port %u (data %s)\n", (*node)->port(), data.c_str());
@@ -198,8 +208,12 @@ int main(int argc, char** argv) {
     cmd->add_option("--listen", *listen, "HOST:PORT (default from config, 127.0.0.1:8440)");
     cmd->add_option("--tls-listen", *tls_listen, "HOST:PORT of the TLS listener (default from config; 'off' disables)");
     cmd->add_option("--threads", *threads, "HTTP worker threads (default: cores)");
-    cmd->callback([&program, data, listen, tls_listen, threads] {
-      program.action = [=] { return RunServe(*data, *listen, *tls_listen, *threads); };
+    auto flags = std::make_shared<ServeFlags>();
+    cmd->add_option("--segw", flags->segw, "SeGW to follow and steer, e.g. vici:///run/charon.vici");
+    cmd->add_option("--rules", flags->rules, "rules file (default: DATA/rules.yaml if present, else built-in)");
+    cmd->add_option("--webhook", flags->webhook, "POST alerts here (http://host:port/path)");
+    cmd->callback([&program, data, listen, tls_listen, threads, flags] {
+      program.action = [=] { return RunServe(*data, *listen, *tls_listen, *threads, *flags); };
     });
   }
   RegisterCaCommands(app, program);

@@ -17,7 +17,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admission/api.h"
+#include "admission/engine.h"
 #include "common/metrics.h"
+#include "segw/vici_segw.h"
+#include "server/live_detection.h"
+#include "server/node_gate.h"
 #include "pki/ca.h"
 #include "pki/cmp_server.h"
 #include "pki/enrolment.h"
@@ -87,6 +92,10 @@ class Node::Impl {
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpServer> https;  // the TLS listener; null when off
   std::unique_ptr<ApiAuth> auth;
+  std::unique_ptr<admission::Engine> admission;
+  std::unique_ptr<LiveDetection> detection;
+  std::unique_ptr<admission::Gate> gate;  // admission + detection feed (NodeGate)
+  std::unique_ptr<segw::ViciSegw> vici;   // null without --segw
   int poll_ms = 250;
 
   std::mutex sync_mutex;  // serialises Sync()
@@ -111,6 +120,9 @@ class Node::Impl {
       for (const Change& c : changes) {
         if (c.kind == ChangeKind::kCertificate) serials.push_back(c.key);
         last_seq = c.seq;
+        if (Status s = admission->Apply(c); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
+        detection->ApplyChange(c);
+        TerminateIfCutOff(c);
       }
       if (!serials.empty()) {
         ocsp->Refresh(serials);
@@ -125,6 +137,57 @@ class Node::Impl {
     }
     if (crl_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
     return Status::Ok();
+  }
+
+  // A device revoked, suspended, decommissioned or blocked loses its live
+  // SeGW sessions at once; so does the device of an alert whose actions
+  // include terminate (approved from the CLI, which has no SeGW).
+  void TerminateIfCutOff(const Change& c) {
+    if (!vici) return;
+    std::string device;
+    std::string why;
+    switch (c.kind) {
+      case ChangeKind::kDevice: {
+        auto d = store->GetDevice(c.key);
+        if (d.ok() && d->status != DeviceStatus::kActive) {
+          device = d->id;
+          why = "device " + std::string(DeviceStatusName(d->status));
+        }
+        break;
+      }
+      case ChangeKind::kCertificate: {
+        auto cert = store->GetCertificate(c.key);
+        if (cert.ok() && cert->status != CertStatus::kValid) {
+          device = cert->device;
+          why = "certificate " + cert->serial + (cert->status == CertStatus::kHold ? " on hold" : " revoked");
+        }
+        break;
+      }
+      case ChangeKind::kBlock:
+        if (c.key.rfind("device:", 0) == 0) {
+          auto blocks = store->ListBlocks();
+          std::string id = c.key.substr(7);
+          if (blocks.ok() && std::any_of(blocks->begin(), blocks->end(),
+                                         [&](const Block& b) { return b.kind == "device" && b.value == id; })) {
+            device = id;
+            why = "blocked";
+          }
+        }
+        break;
+      case ChangeKind::kAlert: {
+        auto a = store->GetAlert(c.key);
+        if (a.ok() && std::find(a->actions_done.begin(), a->actions_done.end(), "terminate") != a->actions_done.end()) {
+          device = a->device;
+          why = "alert " + a->id;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (device.empty()) return;
+    int n = vici->TerminateDevice(device, why);
+    if (n > 0) spdlog::info("terminated {} session(s) of {}: {}", n, device, why);
   }
 
   // Suspends dormant devices (pki/dormancy.h); at start and then hourly.
@@ -259,6 +322,20 @@ class Node::Impl {
     http->Route("POST", "/pkix/", cmp_handler);
     RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
     http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    http->Route("POST", "/v1/admission", RequireRole(*auth, {ApiRole::kSegw}, [this](const HttpRequest& req) {
+      int status = 200;
+      std::string body = admission::HandleAdmissionJson(*gate, req.body, &status);
+      return HttpResponse::Json(status, std::move(body));
+    }));
+    http->Route("POST", "/v1/events", RequireRole(*auth, {ApiRole::kIngest}, [this](const HttpRequest& req) {
+      return detection->PostEvents(req);
+    }));
+    http->Route("POST", "/v1/payment/check", RequireRole(*auth, {ApiRole::kPayments}, [this](const HttpRequest& req) {
+      return detection->PaymentCheck(req);
+    }));
+    http->Route("GET", "/v1/alerts", RequireRole(*auth, {ApiRole::kOperator}, [this](const HttpRequest& req) {
+      return detection->ListAlerts(req);
+    }));
     http->Route("GET", "/metrics", RequireRole(*auth, {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
       resp.content_type = "text/plain; version=0.0.4";
@@ -341,7 +418,13 @@ class Node::Impl {
       stopping = true;
     }
     stop_cv.notify_all();
+    if (vici) vici->Stop();
     if (http) http->Stop();
+    if (detection) detection->Stop();
+    if (admission) {
+      (void)admission->FlushLastSeen();
+      (void)admission->FlushLog();
+    }
     if (https) https->Stop();
     if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "x", 1);
     if (follower.joinable()) follower.join();
@@ -392,6 +475,13 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   dc_options.renew_at_percent = impl->config.renew_at_percent;
   impl->device_config = std::make_unique<DeviceConfigService>(*impl->enrolment, dc_options);
 
+  FG_ASSIGN_OR_RETURN(impl->admission, admission::Engine::CreateForDataDir(*impl->store, impl->dir, impl->config));
+  LiveDetection::Options det_options;
+  det_options.rules_path = options.rules_path;
+  det_options.response.webhook_url = options.webhook_url;
+  FG_ASSIGN_OR_RETURN(impl->detection, LiveDetection::Start(*impl->store, impl->dir, det_options));
+  impl->gate = MakeNodeGate(*impl->admission, *impl->detection);
+
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
   FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
@@ -411,6 +501,13 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   if (tls_listen != "off") FG_RETURN_IF_ERROR(impl->StartTls(tls_listen, options.threads));
   FG_RETURN_IF_ERROR(impl->http->Start());
   FG_RETURN_IF_ERROR(impl->StartControl());
+  if (!options.segw.empty()) {
+    FG_ASSIGN_OR_RETURN(segw::ViciOptions vo, segw::ParseSegwUri(options.segw));
+    impl->vici = std::make_unique<segw::ViciSegw>(vo, *impl->gate, nullptr);
+    impl->detection->responder().SetTerminator(impl->vici.get());
+    impl->vici->Start();
+    spdlog::info("SeGW: following {} over vici", vo.socket_path);
+  }
   impl->follower = std::thread([self] { self->FollowChanges(); });
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

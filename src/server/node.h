@@ -1,13 +1,16 @@
 #pragma once
 
 // One femtoguard node: every service of `femtoguard serve` wired together.
-// Today: OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), CMP (/pkix/),
-// health and metrics on the plain listener; EST (/.well-known/est/) and the
+// OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), CMP (/pkix/),
+// health, and behind bearer tokens metrics, admission (/v1/admission), event
+// ingest (/v1/events), the payment check and alerts, on the plain listener; EST (/.well-known/est/) and the
 // signed device config document (/v1/device/config) on the TLS listener
 // (client-certificate authentication; the plain listener answers 403 there). A change-feed follower keeps the OCSP cache and the CRL in step
 // with the store, both on a short poll and on demand through the control
 // socket (DataDir::ControlSocketPath), which the CLI pokes after each change
-// so that a revocation is visible the moment `cert revoke` returns.
+// so that a revocation is visible the moment `cert revoke` returns. The same
+// feed keeps the admission snapshot and the detection World current, and
+// ends live SeGW sessions of a device that is revoked, suspended or blocked.
 //
 // Thread-safety: Start/Stop from one thread; the rest is internal.
 
@@ -27,6 +30,10 @@ class Node {
     std::string tls_listen;  // HOST:PORT; empty = from config; "off" = no TLS listener
     int threads = 0;     // HTTP worker threads; 0 = cores
     int poll_ms = 250;   // change-feed poll period
+    // SeGW adapter, e.g. "vici:///run/charon.vici"; empty = none.
+    std::string segw;
+    std::string rules_path;   // empty: DIR/rules.yaml if present, else built-in default
+    std::string webhook_url;  // alert notifications (http://host:port/path); empty = none
   };
 
   static Result<std::unique_ptr<Node>> Start(const Options& options);

@@ -1,0 +1,70 @@
+#pragma once
+
+// Detection inside `serve`: events arrive over HTTP (POST /v1/events, JSON
+// Lines) and from the SeGW (sessions admitted through the gate), are decoded
+// and pseudonymized at the door, travel the bus as decoded batches, and one
+// detection engine (one thread: the bus dispatcher) turns them into alerts
+// that the Responder stores and acts on. The World is seeded from the store
+// (registry, endpoints, blocks, legacy credentials) and kept current by the
+// node's change feed (ApplyChange). Same detectors and rules as `replay`.
+//
+// Also answers the payment check (POST /v1/payment/check) from the same
+// World, and lists alerts (GET /v1/alerts).
+//
+// Thread-safety: thread-safe. The engine and World are guarded by one mutex,
+// held by the bus thread per batch and briefly by payment checks.
+
+#include <memory>
+#include <string>
+
+#include "bus/bus.h"
+#include "common/config.h"
+#include "common/pseudonym.h"
+#include "common/status.h"
+#include "detect/engine.h"
+#include "response/response.h"
+#include "server/http.h"
+#include "store/store.h"
+
+namespace fg {
+
+class LiveDetection {
+ public:
+  struct Options {
+    std::string rules_path;  // empty: DIR/rules.yaml when present, else the built-in default
+    std::string cells_path;  // empty: DIR/cells.csv when present
+    response::Options response;
+  };
+
+  static Result<std::unique_ptr<LiveDetection>> Start(Store& store, const DataDir& dir, Options options);
+  ~LiveDetection();
+  void Stop();
+
+  // POST /v1/events: JSON Lines body. 200 {"accepted":N,"unknown_type":U,
+  // "malformed":[{"line":L,"error":"..."}...]}; 503 when the bus is full
+  // (nothing from the body was accepted; retry).
+  HttpResponse PostEvents(const HttpRequest& request);
+  // POST /v1/payment/check {imsi, merchant, amount, channel[, ts]} ->
+  // {"decision":"allow"|"step_up"|"deny","reasons":[...]}.
+  HttpResponse PaymentCheck(const HttpRequest& request);
+  // GET /v1/alerts[?rule=R&device=D&state=S&limit=N].
+  HttpResponse ListAlerts(const HttpRequest& request);
+
+  // An event produced inside the node (the SeGW gate): already decoded.
+  Status Publish(const detect::Event& event);
+  // Change-feed row: registry, endpoint and block changes reach the World.
+  void ApplyChange(const Change& change);
+  // Waits until everything published so far has been processed.
+  void Drain();
+
+  response::Responder& responder();
+  const detect::RuleSet& rules() const;
+  const Pseudonymizer& pseudonymizer() const;
+
+ private:
+  class Impl;
+  explicit LiveDetection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fg
