@@ -127,13 +127,13 @@ std::string_view PaymentVerdictName(PaymentVerdict v) {
 
 class Engine::Impl {
  public:
-  Impl(World world, RuleSet rules, AlertSink sink)
+  Impl(World world, RuleSet rules, AlertSink sink, const std::vector<DetectorInfo>& detectors)
       : world_(std::move(world)),
         rules_(std::move(rules)),
         sink_(std::move(sink)),
         invalid_evidence_(Metrics::Global().GetCounter(
             "fg_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")) {
-    for (const DetectorInfo& info : AllDetectors()) {
+    for (const DetectorInfo& info : detectors) {
       const RuleConfig* config = rules_.Find(info.rule);
       if (config && !config->outcome.enabled) continue;  // `enabled: false`: not run at all
       const RuleParams& params = config ? config->params : EmptyParams();
@@ -177,7 +177,7 @@ class Engine::Impl {
     const World& world() const override { return impl->world_; }
     const RuleParams& params() const override { return params_; }
     void Emit(Evidence evidence) override {
-      if (evidence.rule.empty()) evidence.rule = std::string(rule);
+      if (evidence.rule.empty()) evidence.rule = rule;
       impl->pending_.push_back(std::move(evidence));
     }
     void ScheduleAt(UnixMillis when_ms, uint64_t key) override {
@@ -185,7 +185,7 @@ class Engine::Impl {
     }
 
     Impl* impl;
-    std::string_view rule;
+    std::string rule;
     const RuleParams& params_;
     std::unique_ptr<Detector> detector;
   };
@@ -313,7 +313,9 @@ class Engine::Impl {
 };
 
 Engine::Engine(World world, RuleSet rules, AlertSink sink)
-    : impl_(std::make_unique<Impl>(std::move(world), std::move(rules), std::move(sink))) {}
+    : Engine(std::move(world), std::move(rules), std::move(sink), AllDetectors()) {}
+Engine::Engine(World world, RuleSet rules, AlertSink sink, const std::vector<DetectorInfo>& detectors)
+    : impl_(std::make_unique<Impl>(std::move(world), std::move(rules), std::move(sink), detectors)) {}
 Engine::~Engine() = default;
 
 void Engine::Process(const Event& event) { impl_->Process(event); }

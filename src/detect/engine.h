@@ -59,7 +59,12 @@ class Engine {
  public:
   using AlertSink = std::function<void(const Alert&)>;
 
+  // Runs every detector of the build (AllDetectors()) that the rules file
+  // does not switch off (`enabled: false`), each with its rule's params.
   Engine(World world, RuleSet rules, AlertSink sink);
+  // Runs `detectors` instead of AllDetectors() (tests, tools, a shard that
+  // runs a subset). Same rules handling.
+  Engine(World world, RuleSet rules, AlertSink sink, const std::vector<DetectorInfo>& detectors);
   ~Engine();
 
   // Events must come in non-decreasing ts order (a late event is processed

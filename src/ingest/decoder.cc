@@ -83,11 +83,11 @@ Field Lookup(std::string_view k) {
       if (k == "status") return kStatus;
       if (k == "sender") return kSender;
       if (k == "amount") return kAmount;
+      if (k == "msisdn") return kMsisdn;
       break;
     case 7:
       if (k == "session") return kSession;
       if (k == "cert_fp") return kCertFp;
-      if (k == "msisdn") return kMsisdn;
       if (k == "channel") return kChannel;
       break;
     case 8:
