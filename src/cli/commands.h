@@ -55,5 +55,6 @@ void RegisterAdmitCommand(CLI::App& app, Program& program);     // cmd_admit.cc
 void RegisterReplayCommand(CLI::App& app, Program& program);    // cmd_replay.cc
 void RegisterAlertCommands(CLI::App& app, Program& program);    // cmd_alert.cc
 void RegisterSimCommands(CLI::App& app, Program& program);      // cmd_sim.cc (sim, score)
+void RegisterFeedCommand(CLI::App& app, Program& program);      // cmd_feed.cc
 
 }  // namespace fg::cli

@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
   RegisterReplayCommand(app, program);
   RegisterAlertCommands(app, program);
   RegisterSimCommands(app, program);
+  RegisterFeedCommand(app, program);
 
   try {
     app.parse(argc, argv);
