@@ -269,16 +269,30 @@ Decision Engine::Decide(const AdmissionRequest& r, UnixMillis now, SessionStripe
     }
     if (live_it == stripe.by_device.end()) live_it = stripe.by_device.emplace(r.device, std::vector<LiveSession>{}).first;
     std::vector<LiveSession>& sessions = live_it->second;
-    sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
-                                  [&](const LiveSession& s) {
-                                    bool replaced = IsSameOrReconnect(s, r, endpoint, src, device, policy_);
-                                    if (replaced && s.session != r.session) {
-                                      d.evidence.emplace_back("replaced_session", s.session);
-                                    }
-                                    return replaced;
-                                  }),
-                   sessions.end());
-    sessions.push_back({r.session, r.src_ip, r.endpoint, endpoint, r.segw, now});
+    // The new session replaces the ones it reconnects; the first one is
+    // overwritten in place (no allocation when the strings fit).
+    LiveSession* slot = nullptr;
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      if (!IsSameOrReconnect(*it, r, endpoint, src, device, policy_)) {
+        ++it;
+        continue;
+      }
+      if (it->session != r.session) d.evidence.emplace_back("replaced_session", it->session);
+      if (!slot) {
+        slot = &*it;
+        ++it;
+      } else {
+        it = sessions.erase(it);
+      }
+    }
+    if (!slot) slot = &sessions.emplace_back();
+    slot->session.assign(r.session);
+    slot->src_ip.assign(r.src_ip);
+    slot->endpoint.assign(r.endpoint);
+    slot->endpoint_key.host.assign(endpoint.host);
+    slot->endpoint_key.port = endpoint.port;
+    slot->segw.assign(r.segw);
+    slot->since_ms = now;
   }
   return d;
 }

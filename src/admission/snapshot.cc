@@ -47,6 +47,22 @@ bool SameEndpoint(const EndpointKey& a, const EndpointKey& b) {
   return a.host == b.host && (a.port == 0 || b.port == 0 || a.port == b.port);
 }
 
+bool IsNormalSerial(std::string_view s) {
+  if (s.empty() || (s[0] == '0' && s.size() > 1)) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) return false;
+  }
+  return true;
+}
+
+bool IsNormalFingerprint(std::string_view s) {
+  if (s.size() <= 7 || s.substr(0, 7) != "sha256:") return false;
+  for (char c : s.substr(7)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 std::string NormalizeSerial(std::string_view serial) {
   std::string out;
   out.reserve(serial.size());
@@ -123,8 +139,11 @@ void Snapshot::PutCert(const Certificate& c) {
   v.status = c.status;
   v.not_before_ms = c.not_before_ms;
   v.not_after_ms = c.not_after_ms;
-  serial_by_fp_[v.cert_fp] = v.serial;
-  certs_by_serial_[v.serial] = std::move(v);
+  std::string fp = v.cert_fp;
+  CertView& slot = certs_by_serial_[v.serial];
+  if (!slot.cert_fp.empty() && slot.cert_fp != fp) cert_by_fp_.erase(slot.cert_fp);
+  slot = std::move(v);
+  cert_by_fp_[fp] = &slot;
 }
 
 void Snapshot::SetEndpoints(const std::vector<Endpoint>& eps) {
@@ -175,7 +194,7 @@ Status Snapshot::ApplyCertificate(Store& store, std::string_view serial) {
   if (!c.ok()) {
     if (c.status().IsNotFound()) {
       if (auto it = certs_by_serial_.find(key); it != certs_by_serial_.end()) {
-        serial_by_fp_.erase(it->second.cert_fp);
+        cert_by_fp_.erase(it->second.cert_fp);
         certs_by_serial_.erase(it);
       }
       stale_certs_.erase(key);
@@ -222,8 +241,8 @@ const CertView* Snapshot::FindCertBySerial(std::string_view serial) const {
 }
 
 const CertView* Snapshot::FindCertByFp(std::string_view fp) const {
-  auto it = serial_by_fp_.find(fp);
-  return it == serial_by_fp_.end() ? nullptr : FindCertBySerial(it->second);
+  auto it = cert_by_fp_.find(fp);
+  return it == cert_by_fp_.end() ? nullptr : it->second;
 }
 
 const std::string* Snapshot::RegisteredFpOwner(std::string_view fp) const {

@@ -78,6 +78,9 @@ struct BlockView {
   std::optional<IpPrefix> line;  // kind "line"
 };
 
+// True when already in the normal form below (no copy needed).
+bool IsNormalSerial(std::string_view serial);
+bool IsNormalFingerprint(std::string_view fp);
 // Upper-case hex without leading zeros or separators (ossl::SerialToHex form).
 std::string NormalizeSerial(std::string_view serial);
 // "sha256:<lower hex>"; a bare 64-digit hex gets the prefix.
@@ -129,7 +132,7 @@ class Snapshot {
 
   StringMap<std::unique_ptr<DeviceView>> devices_;
   StringMap<CertView> certs_by_serial_;
-  StringMap<std::string> serial_by_fp_;
+  StringMap<const CertView*> cert_by_fp_;  // into certs_by_serial_ (node pointers are stable)
   StringMap<std::string> registered_fp_owner_;
   std::vector<EndpointView> endpoints_;
   StringMap<BlockView> device_blocks_;

@@ -23,8 +23,11 @@ class CertCheck final : public Check {
   Result<CheckAnswer> Evaluate(const CheckContext& ctx) override {
     const AdmissionRequest& r = ctx.request;
     if (r.serial.empty() && r.cert_fp.empty()) return CheckAnswer::Abstain("cert.none");
-    std::string serial = r.serial.empty() ? std::string() : NormalizeSerial(r.serial);
-    std::string fp = r.cert_fp.empty() ? std::string() : NormalizeFingerprint(r.cert_fp);
+    // Views of the request when already normal (the usual case), else of a normalised copy.
+    std::string serial_copy, fp_copy;
+    std::string_view serial = r.serial, fp = r.cert_fp;
+    if (!serial.empty() && !IsNormalSerial(serial)) serial = serial_copy = NormalizeSerial(r.serial);
+    if (!fp.empty() && !IsNormalFingerprint(fp)) fp = fp_copy = NormalizeFingerprint(r.cert_fp);
     if ((!serial.empty() && ctx.snapshot.CertStale(serial)) || (serial.empty() && ctx.snapshot.AnyCertStale())) {
       return Status::Unavailable("certificate state could not be re-read from the store");
     }
@@ -33,8 +36,8 @@ class CertCheck final : public Check {
 
     auto unknown = [&](const char* mismatch) {
       Evidence ev;
-      if (!serial.empty()) ev.emplace_back("cert.serial", serial);
-      if (!fp.empty()) ev.emplace_back("cert.fp", fp);
+      if (!serial.empty()) ev.emplace_back("cert.serial", std::string(serial));
+      if (!fp.empty()) ev.emplace_back("cert.fp", std::string(fp));
       if (mismatch) ev.emplace_back("cert.mismatch", mismatch);
       return CheckAnswer::Deny("cert.unknown", std::move(ev));
     };
@@ -43,7 +46,7 @@ class CertCheck final : public Check {
       const std::string* owner = ctx.snapshot.RegisteredFpOwner(fp);
       if (!owner) return unknown(nullptr);
       if (*owner != r.device) {
-        return CheckAnswer::Deny("cert.shared", {{"cert.fp", fp}, {"cert.registered_to", *owner}});
+        return CheckAnswer::Deny("cert.shared", {{"cert.fp", std::string(fp)}, {"cert.registered_to", *owner}});
       }
       if (!serial.empty()) return unknown("serial and fingerprint name different certificates");
       return CheckAnswer::Allow({{"cert.registered_fp", "match"}});
