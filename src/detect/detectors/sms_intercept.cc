@@ -1,9 +1,10 @@
 // sms.intercept: an OTP or ARS message (`sms.deliver` class otp / ars)
 // delivered through femtocell D to a subscriber who is not a CSG member of
 // D, where D is unknown (not registered), inactive (suspended or
-// decommissioned), blocked, suspect (an alert of severity >= high named it
-// within suspect_ttl_s) or closed. Evidence kind = that reason; one alert
-// per subscriber (dedup_extra = the subscriber's pseudonym).
+// decommissioned), closed, blocked or suspect (an alert of severity >= high
+// named it within suspect_ttl_s). Evidence kind = the first of those
+// reasons in that order; one alert per subscriber (dedup_extra = the
+// subscriber's pseudonym).
 //
 // Does NOT fire for OTP to CSG members of a registered, active femtocell,
 // nor for OTP to visitors of an open or hybrid femtocell that is not
@@ -23,11 +24,15 @@ class SmsIntercept final : public Detector {
     const World& w = ctx.world();
     DeviceIdx d = FindDevice(w, e.device);
 
+    // The reason is the most stable fact about D, so that one subscriber's
+    // messages make one alert: what D is (unknown, inactive, closed) before
+    // what alerts made of it (blocked, suspect) - a closed femtocell that
+    // sms.intercept itself made suspect stays "closed".
     std::string_view reason = FemtoRisk(w, d, e.ts_ms);
     if (reason != "unknown") {
       const DeviceState& s = w.device(d);
       if (s.IsCsgMember(e.imsi)) return;
-      if (reason.empty() && s.mode == AccessMode::kClosed) reason = "closed";
+      if (reason != "inactive" && s.mode == AccessMode::kClosed) reason = "closed";
     }
     if (reason.empty()) return;
 
@@ -36,7 +41,11 @@ class SmsIntercept final : public Detector {
     ev.dedup_extra = SubjectText(e.imsi);
     nlohmann::json details = {{"class", SmsClassName(e.sms_class)}, {"reason", reason}};
     if (!e.sender.empty()) details["sender"] = e.sender;
-    if (reason == "suspect") details["suspect_rule"] = w.device(d).suspect_rule;
+    if (d != kNoDevice) {
+      const DeviceState& s = w.device(d);
+      if (s.blocked) details["blocked"] = true;
+      if (s.Suspect(e.ts_ms)) details["suspect_rule"] = s.suspect_rule;
+    }
     ev.details_json = details.dump();
     ctx.Emit(std::move(ev));
   }
