@@ -1,7 +1,7 @@
 // location.moving: successive positions of one femtocell show travel - the
 // counterfeit in a van. Positions come from GNSS fixes (`location.report`)
 // and, as a separate, coarser track, from REM scans (the centroid of the
-// heard cells whose ECI cells.csv knows, accuracy `rem_acc_m`, default 3 km).
+// heard cells whose ECI cells.csv knows, accuracy `rem_acc_m`, default 750 m).
 // Two kinds of evidence:
 //   track - >= `min_positions` (3) positions pairwise more than `min_step_m`
 //           (1 km, plus both accuracies) apart within `window_s` (6 h);
@@ -55,7 +55,7 @@ class LocationMoving final : public Detector {
         window_ms_(ParamSecondsAsMs(p, "window_s", 6 * 3600)),
         min_positions_(static_cast<int>(std::clamp<int64_t>(p.GetInt("min_positions", 3), 2, kMaxAnchors))),
         max_speed_mps_(p.GetDouble("max_speed_kmh", 150) / 3.6),
-        rem_acc_m_(p.GetDouble("rem_acc_m", 3000)) {}
+        rem_acc_m_(p.GetDouble("rem_acc_m", 750)) {}
 
   void OnEvent(const Event& e, Context& ctx) override {
     if (e.type == EventType::kLocationReport) {
