@@ -392,6 +392,11 @@ ScoreReport ScoreTexts(std::string_view truth, std::string_view alerts, std::str
   // Detection and time to detect.
   std::unordered_map<std::string, UnixMillis> device_first, imsi_first;
   for (const TruthLabel& l : labels) {
+    if (l.kind != "expected" && l.first_ms == INT64_MAX) {
+      std::string who = l.has_cell ? "pci " + std::to_string(l.pci) + " earfcn " + std::to_string(l.earfcn)
+                                   : (l.device.empty() ? "-" : l.device);
+      r.missed.push_back(l.rule + " " + who + " " + FormatRfc3339(l.from));
+    }
     if (l.kind == "expected" || l.first_ms == INT64_MAX) continue;
     RuleScore& rs = r.rules[l.rule];
     ++rs.detected;
@@ -473,6 +478,7 @@ std::string ScoreReport::ToJson() const {
                          {"victims_protected", fraud.victims_protected}};
   j["rules"] = std::move(rules_json);
   j["malformed"] = {{"truth", malformed_truth}, {"alerts", malformed_alerts}};
+  j["missed"] = missed;
   return j.dump();
 }
 
@@ -515,6 +521,11 @@ std::string ScoreReport::ToTable() const {
                 static_cast<unsigned long long>(false_blocked_devices),
                 Num(false_blocks_per_100k_device_weeks).c_str());
   out += line;
+  if (!missed.empty()) {
+    out += "missed:\n";
+    for (size_t i = 0; i < missed.size() && i < 20; ++i) out += "  " + missed[i] + "\n";
+    if (missed.size() > 20) out += "  ... " + std::to_string(missed.size() - 20) + " more\n";
+  }
   if (malformed_truth + malformed_alerts > 0) {
     std::snprintf(line, sizeof line, "malformed lines skipped: truth %llu, alerts %llu\n",
                   static_cast<unsigned long long>(malformed_truth), static_cast<unsigned long long>(malformed_alerts));

@@ -66,6 +66,10 @@ struct ScoreReport {
   uint64_t false_blocked_devices = 0;
   std::optional<double> false_blocks_per_100k_device_weeks;
 
+  // Attack and fraud labels no alert matched, in truth order: "rule device
+  // from" (cell.unregistered: "rule pci/earfcn from").
+  std::vector<std::string> missed;
+
   // "truth.jsonl line 3: ..." for each malformed line (skipped).
   std::vector<std::string> problems;
   uint64_t malformed_truth = 0, malformed_alerts = 0;
