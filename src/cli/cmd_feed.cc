@@ -139,7 +139,9 @@ int RunFeed(Env& env, const FeedOptions& o) {
     } else {
       for (int attempt = 0;; ++attempt) {
         auto r = admission::HttpPost(*hp, "/v1/events", "application/x-ndjson", body, headers, 10000);
-        if (r.ok() && r->status == 200) {
+        // 400 with a report = every line of the batch was malformed: reported
+        // by serve and skipped, like replay does; the feed goes on.
+        if (r.ok() && (r->status == 200 || (r->status == 400 && r->body.find("\"malformed\"") != std::string::npos))) {
           auto pos = r->body.find("\"malformed\":[");
           if (pos != std::string::npos && r->body.compare(pos + 13, 1, "]") != 0) ++malformed;
           break;
