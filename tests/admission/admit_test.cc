@@ -77,7 +77,7 @@ class LoopbackServer {
         requests_.push_back(in);
       }
       if (silent_) {
-        for (int i = 0; i < 100 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (int i = 0; i < 400 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       } else {
         ::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
       }
@@ -167,7 +167,7 @@ TEST(AdmitCommandTest, ErrorsAndTimeoutsRefuse) {
     auto took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(r.exit_code, 2) << r.out;
     EXPECT_THAT(r.out, HasSubstr("timed out"));
-    EXPECT_LT(took, std::chrono::seconds(5));  // bounded by the timeout, not by the server
+    EXPECT_LT(took, std::chrono::seconds(10));  // the server would hold it 20 s
   }
   {
     int port = testing::FreePort();  // nobody listens there
