@@ -192,6 +192,11 @@ class Node::Impl {
 
   // Suspends dormant devices (pki/dormancy.h); at start and then hourly.
   void SweepDormant() {
+    // Admission keeps last-seen times in memory; write them first, or the
+    // sweep would suspend devices that connect every day.
+    if (admission) {
+      if (auto f = admission->FlushLastSeen(); !f.ok()) spdlog::warn("last seen: {}", f.status().ToString());
+    }
     auto sweep = SuspendDormant(*store, config.dormancy_days, NowMillis(), /*dry_run=*/false, "serve:dormancy");
     if (!sweep.ok()) {
       spdlog::warn("dormancy sweep: {}", sweep.status().ToString());
@@ -475,6 +480,9 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   dc_options.renew_at_percent = impl->config.renew_at_percent;
   impl->device_config = std::make_unique<DeviceConfigService>(*impl->enrolment, dc_options);
 
+  // The change-feed position is taken before the snapshots are loaded, so
+  // that a change made in between is applied (twice is harmless), not missed.
+  FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
   FG_ASSIGN_OR_RETURN(impl->admission, admission::Engine::CreateForDataDir(*impl->store, impl->dir, impl->config));
   LiveDetection::Options det_options;
   det_options.rules_path = options.rules_path;
@@ -484,7 +492,6 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
 
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
-  FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
   FG_RETURN_IF_ERROR(impl->crl->Regenerate());
   size_t warmed = impl->ocsp->Prewarm();
   spdlog::info("OCSP: {} responses pre-produced", warmed);
