@@ -133,7 +133,7 @@ TEST_F(ViciClientTest, GarbageFromThePeerClosesTheConnectionWithAReason) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->Request("version", {}, 2000).ok());
   charon_.SendRaw(std::string("\x00\x00\x00\x02\x01\x09", 6));  // CMD_RESPONSE with element type 9
-  ASSERT_TRUE(WaitFor([&] { return !c->open(); }));
+  ASSERT_TRUE(WaitFor([&] { return !c->open() && !Closed().empty(); }));
   EXPECT_THAT(Closed(), HasSubstr("unknown element type 9"));
   EXPECT_FALSE(c->Request("version", {}, 200).ok());
 }
@@ -143,7 +143,7 @@ TEST_F(ViciClientTest, OversizedLengthClosesTheConnection) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->Request("version", {}, 2000).ok());  // the fake has accepted us
   charon_.SendRaw(std::string("\x7f\xff\xff\xff", 4));
-  ASSERT_TRUE(WaitFor([&] { return !c->open(); }));
+  ASSERT_TRUE(WaitFor([&] { return !c->open() && !Closed().empty(); }));
   EXPECT_THAT(Closed(), HasSubstr("exceeds the limit"));
 }
 
@@ -151,7 +151,7 @@ TEST_F(ViciClientTest, PeerGoingAwayIsReportedAndLaterCallsFail) {
   auto c = Connect();
   ASSERT_TRUE(c);
   charon_.Shutdown();
-  ASSERT_TRUE(WaitFor([&] { return !c->open(); }));
+  ASSERT_TRUE(WaitFor([&] { return !c->open() && !Closed().empty(); }));
   EXPECT_THAT(Closed(), ::testing::StartsWith("unavailable: vici: "));
   auto r = c->Request("version", {}, 500);
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
