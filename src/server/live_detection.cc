@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -88,10 +89,19 @@ class LiveDetection::Impl {
   }
 
   void OnBatch(const std::string& payload) {
-    std::lock_guard lock(mutex);
-    Status s = bus::ForEachEvent(payload, [this](const detect::Event& e) {
+    // The lock is let go every few hundred events so that a payment check
+    // waits for a slice of a batch, not for a whole megabyte of events.
+    constexpr size_t kSlice = 256;
+    std::unique_lock lock(mutex);
+    size_t n = 0;
+    Status s = bus::ForEachEvent(payload, [&](const detect::Event& e) {
       engine->Process(e);
       watermark = std::max(watermark, e.ts_ms);
+      if (++n % kSlice == 0) {
+        lock.unlock();
+        std::this_thread::yield();
+        lock.lock();
+      }
     });
     if (!s.ok()) {
       Metrics::Global().GetCounter("femtoguard_bus_bad_batches_total", {}, "Undecodable event batches").Inc();

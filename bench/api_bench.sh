@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The node's HTTP API under load, on loopback, with wrk (keep-alive):
+#  (a) reconnect storm: every registered femtocell of a fleet (default
+#      189,000, the seed operator's size) asks POST /v1/admission once, from
+#      inside its registered prefix; wall time for the whole fleet, and the
+#      decisions counted by serve's own metrics;
+#  (b) payment check latency (POST /v1/payment/check) p50/p99 under load
+#      (16 connections), while a day of network events streams into the
+#      same node (POST /v1/events);
+#  baseline: the same client posting the same bodies to /healthz (405, the
+#  HTTP layer alone) on the same server in the same run, as a ratio.
+#
+#   bench/api_bench.sh [--devices N] [--duration SECONDS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+source bench/lib.sh
+
+DEVICES=189000
+DURATION=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --devices) DEVICES=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "api_bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+fail() { echo "api_bench: FAIL: $*" >&2; exit 1; }
+inns() { "$@"; }
+log() { echo "api_bench: $*" >&2; }
+
+scripts/build femtoguard http_storm >/dev/null || fail "build"
+STORM="$ROOT/${BUILD_DIR:-build}/bench/http_storm"
+FG="$ROOT/${BUILD_DIR:-build}/src/cli/femtoguard"
+command -v wrk >/dev/null || fail "wrk is not installed (scripts/setup)"
+
+W=$(mktemp -d /tmp/fg-api-bench.XXXXXX)
+SERVE_PID=""
+FEED_PID=""
+cleanup() { stop_tree "$FEED_PID"; stop_tree "$SERVE_PID"; rm -rf "$W"; }
+trap cleanup EXIT
+
+PORT=$(( 30000 + RANDOM % 20000 ))
+log "fleet of $DEVICES femtocells (femtoguard sim, benign world)"
+"$FG" sim --scenario benign --devices "$DEVICES" --seed 11 --days 1 --out "$W/world" >/dev/null
+"$FG" init --data "$W/data" --listen "127.0.0.1:$PORT" >/dev/null
+t0=$(date +%s.%N)
+"$FG" device import --data "$W/data" --registry "$W/world/registry.jsonl" >/dev/null
+log "registry imported in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s"
+SEGW=$("$FG" token create --data "$W/data" --role segw 2>/dev/null)
+PAY=$("$FG" token create --data "$W/data" --role payments 2>/dev/null)
+INGEST=$("$FG" token create --data "$W/data" --role ingest 2>/dev/null)
+printf '%s' "$INGEST" > "$W/ingest.token"
+OPER=$("$FG" token create --data "$W/data" --role operator 2>/dev/null)
+
+# One admission request per registered device, from the first host of its
+# first registered prefix (inside the line it is registered on).
+jq -c 'select(.prefixes and (.prefixes|length) > 0) |
+  (.prefixes[0] | split("/")[0] | split(".") | map(tonumber)) as $o |
+  {device: .device, session: ("storm-" + .device), cert_fp: "",
+   src_ip: "\($o[0]).\($o[1]).\($o[2]).\($o[3] + 1)", endpoint: "segw1", segw: "segw1"}' \
+  "$W/world/registry.jsonl" > "$W/storm.bodies"
+N=$(wc -l < "$W/storm.bodies")
+EXPECT_ALLOW=$(jq -c 'select(.status == "active" and .prefixes and (.prefixes|length) > 0)' "$W/world/registry.jsonl" | wc -l)
+
+cat > "$W/pay.lua" <<LUA
+local n = 0
+function request()
+  n = n + 1
+  local imsi = string.format("45008990%07d", (n * 7919) % 300000)
+  return wrk.format("POST", "/v1/payment/check", {["Authorization"] = "Bearer $PAY", ["Content-Type"] = "application/json"},
+    '{"imsi":"' .. imsi .. '","merchant":"m1","amount":1000,"channel":"sms_otp"}')
+end
+LUA
+
+"$FG" serve --data "$W/data" --tls-listen off --threads 2 > "$W/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$W/serve.log"; fail "serve did not start"; }
+metric() { curl -sf -H "Authorization: Bearer $OPER" "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" 'index($1, k) == 1 { s += $2 } END { print s + 0 }'; }
+
+log "(a) reconnect storm: $N admission requests (http_storm, 64 keep-alive connections)"
+a0=$(metric 'femtoguard_admission_decisions_total{decision="allow"}')
+d0=$(metric 'femtoguard_admission_decisions_total{decision="deny"}')
+storm=$("$STORM" 127.0.0.1 "$PORT" /v1/admission "$SEGW" "$W/storm.bodies" 64) || fail "storm: $storm"
+a1=$(metric 'femtoguard_admission_decisions_total{decision="allow"}')
+d1=$(metric 'femtoguard_admission_decisions_total{decision="deny"}')
+storm_reqs=$(awk '{ print $2 }' <<<"$storm")
+storm_secs=$(awk '{ print $4 }' <<<"$storm")
+storm_rate=$(awk '{ print $6 }' <<<"$storm")
+storm_line=$storm
+log "storm: $storm_line; serve metrics: allow +$((a1 - a0)) (expected $EXPECT_ALLOW active), deny +$((d1 - d0))"
+
+log "baseline: the same client and bodies against POST /healthz (405: the HTTP layer alone)"
+base=$("$STORM" 127.0.0.1 "$PORT" /healthz "$SEGW" "$W/storm.bodies" 64 || true)
+base_rate=$(awk '{ print $6 }' <<<"$base")
+
+log "(b) payment checks under load for ${DURATION}s (wrk -t2 -c16 --latency) while events stream in"
+"$FG" feed --data "$W/data" --server "127.0.0.1:$PORT" --token-file "$W/ingest.token" \
+  --events "$W/world/events.jsonl" --duration "$DURATION" --quiet > "$W/feed.log" 2>&1 &
+FEED_PID=$!
+pay=$(wrk -t2 -c16 -d"${DURATION}s" --latency -s "$W/pay.lua" "http://127.0.0.1:$PORT/")
+wait "$FEED_PID" || true
+FEED_PID=""
+pay_rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$pay")
+p50=$(awk '/^ +50%/ { print $2 }' <<<"$pay")
+p99=$(awk '/^ +99%/ { print $2 }' <<<"$pay")
+fed=$(grep -o 'fed [0-9]* events in [0-9.]* s' "$W/feed.log" || echo "feed: see log")
+
+cat <<OUT
+api_bench ($(date -u +%FT%TZ), $(nproc) CPUs, serve --threads 2, wrk on the same machine)
+  (a) reconnect storm: $storm_reqs admission requests for $DEVICES registered femtocells in $storm_secs s = $storm_rate/s
+      serve's metrics: allow +$((a1 - a0)) (registry has $EXPECT_ALLOW active devices with a prefix), deny +$((d1 - d0)); $storm_line
+  baseline (same client, same bodies, POST /healthz -> 405): $base_rate/s -> admission at $(awk -v a="$storm_rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')x of the bare HTTP rate
+  (b) payment check under load: $pay_rate/s, latency p50 $p50, p99 $p99 (16 connections; $fed at the same time)
+OUT
