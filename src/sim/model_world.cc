@@ -124,6 +124,27 @@ void Generator::BuildFleet() {
     D.ip = DeviceIp(D.prefix, r);
     D.segw = static_cast<uint8_t>(district % 4);
   }
+  // A small fleet can draw too few lost or dormant units for the scenarios
+  // (and for a replacement): top them up from ordinary home units.
+  struct Quota {
+    Role role;
+    DeviceStatus status;
+    int min;
+  };
+  const Quota quotas[] = {{Role::kDecommissioned, DeviceStatus::kDecommissioned, 4},
+                          {Role::kSuspended, DeviceStatus::kSuspended, 2},
+                          {Role::kDormant, DeviceStatus::kActive, 4}};
+  for (const Quota& q : quotas) {
+    int have = 0;
+    for (const SimDevice& D : devices_) have += D.role == q.role && D.kind == DevKind::kHome ? 1 : 0;
+    for (int tries = 0; have < q.min && tries < 10000; ++tries) {
+      SimDevice& D = devices_[world.Below(n_dev_)];
+      if (D.role != Role::kNormal || D.kind != DevKind::kHome) continue;
+      D.role = q.role;
+      D.reg_status = q.status;
+      ++have;
+    }
+  }
 }
 
 void Generator::BuildSubscribers() {
