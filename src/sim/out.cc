@@ -9,7 +9,7 @@
 namespace fg::sim {
 
 OutFile::~OutFile() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) (void)Close();
 }
 
 Status OutFile::Open(const std::string& path) {
@@ -17,27 +17,65 @@ Status OutFile::Open(const std::string& path) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
   buf_.reserve(kFlushAt + (64 << 10));
+  writer_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
 }
 
-void OutFile::Flush() {
-  size_t off = 0;
-  while (off < buf_.size() && error_.ok()) {
-    ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error_ = Status::Unavailable("cannot write " + path_ + ": " + std::strerror(errno));
-      break;
+void OutFile::WriterLoop() {
+  for (;;) {
+    std::string chunk;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      chunk = std::move(queue_.front());
+      queue_.pop_front();
+      cv_.notify_all();
     }
-    off += static_cast<size_t>(n);
+    size_t off = 0;
+    Status err;
+    while (off < chunk.size()) {
+      ssize_t n = ::write(fd_, chunk.data() + off, chunk.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        err = Status::Unavailable("cannot write " + path_ + ": " + std::strerror(errno));
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    chunk.clear();
+    std::lock_guard lock(mu_);
+    if (!err.ok() && error_.ok()) error_ = err;
+    spare_.push_back(std::move(chunk));
   }
-  written_ += off;
-  buf_.clear();
+}
+
+void OutFile::Flush() {
+  if (buf_.empty()) return;
+  written_ += buf_.size();
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+  queue_.push_back(std::move(buf_));
+  if (!spare_.empty()) {
+    buf_ = std::move(spare_.back());
+    spare_.pop_back();
+  } else {
+    buf_ = std::string();
+    buf_.reserve(kFlushAt + (64 << 10));
+  }
+  cv_.notify_all();
 }
 
 Status OutFile::Close() {
-  if (fd_ < 0) return error_.ok() ? Status::Internal("close of a file that is not open") : error_;
+  if (fd_ < 0) return Status::Internal("close of a file that is not open");
   Flush();
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+  std::lock_guard lock(mu_);
   if (::close(fd_) != 0 && error_.ok()) {
     error_ = Status::Unavailable("cannot close " + path_ + ": " + std::strerror(errno));
   }
