@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/device.h"
 #include "common/time.h"
 #include "detect/detector.h"
+#include "detect/detectors/cell_index.h"
 #include "detect/engine.h"
 #include "detect/rules.h"
 #include "detect/world.h"
@@ -675,6 +677,39 @@ TEST(CellUnregistered, ActiveFemtoAtItsSiteExplainsItsCell) {
   Replay r({f});
   r << Meas(T0, 1, 37.5501, 127.0501, {Nb(490, 3000)}) << Meas(T0 + kMin, 2, 37.5502, 127.0499, {Nb(490, 3000)});
   EXPECT_TRUE(r.alerts.empty()) << r.Dump();
+}
+
+// The per-square PCI bitsets answer exactly what the per-cell check answers.
+TEST(MacroCoverage, AgreesWithTheExactCheck) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> lat(37.40, 37.70), lon(126.80, 127.20);
+  std::uniform_int_distribution<int> pci(0, 40);
+  std::string csv = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal\n";
+  for (int i = 0; i < 400; ++i) {
+    char line[160];
+    std::snprintf(line, sizeof line, "LTE,450,8,100,%d,%d,%.6f,%.6f,1000,1,1,0,0,0\n", 5000 + i, pci(rng), lon(rng),
+                  lat(rng));
+    csv += line;
+  }
+  auto db = CellDb::Parse(csv);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  detectors::MacroCoverage coverage(5000);
+  coverage.Sync(*db);
+  detectors::PciIndex exact;
+  exact.Sync(*db);
+  int explained = 0, total = 0;
+  for (int i = 0; i < 3000; ++i) {
+    detectors::GeoRef ue(lat(rng), lon(rng));
+    const auto& square = coverage.SquareOf(ue);
+    for (int p = 0; p <= 40; p += 3) {
+      bool want = exact.AnyWithin(ue, p, 0, 0, 5000);
+      ASSERT_EQ(coverage.ExplainsPci(square, ue, p), want) << ue.lat << "," << ue.lon << " pci " << p;
+      explained += want;
+      ++total;
+    }
+  }
+  EXPECT_GT(explained, total / 10);  // both answers occur
+  EXPECT_LT(explained, total * 9 / 10);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/celldb.h"
+#include "detect/detectors/cell_index.h"
 #include "detect/detectors/common.h"
 #include "detect/detectors/geo.h"
 
@@ -53,11 +54,12 @@ class CellUnregistered final : public Detector {
     if (e.type != EventType::kMeasReport || e.neighbors.empty() || e.imsi.empty()) return;
     if (!e.has_fix && e.lat == 0 && e.lon == 0) return;  // no UE position: nothing to explain against
     const World& w = ctx.world();
-    if (!indexed_cells_) IndexCells(w.cells());
+    macro_.Sync(w.cells());
     GeoRef ue(e.lat, e.lon);
+    const MacroCoverage::Square& square = macro_.SquareOf(ue);
     for (const Neighbor& n : e.neighbors) {
       if (n.pci < 0 && n.eci == 0) continue;
-      if (ExplainedByMacro(w.cells(), ue, n)) continue;
+      if (ExplainedByMacro(w.cells(), square, ue, n)) continue;
       if (ExplainedByFemto(w, ue, n, e.ts_ms)) continue;
       Report(e, n, ctx);
     }
@@ -69,8 +71,7 @@ class CellUnregistered final : public Detector {
   }
 
   size_t MemoryBytes() const override {
-    size_t n = by_pci_.capacity() * sizeof(std::vector<uint32_t>) + femto_grid_.size() * 64;
-    for (const auto& v : by_pci_) n += v.capacity() * 4;
+    size_t n = macro_.MemoryBytes() + femto_grid_.size() * 64;
     for (const auto& [k, v] : suspects_) n += 64 + v.reports.capacity() * sizeof(Seen);
     return n;
   }
@@ -88,28 +89,14 @@ class CellUnregistered final : public Detector {
   };
   static constexpr size_t kMaxReports = 32;
 
-  void IndexCells(const CellDb& db) {
-    indexed_cells_ = true;
-    const auto& cells = db.cells();
-    for (uint32_t i = 0; i < cells.size(); ++i) {
-      int pci = cells[i].pci;
-      if (pci < 0 || pci > 4095) continue;
-      if (by_pci_.size() <= static_cast<size_t>(pci)) by_pci_.resize(pci + 1);
-      by_pci_[pci].push_back(i);
-    }
-  }
-
-  bool ExplainedByMacro(const CellDb& db, const GeoRef& ue, const Neighbor& n) const {
+  bool ExplainedByMacro(const CellDb& db, const MacroCoverage::Square& square, const GeoRef& ue,
+                        const Neighbor& n) const {
     const double r2 = macro_radius_m_ * macro_radius_m_;
     if (n.eci != 0) {
       const Cell* c = db.FindByEci(n.eci);
       return c != nullptr && ue.DistanceSquaredTo(c->lat, c->lon) <= r2;
     }
-    if (n.pci < 0 || static_cast<size_t>(n.pci) >= by_pci_.size()) return false;
-    const auto& cells = db.cells();
-    for (uint32_t i : by_pci_[n.pci])
-      if (ue.DistanceSquaredTo(cells[i].lat, cells[i].lon) <= r2) return true;
-    return false;
+    return macro_.ExplainsPci(square, ue, n.pci);
   }
 
   bool ExplainedByFemto(const World& w, const GeoRef& ue, const Neighbor& n, UnixMillis now) {
@@ -223,8 +210,7 @@ class CellUnregistered final : public Detector {
   size_t max_keys_;
   SweepGate sweep_;
 
-  bool indexed_cells_ = false;
-  std::vector<std::vector<uint32_t>> by_pci_;                     // cells.csv indices by PCI
+  MacroCoverage macro_{macro_radius_m_};  // declared after macro_radius_m_
   size_t femtos_indexed_ = 0;
   std::unordered_map<uint64_t, std::vector<DeviceIdx>> femto_grid_;  // registered sites by grid square
   std::unordered_map<uint64_t, Suspect> suspects_;                // (pci, earfcn) -> recent reporters

@@ -32,10 +32,21 @@ inline uint64_t HashText(std::string_view s) {
 
 inline std::string SubjectText(const SubjectId& s) { return s.ToString("imsi"); }
 
-// The device index of the event's femtocell, or kNoDevice.
+// The device index of the event's femtocell, or kNoDevice. Several
+// detectors look up the same event's device: the last hit is remembered
+// (per thread, one engine per thread) and verified by comparing ids, so it
+// is never stale - device indices are stable and ids unique in a World.
 inline DeviceIdx FindDevice(const World& w, std::string_view device) {
   if (device.empty()) return kNoDevice;
-  return w.Find(device);
+  thread_local const World* last_world = nullptr;
+  thread_local DeviceIdx last = kNoDevice;
+  if (last_world == &w && last < w.device_count() && w.device(last).id == device) return last;
+  DeviceIdx d = w.Find(device);
+  if (d != kNoDevice) {
+    last_world = &w;
+    last = d;
+  }
+  return d;
 }
 
 // Why a femtocell that serves subscribers is not to be trusted, in the

@@ -17,7 +17,7 @@ class DeviceUnknown final : public Detector {
   void OnEvent(const Event& e, Context& ctx) override {
     if (e.device.empty()) return;
     const World& w = ctx.world();
-    DeviceIdx d = w.Find(e.device);
+    DeviceIdx d = FindDevice(w, e.device);
     bool registered = d != kNoDevice && w.device(d).registered;
     if (e.type == EventType::kDeviceStatus) {
       // A provisioning step: the identity is known from now on, whatever

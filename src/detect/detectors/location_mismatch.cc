@@ -23,6 +23,7 @@
 
 #include "common/celldb.h"
 #include "common/net.h"
+#include "detect/detectors/cell_index.h"
 #include "detect/detectors/common.h"
 #include "detect/detectors/geo.h"
 
@@ -54,7 +55,7 @@ class LocationMismatch final : public Detector {
     }
   }
 
-  size_t MemoryBytes() const override { return outside_.capacity(); }
+  size_t MemoryBytes() const override { return outside_.capacity() + pci_.MemoryBytes(); }
 
  private:
   void OnFix(const Event& e, Context& ctx) {
@@ -108,29 +109,28 @@ class LocationMismatch final : public Detector {
     if (!s.site) return;
     const CellDb& db = w.cells();
     if (db.size() == 0) return;
+    pci_.Sync(db);
 
-    const double lat = s.site->lat, lon = s.site->lon;
-    GeoRef site(lat, lon);
-    std::vector<uint32_t> near = db.Near(lat, lon, near_m_);
+    // Common path: some heard cell is a registered cell near the site - one
+    // lookup per heard cell, no spatial query.
+    const GeoRef site(s.site->lat, s.site->lon);
+    const double near2 = near_m_ * near_m_;
+    for (const RemCellSeen& c : e.cells) {
+      if (c.eci != 0) {
+        const Cell* m = db.FindByEci(c.eci);
+        if (m && (c.mcc == 0 || (m->mcc == c.mcc && m->mnc == c.mnc)) &&
+            site.DistanceSquaredTo(m->lat, m->lon) <= near2)
+          return;
+      } else if (pci_.AnyWithin(site, c.pci, c.mcc, c.mnc, near_m_)) {
+        return;
+      }
+    }
+
+    // Nothing heard is from around the site: is any of it known to stand
+    // elsewhere?
     const std::vector<Cell>& all = db.cells();
-
-    int explained = 0;
     nlohmann::json elsewhere = nlohmann::json::array();
     for (const RemCellSeen& c : e.cells) {
-      bool ok = false;
-      for (uint32_t i : near) {
-        const Cell& m = all[i];
-        if (c.mcc != 0 && (m.mcc != c.mcc || m.mnc != c.mnc)) continue;
-        if (c.eci != 0 ? m.cell == c.eci : (c.pci >= 0 && m.pci == c.pci)) {
-          ok = true;
-          break;
-        }
-      }
-      if (ok) {
-        ++explained;
-        continue;
-      }
-      // Not a cell of the site's neighbourhood: is it known to be elsewhere?
       if (c.eci != 0) {
         if (const Cell* far = db.FindByEci(c.eci)) {
           double dist = site.DistanceTo(far->lat, far->lon);
@@ -157,18 +157,21 @@ class LocationMismatch final : public Detector {
         }
       }
     }
-    if (explained > 0) return;
     bool far_cells = !elsewhere.empty();
-    bool none_expected = !near.empty() && static_cast<int>(e.cells.size()) >= min_cells_;
-    if (!far_cells && !none_expected) return;
+    size_t expected_near = 0;
+    if (!far_cells) {
+      if (static_cast<int>(e.cells.size()) < min_cells_) return;
+      expected_near = db.Near(s.site->lat, s.site->lon, near_m_).size();  // rare path
+      if (expected_near == 0) return;
+    }
 
     Evidence ev = MakeEvidence("location.mismatch", "rem", e.device, e.ts_ms);
-    ev.details_json = nlohmann::json{{"reason", far_cells ? "cells_elsewhere" : "none_expected"},
-                                     {"heard", e.cells.size()},
-                                     {"expected_near", near.size()},
-                                     {"elsewhere", elsewhere},
-                                     {"site", {{"lat", lat}, {"lon", lon}}}}
-                          .dump();
+    nlohmann::json details = {{"reason", far_cells ? "cells_elsewhere" : "none_expected"},
+                              {"heard", e.cells.size()},
+                              {"elsewhere", elsewhere},
+                              {"site", {{"lat", s.site->lat}, {"lon", s.site->lon}}}};
+    if (!far_cells) details["expected_near"] = expected_near;
+    ev.details_json = details.dump();
     ctx.Emit(std::move(ev));
   }
 
@@ -177,6 +180,7 @@ class LocationMismatch final : public Detector {
   double near_m_;
   int min_cells_;
   double max_range_m_;
+  PciIndex pci_;
   std::vector<uint8_t> outside_;  // consecutive fixes outside, by device (only if min_consecutive > 1)
 };
 
