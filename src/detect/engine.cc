@@ -166,6 +166,7 @@ class Engine::Impl {
     EngineStats s = stats_;
     s.devices = world_.device_count();
     s.subscribers = world_.subscriber_count();
+    s.world_bytes = world_.MemoryBytes();
     for (const auto& slot : slots_) s.detector_bytes += slot->detector->MemoryBytes();
     return s;
   }

@@ -53,6 +53,7 @@ struct EngineStats {
   size_t devices = 0;
   size_t subscribers = 0;
   size_t detector_bytes = 0;
+  size_t world_bytes = 0;  // World::MemoryBytes()
 };
 
 class Engine {

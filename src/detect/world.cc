@@ -1,6 +1,7 @@
 #include "detect/world.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace fg::detect {
 namespace {
@@ -15,20 +16,64 @@ constexpr size_t kMaxAttached = 128;
 
 bool DeviceState::IsCsgMember(const SubjectId& s) const { return std::binary_search(csg.begin(), csg.end(), s); }
 
+namespace {
+
+uint64_t IdHash(std::string_view id) { return std::hash<std::string_view>{}(id); }
+uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1u; }
+
+uint64_t SubjectHash(const SubjectId& s) {
+  // HMAC output: any 8 bytes are uniformly distributed.
+  uint64_t h;
+  std::memcpy(&h, s.bytes.data() + 4, 8);
+  return h;
+}
+
+}  // namespace
+
 DeviceIdx World::Find(std::string_view device_id) const {
-  auto it = by_id_.find(std::string(device_id));
-  return it == by_id_.end() ? kNoDevice : it->second;
+  if (last_found_ != kNoDevice && devices_[last_found_].id == device_id) return last_found_;
+  if (id_slots_.empty()) return kNoDevice;
+  uint64_t h = IdHash(device_id);
+  uint32_t tag = Tag(h);
+  size_t mask = id_slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const IdSlot& slot = id_slots_[i];
+    if (slot.idx_plus1 == 0) return kNoDevice;
+    if (slot.tag == tag && devices_[slot.idx_plus1 - 1].id == device_id) {
+      last_found_ = slot.idx_plus1 - 1;
+      return last_found_;
+    }
+  }
+}
+
+void World::InsertId(DeviceIdx idx, uint64_t hash) {
+  if ((devices_.size() + 1) * 4 > id_slots_.size() * 3) {
+    // Grow (x2, at least 1024) and re-place every id.
+    std::vector<IdSlot> bigger(std::max<size_t>(1024, id_slots_.size() * 2));
+    id_slots_.swap(bigger);
+    size_t mask = id_slots_.size() - 1;
+    for (const IdSlot& old : bigger) {
+      if (old.idx_plus1 == 0) continue;
+      uint64_t h = IdHash(devices_[old.idx_plus1 - 1].id);
+      size_t i = h & mask;
+      while (id_slots_[i].idx_plus1 != 0) i = (i + 1) & mask;
+      id_slots_[i] = old;
+    }
+  }
+  size_t mask = id_slots_.size() - 1;
+  size_t i = hash & mask;
+  while (id_slots_[i].idx_plus1 != 0) i = (i + 1) & mask;
+  id_slots_[i] = IdSlot{Tag(hash), idx + 1};
 }
 
 DeviceIdx World::Intern(std::string_view device_id) {
-  std::string key(device_id);
-  auto it = by_id_.find(key);
-  if (it != by_id_.end()) return it->second;
+  DeviceIdx found = Find(device_id);
+  if (found != kNoDevice) return found;
   DeviceIdx idx = static_cast<DeviceIdx>(devices_.size());
+  InsertId(idx, IdHash(device_id));  // before the push: sizes the table for it
   DeviceState state;
-  state.id = key;
+  state.id = std::string(device_id);
   devices_.push_back(std::move(state));
-  by_id_.emplace(std::move(key), idx);
   return idx;
 }
 
@@ -62,26 +107,122 @@ DeviceIdx World::Register(const Device& d) {
 }
 
 DeviceIdx World::DeviceOfCertFp(std::string_view fp) const {
-  auto it = by_cert_fp_.find(std::string(fp));
+  auto it = by_cert_fp_.find(fp);
   return it == by_cert_fp_.end() ? kNoDevice : it->second;
 }
 
 std::optional<std::string> World::EndpointStatus(std::string_view endpoint) const {
-  auto it = endpoints_.find(std::string(endpoint));
+  auto it = endpoints_.find(endpoint);
   if (it == endpoints_.end()) return std::nullopt;
   return it->second;
 }
 
 void World::SetEndpointStatus(std::string_view endpoint, std::string_view status) {
-  endpoints_[std::string(endpoint)] = std::string(status);
+  auto it = endpoints_.find(endpoint);
+  if (it == endpoints_.end()) {
+    endpoints_.emplace(std::string(endpoint), std::string(status));
+  } else {
+    it->second = std::string(status);
+  }
 }
 
 const SubscriberState* World::subscriber(const SubjectId& s) const {
-  auto it = subscribers_.find(s);
-  return it == subscribers_.end() ? nullptr : &it->second;
+  if (sub_slots_.empty() || s.empty()) return nullptr;
+  size_t mask = sub_slots_.size() - 1;
+  for (size_t i = SubjectHash(s) & mask;; i = (i + 1) & mask) {
+    const SubscriberSlot& slot = sub_slots_[i];
+    if (slot.id == s) return &slot.state;
+    if (slot.id.empty()) return nullptr;
+  }
 }
 
-SubscriberState& World::MutableSubscriber(const SubjectId& s) { return subscribers_[s]; }
+void World::GrowSubscribers() {
+  std::vector<SubscriberSlot> bigger(std::max<size_t>(1024, sub_slots_.size() * 2));
+  sub_slots_.swap(bigger);
+  size_t mask = sub_slots_.size() - 1;
+  for (const SubscriberSlot& old : bigger) {
+    if (old.id.empty()) continue;
+    size_t i = SubjectHash(old.id) & mask;
+    while (!sub_slots_[i].id.empty()) i = (i + 1) & mask;
+    sub_slots_[i] = old;
+  }
+}
+
+SubscriberState& World::MutableSubscriber(const SubjectId& s) {
+  if (s.empty()) {
+    absent_subscriber_ = SubscriberState{};
+    return absent_subscriber_;
+  }
+  if ((subscriber_count_ + 1) * 4 > sub_slots_.size() * 3) GrowSubscribers();
+  size_t mask = sub_slots_.size() - 1;
+  for (size_t i = SubjectHash(s) & mask;; i = (i + 1) & mask) {
+    SubscriberSlot& slot = sub_slots_[i];
+    if (slot.id == s) return slot.state;
+    if (slot.id.empty()) {
+      slot.id = s;
+      slot.state = SubscriberState{};
+      ++subscriber_count_;
+      return slot.state;
+    }
+  }
+}
+
+void World::Prefetch(const Event& e, int stage) const {
+  // The device's slot: its index without comparing ids (a tag match is
+  // good enough for a hint).
+  auto device_index = [&]() -> DeviceIdx {
+    if (id_slots_.empty() || e.device.empty()) return kNoDevice;
+    uint64_t h = IdHash(e.device);
+    uint32_t tag = Tag(h);
+    size_t mask = id_slots_.size() - 1;
+    for (size_t i = h & mask, n = 0; n < 8; i = (i + 1) & mask, ++n) {
+      const IdSlot& slot = id_slots_[i];
+      if (slot.idx_plus1 == 0) return kNoDevice;
+      if (slot.tag == tag) return slot.idx_plus1 - 1;
+    }
+    return kNoDevice;
+  };
+  switch (stage) {
+    case 0:
+      if (!id_slots_.empty() && !e.device.empty()) {
+        __builtin_prefetch(&id_slots_[IdHash(e.device) & (id_slots_.size() - 1)]);
+      }
+      if (!sub_slots_.empty() && !e.imsi.empty()) {
+        __builtin_prefetch(&sub_slots_[SubjectHash(e.imsi) & (sub_slots_.size() - 1)]);
+      }
+      break;
+    case 1:
+      if (DeviceIdx d = device_index(); d != kNoDevice && d < devices_.size()) {
+        const char* p = reinterpret_cast<const char*>(&devices_[d]);
+        for (size_t off = 0; off < sizeof(DeviceState); off += 64) __builtin_prefetch(p + off);
+      }
+      break;
+    default:
+      if (DeviceIdx d = device_index(); d != kNoDevice && d < devices_.size()) {
+        const DeviceState& s = devices_[d];
+        if (!s.csg.empty()) __builtin_prefetch(s.csg.data());
+        if (!s.attached.empty()) __builtin_prefetch(s.attached.data());
+        if (!s.sessions.empty()) __builtin_prefetch(s.sessions.data());
+        if (!s.prefixes.empty()) __builtin_prefetch(s.prefixes.data());
+      }
+      break;
+  }
+}
+
+size_t World::MemoryBytes() const {
+  size_t bytes = devices_.capacity() * sizeof(DeviceState) + id_slots_.capacity() * sizeof(IdSlot) +
+                 sub_slots_.capacity() * sizeof(SubscriberSlot);
+  auto heap = [](const std::string& str) { return str.capacity() > 15 ? str.capacity() + 1 : 0; };
+  for (const DeviceState& d : devices_) {
+    bytes += heap(d.id) + heap(d.cert_fp) + heap(d.suspect_rule);
+    bytes += d.prefixes.capacity() * sizeof(std::string) + d.csg.capacity() * sizeof(SubjectId) +
+             d.attached.capacity() * sizeof(SubjectId) + d.sessions.capacity() * sizeof(LiveSession);
+    for (const auto& p : d.prefixes) bytes += heap(p);
+    for (const auto& l : d.sessions) bytes += heap(l.session) + heap(l.src_ip) + heap(l.endpoint);
+  }
+  for (const auto& [fp, idx] : by_cert_fp_) bytes += sizeof(fp) + heap(fp) + 32;
+  return bytes;
+}
 
 void World::MarkSuspect(DeviceIdx d, UnixMillis until_ms, std::string_view rule) {
   if (d >= devices_.size()) return;
@@ -119,7 +260,7 @@ void World::Apply(const Event& e) {
         if (attached.size() >= kMaxAttached) attached.erase(attached.begin());
         attached.push_back(e.imsi);
       }
-      SubscriberState& sub = subscribers_[e.imsi];
+      SubscriberState& sub = MutableSubscriber(e.imsi);
       sub.last_femto = d;
       sub.last_femto_ms = e.ts_ms;
       break;
@@ -130,13 +271,13 @@ void World::Apply(const Event& e) {
       auto& attached = devices_[d].attached;
       std::erase(attached, e.imsi);
       // Served until now: exposure runs from the detach.
-      auto it = subscribers_.find(e.imsi);
-      if (it != subscribers_.end() && it->second.last_femto == d) it->second.last_femto_ms = e.ts_ms;
+      const SubscriberState* sub = subscriber(e.imsi);
+      if (sub && sub->last_femto == d) MutableSubscriber(e.imsi).last_femto_ms = e.ts_ms;
       break;
     }
     case EventType::kSmsDeliver: {
       DeviceIdx d = Intern(e.device);
-      SubscriberState& sub = subscribers_[e.imsi];
+      SubscriberState& sub = MutableSubscriber(e.imsi);
       sub.last_femto = d;
       sub.last_femto_ms = e.ts_ms;
       break;

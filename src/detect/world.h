@@ -87,9 +87,12 @@ class World {
   void SetEndpointStatus(std::string_view endpoint, std::string_view status);
 
   // ---- subscribers ----
+  // The pointer / reference is valid until the World next changes (the
+  // table is open-addressed and moves records when it grows): use it, do
+  // not keep it.
   const SubscriberState* subscriber(const SubjectId& s) const;
   SubscriberState& MutableSubscriber(const SubjectId& s);
-  size_t subscriber_count() const { return subscribers_.size(); }
+  size_t subscriber_count() const { return subscriber_count_; }
 
   // ---- cells ----
   const CellDb& cells() const { return cells_; }
@@ -100,12 +103,51 @@ class World {
   void Apply(const Event& e);
   void MarkSuspect(DeviceIdx d, UnixMillis until_ms, std::string_view rule);
 
+  // A hint for a caller that knows the events to come (replay decodes a few
+  // ahead): brings the records `e` will touch towards the cache, in three
+  // dependent stages - 0: the index slots of its device and subscriber,
+  // 1: the device record, 2: the device's CSG / attached / session lists.
+  // Run the stages a few events apart, in order. Changes nothing.
+  void Prefetch(const Event& e, int stage) const;
+
+  // Approximate heap + table bytes of the registry, live state and
+  // subscribers (for stats; the cell database is not counted).
+  size_t MemoryBytes() const;
+
  private:
+  // Heterogeneous lookup: no std::string built to find a string_view.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+  // Device id -> index: open addressing, 8 bytes a slot (hash tag + index
+  // + 1; 0 = empty), one probe sequence in one array instead of a node per
+  // device. Ids are compared in devices_.
+  struct IdSlot {
+    uint32_t tag = 0;
+    uint32_t idx_plus1 = 0;
+  };
+  // Subscribers: open addressing on the pseudonym (uniform HMAC bytes; the
+  // all-zero id, "absent", marks an empty slot).
+  struct SubscriberSlot {
+    SubjectId id;
+    SubscriberState state;
+  };
+
+  void InsertId(DeviceIdx idx, uint64_t hash);
+  void GrowSubscribers();
+
   std::vector<DeviceState> devices_;
-  std::unordered_map<std::string, DeviceIdx> by_id_;
-  std::unordered_map<std::string, DeviceIdx> by_cert_fp_;
-  std::unordered_map<std::string, std::string> endpoints_;
-  std::unordered_map<SubjectId, SubscriberState, SubjectIdHash> subscribers_;
+  std::vector<IdSlot> id_slots_;  // power-of-two size, load <= 3/4
+  mutable DeviceIdx last_found_ = kNoDevice;  // detectors look one event's device up many times
+  StringMap<DeviceIdx> by_cert_fp_;
+  StringMap<std::string> endpoints_;
+  std::vector<SubscriberSlot> sub_slots_;  // power-of-two size, load <= 3/4
+  size_t subscriber_count_ = 0;
+  SubscriberState absent_subscriber_;  // MutableSubscriber of the all-zero id: never stored
   CellDb cells_;
 };
 
