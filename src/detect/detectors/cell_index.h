@@ -71,7 +71,8 @@ namespace fg::detect::detectors {
 // report comes from a square: PCIs of cells within radius_m of every point
 // of the square (surely) and of some point (possibly). Only PCIs in between
 // fall back to the exact per-cell check. Memory: 256 B per square that
-// reports come from (~1 km squares: a metropolitan area is a few thousand).
+// reports come from (~1 km squares: a metropolitan area is a few thousand),
+// at most kMaxSquares; past that a square is computed per report, uncached.
 class MacroCoverage {
  public:
   explicit MacroCoverage(double radius_m) : radius_m_(radius_m) {}
@@ -106,6 +107,7 @@ class MacroCoverage {
  private:
   static constexpr double kSquareDeg = 0.01;
   static constexpr double kGuardM = 2;  // borderline cells take the exact path
+  static constexpr size_t kMaxSquares = 1 << 18;  // 64 MB: ~260,000 km2 of reporting area
 
  public:
   struct Square {
@@ -120,8 +122,14 @@ class MacroCoverage {
   const Square& SquareOf(double lat, double lon) {
     int64_t a = Index(lat), b = Index(lon);
     uint64_t key = (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
-    auto [it, inserted] = squares_.try_emplace(key);
-    if (inserted) Fill(a, b, &it->second);
+    if (auto it = squares_.find(key); it != squares_.end()) return it->second;
+    if (squares_.size() >= kMaxSquares) {  // reports from all over the map: stay bounded, stay exact
+      scratch_ = Square{};
+      Fill(a, b, &scratch_);
+      return scratch_;
+    }
+    auto it = squares_.try_emplace(key).first;
+    Fill(a, b, &it->second);
     return it->second;
   }
 
@@ -149,6 +157,7 @@ class MacroCoverage {
   size_t size_ = 0;
   PciIndex pci_;
   std::unordered_map<uint64_t, Square> squares_;
+  Square scratch_;  // past kMaxSquares
 };
 
 }  // namespace fg::detect::detectors

@@ -56,6 +56,7 @@ inline DeviceIdx FindDevice(const World& w, std::string_view device) {
 inline std::string_view FemtoRisk(const World& w, DeviceIdx d, UnixMillis now_ms) {
   if (d == kNoDevice) return "unknown";
   const DeviceState& s = w.device(d);
+  if (s.id.empty()) return "";  // no femtocell named (a macro-delivered SMS): nothing to distrust
   if (!s.registered) return "unknown";
   if (s.status == DeviceStatus::kSuspended || s.status == DeviceStatus::kDecommissioned)
     return "inactive";
