@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -68,7 +69,25 @@ std::string StrongswanLabUnavailable() {
 
 // ---- NetLab ----
 
-NetLab::NetLab(const std::string& tag) : prefix_("fgt-" + std::to_string(getpid()) + "-" + tag) {}
+NetLab::NetLab(const std::string& tag) : prefix_("fgt-" + std::to_string(getpid()) + "-" + tag) {
+  // A run that was killed (SIGKILL, Ctrl-C) could not clean up: remove the
+  // namespaces of labs with this tag whose test process is gone. Nothing is
+  // killed here; only empty leftovers of this very lab are deleted.
+  auto list = Run({"ip", "netns", "list"}, {}, 10);
+  std::istringstream in(list.out);
+  for (std::string line; std::getline(in, line);) {
+    std::string name = line.substr(0, line.find(' '));
+    if (name.rfind("fgt-", 0) != 0) continue;
+    size_t dash = name.find('-', 4);
+    if (dash == std::string::npos || name.compare(dash + 1, tag.size() + 1, tag + "-") != 0) continue;
+    std::string pid = name.substr(4, dash - 4);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (kill(std::stoi(pid), 0) == 0 || errno != ESRCH) continue;  // its test still runs
+    auto pids = Run({"ip", "netns", "pids", name}, {}, 10);
+    if (pids.out.find_first_of("0123456789") != std::string::npos) continue;  // not empty: leave it
+    Run({"ip", "netns", "del", name}, {}, 10);
+  }
+}
 
 NetLab::~NetLab() {
   for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) {

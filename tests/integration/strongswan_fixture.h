@@ -11,6 +11,8 @@
 // with them). Namespace names carry the test process id ("fgt-<pid>-<tag>-
 // <name>") so concurrent runs never collide; veths are created directly
 // inside the namespaces, so the host's own interfaces are never touched.
+// Empty namespaces left by a killed run of a lab with the same tag are
+// removed when the next lab with that tag starts.
 //
 // Also used by tests/segw/charon_segw_test.cc (included there, see
 // tests/segw/charon_lab.cc).
