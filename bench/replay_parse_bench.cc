@@ -13,6 +13,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include <simdjson.h>
@@ -44,6 +45,12 @@ int main(int argc, char** argv) {
   fg::detect::Event event;
   fg::ingest::JsonLinesReader::Line line;
   uint64_t lines = 0, ok = 0, fields = 0;
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  };
+  double cpu_start = cpu();
   auto start = std::chrono::steady_clock::now();
   while ((*reader)->Next(&line)) {
     ++lines;
@@ -62,7 +69,10 @@ int main(int argc, char** argv) {
     }
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("mode=%s lines=%" PRIu64 " ok=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f lines_per_s=%.0f MB_per_s=%.1f\n",
-              mode.c_str(), lines, ok, (*reader)->bytes_read(), s, lines / s, (*reader)->bytes_read() / s / 1e6);
+  double c = cpu() - cpu_start;
+  std::printf("mode=%s lines=%" PRIu64 " ok=%" PRIu64 " bytes=%" PRIu64
+              " seconds=%.3f cpu_seconds=%.3f lines_per_s=%.0f lines_per_cpu_s=%.0f MB_per_s=%.1f\n",
+              mode.c_str(), lines, ok, (*reader)->bytes_read(), s, c, lines / s, lines / c,
+              (*reader)->bytes_read() / s / 1e6);
   return fields == 0 && mode == "parse" && lines > 0 ? 1 : 0;
 }

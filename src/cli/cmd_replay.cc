@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 #include "cli/commands.h"
@@ -43,6 +44,14 @@ int BadInput(const std::string& what) {
 }
 
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU time of this process (replay is single-threaded): events per
+// CPU-second is the per-core rate even on a loaded machine.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 int RunReplay(const ReplayOptions& o) {
   const auto start = std::chrono::steady_clock::now();
@@ -129,6 +138,7 @@ int RunReplay(const ReplayOptions& o) {
   };
 
   const auto loop_start = std::chrono::steady_clock::now();
+  const double cpu_start = CpuSeconds();
   while ((*reader)->Next(&line)) {
     if (line.oversized) {
       std::fprintf(stderr, "%s:%" PRIu64 ": line longer than %zu bytes (oversized)\n", o.events.c_str(),
@@ -164,6 +174,7 @@ int RunReplay(const ReplayOptions& o) {
   while (pending > 0) process_next();
   engine.Flush(std::numeric_limits<UnixMillis>::max());  // timers still pending at the end of the file
   const auto loop_end = std::chrono::steady_clock::now();
+  const double loop_cpu = CpuSeconds() - cpu_start;
   if (!(*reader)->status().ok()) {
     std::fclose(out);
     return BadInput(o.events + ": " + (*reader)->status().message());
@@ -178,8 +189,9 @@ int RunReplay(const ReplayOptions& o) {
   double loop_s = Seconds(loop_end - loop_start);
   std::printf("replay: %zu devices registered (%" PRIu64 " registry lines rejected), %zu cells\n", *registered,
               registry_rejected, cell_count);
-  std::printf("events: %" PRIu64 " processed in %.3f s (%.0f events/s), %.3f s in all\n", events, loop_s,
-              loop_s > 0 ? events / loop_s : 0.0, Seconds(loop_end - start));
+  std::printf("events: %" PRIu64 " processed in %.3f s (%.0f events/s; %.3f CPU s, %.0f events per CPU-second), %.3f s in all\n",
+              events, loop_s, loop_s > 0 ? events / loop_s : 0.0, loop_cpu, loop_cpu > 0 ? events / loop_cpu : 0.0,
+              Seconds(loop_end - start));
   for (size_t t = 0; t < std::size(per_type); ++t) {
     if (per_type[t]) {
       std::printf("  %-16s %" PRIu64 "\n", std::string(detect::EventTypeName(static_cast<detect::EventType>(t))).c_str(),

@@ -213,7 +213,8 @@ size_t World::MemoryBytes() const {
   size_t bytes = devices_.capacity() * sizeof(DeviceState) + id_slots_.capacity() * sizeof(IdSlot) +
                  sub_slots_.capacity() * sizeof(SubscriberSlot);
   auto heap = [](const std::string& str) { return str.capacity() > 15 ? str.capacity() + 1 : 0; };
-  for (const DeviceState& d : devices_) {
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    const DeviceState& d = devices_[i];
     bytes += heap(d.id) + heap(d.cert_fp) + heap(d.suspect_rule);
     bytes += d.prefixes.capacity() * sizeof(std::string) + d.csg.capacity() * sizeof(SubjectId) +
              d.attached.capacity() * sizeof(SubjectId) + d.sessions.capacity() * sizeof(LiveSession);

@@ -11,6 +11,7 @@
 // Single-threaded (one engine = one thread).
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -137,10 +138,31 @@ class World {
     SubscriberState state;
   };
 
+  // Device records in fixed chunks of 1024: no slack beyond one chunk and
+  // no move of the existing records when the fleet grows (a vector would
+  // keep up to half its capacity spare and copy 250 MB to grow).
+  class DeviceChunks {
+   public:
+    static constexpr size_t kShift = 10;
+    static constexpr size_t kMask = (size_t{1} << kShift) - 1;
+    DeviceState& operator[](size_t i) { return chunks_[i >> kShift][i & kMask]; }
+    const DeviceState& operator[](size_t i) const { return chunks_[i >> kShift][i & kMask]; }
+    size_t size() const { return size_; }
+    size_t capacity() const { return chunks_.size() << kShift; }
+    void push_back(DeviceState s) {
+      if (size_ == capacity()) chunks_.push_back(std::make_unique<DeviceState[]>(size_t{1} << kShift));
+      (*this)[size_++] = std::move(s);
+    }
+
+   private:
+    std::vector<std::unique_ptr<DeviceState[]>> chunks_;
+    size_t size_ = 0;
+  };
+
   void InsertId(DeviceIdx idx, uint64_t hash);
   void GrowSubscribers();
 
-  std::vector<DeviceState> devices_;
+  DeviceChunks devices_;
   std::vector<IdSlot> id_slots_;  // power-of-two size, load <= 3/4
   mutable DeviceIdx last_found_ = kNoDevice;  // detectors look one event's device up many times
   StringMap<DeviceIdx> by_cert_fp_;
