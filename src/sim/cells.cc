@@ -204,9 +204,13 @@ bool CellLayout::PciUsedNear(Point p, double radius_m, int pci) const {
 }
 
 int CellLayout::FreePci(Point p, double radius_m, Rng& rng, int avoid) const {
-  for (int tries = 0; tries < 200; ++tries) {
-    int pci = static_cast<int>(rng.Below(kMacroPciLimit));
-    if (pci != avoid && !PciUsedNear(p, radius_m, pci)) return pci;
+  // Every macro-range PCI in a random order, then the reserved range.
+  int order[kMacroPciLimit];
+  for (int i = 0; i < kMacroPciLimit; ++i) order[i] = i;
+  for (int i = 0; i < kMacroPciLimit; ++i) {
+    int j = i + static_cast<int>(rng.Below(static_cast<uint64_t>(kMacroPciLimit - i)));
+    std::swap(order[i], order[j]);
+    if (order[i] != avoid && !PciUsedNear(p, radius_m, order[i])) return order[i];
   }
   for (;;) {
     int pci = kMacroPciLimit + static_cast<int>(rng.Below(504 - kMacroPciLimit));

@@ -61,7 +61,7 @@ enum class PayChannel : uint8_t { kSmsOtp, kArs, kNone };
 //   location.report dev, x/y=fix, u16=accuracy m
 //   rem.scan        dev, x/y=where the scanner is, a=fading key
 //   ue.attach/detach dev, sub
-//   sms.deliver     dev (kNone: macro), sub, u8=class, a=sender code
+//   sms.deliver     dev (the serving femtocell), sub, u8=class, a=sender code
 //   payment.auth    sub, u8=channel, u16=merchant, a=amount KRW
 //   meas.report     sub, x/y=UE position, a=fading key, u8=extra neighbour
 //                   (1 rogue radio, 2 glitch with b = pci | earfcn << 16)

@@ -535,9 +535,13 @@ void Generator::SubscriberDay(uint32_t s, int day) {
     }
     return kNone;
   };
+  // The feed carries SMS delivered through a femtocell (sms.deliver names
+  // the serving femtocell); the macro network's deliveries are not in it.
   auto sms = [&](int64_t t, SmsClass c, uint32_t sender) {
+    uint32_t dev = serving_at(t);
+    if (dev == kNone) return;
     Rec& m = Push(EvType::kSms, t);
-    m.dev = serving_at(t);
+    m.dev = dev;
     m.sub = s;
     m.u8 = static_cast<uint8_t>(c);
     m.a = sender;

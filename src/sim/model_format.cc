@@ -257,7 +257,7 @@ void Generator::FormatRec(const Rec& r, OutFile& out) {
       break;
     case EvType::kSms:
       head("sms.deliver");
-      if (r.dev != kNone) device();
+      device();
       imsi();
       out.Put(",\"sender\":\"");
       if (r.a & kP2pSenderFlag) {
