@@ -104,6 +104,35 @@ TEST_P(ScenarioTest, SimReplayScore) {
   EXPECT_EQ(alerts.find("3599990"), std::string::npos);
 }
 
+TEST(SimCli, BadArgumentsAndUnreadableFilesAreRefusedClearly) {
+  TempDir t;
+  RunResult bad = Fg({"sim", "--scenario", "kt-2024", "--devices", "300", "--seed", "1", "--out", t / "w"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.out, ::testing::HasSubstr("unknown scenario 'kt-2024'"));
+  EXPECT_THAT(bad.out, ::testing::HasSubstr("kt-2025"));
+  RunResult start = Fg({"sim", "--scenario", "benign", "--devices", "300", "--seed", "1", "--out", t / "w",
+                        "--start", "yesterday"});
+  EXPECT_NE(start.exit_code, 0);
+  EXPECT_THAT(start.out, ::testing::HasSubstr("--start"));
+  RunResult missing = Fg({"score", "--truth", t / "nope.jsonl", "--alerts", t / "nope2.jsonl"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.out, ::testing::HasSubstr("nope.jsonl"));
+}
+
+TEST(SimCli, ScoreTableAndMalformedLines) {
+  TempDir t;
+  ASSERT_EQ(Fg({"sim", "--scenario", "clone", "--devices", "200", "--seed", "3", "--days", "1", "--out", t / "w"})
+                .exit_code,
+            0);
+  WriteAll(t / "alerts.jsonl", "{not json\n");
+  RunResult r = Fg({"score", "--truth", t / "w/truth.jsonl", "--alerts", t / "alerts.jsonl"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::HasSubstr("alerts.jsonl line 1"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("cert.clone"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("missed:"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("scenario clone, 200 devices"));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Scenarios, ScenarioTest,
     ::testing::Values(Case{"benign", 2025, 300, {}}, Case{"benign", 7, 300, {}},
