@@ -312,6 +312,11 @@ class StrongswanTest : public ::testing::Test {
   }
 
   static std::string SegwSas() { return lab->segw->ListSas(); }
+  // The end of serve's log, for failure messages.
+  static std::string ServeLogTail() {
+    std::string log = ReadAll(lab->dir / "serve.log");
+    return "\n--- femtoguard serve log (tail) ---\n" + (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
+  }
   // The end of the SeGW's charon log, for failure messages.
   static std::string SegwLogTail() {
     std::string log = lab->segw->Log();
@@ -394,6 +399,11 @@ TEST_F(StrongswanTest, ActiveDeviceConnectsAndPassesTraffic) {
 
   // femtoguard saw the session over vici and admitted it.
   EXPECT_FALSE(WaitDecision("FG-0000001", "\"decision\":\"allow\"").empty()) << Decisions("FG-0000001").size();
+  // Must-not: nothing flags this legitimate session afterwards (detection
+  // runs behind admission), and it stays up.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_THAT(Fg({"alert", "list", "--data", lab->data}).out, Not(HasSubstr("FG-0000001"))) << ServeLogTail();
+  EXPECT_EQ(EstablishedSas(SegwSas(), "CN=FG-0000001").size(), 1u) << SegwSas();
 }
 
 // 2. A revoked certificate is refused during IKE (OCSP).
@@ -476,7 +486,8 @@ TEST_F(StrongswanTest, CloneIsTerminatedWithinOneSecondAndTheOriginalStays) {
   EXPECT_GE(gone_ms, 0) << "the clone's SA was still up at the SeGW 1 s after it started:\n" << SegwSas();
   RecordProperty("clone_gone_ms", static_cast<int>(gone_ms));
   std::string line = WaitDecision("FG-0000006", "cert.clone");
-  ASSERT_FALSE(line.empty()) << ReadAll(lab->data + "/log/admission.jsonl");
+  ASSERT_FALSE(line.empty()) << ReadAll(lab->data + "/log/admission.jsonl") << ServeLogTail()
+                             << Fg({"alert", "list", "--data", lab->data}).out;
   EXPECT_THAT(line, HasSubstr("\"decision\":\"deny\""));
   EXPECT_THAT(line, HasSubstr("\"src_ip\":\"" + kF2.outer + "\""));
   // The clone is out on its own side too; the original is untouched.
@@ -485,7 +496,7 @@ TEST_F(StrongswanTest, CloneIsTerminatedWithinOneSecondAndTheOriginalStays) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_THAT(EstablishedSas(clone.ListSas(), kSegwId), IsEmpty()) << clone.ListSas();
-  EXPECT_EQ(EstablishedSas(original.ListSas(), kSegwId).size(), 1u) << original.ListSas();
+  EXPECT_EQ(EstablishedSas(original.ListSas(), kSegwId).size(), 1u) << original.ListSas() << ServeLogTail();
   EXPECT_EQ(EstablishedSasFrom(SegwSas(), kF1.outer).size(), 1u) << SegwSas();
   EXPECT_EQ(UdpEcho(lab->net.Ns("f1"), kF1.inner, lab->net.Ns("segw"), kSegwInner), "");
 }
@@ -537,8 +548,8 @@ TEST_F(StrongswanTest, RetiredEndpointIsTerminatedAndTheCurrentOneWorks) {
   ASSERT_EQ(current.Initiate("core").exit_code, 0) << SegwLogTail();
   ASSERT_FALSE(WaitDecision("FG-0000008", "\"decision\":\"allow\"").empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(EstablishedSas(current.ListSas(), kSegwId).size(), 1u) << current.ListSas();
-  EXPECT_EQ(EstablishedSas(SegwSas(), "CN=FG-0000008").size(), 1u) << SegwSas();
+  EXPECT_EQ(EstablishedSas(current.ListSas(), kSegwId).size(), 1u) << current.ListSas() << ServeLogTail();
+  EXPECT_EQ(EstablishedSas(SegwSas(), "CN=FG-0000008").size(), 1u) << SegwSas() << ServeLogTail();
 }
 
 // 9. Revoking a connected device's certificate ends its live SA within 1 s,
@@ -586,7 +597,7 @@ TEST_F(StrongswanTest, UnreachableResponderMeansNobodyGetsIn) {
   ASSERT_EQ(WaitServeFollowsSegw(1), "");
   // Back up: the same device connects.
   ASSERT_EQ(femto.Initiate("core").exit_code, 0) << SegwLogTail();
-  EXPECT_EQ(EstablishedSas(SegwSas(), "CN=FG-0000010").size(), 1u) << SegwSas();
+  EXPECT_EQ(EstablishedSas(SegwSas(), "CN=FG-0000010").size(), 1u) << SegwSas() << ServeLogTail();
 }
 
 }  // namespace
