@@ -113,12 +113,14 @@ class Node::Impl {
     std::lock_guard lock(sync_mutex);
     auth->Invalidate();  // `token revoke` pokes us: a revoked token stops working now
     bool crl_changed = false;
+    bool status_changed = false;  // a device's or certificate's status may have changed
     for (;;) {
       FG_ASSIGN_OR_RETURN(auto changes, store->ChangesSince(last_seq, 1000));
       if (changes.empty()) break;
       std::vector<std::string> serials;
       for (const Change& c : changes) {
         if (c.kind == ChangeKind::kCertificate) serials.push_back(c.key);
+        if (c.kind == ChangeKind::kCertificate || c.kind == ChangeKind::kDevice) status_changed = true;
         last_seq = c.seq;
         if (Status s = admission->Apply(c); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
         detection->ApplyChange(c);
@@ -136,6 +138,11 @@ class Node::Impl {
       }
     }
     if (crl_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
+    // charon caches OCSP answers until nextUpdate: a reactivated device would
+    // stay refused, a suspended one admitted on a cached "good".
+    if (status_changed && vici) {
+      if (Status s = vici->FlushOcspCache(); !s.ok()) spdlog::warn("SeGW OCSP cache not flushed: {}", s.ToString());
+    }
     return Status::Ok();
   }
 
