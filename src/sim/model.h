@@ -253,10 +253,13 @@ class Generator {
   Status WriteCells(const std::string& path);
   Status WriteTruth(const std::string& path);
   Status FlushDay(int day, OutFile& out);
-  void FormatRec(const Rec& r, OutFile& out);
-  void PutDeviceId(uint32_t d, OutFile& out) const;
-  void PutImsi(uint32_t s, OutFile& out) const;
-  void PutLatLon(Point p, OutFile& out) const;
+  // One event line; false (nothing written) for a report out of coverage.
+  // Reads only state that is constant while days are written: safe to run
+  // on several threads with their own `out` and `heard`.
+  bool FormatRec(const Rec& r, TextBuf& out, std::vector<HeardCell>* heard) const;
+  void PutDeviceId(uint32_t d, TextBuf& out) const;
+  void PutImsi(uint32_t s, TextBuf& out) const;
+  void PutLatLon(Point p, TextBuf& out) const;
 
   int64_t DayStart(int day) const { return base_ + day * kDay; }
   int64_t Clock(int day, int hh, int mm) const { return DayStart(day) + hh * kHour + mm * kMin; }
@@ -313,7 +316,6 @@ class Generator {
   uint64_t events_written_ = 0;
   uint64_t unformatted_ = 0;  // records with nothing to say (a report out of coverage)
   uint64_t late_ = 0;         // records for a day already written: a generator bug
-  std::vector<HeardCell> heard_;  // scratch
 };
 
 // Text tables shared by the generator and its tests.

@@ -46,7 +46,7 @@ void OutFile::WriterLoop() {
     chunk.clear();
     std::lock_guard lock(mu_);
     if (!err.ok() && error_.ok()) error_ = err;
-    spare_.push_back(std::move(chunk));
+    if (spare_.size() < 8) spare_.push_back(std::move(chunk));
   }
 }
 
@@ -64,6 +64,25 @@ void OutFile::Flush() {
     buf_.reserve(kFlushAt + (64 << 10));
   }
   cv_.notify_all();
+}
+
+void OutFile::PutOwned(std::string& text) {
+  if (text.empty()) return;
+  Flush();
+  written_ += text.size();
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+  const size_t capacity = text.capacity();
+  queue_.push_back(std::move(text));
+  text = std::string();
+  if (!spare_.empty()) {
+    text = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  cv_.notify_all();
+  lock.unlock();
+  // One allocation of the size the caller needed, not a doubling series.
+  if (text.capacity() < capacity) text.reserve(capacity);
 }
 
 Status OutFile::Close() {
@@ -106,7 +125,7 @@ void Two(char* p, unsigned v) {
 
 }  // namespace
 
-void OutFile::Ts(UnixMillis t) {
+void TextBuf::Ts(UnixMillis t) {
   int64_t day = t >= 0 ? t / kMillisPerDay : (t - kMillisPerDay + 1) / kMillisPerDay;
   int64_t ms_of_day = t - day * kMillisPerDay;
   if (day != cached_day_) {
@@ -144,7 +163,7 @@ void OutFile::Ts(UnixMillis t) {
   buf_.append(out, 26);
 }
 
-void OutFile::Str(std::string_view s) {
+void TextBuf::Str(std::string_view s) {
   buf_.push_back('"');
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -163,7 +182,7 @@ void OutFile::Str(std::string_view s) {
   buf_.push_back('"');
 }
 
-void OutFile::Hex64(uint64_t v) {
+void TextBuf::Hex64(uint64_t v) {
   static const char kHex[] = "0123456789abcdef";
   char tmp[16];
   for (int i = 15; i >= 0; --i) {
@@ -173,7 +192,16 @@ void OutFile::Hex64(uint64_t v) {
   buf_.append(tmp, 16);
 }
 
-void OutFile::Ipv4(uint32_t ip) {
+void TextBuf::Digits(uint64_t v, int width) {
+  char tmp[20];
+  for (int i = width - 1; i >= 0; --i) {
+    tmp[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  buf_.append(tmp, static_cast<size_t>(width));
+}
+
+void TextBuf::Ipv4(uint32_t ip) {
   for (int i = 3; i >= 0; --i) {
     Int((ip >> (8 * i)) & 0xff);
     if (i) buf_.push_back('.');
