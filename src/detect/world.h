@@ -8,7 +8,9 @@
 // their own, rule-specific state; they never write here.
 //
 // Memory: ~ a few hundred bytes per device and ~64 B per subscriber.
-// Single-threaded (one engine = one thread).
+// Single-threaded (one engine = one thread). Even the const lookups are not
+// safe to run concurrently (Find keeps a one-entry cache): readers outside
+// the engine thread (the payment check) must hold the engine's lock.
 
 #include <cstdint>
 #include <memory>
