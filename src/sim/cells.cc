@@ -1,6 +1,7 @@
 #include "sim/cells.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 namespace fg::sim {
@@ -109,7 +110,13 @@ inline double SectorRsrp(double dx, double dy, double ux, double uy, double bonu
 }  // namespace
 
 void CellLayout::BuildFine() {
-  fine_.assign(static_cast<size_t>(kFine) * kFine * kCandidates, Geo{0, 0, 0, 0, 0, UINT32_MAX});
+  home_geo_.clear();
+  for (const auto& bucket : geo_) home_geo_.insert(home_geo_.end(), bucket.begin(), bucket.end());
+  std::sort(home_geo_.begin(), home_geo_.end(), [](const Geo& a, const Geo& b) { return a.cell < b.cell; });
+  assert(home_geo_.size() < kNoCandidate);
+  std::vector<uint16_t> local(cells_.size(), kNoCandidate);
+  for (size_t i = 0; i < home_geo_.size(); ++i) local[home_geo_[i].cell] = static_cast<uint16_t>(i);
+  fine_.assign(static_cast<size_t>(kFine) * kFine * kCandidates, kNoCandidate);
   std::vector<std::pair<double, const Geo*>> all;
   for (int fy = 0; fy < kFine; ++fy) {
     for (int fx = 0; fx < kFine; ++fx) {
@@ -131,8 +138,8 @@ void CellLayout::BuildFine() {
                         [](const auto& a, const auto& b) {
                           return a.first != b.first ? a.first > b.first : a.second->cell < b.second->cell;
                         });
-      Geo* slot = &fine_[(static_cast<size_t>(fy) * kFine + static_cast<size_t>(fx)) * kCandidates];
-      for (size_t i = 0; i < n; ++i) slot[i] = *all[i].second;
+      uint16_t* slot = &fine_[(static_cast<size_t>(fy) * kFine + static_cast<size_t>(fx)) * kCandidates];
+      for (size_t i = 0; i < n; ++i) slot[i] = local[all[i].second->cell];
     }
   }
 }
@@ -150,9 +157,9 @@ void CellLayout::Hear(Point p, int op, uint64_t noise_key, int max_n, std::vecto
   if (op == kHomeOperator) {
     int fx = std::clamp(static_cast<int>(std::floor((p.x - kOrigin) / kFineM)), 0, kFine - 1);
     int fy = std::clamp(static_cast<int>(std::floor((p.y - kOrigin) / kFineM)), 0, kFine - 1);
-    const Geo* slot = &fine_[(static_cast<size_t>(fy) * kFine + static_cast<size_t>(fx)) * kCandidates];
-    for (int i = 0; i < kCandidates && slot[i].cell != UINT32_MAX; ++i) {
-      const Geo& g = slot[i];
+    const uint16_t* slot = &fine_[(static_cast<size_t>(fy) * kFine + static_cast<size_t>(fx)) * kCandidates];
+    for (int i = 0; i < kCandidates && slot[i] != kNoCandidate; ++i) {
+      const Geo& g = home_geo_[slot[i]];
       consider(g.cell, p.x - g.x, p.y - g.y, g.ux, g.uy, g.bonus);
     }
   } else {

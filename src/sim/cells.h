@@ -106,7 +106,11 @@ class CellLayout {
   static constexpr double kFineM = 200;
   static constexpr int kFine = 180;
   static constexpr int kCandidates = 12;
-  std::vector<Geo> fine_;  // kCandidates per square, unused slots have cell == UINT32_MAX
+  // kCandidates per square: indices into home_geo_, kNoCandidate when unused.
+  // 16-bit so that the whole grid (~0.8 MB) stays in cache.
+  static constexpr uint16_t kNoCandidate = 0xffff;
+  std::vector<uint16_t> fine_;
+  std::vector<Geo> home_geo_;  // the home operator's cells
   void BuildFine();
 };
 
