@@ -5,7 +5,9 @@
 // ground truth truth.jsonl - for one scenario of the femtocell incident
 // class. docs/simulator.md describes the world; docs/detection.md fixes what
 // each label means. Deterministic: the same options give byte-identical
-// files on every run and platform.
+// files on every run and platform. Each call keeps its own state (calls on
+// different threads with different out_dir are independent); one call uses
+// two threads (formatting, and a writer).
 
 #include <cstdint>
 #include <string>
