@@ -49,6 +49,7 @@ class RegistryStore final : public Store {
   Result<Device> GetDevice(std::string_view id) override { return Status::Internal("not in the benchmark's store"); }
   Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
   Status TouchDevice(std::string_view id, UnixMillis when) override { return Status::Internal("not in the benchmark's store"); }
+  Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) override { return Status::Internal("not in the benchmark's store"); }
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override { return Status::Internal("not in the benchmark's store"); }
   Result<std::vector<std::string>> RecordIssuedCertificate( const Certificate& cert, const AuditContext& audit, const EnrolmentAuthorization& auth) override { return Status::Internal("not in the benchmark's store"); }
   Result<Certificate> GetCertificate(std::string_view serial) override { return Status::Internal("not in the benchmark's store"); }

@@ -54,12 +54,18 @@ INGEST=$("$FG" token create --data "$W/data" --role ingest 2>/dev/null)
 printf '%s' "$INGEST" > "$W/ingest.token"
 OPER=$("$FG" token create --data "$W/data" --role operator 2>/dev/null)
 
-# One admission request per registered device, from the first host of its
-# first registered prefix (inside the line it is registered on).
-jq -c 'select(.prefixes and (.prefixes|length) > 0) |
-  (.prefixes[0] | split("/")[0] | split(".") | map(tonumber)) as $o |
-  {device: .device, session: ("storm-" + .device), cert_fp: "",
-   src_ip: "\($o[0]).\($o[1]).\($o[2]).\($o[3] + 1)", endpoint: "segw1", segw: "segw1"}' \
+# One admission request per registered device, from an address of its own
+# inside its first registered prefix (every broadband line has its own
+# address; devices of one ISP block share the prefix, not the address, so
+# the per-line rate limit must not see them as one line).
+jq -nc 'foreach (inputs | select(.prefixes and (.prefixes|length) > 0)) as $d (0; . + 1;
+  ($d.prefixes[0] | split("/")) as $p |
+  ($p[0] | split(".") | map(tonumber) | .[0] * 16777216 + .[1] * 65536 + .[2] * 256 + .[3]) as $base |
+  (pow(2; 32 - ($p[1] | tonumber)) | floor) as $size |
+  ($base + 1 + (. % ([$size - 2, 1] | max))) as $ip |
+  {device: $d.device, session: ("storm-" + $d.device), cert_fp: "",
+   src_ip: "\($ip / 16777216 | floor).\($ip / 65536 | floor % 256).\($ip / 256 | floor % 256).\($ip % 256)",
+   endpoint: "segw1", segw: "segw1"})' \
   "$W/world/registry.jsonl" > "$W/storm.bodies"
 N=$(wc -l < "$W/storm.bodies")
 EXPECT_ALLOW=$(jq -c 'select(.status == "active" and .prefixes and (.prefixes|length) > 0)' "$W/world/registry.jsonl" | wc -l)
@@ -91,22 +97,35 @@ storm_secs=$(awk '{ print $4 }' <<<"$storm")
 storm_rate=$(awk '{ print $6 }' <<<"$storm")
 storm_line=$storm
 log "storm: $storm_line; serve metrics: allow +$((a1 - a0)) (expected $EXPECT_ALLOW active), deny +$((d1 - d0))"
+# Every active device asked from inside its own line: each must be let in,
+# every other one (provisioned, suspended, decommissioned) refused.
+[ $((a1 - a0)) -eq "$EXPECT_ALLOW" ] || { grep -o '"reasons":\[[^]]*\]' "$W/data/log/admission.jsonl" | sort | uniq -c | sort -rn | head >&2; fail "storm: $((a1 - a0)) allowed, expected $EXPECT_ALLOW"; }
 
 log "baseline: the same client and bodies against POST /healthz (405: the HTTP layer alone)"
 base=$("$STORM" 127.0.0.1 "$PORT" /healthz "$SEGW" "$W/storm.bodies" 64 || true)
 base_rate=$(awk '{ print $6 }' <<<"$base")
 
 log "(b) payment checks under load for ${DURATION}s (wrk -t2 -c16 --latency) while events stream in"
+e0=$(metric 'femtoguard_ingest_events_total')
 "$FG" feed --data "$W/data" --server "127.0.0.1:$PORT" --token-file "$W/ingest.token" \
   --events "$W/world/events.jsonl" --duration "$DURATION" --quiet > "$W/feed.log" 2>&1 &
 FEED_PID=$!
+# The feed reads and sorts its file first; measure once events are flowing.
+for _ in $(seq 1 600); do
+  [ "$(metric 'femtoguard_ingest_events_total')" -gt "$e0" ] && break
+  kill -0 "$FEED_PID" 2>/dev/null || { cat "$W/feed.log" >&2; fail "feed ended before sending"; }
+  sleep 0.2
+done
+e0=$(metric 'femtoguard_ingest_events_total')
 pay=$(wrk -t2 -c16 -d"${DURATION}s" --latency -s "$W/pay.lua" "http://127.0.0.1:$PORT/")
-wait "$FEED_PID" || true
+# The feed is load, not the subject: stop it with wrk.
+e1=$(metric 'femtoguard_ingest_events_total')
+stop_tree "$FEED_PID"
 FEED_PID=""
 pay_rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$pay")
 p50=$(awk '/^ +50%/ { print $2 }' <<<"$pay")
 p99=$(awk '/^ +99%/ { print $2 }' <<<"$pay")
-fed=$(grep -o 'fed [0-9]* events in [0-9.]* s' "$W/feed.log" || echo "feed: see log")
+fed="$((e1 - e0)) events ingested by serve (POST /v1/events)"
 
 cat <<OUT
 api_bench ($(date -u +%FT%TZ), $(nproc) CPUs, serve --threads 2, wrk on the same machine)

@@ -72,6 +72,7 @@ class InProcessBus final : public Bus {
   uint64_t published_ = 0;           // guarded by mutex_
   uint64_t delivered_ = 0;           // guarded by mutex_
   bool stopping_ = false;            // guarded by mutex_
+  bool dispatcher_idle_ = false;     // dispatcher waits on cv_; guarded by mutex_
   bool started_ = false;
   std::thread thread_;
 };

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -64,10 +66,37 @@ class LiveDetection::Impl {
   std::unique_ptr<Pseudonymizer> pseudonymizer;
   std::unique_ptr<response::Responder> responder;
   std::unique_ptr<bus::InProcessBus> bus;
+  std::function<void(std::string_view, std::string_view)> on_session_down;  // fixed after Start
 
   std::mutex mutex;  // guards engine (and its World) and watermark
   std::unique_ptr<detect::Engine> engine;
   UnixMillis watermark = 0;
+
+  // Queries (payment checks) that asked for `mutex` and those that are done
+  // with it. std::mutex is not fair: without these, the dispatcher takes the
+  // lock back right after letting go of it and a payment check waits for the
+  // whole stream (seen as a 1.3 s p99 while a day of events streamed in).
+  std::atomic<uint64_t> queries_arrived{0};
+  std::atomic<uint64_t> queries_served{0};
+
+  // Holds `mutex` for a query; counted so that the dispatcher lets it in at
+  // its next slice boundary.
+  class QueryLock {
+   public:
+    explicit QueryLock(Impl& impl) : impl_(impl) {
+      impl_.queries_arrived.fetch_add(1, std::memory_order_acq_rel);
+      impl_.mutex.lock();
+    }
+    ~QueryLock() {
+      impl_.mutex.unlock();
+      impl_.queries_served.fetch_add(1, std::memory_order_acq_rel);
+    }
+    QueryLock(const QueryLock&) = delete;
+    QueryLock& operator=(const QueryLock&) = delete;
+
+   private:
+    Impl& impl_;
+  };
 
   std::mutex decoders_mutex;
   std::vector<std::unique_ptr<ingest::EventDecoder>> decoders;  // idle decoders, guarded
@@ -97,16 +126,27 @@ class LiveDetection::Impl {
     Status s = bus::ForEachEvent(payload, [&](const detect::Event& e) {
       engine->Process(e);
       watermark = std::max(watermark, e.ts_ms);
-      if (++n % kSlice == 0) {
-        lock.unlock();
-        std::this_thread::yield();
-        lock.lock();
-      }
+      if (++n % kSlice == 0) LetQueriesIn(lock);
     });
     if (!s.ok()) {
       Metrics::Global().GetCounter("femtoguard_bus_bad_batches_total", {}, "Undecodable event batches").Inc();
       spdlog::error("detection: {}", s.ToString());
     }
+  }
+
+  // Between two slices of a batch: lets every query that is waiting for the
+  // lock now go first (those arriving later wait for the next slice, so a
+  // steady stream of queries cannot starve detection). Bounded: a query that
+  // takes longer than 50 ms does not stall the stream.
+  void LetQueriesIn(std::unique_lock<std::mutex>& lock) {
+    const uint64_t target = queries_arrived.load(std::memory_order_acquire);
+    if (queries_served.load(std::memory_order_acquire) >= target) return;
+    lock.unlock();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    while (queries_served.load(std::memory_order_acquire) < target && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    lock.lock();
   }
 
   void OnAlert(const detect::Alert& alert) {
@@ -148,6 +188,7 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   spdlog::info("detection: {} devices, {} rules", world.device_count(), rules->rules().size());
 
   impl->responder = std::make_unique<response::Responder>(store, options.response);
+  impl->on_session_down = std::move(options.on_session_down);
   Impl* self = impl.get();
   impl->engine = std::make_unique<detect::Engine>(std::move(world), std::move(rules).value(),
                                                   [self](const detect::Alert& a) { self->OnAlert(a); });
@@ -175,6 +216,7 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
   std::string batch;
   bus::BeginBatch(&batch);
   uint32_t accepted = 0, unknown = 0, malformed = 0;
+  std::vector<std::pair<std::string, std::string>> ended;  // (device, session) of session.down lines
   json errors = json::array();
   size_t pos = 0;
   uint64_t line_no = 0;
@@ -191,6 +233,9 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
         event.line = line_no;
         bus::AppendEvent(event, &batch);
         ++accepted;
+        if (event.type == detect::EventType::kSessionDown && impl_->on_session_down) {
+          ended.emplace_back(event.device, event.session);
+        }
         break;
       case ingest::DecodeResult::kUnknownType:
         ++unknown;
@@ -213,6 +258,7 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
       return r;
     }
   }
+  for (const auto& [device, session] : ended) impl_->on_session_down(device, session);
   IngestCounter("ok").Inc(accepted);
   if (unknown) IngestCounter("unknown_type").Inc(unknown);
   if (malformed) IngestCounter("malformed").Inc(malformed);
@@ -276,7 +322,7 @@ HttpResponse LiveDetection::PaymentCheck(const HttpRequest& request) {
 
   detect::PaymentDecision d;
   {
-    std::lock_guard lock(impl_->mutex);
+    Impl::QueryLock lock(*impl_);
     // Judged at the stream's event time (what the detectors have seen),
     // unless the caller names the payment's own time.
     UnixMillis now = ts ? ts : (impl_->watermark ? impl_->watermark : NowMillis());
@@ -348,14 +394,14 @@ void LiveDetection::ApplyChange(const Change& change) {
     case ChangeKind::kDevice: {
       auto d = store.GetDevice(change.key);
       if (!d.ok()) return;
-      std::lock_guard lock(impl_->mutex);
+      Impl::QueryLock lock(*impl_);
       impl_->engine->world().Register(*d);
       return;
     }
     case ChangeKind::kEndpoint: {
       auto endpoints = store.ListEndpoints();
       if (!endpoints.ok()) return;
-      std::lock_guard lock(impl_->mutex);
+      Impl::QueryLock lock(*impl_);
       for (const Endpoint& e : *endpoints) {
         if (e.address == change.key) {
           impl_->engine->world().SetEndpointStatus(e.address, EndpointStatusName(e.status));
@@ -371,7 +417,7 @@ void LiveDetection::ApplyChange(const Change& change) {
       if (!blocks.ok()) return;
       bool present = std::any_of(blocks->begin(), blocks->end(),
                                  [&](const Block& b) { return b.kind == kind && b.value == value; });
-      std::lock_guard lock(impl_->mutex);
+      Impl::QueryLock lock(*impl_);
       detect::World& world = impl_->engine->world();
       if (kind == "device") {
         detect::DeviceIdx i = present ? world.Intern(value) : world.Find(value);

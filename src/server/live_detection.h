@@ -14,6 +14,7 @@
 // Thread-safety: thread-safe. The engine and World are guarded by one mutex,
 // held by the bus thread per batch and briefly by payment checks.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,11 @@ class LiveDetection {
     std::string rules_path;  // empty: DIR/rules.yaml when present, else the built-in default
     std::string cells_path;  // empty: DIR/cells.csv when present
     response::Options response;
+    // Called for every session.down accepted by POST /v1/events, after the
+    // batch is on the bus: a SeGW that asks over HTTP reports the end of a
+    // session this way, and admission must forget it (or the device's next
+    // session from a new address would look like a clone). Optional.
+    std::function<void(std::string_view device, std::string_view session)> on_session_down;
   };
 
   static Result<std::unique_ptr<LiveDetection>> Start(Store& store, const DataDir& dir, Options options);

@@ -494,6 +494,10 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   LiveDetection::Options det_options;
   det_options.rules_path = options.rules_path;
   det_options.response.webhook_url = options.webhook_url;
+  admission::Engine* admission_engine = impl->admission.get();
+  det_options.on_session_down = [admission_engine](std::string_view device, std::string_view session) {
+    admission_engine->SessionDown(device, session);
+  };
   FG_ASSIGN_OR_RETURN(impl->detection, LiveDetection::Start(*impl->store, impl->dir, det_options));
   impl->gate = MakeNodeGate(*impl->admission, *impl->detection);
 

@@ -1096,6 +1096,22 @@ Status SqliteStore::TouchDevice(std::string_view id, UnixMillis when) {
   });
 }
 
+Result<size_t> SqliteStore::TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  size_t found_rows = 0;
+  FG_RETURN_IF_ERROR(c.WriteTransaction([&]() -> Status {
+    found_rows = 0;
+    for (const auto& [id, when] : seen) {
+      bool found = false;
+      FG_RETURN_IF_ERROR(sqlite::TouchDeviceRow(c, id, when, &found));
+      found_rows += found ? 1 : 0;
+    }
+    return Status::Ok();
+  }));
+  return found_rows;
+}
+
 // ---- certificates ----
 
 Result<std::optional<std::string>> SqliteStore::FindKeyOwner(std::string_view key_fp) {

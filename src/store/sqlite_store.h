@@ -67,6 +67,7 @@ class SqliteStore final : public Store {
   Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to,
                                            const AuditContext& audit) override;
   Status TouchDevice(std::string_view id, UnixMillis when) override;
+  Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) override;
 
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override;
   // The two-argument form (kOperator) of the base class stays callable here.

@@ -240,6 +240,10 @@ class Store {
                                                    const AuditContext& audit) = 0;
   // Records that the device was seen (enrolment, renewal, session). No audit.
   virtual Status TouchDevice(std::string_view id, UnixMillis when) = 0;
+  // The same for many devices in one transaction (admission's periodic
+  // flush after a reconnect storm); unknown ids are skipped. Returns how
+  // many rows were found.
+  virtual Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) = 0;
 
   // ---- certificates ----
   // Device id the key is (or was) bound to, if any. The binding is permanent:

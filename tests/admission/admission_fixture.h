@@ -54,6 +54,10 @@ class FailingStore final : public Store {
     if (fail) return Status::Unavailable("store down (test)");
     return inner.TouchDevice(id, when);
   }
+  Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.TouchDevices(seen);
+  }
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override {
     if (fail) return Status::Unavailable("store down (test)");
     return inner.FindKeyOwner(key_fp);

@@ -25,7 +25,8 @@ class ApiTest : public NodeFixture {
     StartNode();
     WriteAll(P("registry.jsonl"),
              R"({"device":"FG-HOME","status":"active","mode":"closed","site":{"lat":37.5,"lon":127.0,"radius_m":150},"prefixes":["10.1.0.0/16"],"csg":["450081111111111"]})" "\n"
-             R"({"device":"FG-OLD","status":"active","mode":"closed","prefixes":["10.2.0.0/16"]})" "\n");
+             R"({"device":"FG-OLD","status":"active","mode":"closed","prefixes":["10.2.0.0/16"]})" "\n"
+             R"({"device":"FG-MOVER","status":"active","mode":"closed","prefixes":["10.3.0.0/16"]})" "\n");
     auto imp = Fg({"device", "import", "--data", data_, "--registry", P("registry.jsonl")});
     ASSERT_EQ(imp.exit_code, 0) << imp.out;
     for (const char* role : {"segw", "ingest", "payments", "operator"}) {
@@ -147,6 +148,31 @@ TEST_F(ApiTest, AdmissionAllowsTheRegisteredLineAndDeniesOthers) {
   EXPECT_THAT(log, HasSubstr("\"session\":\"s-1\""));
   EXPECT_THAT(log, HasSubstr("\"session\":\"s-2\""));
   EXPECT_THAT(log, HasSubstr("\"session\":\"s-3\""));
+}
+
+// A SeGW that asks over HTTP tells femtoguard that a session ended with a
+// session.down event; until then a second session of the same identity from
+// another address is a clone, afterwards it is the device reconnecting.
+TEST_F(ApiTest, ASessionDownPostedAsAnEventEndsTheSessionForAdmission) {
+  auto admit = [](const std::string& session, const std::string& ip) {
+    auto [code, body] = Http("POST", "/v1/admission", tokens_["segw"],
+                             R"({"device":"FG-MOVER","session":")" + session + R"(","src_ip":")" + ip +
+                                 R"(","endpoint":"segw1","segw":"segw1"})");
+    EXPECT_EQ(code, "200") << body;
+    return json::parse(body, nullptr, false);
+  };
+  EXPECT_EQ(admit("m-1", "10.3.0.5")["decision"], "allow");
+  json second = admit("m-2", "10.3.9.9");
+  EXPECT_EQ(second["decision"], "deny") << "the first session is still up: two places at once";
+  EXPECT_THAT(second["reasons"].dump(), HasSubstr("cert.clone"));
+
+  auto [code, body] = Http("POST", "/v1/events", tokens_["ingest"],
+                           R"({"ts":"2026-01-05T09:00:00Z","type":"session.down","device":"FG-MOVER","session":"m-1"})" "\n");
+  ASSERT_EQ(code, "200") << body;
+  EXPECT_EQ(json::parse(body)["accepted"], 1);
+
+  json third = admit("m-3", "10.3.9.9");
+  EXPECT_EQ(third["decision"], "allow") << third.dump();
 }
 
 TEST_F(ApiTest, EventsFlowToAlertsActionsAndThePaymentCheck) {

@@ -370,6 +370,19 @@ TEST_F(SqliteStoreTest, TouchDeviceOnlyMovesForwardAndIsNotAudited) {
   EXPECT_TRUE(store_->TouchDevice("FG-404", kT0).IsNotFound());
 }
 
+TEST_F(SqliteStoreTest, TouchDevicesWritesManyInOneGoAndSkipsUnknownIds) {
+  Add(MakeDevice("FG-1"));
+  Add(MakeDevice("FG-2"));
+  ASSERT_TRUE(store_->TouchDevice("FG-2", kT0 + 5000).ok());
+  const size_t audits = AuditCount();
+  auto n = store_->TouchDevices({{"FG-1", kT0}, {"FG-404", kT0}, {"FG-2", kT0 + 1000}});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(store_->GetDevice("FG-1")->last_seen_ms, kT0);
+  EXPECT_EQ(store_->GetDevice("FG-2")->last_seen_ms, kT0 + 5000) << "an older time must not move last_seen back";
+  EXPECT_EQ(AuditCount(), audits);
+}
+
 // ---- issuance ----
 
 TEST_F(SqliteStoreTest, IssuanceActivatesProvisionedDevice) {

@@ -30,9 +30,6 @@
 namespace fg::detect::detectors {
 namespace {
 
-constexpr double kGridDeg = 0.01;  // femtocell site grid, ~1.1 km in latitude
-
-int64_t GridIndex(double deg) { return static_cast<int64_t>(std::floor(deg / kGridDeg)); }
 uint64_t GridKey(int64_t a, int64_t b) {
   return (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
 }
@@ -42,6 +39,10 @@ class CellUnregistered final : public Detector {
   explicit CellUnregistered(const RuleParams& p)
       : macro_radius_m_(p.GetDouble("macro_radius_m", 5000)),
         femto_radius_m_(p.GetDouble("femto_radius_m", 300)),
+        // Squares of half the radius: at fleet density (hundreds of sites
+        // per km2) a 1 km square held hundreds of sites to measure per
+        // report, and the search now starts at the UE's own square.
+        grid_deg_(std::max(0.0005, femto_radius_m_ / kMetresPerDegree / 2)),
         femto_pci_min_(static_cast<int>(p.GetInt("femto_pci_min", -1))),
         femto_pci_max_(static_cast<int>(p.GetInt("femto_pci_max", -1))),
         cluster_m_(p.GetDouble("cluster_m", 2000)),
@@ -71,7 +72,7 @@ class CellUnregistered final : public Detector {
   }
 
   size_t MemoryBytes() const override {
-    size_t n = macro_.MemoryBytes() + femto_grid_.size() * 64;
+    size_t n = macro_.MemoryBytes() + femto_grid_.size() * 64 + femtos_indexed_ * sizeof(FemtoSite);
     for (const auto& [k, v] : suspects_) n += 64 + v.reports.capacity() * sizeof(Seen);
     return n;
   }
@@ -104,34 +105,44 @@ class CellUnregistered final : public Detector {
     if (femto_pci_max_ >= 0 && n.pci > femto_pci_max_) return false;
     IndexFemtos(w);
     const double r2 = femto_radius_m_ * femto_radius_m_;
-    int64_t span_lat = static_cast<int64_t>(std::ceil(femto_radius_m_ / kMetresPerDegree / kGridDeg));
-    int64_t span_lon = static_cast<int64_t>(
-        std::ceil(femto_radius_m_ / (kMetresPerDegree * std::max(0.01, ue.cos_lat)) / kGridDeg));
-    int64_t la = GridIndex(ue.lat), lo = GridIndex(ue.lon);
-    for (int64_t i = la - span_lat; i <= la + span_lat; ++i)
-      for (int64_t j = lo - span_lon; j <= lo + span_lon; ++j) {
-        auto it = femto_grid_.find(GridKey(i, j));
-        if (it == femto_grid_.end()) continue;
-        for (DeviceIdx d : it->second) {
-          const DeviceState& s = w.device(d);
-          if (!s.registered || !s.site || s.blocked || s.Suspect(now)) continue;
-          if (s.status != DeviceStatus::kActive && s.status != DeviceStatus::kProvisioned) continue;
-          if (ue.DistanceSquaredTo(s.site->lat, s.site->lon) <= r2) return true;
+    const int64_t span_lat = static_cast<int64_t>(std::ceil(femto_radius_m_ / kMetresPerDegree / grid_deg_));
+    const int64_t span_lon = static_cast<int64_t>(
+        std::ceil(femto_radius_m_ / (kMetresPerDegree * std::max(0.01, ue.cos_lat)) / grid_deg_));
+    const int64_t la = GridIndex(ue.lat), lo = GridIndex(ue.lon);
+    // Ring by ring outwards from the UE's square: the nearest sites first,
+    // so that the usual case (a femtocell next door) stops early.
+    for (int64_t ring = 0; ring <= std::max(span_lat, span_lon); ++ring) {
+      for (int64_t i = la - std::min(ring, span_lat); i <= la + std::min(ring, span_lat); ++i) {
+        for (int64_t j = lo - std::min(ring, span_lon); j <= lo + std::min(ring, span_lon); ++j) {
+          if (std::max(std::abs(i - la), std::abs(j - lo)) != ring) continue;
+          auto it = femto_grid_.find(GridKey(i, j));
+          if (it == femto_grid_.end()) continue;
+          for (const FemtoSite& f : it->second) {
+            if (ue.DistanceSquaredTo(f.lat, f.lon) > r2) continue;
+            const DeviceState& s = w.device(f.device);
+            if (!s.registered || !s.site || s.blocked || s.Suspect(now)) continue;
+            if (s.status != DeviceStatus::kActive && s.status != DeviceStatus::kProvisioned) continue;
+            if (ue.DistanceSquaredTo(s.site->lat, s.site->lon) <= r2) return true;
+          }
         }
       }
+    }
     return false;
   }
 
   // Devices with a registered site, indexed once (new registrations are
-  // added as the World grows).
+  // added as the World grows). The site's position is kept next to the
+  // index so that the distance test reads no device state.
   void IndexFemtos(const World& w) {
     for (; femtos_indexed_ < w.device_count(); ++femtos_indexed_) {
       const DeviceState& s = w.device(static_cast<DeviceIdx>(femtos_indexed_));
       if (!s.site) continue;
       femto_grid_[GridKey(GridIndex(s.site->lat), GridIndex(s.site->lon))].push_back(
-          static_cast<DeviceIdx>(femtos_indexed_));
+          FemtoSite{s.site->lat, s.site->lon, static_cast<DeviceIdx>(femtos_indexed_)});
     }
   }
+
+  int64_t GridIndex(double deg) const { return static_cast<int64_t>(std::floor(deg / grid_deg_)); }
 
   void DropOld(UnixMillis now_ms) {
     for (auto it = suspects_.begin(); it != suspects_.end();) {
@@ -202,6 +213,7 @@ class CellUnregistered final : public Detector {
 
   double macro_radius_m_;
   double femto_radius_m_;
+  double grid_deg_;  // femtocell site grid square, in degrees (after femto_radius_m_)
   int femto_pci_min_;
   int femto_pci_max_;
   double cluster_m_;
@@ -212,7 +224,12 @@ class CellUnregistered final : public Detector {
 
   MacroCoverage macro_{macro_radius_m_};  // declared after macro_radius_m_
   size_t femtos_indexed_ = 0;
-  std::unordered_map<uint64_t, std::vector<DeviceIdx>> femto_grid_;  // registered sites by grid square
+  struct FemtoSite {
+    double lat;
+    double lon;
+    DeviceIdx device;
+  };
+  std::unordered_map<uint64_t, std::vector<FemtoSite>> femto_grid_;  // registered sites by grid square
   std::unordered_map<uint64_t, Suspect> suspects_;                // (pci, earfcn) -> recent reporters
 };
 
