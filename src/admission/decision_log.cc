@@ -10,33 +10,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_text.h"
 #include "common/metrics.h"
 
 namespace fg::admission {
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);  // UTF-8 passes through; invalid bytes are the caller's input, kept
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 std::string DecisionLog::Format(const AdmissionRequest& r, UnixMillis ts, const Decision& d) {
   std::string out;

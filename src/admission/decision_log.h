@@ -46,7 +46,4 @@ class DecisionLog {
   std::thread flusher_;
 };
 
-// Appends `s` as a JSON string literal (quotes included).
-void AppendJsonString(std::string* out, std::string_view s);
-
 }  // namespace fg::admission

@@ -18,6 +18,8 @@ bool ReadDigits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
+}  // namespace
+
 // Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -27,8 +29,6 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
-
-}  // namespace
 
 UnixMillis NowMillis() {
   using namespace std::chrono;

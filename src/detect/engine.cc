@@ -10,7 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "common/metrics.h"
+#include "common/ossl.h"
 
 namespace fg::detect {
 namespace {
@@ -22,29 +24,6 @@ constexpr UnixMillis kExpireEveryMs = 60 * kMillisPerSecond;
 const RuleParams& EmptyParams() {
   static const RuleParams kEmpty;
   return kEmpty;
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 void AppendJsonStrings(std::string* out, const std::vector<std::string>& v) {
@@ -74,13 +53,7 @@ std::string StableId(const Evidence& ev) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(material.data(), material.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(16, '0');
-  for (size_t i = 0; i < 8; ++i) {
-    id[2 * i] = kHex[md[i] >> 4];
-    id[2 * i + 1] = kHex[md[i] & 15];
-  }
-  return id;
+  return ossl::HexLower(md, 8);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "common/metrics.h"
+#include "common/ossl.h"
 #include "segw/vici_client.h"
 
 namespace fg::segw {
@@ -103,17 +104,6 @@ std::string DeviceFromIdentity(const std::string& id) {
   return cn;
 }
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
-
 struct CertId {
   std::string fp;      // "sha256:<hex>"
   std::string serial;  // hex, lower case, no leading zeros beyond one byte
@@ -126,9 +116,9 @@ bool IdentifyCert(const std::string& der, CertId& out) {
   if (!x) return false;
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), md);
-  out.fp = "sha256:" + Hex(md, sizeof md);
+  out.fp = "sha256:" + ossl::HexLower(md, sizeof md);
   const ASN1_INTEGER* serial = X509_get0_serialNumber(x);
-  out.serial = Hex(serial->data, static_cast<size_t>(serial->length));
+  out.serial = ossl::HexLower(serial->data, static_cast<size_t>(serial->length));
   X509_free(x);
   return true;
 }

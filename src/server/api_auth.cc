@@ -7,27 +7,17 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/ossl.h"
 
 namespace fg {
 namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
 
 Result<std::string> RandomHex(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
   if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
     return Status::Internal("no randomness for a new token");
   }
-  std::string out = Hex(buf.data(), buf.size());
+  std::string out = ossl::HexLower(buf.data(), buf.size());
   OPENSSL_cleanse(buf.data(), buf.size());
   return out;
 }
@@ -51,7 +41,7 @@ std::string HashApiToken(std::string_view token) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr);
-  return Hex(md, n);
+  return ossl::HexLower(md, n);
 }
 
 Result<std::string> CreateApiToken(Store& store, ApiRole role, std::string_view label,

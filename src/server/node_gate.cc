@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/ossl.h"
 #include "common/time.h"
 
 namespace fg {
@@ -40,13 +41,7 @@ std::string AlertId(std::string_view rule, std::string_view device, std::string_
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(input.data(), input.size(), md, &n, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 8; ++i) {
-    id.push_back(kHex[md[i] >> 4]);
-    id.push_back(kHex[md[i] & 15]);
-  }
-  return id;
+  return ossl::HexLower(md, 8);
 }
 
 class NodeGate final : public admission::Gate {

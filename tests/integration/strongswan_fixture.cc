@@ -382,4 +382,34 @@ std::vector<std::string> EstablishedSasFrom(const std::string& list_sas, const s
   return out;
 }
 
+std::string SegwSwanctlConf(const std::string& segw_id, const std::string& cacert, const std::string& local_ts,
+                            const std::string& revocation, const std::string& extra) {
+  std::string conf =
+      "connections {\n"
+      "  femtocells {\n"
+      "    version = 2\n"
+      "    encap = yes\n"
+      "    unique = never\n"
+      "    local {\n"
+      "      auth = pubkey\n"
+      "      certs = segw.pem\n"
+      "      id = \"" + segw_id + "\"\n"
+      "    }\n"
+      "    remote {\n"
+      "      auth = pubkey\n"
+      "      cacerts = " + cacert + "\n";
+  if (!revocation.empty()) conf += "      revocation = " + revocation + "\n";
+  conf +=
+      "    }\n"
+      "    children {\n"
+      "      core {\n"
+      "        local_ts = " + local_ts + "\n"
+      "        remote_ts = 10.99.0.0/16\n"
+      "      }\n"
+      "    }\n"
+      "  }\n"
+      "}\n";
+  return conf + extra;
+}
+
 }  // namespace fg::testing

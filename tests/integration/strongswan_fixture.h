@@ -58,6 +58,16 @@ class NetLab {
   std::vector<std::string> namespaces_;
 };
 
+// The SeGW's swanctl.conf connection "femtocells" (child "core"): IKEv2
+// with UDP encapsulation, the SeGW's certificate segw.pem with identity
+// `segw_id`, remote femtocells authenticated against `cacert`, and
+// `unique = never` (one identity with several SAs is femtoguard's call,
+// cert.clone, not charon's: with the default an INITIAL_CONTACT from a clone
+// would evict the original). `revocation` and `extra` (e.g. an authorities
+// section) are added when not empty.
+std::string SegwSwanctlConf(const std::string& segw_id, const std::string& cacert, const std::string& local_ts,
+                            const std::string& revocation = "", const std::string& extra = "");
+
 // One charon daemon in a namespace, with its files under `dir`:
 //   strongswan.conf, charon.log, charon.vici, run/ (bind-mounted on /run),
 //   swanctl/{swanctl.conf, x509/, x509ca/, private/}

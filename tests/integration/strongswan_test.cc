@@ -186,44 +186,15 @@ class StrongswanTest : public ::testing::Test {
   }
 
   static std::string SegwConf() {
-    return std::string(
-               "connections {\n"
-               "  femtocells {\n"
-               "    version = 2\n"
-               "    encap = yes\n"
-               // One identity, several SAs is femtoguard's call (cert.clone), not charon's:
-               // with the default (no), an INITIAL_CONTACT from a clone would evict the original.
-               "    unique = never\n"
-               "    local {\n"
-               "      auth = pubkey\n"
-               "      certs = segw.pem\n"
-               "      id = \"") +
-           kSegwId +
-           "\"\n"
-           "    }\n"
-           "    remote {\n"
-           "      auth = pubkey\n"
-           "      cacerts = fg-issuing.pem\n"
-           "      revocation = ifuri\n"
-           "    }\n"
-           "    children {\n"
-           "      core {\n"
-           "        local_ts = " +
-           kSegwInner +
-           "/32\n"
-           "        remote_ts = 10.99.0.0/16\n"
-           "      }\n"
-           "    }\n"
-           "  }\n"
-           "}\n"
-           "authorities {\n"
-           "  femtoguard {\n"
-           "    cacert = fg-issuing.pem\n"
-           "    ocsp_uris = http://" +
-           kServe +
-           "/ocsp\n"
-           "  }\n"
-           "}\n";
+    return SegwSwanctlConf(kSegwId, "fg-issuing.pem", std::string(kSegwInner) + "/32", "ifuri",
+                           std::string("authorities {\n"
+                                       "  femtoguard {\n"
+                                       "    cacert = fg-issuing.pem\n"
+                                       "    ocsp_uris = http://") +
+                               kServe +
+                               "/ocsp\n"
+                               "  }\n"
+                               "}\n");
   }
 
   // ---- femtoguard ----

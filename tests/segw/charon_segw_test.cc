@@ -112,30 +112,7 @@ class CharonSegwTest : public ::testing::Test {
     l.segw->CopyFile("x509/segw.pem", cert);
     l.segw->CopyFile("private/segw.key", key);
     l.segw->CopyFile("x509ca/lab-ca.pem", l.ca.cert);
-    l.segw->SetSwanctlConf(std::string("connections {\n"
-                                       "  femtocells {\n"
-                                       "    version = 2\n"
-                                       "    encap = yes\n"
-                                       "    unique = never\n"
-                                       "    local {\n"
-                                       "      auth = pubkey\n"
-                                       "      certs = segw.pem\n"
-                                       "      id = \"") +
-                           kSegwId +
-                           "\"\n"
-                           "    }\n"
-                           "    remote {\n"
-                           "      auth = pubkey\n"
-                           "      cacerts = lab-ca.pem\n"
-                           "    }\n"
-                           "    children {\n"
-                           "      core {\n"
-                           "        local_ts = 10.98.0.1/32\n"
-                           "        remote_ts = 10.99.0.0/16\n"
-                           "      }\n"
-                           "    }\n"
-                           "  }\n"
-                           "}\n");
+    l.segw->SetSwanctlConf(fg::testing::SegwSwanctlConf(kSegwId, "lab-ca.pem", "10.98.0.1/32"));
     return l.segw->Start();
   }
 
