@@ -44,6 +44,20 @@ TEST(PseudonymizerTest, SeparatesKinds) {
   EXPECT_NE(imsi.substr(imsi.find(':') + 1), msisdn.substr(msisdn.find(':') + 1));
 }
 
+// Known answers, computed independently (Python's hmac module): HMAC-SHA256
+// of "<kind>:<value>", first 12 bytes. Pseudonyms already stored in a data
+// dir must never change with the implementation.
+TEST(PseudonymizerTest, IsHmacSha256OfKindAndValue) {
+  EXPECT_EQ(Pseudonymizer(kKeyA).Pseudonymize("imsi", "450081234567890"), "imsi:0d70c21a6969b03eed5b806c");
+  // A key longer than SHA-256's block is hashed first (RFC 2104).
+  EXPECT_EQ(Pseudonymizer(std::string(100, 'k')).Pseudonymize("msisdn", "821012345678"),
+            "msisdn:f58aac8be9c372a3b5090be6");
+  uint8_t bytes[Pseudonymizer::kPseudonymBytes];
+  Pseudonymizer(kKeyA).PseudonymizeBytes("imsi", "450081234567890", bytes);
+  EXPECT_EQ(bytes[0], 0x0d);
+  EXPECT_EQ(bytes[11], 0x6c);
+}
+
 TEST(PseudonymizerTest, GeneratedKeysAreFreshAndFullLength) {
   const std::string k1 = Pseudonymizer::GenerateKey();
   const std::string k2 = Pseudonymizer::GenerateKey();
