@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
+#include <unordered_set>
 #include <thread>
 #include <vector>
 
@@ -410,26 +412,49 @@ void LiveDetection::ApplyChange(const Change& change) {
       return;
     }
     case ChangeKind::kBlock: {
-      size_t colon = change.key.find(':');
-      if (colon == std::string::npos) return;
-      std::string kind = change.key.substr(0, colon), value = change.key.substr(colon + 1);
       auto blocks = store.ListBlocks();
       if (!blocks.ok()) return;
-      bool present = std::any_of(blocks->begin(), blocks->end(),
-                                 [&](const Block& b) { return b.kind == kind && b.value == value; });
-      Impl::QueryLock lock(*impl_);
-      detect::World& world = impl_->engine->world();
-      if (kind == "device") {
-        detect::DeviceIdx i = present ? world.Intern(value) : world.Find(value);
-        if (i != detect::kNoDevice) world.device(i).blocked = present;
-      } else if (kind == "payments") {
-        detect::SubjectId s;
-        if (detect::SubjectId::FromString(value, &s)) world.MutableSubscriber(s).payments_held = present;
-      }
+      std::unordered_set<std::string> present;
+      for (const Block& b : *blocks) present.insert(b.kind + ":" + b.value);
+      ApplyBlock(change.key, present.count(change.key) > 0);
       return;
     }
     default:
       return;
+  }
+}
+
+void LiveDetection::ApplyChanges(const std::vector<Change>& changes) {
+  // The block list is read once for the whole page: a detector blocking
+  // thousands of clones at once must not cost a full list per block.
+  std::optional<std::unordered_set<std::string>> present;
+  for (const Change& change : changes) {
+    if (change.kind != ChangeKind::kBlock) {
+      ApplyChange(change);
+      continue;
+    }
+    if (!present) {
+      auto blocks = impl_->store->ListBlocks();
+      if (!blocks.ok()) continue;
+      present.emplace();
+      for (const Block& b : *blocks) present->insert(b.kind + ":" + b.value);
+    }
+    ApplyBlock(change.key, present->count(change.key) > 0);
+  }
+}
+
+void LiveDetection::ApplyBlock(const std::string& key, bool present) {
+  size_t colon = key.find(':');
+  if (colon == std::string::npos) return;
+  std::string kind = key.substr(0, colon), value = key.substr(colon + 1);
+  Impl::QueryLock lock(*impl_);
+  detect::World& world = impl_->engine->world();
+  if (kind == "device") {
+    detect::DeviceIdx i = present ? world.Intern(value) : world.Find(value);
+    if (i != detect::kNoDevice) world.device(i).blocked = present;
+  } else if (kind == "payments") {
+    detect::SubjectId s;
+    if (detect::SubjectId::FromString(value, &s)) world.MutableSubscriber(s).payments_held = present;
   }
 }
 

@@ -60,6 +60,8 @@ class LiveDetection {
   Status Publish(const detect::Event& event);
   // Change-feed row: registry, endpoint and block changes reach the World.
   void ApplyChange(const Change& change);
+  // A page of the change feed, in order; the block list is read once.
+  void ApplyChanges(const std::vector<Change>& changes);
   // Waits until everything published so far has been processed.
   void Drain();
 
@@ -68,6 +70,8 @@ class LiveDetection {
   const Pseudonymizer& pseudonymizer() const;
 
  private:
+  void ApplyBlock(const std::string& key, bool present);  // key "kind:value"
+
   class Impl;
   explicit LiveDetection(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
