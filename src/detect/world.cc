@@ -78,11 +78,16 @@ DeviceIdx World::Intern(std::string_view device_id) {
 }
 
 DeviceIdx World::Register(const Device& d) {
+  const size_t count_before = devices_.size();
   DeviceIdx idx = Intern(d.id);
+  const bool new_record = devices_.size() > count_before;  // appended: indexes pick it up incrementally
   DeviceState& s = devices_[idx];
   s.registered = true;
   s.status = d.status;
   s.mode = d.mode;
+  const bool site_moved = s.site.has_value() != d.site.has_value() ||
+                          (d.site && (s.site->lat != d.site->lat || s.site->lon != d.site->lon));
+  if (site_moved && !new_record) ++sites_version_;
   s.site = d.site;
   s.prefixes = d.prefixes;
   s.prefixes.shrink_to_fit();

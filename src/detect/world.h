@@ -81,6 +81,11 @@ class World {
   // Adds or replaces a registry record (registry file or store).
   DeviceIdx Register(const Device& d);  // csg strings are "imsi:<hex>" pseudonyms
 
+  // Moves when a registered site is added, changed or removed after the
+  // record existed (a customer who moved house, a device first seen in
+  // events and registered later): spatial indexes of sites rebuild then.
+  uint64_t sites_version() const { return sites_version_; }
+
   // Registered certificate fingerprint -> device (from the registry's cert_fp).
   DeviceIdx DeviceOfCertFp(std::string_view fp) const;
 
@@ -118,6 +123,7 @@ class World {
   size_t MemoryBytes() const;
 
  private:
+  uint64_t sites_version_ = 0;
   // Heterogeneous lookup: no std::string built to find a string_view.
   struct StringHash {
     using is_transparent = void;

@@ -679,6 +679,26 @@ TEST(CellUnregistered, ActiveFemtoAtItsSiteExplainsItsCell) {
   EXPECT_TRUE(r.alerts.empty()) << r.Dump();
 }
 
+// A customer who moved house: the registry's new site explains the cell
+// there from then on, and the old address no longer does.
+TEST(CellUnregistered, AMovedFemtoExplainsItsCellAtTheNewSiteOnly) {
+  Device f = Dev("FG-1");
+  f.site = Site{37.55, 127.05, 50};
+  Replay r({f});
+  r << Meas(T0, 1, 37.5501, 127.0501, {Nb(490, 3000)}) << Meas(T0 + kMin, 2, 37.5502, 127.0499, {Nb(490, 3000)});
+  ASSERT_TRUE(r.alerts.empty()) << r.Dump();
+  f.site = Site{37.45, 126.95, 50};  // ~14 km away
+  r.world().Register(f);
+  r << Meas(T0 + 2 * kMin, 3, 37.4501, 126.9501, {Nb(491, 3000)})
+    << Meas(T0 + 3 * kMin, 4, 37.4502, 126.9499, {Nb(491, 3000)});
+  EXPECT_TRUE(r.Of("cell.unregistered").empty()) << "the new site explains its cell: " << r.Dump();
+  r << Meas(T0 + 4 * kMin, 5, 37.5501, 127.0501, {Nb(492, 3000)})
+    << Meas(T0 + 5 * kMin, 6, 37.5502, 127.0499, {Nb(492, 3000)});
+  auto a = r.Of("cell.unregistered");
+  ASSERT_EQ(a.size(), 1u) << "nothing is registered at the old address any more: " << r.Dump();
+  EXPECT_EQ(EvidenceOf(a[0])["pci"], 492);
+}
+
 // The per-square PCI bitsets answer exactly what the per-cell check answers.
 TEST(MacroCoverage, AgreesWithTheExactCheck) {
   std::mt19937_64 rng(7);

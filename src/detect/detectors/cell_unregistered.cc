@@ -134,6 +134,11 @@ class CellUnregistered final : public Detector {
   // added as the World grows). The site's position is kept next to the
   // index so that the distance test reads no device state.
   void IndexFemtos(const World& w) {
+    if (w.sites_version() != sites_version_) {  // a site moved: start over (rare: registry updates)
+      femto_grid_.clear();
+      femtos_indexed_ = 0;
+      sites_version_ = w.sites_version();
+    }
     for (; femtos_indexed_ < w.device_count(); ++femtos_indexed_) {
       const DeviceState& s = w.device(static_cast<DeviceIdx>(femtos_indexed_));
       if (!s.site) continue;
@@ -224,6 +229,7 @@ class CellUnregistered final : public Detector {
 
   MacroCoverage macro_{macro_radius_m_};  // declared after macro_radius_m_
   size_t femtos_indexed_ = 0;
+  uint64_t sites_version_ = 0;  // of the World when femto_grid_ was built
   struct FemtoSite {
     double lat;
     double lon;
