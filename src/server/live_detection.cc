@@ -3,14 +3,14 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <cctype>
-#include <filesystem>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <optional>
-#include <unordered_set>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -411,14 +411,9 @@ void LiveDetection::ApplyChange(const Change& change) {
       }
       return;
     }
-    case ChangeKind::kBlock: {
-      auto blocks = store.ListBlocks();
-      if (!blocks.ok()) return;
-      std::unordered_set<std::string> present;
-      for (const Block& b : *blocks) present.insert(b.kind + ":" + b.value);
-      ApplyBlock(change.key, present.count(change.key) > 0);
+    case ChangeKind::kBlock:
+      ApplyChanges({change});  // reads the block list
       return;
-    }
     default:
       return;
   }

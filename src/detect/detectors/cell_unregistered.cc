@@ -118,11 +118,12 @@ class CellUnregistered final : public Detector {
           auto it = femto_grid_.find(GridKey(i, j));
           if (it == femto_grid_.end()) continue;
           for (const FemtoSite& f : it->second) {
+            // f's position is the device's current site: the grid is rebuilt
+            // whenever a registered site moves (IndexFemtos).
             if (ue.DistanceSquaredTo(f.lat, f.lon) > r2) continue;
             const DeviceState& s = w.device(f.device);
-            if (!s.registered || !s.site || s.blocked || s.Suspect(now)) continue;
-            if (s.status != DeviceStatus::kActive && s.status != DeviceStatus::kProvisioned) continue;
-            if (ue.DistanceSquaredTo(s.site->lat, s.site->lon) <= r2) return true;
+            if (!s.registered || s.blocked || s.Suspect(now)) continue;
+            if (s.status == DeviceStatus::kActive || s.status == DeviceStatus::kProvisioned) return true;
           }
         }
       }
