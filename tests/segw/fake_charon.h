@@ -126,8 +126,11 @@ class FakeCharon {
   void Shutdown() {
     stop_ = true;
     if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
-    DropConnections();
     if (acceptor_.joinable()) acceptor_.join();
+    // After the acceptor is gone: a connection it accepted while we were
+    // stopping would otherwise keep its reader blocked in read() for good
+    // (seen as a hung PeerGoingAwayIsReportedAndLaterCallsFail).
+    DropConnections();
     std::vector<std::thread> readers;
     {
       std::lock_guard lock(mutex_);
