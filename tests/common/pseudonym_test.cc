@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <string>
 
 namespace fg {
@@ -56,6 +59,29 @@ TEST(PseudonymizerTest, IsHmacSha256OfKindAndValue) {
   Pseudonymizer(kKeyA).PseudonymizeBytes("imsi", "450081234567890", bytes);
   EXPECT_EQ(bytes[0], 0x0d);
   EXPECT_EQ(bytes[11], 0x6c);
+}
+
+// PseudonymizeBytes hashes short messages as one padded block on the key's
+// midstates and longer ones through SHA256_Update: both must be HMAC, on
+// either side of the one-block boundary (55 message bytes) and beyond.
+TEST(PseudonymizerTest, AgreesWithOneShotHmacForEveryMessageLength) {
+  const std::string key = kKeyA;
+  Pseudonymizer p(key);
+  for (size_t n = 0; n <= 140; ++n) {
+    std::string raw;
+    for (size_t i = 0; i < n; ++i) raw.push_back(static_cast<char>('0' + (i * 7 + n) % 10));
+    const std::string message = "imsi:" + raw;
+    unsigned char expected[EVP_MAX_MD_SIZE];
+    unsigned int expected_len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+         message.size(), expected, &expected_len);
+    ASSERT_EQ(expected_len, 32u);
+    uint8_t got[Pseudonymizer::kPseudonymBytes];
+    p.PseudonymizeBytes("imsi", raw, got);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(got), sizeof got),
+              std::string(reinterpret_cast<char*>(expected), Pseudonymizer::kPseudonymBytes))
+        << "message of " << message.size() << " bytes";
+  }
 }
 
 TEST(PseudonymizerTest, GeneratedKeysAreFreshAndFullLength) {
