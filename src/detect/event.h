@@ -6,6 +6,7 @@
 // does not allocate.
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -38,17 +39,34 @@ bool ParseEventType(std::string_view s, EventType* out);
 struct SubjectId {
   std::array<uint8_t, 12> bytes{};
 
-  bool empty() const {
-    for (uint8_t b : bytes)
-      if (b) return false;
-    return true;
+  // Compared as two words (8 + 4 bytes), inline: the engine compares ids
+  // in every probe and list scan, and std::array's operators call memcmp.
+  // operator< is the bytes' lexicographic order (big-endian words), as
+  // std::array's was, so sorted lists keep their order.
+  bool empty() const { return (Head() | Tail()) == 0; }
+  bool operator==(const SubjectId& o) const { return Head() == o.Head() && Tail() == o.Tail(); }
+  bool operator<(const SubjectId& o) const {
+    static_assert(std::endian::native == std::endian::little, "byte order: SubjectId::operator<");
+    uint64_t a = __builtin_bswap64(Head()), b = __builtin_bswap64(o.Head());
+    if (a != b) return a < b;
+    return __builtin_bswap32(Tail()) < __builtin_bswap32(o.Tail());
   }
-  bool operator==(const SubjectId& o) const { return bytes == o.bytes; }
-  bool operator<(const SubjectId& o) const { return bytes < o.bytes; }
   // "imsi:<24 hex>" etc.; identical to Pseudonymizer::Pseudonymize's output.
   std::string ToString(std::string_view kind) const;
   // Parses "<kind>:<24 hex>"; false when malformed.
   static bool FromString(std::string_view text, SubjectId* out);
+
+ private:
+  uint64_t Head() const {
+    uint64_t v;
+    std::memcpy(&v, bytes.data(), 8);
+    return v;
+  }
+  uint32_t Tail() const {
+    uint32_t v;
+    std::memcpy(&v, bytes.data() + 8, 4);
+    return v;
+  }
 };
 struct SubjectIdHash {
   size_t operator()(const SubjectId& s) const {
