@@ -155,10 +155,10 @@ int RunReplay(const ReplayOptions& o) {
     switch (decoder.Decode(line.data, line.size, &next)) {
       case ingest::DecodeResult::kOk:
         next.line = line.number;
-        engine.world().Prefetch(next, 0);
+        engine.Prefetch(next, 0);
         if (++pending == kAhead) {
-          engine.world().Prefetch(ring[(head + 4) % kAhead], 1);
-          engine.world().Prefetch(ring[(head + 2) % kAhead], 2);
+          engine.Prefetch(ring[(head + 4) % kAhead], 1);
+          engine.Prefetch(ring[(head + 2) % kAhead], 2);
           process_next();
         }
         break;

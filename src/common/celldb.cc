@@ -63,8 +63,35 @@ double DistanceMeters(double lat1, double lon1, double lat2, double lon2) {
 
 struct CellDb::Index {
   std::unordered_map<uint64_t, std::vector<uint32_t>> grid;
-  std::unordered_map<uint64_t, uint32_t> by_eci;  // first cell with that ECI
+  // ECI -> first cell with that ECI: open addressing, load <= 1/2, one
+  // cache line per lookup (meas.report neighbours look an ECI up each).
+  struct EciSlot {
+    uint64_t eci = 0;
+    uint32_t index_plus1 = 0;  // 0 = empty
+  };
+  std::vector<EciSlot> by_eci;
   std::unordered_map<uint64_t, std::vector<uint32_t>> by_area;
+
+  static size_t Home(uint64_t eci, size_t mask) { return static_cast<size_t>((eci * 0x9E3779B97F4A7C15ull) >> 20) & mask; }
+  const EciSlot* FindEci(uint64_t eci) const {
+    if (by_eci.empty()) return nullptr;
+    const size_t mask = by_eci.size() - 1;
+    for (size_t i = Home(eci, mask);; i = (i + 1) & mask) {
+      if (by_eci[i].index_plus1 == 0) return nullptr;
+      if (by_eci[i].eci == eci) return &by_eci[i];
+    }
+  }
+  void BuildEci(const std::vector<Cell>& cells) {
+    size_t n = 16;
+    while (n < cells.size() * 2) n *= 2;
+    by_eci.assign(n, EciSlot{});
+    const size_t mask = n - 1;
+    for (uint32_t c = 0; c < cells.size(); ++c) {
+      size_t i = Home(cells[c].cell, mask);
+      while (by_eci[i].index_plus1 != 0 && by_eci[i].eci != cells[c].cell) i = (i + 1) & mask;
+      if (by_eci[i].index_plus1 == 0) by_eci[i] = EciSlot{cells[c].cell, c + 1};  // the first one stays
+    }
+  }
 };
 
 CellDb::CellDb() : index_(std::make_unique<Index>()) {}
@@ -139,9 +166,9 @@ Result<CellDb> CellDb::Parse(std::string_view csv) {
   for (uint32_t i = 0; i < db.cells_.size(); ++i) {
     const Cell& c = db.cells_[i];
     idx.grid[GridKey(GridIndex(c.lat), GridIndex(c.lon))].push_back(i);
-    idx.by_eci.emplace(c.cell, i);
     idx.by_area[PlmnAreaKey(c.mcc, c.mnc, c.area)].push_back(i);
   }
+  idx.BuildEci(db.cells_);
   return db;
 }
 
@@ -181,8 +208,20 @@ std::vector<uint32_t> CellDb::Near(double lat, double lon, double radius_m) cons
 }
 
 const Cell* CellDb::FindByEci(uint64_t eci) const {
-  auto it = index_->by_eci.find(eci);
-  return it == index_->by_eci.end() ? nullptr : &cells_[it->second];
+  const Index::EciSlot* slot = index_->FindEci(eci);
+  return slot ? &cells_[slot->index_plus1 - 1] : nullptr;
+}
+
+void CellDb::PrefetchEci(uint64_t eci, int stage) const {
+  const auto& slots = index_->by_eci;
+  if (slots.empty()) return;
+  if (stage == 0) {
+    __builtin_prefetch(&slots[Index::Home(eci, slots.size() - 1)]);
+  } else if (const Index::EciSlot* slot = index_->FindEci(eci)) {
+    const char* cell = reinterpret_cast<const char*>(&cells_[slot->index_plus1 - 1]);
+    __builtin_prefetch(cell);
+    __builtin_prefetch(cell + sizeof(Cell) - 1);
+  }
 }
 
 const std::vector<uint32_t>* CellDb::CellsInArea(int mcc, int mnc, uint32_t area) const {

@@ -54,6 +54,10 @@ class CellDb {
   std::vector<uint32_t> Near(double lat, double lon, double radius_m) const;
   // The cell with this ECI/NCI, or nullptr.
   const Cell* FindByEci(uint64_t eci) const;
+  // A hint for a caller that knows the ECIs to come (replay decodes a few
+  // events ahead): stage 0 brings the ECI's index slot towards the cache,
+  // a later stage (a few events on) the cell itself. Changes nothing.
+  void PrefetchEci(uint64_t eci, int stage) const;
   // Indices of the cells of one tracking/location area of one PLMN, or
   // nullptr when the database has none.
   const std::vector<uint32_t>* CellsInArea(int mcc, int mnc, uint32_t area) const;

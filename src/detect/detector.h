@@ -52,6 +52,14 @@ class Detector {
   // Drops state older than the detector's windows; called as time advances.
   virtual void Expire(UnixMillis now_ms) {}
   virtual size_t MemoryBytes() const { return 0; }
+
+  // A hint from a caller that decodes a few events ahead (replay): bring the
+  // detector's state that OnEvent(event) will read towards the cache, in
+  // stages 0, 1, 2 run a few events apart and in order, as World::Prefetch.
+  // Changes nothing. The engine calls it only for detectors whose
+  // Prefetches() is true.
+  virtual bool Prefetches() const { return false; }
+  virtual void Prefetch(const Event& event, const World& world, int stage) const {}
 };
 
 struct DetectorInfo {

@@ -113,6 +113,7 @@ class Engine::Impl {
       auto slot = std::make_unique<Slot>(this, info.rule, params);
       slot->detector = info.make(params);
       if (!slot->detector) continue;
+      if (slot->detector->Prefetches()) prefetchers_.push_back(slot->detector.get());
       slots_.push_back(std::move(slot));
     }
   }
@@ -125,6 +126,11 @@ class Engine::Impl {
     for (auto& slot : slots_) slot->detector->OnEvent(e, *slot);
     DrainEvidence();
     world_.Apply(e);
+  }
+
+  void Prefetch(const Event& e, int stage) const {
+    world_.Prefetch(e, stage);
+    for (const Detector* d : prefetchers_) d->Prefetch(e, world_, stage);
   }
 
   void Flush(UnixMillis now) {
@@ -277,6 +283,7 @@ class Engine::Impl {
   AlertSink sink_;
   Counter& invalid_evidence_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<const Detector*> prefetchers_;  // of slots_, those with Prefetches()
   std::vector<Evidence> pending_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   uint64_t timer_seq_ = 0;
@@ -293,6 +300,7 @@ Engine::Engine(World world, RuleSet rules, AlertSink sink, const std::vector<Det
 Engine::~Engine() = default;
 
 void Engine::Process(const Event& event) { impl_->Process(event); }
+void Engine::Prefetch(const Event& event, int stage) const { impl_->Prefetch(event, stage); }
 void Engine::Flush(UnixMillis now_ms) { impl_->Flush(now_ms); }
 World& Engine::world() { return impl_->world(); }
 const RuleSet& Engine::rules() const { return impl_->rules(); }

@@ -71,6 +71,9 @@ class Engine {
   // Events must come in non-decreasing ts order (a late event is processed
   // at its own time but timers never run backwards).
   void Process(const Event& event);
+  // A hint for a caller that knows the events to come: World::Prefetch and
+  // the detectors' Prefetch for `event`, stage 0..2 (see World::Prefetch).
+  void Prefetch(const Event& event, int stage) const;
   // Runs timers due up to `now_ms`; Flush(INT64_MAX) at the end of a replay.
   void Flush(UnixMillis now_ms);
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <unordered_map>
 #include <vector>
 
@@ -73,6 +74,14 @@ namespace fg::detect::detectors {
 // fall back to the exact per-cell check. Memory: 256 B per square that
 // reports come from (~1 km squares: a metropolitan area is a few thousand),
 // at most kMaxSquares; past that a square is computed per report, uncached.
+//
+// At fleet scale reports come from tens of thousands of squares, so both
+// the lookup and the first computation of a square are on the hot path:
+// squares sit in an open-addressed table (one probe, no node per square)
+// and a square is computed from the cells of a few coarse buckets with
+// planar distances in the square's own frame (geo.h), not through
+// CellDb::Near (a ~1 km grid probe per km2 of reach and a great-circle
+// distance per cell).
 class MacroCoverage {
  public:
   explicit MacroCoverage(double radius_m) : radius_m_(radius_m) {}
@@ -82,14 +91,21 @@ class MacroCoverage {
     if (db_ != &db || size_ != db.size()) {
       db_ = &db;
       size_ = db.size();
+      slots_.clear();
       squares_.clear();
+      BuildBuckets();
     }
     pci_.Sync(db);
   }
 
+  struct Square {
+    uint64_t surely[kBits / 64] = {};
+    uint64_t possibly[kBits / 64] = {};
+  };
+
   // The square holding `ue`; look it up once per report, then ask
-  // ExplainsPci for each neighbour.
-  struct Square;
+  // ExplainsPci for each neighbour. The reference is valid until the next
+  // SquareOf.
   const Square& SquareOf(const GeoRef& ue) { return SquareOf(ue.lat, ue.lon); }
 
   bool ExplainsPci(const Square& sq, const GeoRef& ue, int pci) const {
@@ -102,53 +118,136 @@ class MacroCoverage {
     return pci_.AnyWithin(ue, pci, 0, 0, radius_m_);
   }
 
-  size_t MemoryBytes() const { return pci_.MemoryBytes() + squares_.size() * (sizeof(Square) + 32); }
+  // A hint (see Detector::Prefetch): stage 0 the square's table slot, a
+  // later stage the square's bitsets. Only once Sync has run.
+  void Prefetch(double lat, double lon, int stage) const {
+    if (slots_.empty()) return;
+    const uint64_t key = Key(Index(lat, kSquareDeg), Index(lon, kSquareDeg));
+    const size_t mask = slots_.size() - 1;
+    if (stage == 0) {
+      __builtin_prefetch(&slots_[Mix(key) & mask]);
+      return;
+    }
+    for (size_t i = Mix(key) & mask, n = 0; n < 8; i = (i + 1) & mask, ++n) {
+      const Slot& slot = slots_[i];
+      if (slot.index_plus1 == 0) return;
+      if (slot.key != key) continue;
+      const char* p = reinterpret_cast<const char*>(&squares_[slot.index_plus1 - 1]);
+      for (size_t off = 0; off < sizeof(Square); off += 64) __builtin_prefetch(p + off);
+      return;
+    }
+  }
+
+  size_t MemoryBytes() const {
+    size_t n = pci_.MemoryBytes() + slots_.capacity() * sizeof(Slot) + squares_.size() * sizeof(Square);
+    for (const auto& [k, v] : buckets_) n += 48 + v.capacity() * sizeof(uint32_t);
+    return n;
+  }
 
  private:
   static constexpr double kSquareDeg = 0.01;
-  static constexpr double kGuardM = 2;  // borderline cells take the exact path
+  static constexpr double kBucketDeg = 0.05;  // cells for Fill: ~5 km buckets, a few per square
+  // Borderline cells take the exact path. The planar distances here and in
+  // the exact check (from the UE) differ by well under a metre at 5 km.
+  static constexpr double kGuardM = 2;
   static constexpr size_t kMaxSquares = 1 << 18;  // 64 MB: ~260,000 km2 of reporting area
 
- public:
-  struct Square {
-    uint64_t surely[kBits / 64] = {};
-    uint64_t possibly[kBits / 64] = {};
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t index_plus1 = 0;  // into squares_; 0 = empty
   };
 
- private:
-
-  static int64_t Index(double deg) { return static_cast<int64_t>(std::floor(deg / kSquareDeg)); }
+  static int64_t Index(double deg, double step) { return static_cast<int64_t>(std::floor(deg / step)); }
+  static uint64_t Key(int64_t a, int64_t b) {
+    return (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
+  }
+  static size_t Mix(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 17); }
 
   const Square& SquareOf(double lat, double lon) {
-    int64_t a = Index(lat), b = Index(lon);
-    uint64_t key = (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
-    if (auto it = squares_.find(key); it != squares_.end()) return it->second;
+    const int64_t a = Index(lat, kSquareDeg), b = Index(lon, kSquareDeg);
+    const uint64_t key = Key(a, b);
+    if (!slots_.empty()) {
+      const size_t mask = slots_.size() - 1;
+      for (size_t i = Mix(key) & mask;; i = (i + 1) & mask) {
+        const Slot& slot = slots_[i];
+        if (slot.index_plus1 == 0) break;
+        if (slot.key == key) return squares_[slot.index_plus1 - 1];
+      }
+    }
     if (squares_.size() >= kMaxSquares) {  // reports from all over the map: stay bounded, stay exact
       scratch_ = Square{};
       Fill(a, b, &scratch_);
       return scratch_;
     }
-    auto it = squares_.try_emplace(key).first;
-    Fill(a, b, &it->second);
-    return it->second;
+    if ((squares_.size() + 1) * 4 > slots_.size() * 3) Grow();
+    squares_.emplace_back();
+    Place(key, static_cast<uint32_t>(squares_.size()));
+    Fill(a, b, &squares_.back());
+    return squares_.back();
+  }
+
+  void Place(uint64_t key, uint32_t index_plus1) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = Mix(key) & mask;
+    while (slots_[i].index_plus1 != 0) i = (i + 1) & mask;
+    slots_[i] = Slot{key, index_plus1};
+  }
+
+  void Grow() {
+    std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
+    old.swap(slots_);
+    for (const Slot& s : old)
+      if (s.index_plus1 != 0) Place(s.key, s.index_plus1);
+  }
+
+  void BuildBuckets() {
+    buckets_.clear();
+    const std::vector<Cell>& cells = db_->cells();
+    for (uint32_t i = 0; i < cells.size(); ++i) {
+      const Cell& c = cells[i];
+      if (c.pci < 0 || c.pci >= kBits) continue;
+      buckets_[Key(Index(c.lat, kBucketDeg), Index(c.lon, kBucketDeg))].push_back(i);
+    }
   }
 
   void Fill(int64_t a, int64_t b, Square* sq) const {
     const double lat0 = a * kSquareDeg, lat1 = (a + 1) * kSquareDeg;
     const double lon0 = b * kSquareDeg, lon1 = (b + 1) * kSquareDeg;
     const GeoRef centre((lat0 + lat1) / 2, (lon0 + lon1) / 2);
-    const double half_diag = centre.DistanceTo(lat1, lon1);
+    // The square is [-hx, hx] x [-hy, hy] metres in its centre's frame.
+    const double hy = (lat1 - lat0) / 2 * kMetresPerDegree;
+    const double hx = (lon1 - lon0) / 2 * centre.cos_lat * kMetresPerDegree;
+    const double outer = radius_m_ + kGuardM, inner = radius_m_ - kGuardM;
+    const double reach = outer + std::hypot(hx, hy);
+    const double dlat = reach / kMetresPerDegree;
+    const double dlon = reach / (kMetresPerDegree * std::max(0.01, centre.cos_lat));
+    const int64_t a_lo = Index(centre.lat - dlat, kBucketDeg), a_hi = Index(centre.lat + dlat, kBucketDeg);
+    const int64_t b_lo = Index(centre.lon - dlon, kBucketDeg), b_hi = Index(centre.lon + dlon, kBucketDeg);
     const std::vector<Cell>& cells = db_->cells();
-    for (uint32_t i : db_->Near(centre.lat, centre.lon, radius_m_ + half_diag + kGuardM + 10)) {
+    auto visit = [&](uint32_t i) {
       const Cell& c = cells[i];
-      if (c.pci < 0 || c.pci >= kBits) continue;
-      const GeoRef at(c.lat, c.lon);
-      double dmin = at.DistanceTo(std::clamp(c.lat, lat0, lat1), std::clamp(c.lon, lon0, lon1));
-      double dmax = std::max({at.DistanceTo(lat0, lon0), at.DistanceTo(lat0, lon1), at.DistanceTo(lat1, lon0),
-                              at.DistanceTo(lat1, lon1)});
-      uint64_t bit = uint64_t{1} << (c.pci & 63);
-      if (dmin <= radius_m_ + kGuardM) sq->possibly[c.pci >> 6] |= bit;
-      if (dmax <= radius_m_ - kGuardM) sq->surely[c.pci >> 6] |= bit;
+      double dl = c.lon - centre.lon;
+      if (dl > 180) dl -= 360;
+      if (dl < -180) dl += 360;
+      const double x = std::abs(dl * centre.cos_lat * kMetresPerDegree);
+      const double y = std::abs((c.lat - centre.lat) * kMetresPerDegree);
+      const double ex = std::max(0.0, x - hx), ey = std::max(0.0, y - hy);  // nearest point
+      const double fx = x + hx, fy = y + hy;                                // farthest corner
+      const uint64_t bit = uint64_t{1} << (c.pci & 63);
+      if (ex * ex + ey * ey <= outer * outer) sq->possibly[c.pci >> 6] |= bit;
+      if (inner > 0 && fx * fx + fy * fy <= inner * inner) sq->surely[c.pci >> 6] |= bit;
+    };
+    if ((a_hi - a_lo + 1) * (b_hi - b_lo + 1) > static_cast<int64_t>(buckets_.size())) {
+      for (const auto& [key, members] : buckets_)  // reach wider than the map (poles, huge radius)
+        for (uint32_t i : members) visit(i);
+      return;
+    }
+    for (int64_t i = a_lo; i <= a_hi; ++i) {
+      for (int64_t j = b_lo; j <= b_hi; ++j) {
+        auto it = buckets_.find(Key(i, j));
+        if (it == buckets_.end()) continue;
+        for (uint32_t c : it->second) visit(c);
+      }
     }
   }
 
@@ -156,8 +255,10 @@ class MacroCoverage {
   const CellDb* db_ = nullptr;
   size_t size_ = 0;
   PciIndex pci_;
-  std::unordered_map<uint64_t, Square> squares_;
-  Square scratch_;  // past kMaxSquares
+  std::unordered_map<uint64_t, std::vector<uint32_t>> buckets_;  // cells with a PCI, by kBucketDeg square
+  std::vector<Slot> slots_;     // power-of-two size, load <= 3/4
+  std::deque<Square> squares_;  // stable: SquareOf hands out references
+  Square scratch_;              // past kMaxSquares
 };
 
 }  // namespace fg::detect::detectors

@@ -66,6 +66,17 @@ class CellUnregistered final : public Detector {
     }
   }
 
+  // Each report reads its square's bitsets and the cells its ECI
+  // neighbours name: random lines of tens of MB at fleet scale.
+  bool Prefetches() const override { return true; }
+  void Prefetch(const Event& e, const World& w, int stage) const override {
+    if (stage > 1 || e.type != EventType::kMeasReport || e.neighbors.empty() || e.imsi.empty()) return;
+    if (!e.has_fix && e.lat == 0 && e.lon == 0) return;
+    macro_.Prefetch(e.lat, e.lon, stage);
+    for (const Neighbor& n : e.neighbors)
+      if (n.eci != 0) w.cells().PrefetchEci(n.eci, stage);
+  }
+
   void Expire(UnixMillis now_ms) override {
     if (!sweep_.Due(now_ms)) return;
     DropOld(now_ms);
