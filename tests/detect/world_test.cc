@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+
 #include "common/pseudonym.h"
 
 namespace fg::detect {
@@ -83,6 +86,48 @@ TEST_F(WorldTest, RegisterKeepsTheRegistryRecord) {
   EXPECT_EQ(world_.device(i).status, DeviceStatus::kSuspended);
   EXPECT_EQ(world_.device(i).sessions.size(), 1u);
   EXPECT_EQ(world_.device_count(), 1u);
+}
+
+// The certificate index against a plain map, through many re-registrations
+// from a small pool of fingerprints: shared fingerprints (the last
+// registration owns it), changes, removals (the open-addressed table deletes
+// by shifting entries back: every later lookup must still find its entry).
+TEST_F(WorldTest, CertificateIndexAgreesWithAMapThroughChurn) {
+  std::mt19937 rng(11);
+  std::map<std::string, DeviceIdx> want;      // fp -> device, as the registry says
+  std::map<DeviceIdx, std::string> current;   // device -> its fp
+  std::vector<std::string> pool;
+  for (int i = 0; i < 600; ++i) pool.push_back("sha256:" + std::to_string(i * 7919));
+  for (int step = 0; step < 20000; ++step) {
+    Device d;
+    d.id = "FG-" + std::to_string(rng() % 900);
+    d.status = DeviceStatus::kActive;
+    d.cert_fp = rng() % 8 == 0 ? "" : pool[rng() % pool.size()];
+    DeviceIdx idx = world_.Find(d.id);
+    const std::string before = idx == kNoDevice ? "" : current[idx];
+    idx = world_.Register(d);
+    if (before != d.cert_fp) {
+      if (!before.empty()) {
+        auto it = want.find(before);
+        if (it != want.end() && it->second == idx) want.erase(it);
+      }
+      if (!d.cert_fp.empty()) want[d.cert_fp] = idx;
+    }
+    current[idx] = d.cert_fp;
+    if (step % 97 == 0 || step > 19900) {
+      for (const std::string& fp : pool) {
+        auto it = want.find(fp);
+        ASSERT_EQ(world_.DeviceOfCertFp(fp), it == want.end() ? kNoDevice : it->second) << fp << " at step " << step;
+      }
+    }
+  }
+  EXPECT_EQ(world_.DeviceOfCertFp(""), kNoDevice);
+  for (int i = 0; i < 900; ++i) {
+    const std::string id = "FG-" + std::to_string(i);
+    DeviceIdx idx = world_.Find(id);
+    ASSERT_NE(idx, kNoDevice) << id;
+    EXPECT_EQ(world_.device(idx).id, id);
+  }
 }
 
 TEST_F(WorldTest, InternMakesUnregisteredRecordsOnce) {
