@@ -67,6 +67,11 @@ class PciIndex {
 
 namespace fg::detect::detectors {
 
+// One key for a square (a, b) of a lat/lon grid, for hash tables of squares.
+inline uint64_t GridKey(int64_t a, int64_t b) {
+  return (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
+}
+
 // "Is there a registered cell with this PCI within radius_m of this UE?"
 // answered from per-grid-square bitsets, computed lazily the first time a
 // report comes from a square: PCIs of cells within radius_m of every point
@@ -122,19 +127,12 @@ class MacroCoverage {
   // later stage the square's bitsets. Only once Sync has run.
   void Prefetch(double lat, double lon, int stage) const {
     if (slots_.empty()) return;
-    const uint64_t key = Key(Index(lat, kSquareDeg), Index(lon, kSquareDeg));
-    const size_t mask = slots_.size() - 1;
+    const uint64_t key = GridKey(Index(lat, kSquareDeg), Index(lon, kSquareDeg));
     if (stage == 0) {
-      __builtin_prefetch(&slots_[Mix(key) & mask]);
-      return;
-    }
-    for (size_t i = Mix(key) & mask, n = 0; n < 8; i = (i + 1) & mask, ++n) {
-      const Slot& slot = slots_[i];
-      if (slot.index_plus1 == 0) return;
-      if (slot.key != key) continue;
-      const char* p = reinterpret_cast<const char*>(&squares_[slot.index_plus1 - 1]);
+      __builtin_prefetch(&slots_[Mix(key) & (slots_.size() - 1)]);
+    } else if (const Square* sq = Cached(key)) {
+      const char* p = reinterpret_cast<const char*>(sq);
       for (size_t off = 0; off < sizeof(Square); off += 64) __builtin_prefetch(p + off);
-      return;
     }
   }
 
@@ -158,22 +156,12 @@ class MacroCoverage {
   };
 
   static int64_t Index(double deg, double step) { return static_cast<int64_t>(std::floor(deg / step)); }
-  static uint64_t Key(int64_t a, int64_t b) {
-    return (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
-  }
   static size_t Mix(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 17); }
 
   const Square& SquareOf(double lat, double lon) {
     const int64_t a = Index(lat, kSquareDeg), b = Index(lon, kSquareDeg);
-    const uint64_t key = Key(a, b);
-    if (!slots_.empty()) {
-      const size_t mask = slots_.size() - 1;
-      for (size_t i = Mix(key) & mask;; i = (i + 1) & mask) {
-        const Slot& slot = slots_[i];
-        if (slot.index_plus1 == 0) break;
-        if (slot.key == key) return squares_[slot.index_plus1 - 1];
-      }
-    }
+    const uint64_t key = GridKey(a, b);
+    if (const Square* sq = Cached(key)) return *sq;
     if (squares_.size() >= kMaxSquares) {  // reports from all over the map: stay bounded, stay exact
       scratch_ = Square{};
       Fill(a, b, &scratch_);
@@ -184,6 +172,16 @@ class MacroCoverage {
     Place(key, static_cast<uint32_t>(squares_.size()));
     Fill(a, b, &squares_.back());
     return squares_.back();
+  }
+
+  const Square* Cached(uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Mix(key) & mask;; i = (i + 1) & mask) {
+      const Slot& slot = slots_[i];
+      if (slot.index_plus1 == 0) return nullptr;
+      if (slot.key == key) return &squares_[slot.index_plus1 - 1];
+    }
   }
 
   void Place(uint64_t key, uint32_t index_plus1) {
@@ -206,7 +204,7 @@ class MacroCoverage {
     for (uint32_t i = 0; i < cells.size(); ++i) {
       const Cell& c = cells[i];
       if (c.pci < 0 || c.pci >= kBits) continue;
-      buckets_[Key(Index(c.lat, kBucketDeg), Index(c.lon, kBucketDeg))].push_back(i);
+      buckets_[GridKey(Index(c.lat, kBucketDeg), Index(c.lon, kBucketDeg))].push_back(i);
     }
   }
 
@@ -244,7 +242,7 @@ class MacroCoverage {
     }
     for (int64_t i = a_lo; i <= a_hi; ++i) {
       for (int64_t j = b_lo; j <= b_hi; ++j) {
-        auto it = buckets_.find(Key(i, j));
+        auto it = buckets_.find(GridKey(i, j));
         if (it == buckets_.end()) continue;
         for (uint32_t c : it->second) visit(c);
       }

@@ -30,8 +30,11 @@
 namespace fg::detect::detectors {
 namespace {
 
-uint64_t GridKey(int64_t a, int64_t b) {
-  return (static_cast<uint64_t>(a) << 32) ^ static_cast<uint64_t>(static_cast<uint32_t>(b));
+// A report with neighbours, a subscriber and a UE position: the only kind
+// this detector reads.
+bool Explainable(const Event& e) {
+  if (e.type != EventType::kMeasReport || e.neighbors.empty() || e.imsi.empty()) return false;
+  return e.has_fix || e.lat != 0 || e.lon != 0;  // no UE position: nothing to explain against
 }
 
 class CellUnregistered final : public Detector {
@@ -52,8 +55,7 @@ class CellUnregistered final : public Detector {
         sweep_(300 * kMillisPerSecond) {}
 
   void OnEvent(const Event& e, Context& ctx) override {
-    if (e.type != EventType::kMeasReport || e.neighbors.empty() || e.imsi.empty()) return;
-    if (!e.has_fix && e.lat == 0 && e.lon == 0) return;  // no UE position: nothing to explain against
+    if (!Explainable(e)) return;
     const World& w = ctx.world();
     macro_.Sync(w.cells());
     GeoRef ue(e.lat, e.lon);
@@ -70,8 +72,7 @@ class CellUnregistered final : public Detector {
   // neighbours name: random lines of tens of MB at fleet scale.
   bool Prefetches() const override { return true; }
   void Prefetch(const Event& e, const World& w, int stage) const override {
-    if (stage > 1 || e.type != EventType::kMeasReport || e.neighbors.empty() || e.imsi.empty()) return;
-    if (!e.has_fix && e.lat == 0 && e.lon == 0) return;
+    if (stage > 1 || !Explainable(e)) return;
     macro_.Prefetch(e.lat, e.lon, stage);
     for (const Neighbor& n : e.neighbors)
       if (n.eci != 0) w.cells().PrefetchEci(n.eci, stage);
