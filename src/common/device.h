@@ -4,6 +4,7 @@
 // plain values shared by the store, the registry import, admission and
 // detection; lifecycle rules live here, in one place.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +16,7 @@
 namespace fg {
 
 // provisioned -> active -> suspended <-> active -> decommissioned (terminal).
-enum class DeviceStatus { kProvisioned, kActive, kSuspended, kDecommissioned };
+enum class DeviceStatus : uint8_t { kProvisioned, kActive, kSuspended, kDecommissioned };
 
 std::string_view DeviceStatusName(DeviceStatus s);
 Result<DeviceStatus> ParseDeviceStatus(std::string_view s);
@@ -25,7 +26,7 @@ Result<DeviceStatus> ParseDeviceStatus(std::string_view s);
 bool IsAllowedTransition(DeviceStatus from, DeviceStatus to);
 
 // 3GPP CSG access modes.
-enum class AccessMode { kClosed, kHybrid, kOpen };
+enum class AccessMode : uint8_t { kClosed, kHybrid, kOpen };
 std::string_view AccessModeName(AccessMode m);
 Result<AccessMode> ParseAccessMode(std::string_view s);
 

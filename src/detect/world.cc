@@ -180,6 +180,25 @@ SubscriberState& World::MutableSubscriber(const SubjectId& s) {
   }
 }
 
+namespace {
+
+constexpr size_t kLine = 64;
+static_assert(sizeof(DeviceState) <= 4 * kLine, "DeviceState: keep the line groups of world.h");
+
+void PrefetchLines(const void* p, size_t lines) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < lines; ++i) __builtin_prefetch(c + i * kLine);
+}
+
+// Events about a subscriber at a femtocell read the first two lines of its
+// record only (world.h); the others read all of it.
+bool SubscriberEvent(EventType t) {
+  return t == EventType::kUeAttach || t == EventType::kUeDetach || t == EventType::kSmsDeliver ||
+         t == EventType::kPaymentAuth;
+}
+
+}  // namespace
+
 void World::Prefetch(const Event& e, int stage) const {
   // The device's slot: its index without comparing ids (a tag match is
   // good enough for a hint).
@@ -195,6 +214,13 @@ void World::Prefetch(const Event& e, int stage) const {
     }
     return kNoDevice;
   };
+  // payment.auth names no device: the femtocell that last served the
+  // subscriber is the one its risk check reads.
+  auto event_device = [&]() -> DeviceIdx {
+    if (e.type != EventType::kPaymentAuth) return device_index();
+    const SubscriberState* s = subscriber(e.imsi);
+    return s ? s->last_femto : kNoDevice;
+  };
   switch (stage) {
     case 0:
       if (!id_slots_.empty() && !e.device.empty()) {
@@ -205,18 +231,23 @@ void World::Prefetch(const Event& e, int stage) const {
       }
       break;
     case 1:
-      if (DeviceIdx d = device_index(); d != kNoDevice && d < devices_.size()) {
-        const char* p = reinterpret_cast<const char*>(&devices_[d]);
-        for (size_t off = 0; off < sizeof(DeviceState); off += 64) __builtin_prefetch(p + off);
+      if (DeviceIdx d = event_device(); d != kNoDevice && d < devices_.size()) {
+        PrefetchLines(&devices_[d], SubscriberEvent(e.type) ? 2 : sizeof(DeviceState) / kLine);
       }
       break;
     default:
+      if (e.type == EventType::kPaymentAuth) break;  // reads no per-device list
       if (DeviceIdx d = device_index(); d != kNoDevice && d < devices_.size()) {
         const DeviceState& s = devices_[d];
-        if (!s.csg.empty()) __builtin_prefetch(s.csg.data());
-        if (!s.attached.empty()) __builtin_prefetch(s.attached.data());
-        if (!s.sessions.empty()) __builtin_prefetch(s.sessions.data());
-        if (!s.prefixes.empty()) __builtin_prefetch(s.prefixes.data());
+        const bool attach_or_sms = e.type == EventType::kUeAttach || e.type == EventType::kSmsDeliver;
+        if (attach_or_sms && !s.csg.empty()) __builtin_prefetch(s.csg.data());
+        if (e.type == EventType::kUeAttach || e.type == EventType::kUeDetach) {
+          if (!s.attached.empty()) __builtin_prefetch(s.attached.data());
+        }
+        if (!SubscriberEvent(e.type)) {
+          if (!s.sessions.empty()) __builtin_prefetch(s.sessions.data());
+          if (!s.prefixes.empty()) __builtin_prefetch(s.prefixes.data());
+        }
       }
       break;
   }
