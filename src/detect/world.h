@@ -71,9 +71,9 @@ struct alignas(64) DeviceState {
   bool Active() const { return status == DeviceStatus::kActive; }
 };
 
-struct SubscriberState {
-  DeviceIdx last_femto = kNoDevice;  // femtocell that last served them (attach or SMS)
+struct SubscriberState {  // 16 bytes: with its id, a table slot is 32
   UnixMillis last_femto_ms = 0;
+  DeviceIdx last_femto = kNoDevice;  // femtocell that last served them (attach or SMS)
   bool payments_held = false;
 };
 
@@ -149,10 +149,12 @@ class World {
   };
   // Subscribers: open addressing on the pseudonym (uniform HMAC bytes; the
   // all-zero id, "absent", marks an empty slot).
-  struct SubscriberSlot {
+  // 32 bytes, aligned so that a slot never straddles two cache lines.
+  struct alignas(32) SubscriberSlot {
     SubjectId id;
     SubscriberState state;
   };
+  static_assert(sizeof(SubscriberSlot) == 32);
 
   // Device records in fixed chunks of 1024: no slack beyond one chunk and
   // no move of the existing records when the fleet grows (a vector would
