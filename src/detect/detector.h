@@ -60,6 +60,14 @@ class Detector {
   // Prefetches() is true.
   virtual bool Prefetches() const { return false; }
   virtual void Prefetch(const Event& event, const World& world, int stage) const {}
+
+  // True if OnEvent reads the secondary identities of an Event (imei,
+  // msisdn, sender_msisdn). Replay pseudonymizes them only when a running
+  // detector does (EventDecoder::set_secondary_ids): a keyed HMAC per
+  // identity is a sixth of replay's CPU, and an identity nobody reads is
+  // better not derived at all. A detector that reads them and does not say
+  // so sees them empty in replay.
+  virtual bool ReadsSecondaryIds() const { return false; }
 };
 
 struct DetectorInfo {

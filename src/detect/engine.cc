@@ -128,6 +128,13 @@ class Engine::Impl {
     world_.Apply(e);
   }
 
+  bool ReadsSecondaryIds() const {
+    for (const auto& slot : slots_) {
+      if (slot->detector->ReadsSecondaryIds()) return true;
+    }
+    return false;
+  }
+
   void Prefetch(const Event& e, int stage) const {
     world_.Prefetch(e, stage);
     for (const Detector* d : prefetchers_) d->Prefetch(e, world_, stage);
@@ -301,6 +308,7 @@ Engine::~Engine() = default;
 
 void Engine::Process(const Event& event) { impl_->Process(event); }
 void Engine::Prefetch(const Event& event, int stage) const { impl_->Prefetch(event, stage); }
+bool Engine::ReadsSecondaryIds() const { return impl_->ReadsSecondaryIds(); }
 void Engine::Flush(UnixMillis now_ms) { impl_->Flush(now_ms); }
 World& Engine::world() { return impl_->world(); }
 const RuleSet& Engine::rules() const { return impl_->rules(); }

@@ -74,6 +74,9 @@ class Engine {
   // A hint for a caller that knows the events to come: World::Prefetch and
   // the detectors' Prefetch for `event`, stage 0..2 (see World::Prefetch).
   void Prefetch(const Event& event, int stage) const;
+  // Whether a running detector reads imei / msisdn / sender_msisdn
+  // (Detector::ReadsSecondaryIds).
+  bool ReadsSecondaryIds() const;
   // Runs timers due up to `now_ms`; Flush(INT64_MAX) at the end of a replay.
   void Flush(UnixMillis now_ms);
 

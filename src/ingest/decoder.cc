@@ -199,8 +199,9 @@ namespace {
 // One line's decoding; `error` gets the first problem found.
 class LineDecoder {
  public:
-  LineDecoder(EventDecoder::Impl& impl, const DecodeLimits& limits, std::string* error, Event* out)
-      : impl_(impl), limits_(limits), error_(*error), out_(*out) {}
+  LineDecoder(EventDecoder::Impl& impl, const DecodeLimits& limits, bool secondary_ids, std::string* error,
+              Event* out)
+      : impl_(impl), limits_(limits), secondary_ids_(secondary_ids), error_(*error), out_(*out) {}
 
   DecodeResult Run(const char* data, size_t size) {
     if (size > limits_.max_line_bytes) {
@@ -287,6 +288,7 @@ class LineDecoder {
   // A subscriber identity: digits only (an optional leading '+' for phone
   // numbers, not part of the pseudonymized value). The parser's copy is
   // wiped; nothing about the value goes into an error.
+  // `out` null: checked and wiped, not pseudonymized (set_secondary_ids).
   void Identity(dom::element v, Field f, const char* kind, size_t min, size_t max, SubjectId* out) {
     std::string_view s;
     if (v.get_string().get(s)) {
@@ -296,7 +298,7 @@ class LineDecoder {
     std::string_view digits = s;
     if (f == kMsisdn && !digits.empty() && digits.front() == '+') digits.remove_prefix(1);
     if (digits.size() >= min && digits.size() <= max && AllDigits(digits)) {
-      impl_.pseudonymizer.PseudonymizeBytes(kind, digits, out->bytes.data());
+      if (out) impl_.pseudonymizer.PseudonymizeBytes(kind, digits, out->bytes.data());
     } else if (s.size() > limits_.max_text) {
       Fail(f, "oversized (more than " + std::to_string(limits_.max_text) + " bytes)");
     } else {
@@ -463,8 +465,8 @@ class LineDecoder {
       case kAccM: Number(v, f, 0, 1e7, &out_.acc_m); break;
       case kCells: Cells(v); break;
       case kImsi: Identity(v, f, "imsi", 6, 15, &out_.imsi); break;
-      case kImei: Identity(v, f, "imei", 14, 16, &out_.imei); break;
-      case kMsisdn: Identity(v, f, "msisdn", 6, 15, &out_.msisdn); break;
+      case kImei: Identity(v, f, "imei", 14, 16, secondary_ids_ ? &out_.imei : nullptr); break;
+      case kMsisdn: Identity(v, f, "msisdn", 6, 15, secondary_ids_ ? &out_.msisdn : nullptr); break;
       case kSender:
         if (String(v, f, kSenderMax, &s)) {
           // A subscriber's phone number (7..15 digits, optional '+') is an
@@ -472,7 +474,9 @@ class LineDecoder {
           std::string_view digits = s;
           if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
           if (digits.size() >= 7 && digits.size() <= 15 && AllDigits(digits)) {
-            impl_.pseudonymizer.PseudonymizeBytes("msisdn", digits, out_.sender_msisdn.bytes.data());
+            if (secondary_ids_) {
+              impl_.pseudonymizer.PseudonymizeBytes("msisdn", digits, out_.sender_msisdn.bytes.data());
+            }
             Wipe(s);
           } else {
             out_.sender.assign(s.data(), s.size());
@@ -542,6 +546,7 @@ class LineDecoder {
 
   EventDecoder::Impl& impl_;
   const DecodeLimits& limits_;
+  const bool secondary_ids_;
   std::string& error_;
   Event& out_;
   enum class TypeState { kAbsent, kNotString, kUnknown, kKnown } type_ = TypeState::kAbsent;
@@ -564,7 +569,7 @@ EventDecoder::~EventDecoder() {
 DecodeResult EventDecoder::Decode(char* line, size_t size, detect::Event* out) {
   out->Clear();
   error_.clear();
-  DecodeResult r = LineDecoder(*impl_, limits_, &error_, out).Run(line, size);
+  DecodeResult r = LineDecoder(*impl_, limits_, secondary_ids_, &error_, out).Run(line, size);
   std::memset(line, ' ', size);
   switch (r) {
     case DecodeResult::kOk: impl_->decoded.Inc(); break;

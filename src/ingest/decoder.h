@@ -65,11 +65,19 @@ class EventDecoder {
   const std::string& error() const { return error_; }
   const DecodeLimits& limits() const { return limits_; }
 
+  // Secondary identities: imei, msisdn and a phone-number SMS sender. On
+  // (the default) they are pseudonymized like imsi; off, they are checked
+  // exactly as before (a bad one still makes the line malformed) and wiped,
+  // and the Event's SubjectId stays empty. Replay turns them off when no
+  // running detector reads them (Engine::ReadsSecondaryIds).
+  void set_secondary_ids(bool pseudonymize) { secondary_ids_ = pseudonymize; }
+
   struct Impl;  // opaque: the simdjson parser and scratch state (decoder.cc)
 
  private:
   std::unique_ptr<Impl> impl_;
   DecodeLimits limits_;
+  bool secondary_ids_ = true;
   std::string error_;
 };
 

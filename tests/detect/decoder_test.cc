@@ -393,6 +393,41 @@ TEST_F(DecoderTest, RawIdentitiesDoNotSurviveDecoding) {
   EXPECT_EQ(buffer_.find(kImsi), std::string::npos);
 }
 
+TEST_F(DecoderTest, SecondaryIdentitiesOffAreCheckedAndWipedButNotDerived) {
+  decoder_.set_secondary_ids(false);
+  std::string attach = std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"ue.attach","device":"FG-1","imsi":")") +
+                       kImsi + R"(","imei":")" + kImei + R"("})";
+  buffer_ = attach + std::string(EventDecoder::kPadding, ' ');
+  ASSERT_EQ(decoder_.Decode(buffer_.data(), attach.size(), &event_), DecodeResult::kOk);
+  EXPECT_EQ(event_.imsi, Pseudonym("imsi", kImsi)) << "imsi is always pseudonymized";
+  EXPECT_TRUE(event_.imei.empty());
+  EXPECT_EQ(buffer_.find(kImei), std::string::npos) << "wiped all the same";
+
+  ASSERT_EQ(Decode(std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"payment.auth","imsi":")") + kImsi +
+                   R"(","msisdn":"+)" + kMsisdn + R"(","merchant":"m","amount":1})"),
+            DecodeResult::kOk);
+  EXPECT_TRUE(event_.msisdn.empty());
+  ASSERT_EQ(Decode(std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"sms.deliver","device":"FG-1","imsi":")") +
+                   kImsi + R"(","sender":")" + kMsisdn + R"(","class":"p2p"})"),
+            DecodeResult::kOk);
+  EXPECT_TRUE(event_.sender_msisdn.empty());
+  EXPECT_TRUE(event_.sender.empty()) << "a phone-number sender is not kept as text either";
+
+  // The same checks as with them on: a bad one still makes the line malformed.
+  EXPECT_EQ(Decode(std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"ue.attach","device":"FG-1","imsi":")") +
+                   kImsi + R"(","imei":"35-391805-123456"})"),
+            DecodeResult::kMalformed);
+  EXPECT_THAT(decoder_.error(), HasSubstr("field 'imei': not an IMEI"));
+  EXPECT_EQ(Decode(std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"payment.auth","imsi":")") + kImsi +
+                   R"(","msisdn":12,"merchant":"m","amount":1})"),
+            DecodeResult::kMalformed);
+  EXPECT_THAT(decoder_.error(), HasSubstr("field 'msisdn': not a string"));
+
+  decoder_.set_secondary_ids(true);
+  ASSERT_EQ(Decode(attach), DecodeResult::kOk);
+  EXPECT_EQ(event_.imei, Pseudonym("imei", kImei));
+}
+
 TEST_F(DecoderTest, DecodeCopyLeavesTheCallersBufferAlone) {
   const std::string line = std::string(R"({"ts":"2025-09-01T12:00:00Z","type":"ue.attach","device":"FG-1","imsi":")") +
                            kImsi + R"("})";

@@ -94,6 +94,13 @@ class SubjectDetector final : public Detector {
   }
 };
 
+// Reads the handset identity (a detector of IMEI changes would).
+class HandsetDetector final : public Detector {
+ public:
+  void OnEvent(const Event&, Context&) override {}
+  bool ReadsSecondaryIds() const override { return true; }
+};
+
 const std::vector<DetectorInfo>& TestDetectors() {
   static const std::vector<DetectorInfo> kAll = {
       {"test.echo",
@@ -103,10 +110,11 @@ const std::vector<DetectorInfo>& TestDetectors() {
        }},
       {"test.timer", [](const RuleParams& p) -> std::unique_ptr<Detector> { return std::make_unique<TimerDetector>(p); }},
       {"test.subject", [](const RuleParams&) -> std::unique_ptr<Detector> { return std::make_unique<SubjectDetector>(); }},
+      {"test.handset", [](const RuleParams&) -> std::unique_ptr<Detector> { return std::make_unique<HandsetDetector>(); }},
   };
   return kAll;
 }
-const std::vector<std::string> kTestRules = {"test.echo", "test.timer", "test.subject"};
+const std::vector<std::string> kTestRules = {"test.echo", "test.timer", "test.subject", "test.handset"};
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -199,6 +207,23 @@ TEST_F(EngineTest, ADisabledRulesDetectorIsNotRun) {
   engine_->Process(SessionUp("FG-1", kT0));
   EXPECT_TRUE(Of("test.echo").empty());
   EXPECT_TRUE(observed_.sessions_before.empty());
+}
+
+// Replay derives imei / msisdn pseudonyms only when a running detector reads them.
+TEST_F(EngineTest, SecondaryIdentitiesAreWantedOnlyByADetectorThatReadsThem) {
+  Start("rules:\n  test.handset: {enabled: true}\n");
+  EXPECT_TRUE(engine_->ReadsSecondaryIds());
+  Start("rules:\n  test.handset: {enabled: false}\n");
+  EXPECT_FALSE(engine_->ReadsSecondaryIds());
+}
+
+TEST(EngineShippedRulesTest, NoShippedDetectorReadsSecondaryIdentities) {
+  // If one starts to, it must say so (Detector::ReadsSecondaryIds) or it
+  // sees them empty in replay; the rules' data tests run through replay.
+  auto rules = LoadRulesOrDefault("");
+  ASSERT_TRUE(rules.ok());
+  Engine engine(World(), std::move(rules).value(), [](const Alert&) {});
+  EXPECT_FALSE(engine.ReadsSecondaryIds());
 }
 
 TEST_F(EngineTest, DuplicatesWithinDedupAreSuppressedThenAlertAgain) {
