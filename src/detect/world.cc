@@ -97,7 +97,7 @@ DeviceIdx World::Register(const Device& d) {
     if (SubjectId::FromString(member, &id)) s.csg.push_back(id);
   }
   std::sort(s.csg.begin(), s.csg.end());
-  s.csg.erase(std::unique(s.csg.begin(), s.csg.end()), s.csg.end());
+  s.csg.truncate(static_cast<size_t>(std::unique(s.csg.begin(), s.csg.end()) - s.csg.begin()));
   s.csg.shrink_to_fit();
   if (s.cert_fp != d.cert_fp) {
     if (!s.cert_fp.empty()) {
@@ -183,15 +183,16 @@ SubscriberState& World::MutableSubscriber(const SubjectId& s) {
 namespace {
 
 constexpr size_t kLine = 64;
-static_assert(sizeof(DeviceState) <= 4 * kLine, "DeviceState: keep the line groups of world.h");
+constexpr size_t kSubscriberEventLines = 3;  // world.h: id .. attached
+static_assert(sizeof(DeviceState) <= 5 * kLine, "DeviceState: keep the line groups of world.h");
 
 void PrefetchLines(const void* p, size_t lines) {
   const char* c = static_cast<const char*>(p);
   for (size_t i = 0; i < lines; ++i) __builtin_prefetch(c + i * kLine);
 }
 
-// Events about a subscriber at a femtocell read the first two lines of its
-// record only (world.h); the others read all of it.
+// Events about a subscriber at a femtocell read the first three lines of
+// its record only (world.h); the others read all of it.
 bool SubscriberEvent(EventType t) {
   return t == EventType::kUeAttach || t == EventType::kUeDetach || t == EventType::kSmsDeliver ||
          t == EventType::kPaymentAuth;
@@ -232,7 +233,7 @@ void World::Prefetch(const Event& e, int stage) const {
       break;
     case 1:
       if (DeviceIdx d = event_device(); d != kNoDevice && d < devices_.size()) {
-        PrefetchLines(&devices_[d], SubscriberEvent(e.type) ? 2 : sizeof(DeviceState) / kLine);
+        PrefetchLines(&devices_[d], SubscriberEvent(e.type) ? kSubscriberEventLines : sizeof(DeviceState) / kLine);
       }
       break;
     default:
@@ -240,9 +241,9 @@ void World::Prefetch(const Event& e, int stage) const {
       if (DeviceIdx d = device_index(); d != kNoDevice && d < devices_.size()) {
         const DeviceState& s = devices_[d];
         const bool attach_or_sms = e.type == EventType::kUeAttach || e.type == EventType::kSmsDeliver;
-        if (attach_or_sms && !s.csg.empty()) __builtin_prefetch(s.csg.data());
+        if (attach_or_sms && s.csg.on_heap()) __builtin_prefetch(s.csg.data());
         if (e.type == EventType::kUeAttach || e.type == EventType::kUeDetach) {
-          if (!s.attached.empty()) __builtin_prefetch(s.attached.data());
+          if (s.attached.on_heap()) __builtin_prefetch(s.attached.data());
         }
         if (!SubscriberEvent(e.type)) {
           if (!s.sessions.empty()) __builtin_prefetch(s.sessions.data());
@@ -260,8 +261,9 @@ size_t World::MemoryBytes() const {
   for (size_t i = 0; i < devices_.size(); ++i) {
     const DeviceState& d = devices_[i];
     bytes += heap(d.id) + heap(d.cert_fp) + heap(d.suspect_rule);
-    bytes += d.prefixes.capacity() * sizeof(std::string) + d.csg.capacity() * sizeof(SubjectId) +
-             d.attached.capacity() * sizeof(SubjectId) + d.sessions.capacity() * sizeof(LiveSession);
+    auto heap_ids = [](const auto& list) { return list.on_heap() ? list.capacity() * sizeof(SubjectId) : 0; };
+    bytes += d.prefixes.capacity() * sizeof(std::string) + heap_ids(d.csg) + heap_ids(d.attached) +
+             d.sessions.capacity() * sizeof(LiveSession);
     for (const auto& p : d.prefixes) bytes += heap(p);
     for (const auto& l : d.sessions) bytes += heap(l.session) + heap(l.src_ip) + heap(l.endpoint);
   }
@@ -302,7 +304,7 @@ void World::Apply(const Event& e) {
       DeviceIdx d = Intern(e.device);
       auto& attached = devices_[d].attached;
       if (std::find(attached.begin(), attached.end(), e.imsi) == attached.end()) {
-        if (attached.size() >= kMaxAttached) attached.erase(attached.begin());
+        if (attached.size() >= kMaxAttached) attached.erase_at(0);
         attached.push_back(e.imsi);
       }
       SubscriberState& sub = MutableSubscriber(e.imsi);
@@ -314,7 +316,7 @@ void World::Apply(const Event& e) {
       DeviceIdx d = Find(e.device);
       if (d == kNoDevice) break;
       auto& attached = devices_[d].attached;
-      std::erase(attached, e.imsi);
+      attached.erase_value(e.imsi);
       // Served until now: exposure runs from the detach.
       const SubscriberState* sub = subscriber(e.imsi);
       if (sub && sub->last_femto == d) MutableSubscriber(e.imsi).last_femto_ms = e.ts_ms;

@@ -26,6 +26,7 @@
 #include "common/time.h"
 #include "detect/event.h"
 #include "detect/rules.h"
+#include "detect/subject_list.h"
 
 namespace fg::detect {
 
@@ -39,28 +40,29 @@ struct LiveSession {
   UnixMillis since_ms = 0;
 };
 
-// Laid out by use, one cache line per group (alignas: a record never
-// straddles a line more than it must). At fleet scale every event's record
-// is a random memory access, so replay prefetches only the lines an event
-// type reads (World::Prefetch): subscriber events (ue.*, sms.deliver,
-// payment.auth's last femtocell), 3/4 of the stream, read lines 0 and 1.
+// Laid out by use (alignas: a record never straddles a line more than it
+// must). At fleet scale every event's record is a random memory access, so
+// replay prefetches only the lines an event type reads (World::Prefetch):
+// subscriber events (ue.*, sms.deliver, payment.auth's last femtocell), 3/4
+// of the stream, read the first three lines only, the CSG and the attached
+// subscribers included (inline up to a handful each: no access of their own).
 struct alignas(64) DeviceState {
-  // Line 0: identity and access (every lookup compares the id).
+  static constexpr size_t kCsgInline = 6;
+  static constexpr size_t kAttachedInline = 3;
+  // Lines 0-2 (176 bytes): identity, access, suspicion, CSG, attached.
   std::string id;
-  std::vector<SubjectId> csg;  // sorted: std::binary_search
-  bool registered = false;     // in the registry (else first seen in events)
+  bool registered = false;  // in the registry (else first seen in events)
   DeviceStatus status = DeviceStatus::kProvisioned;
   AccessMode mode = AccessMode::kClosed;
   bool blocked = false;  // `block` action or store block
   int max_ues = 0;       // 0 = not set
-
-  // Line 1: who is attached now; suspicion (set by the engine when an
-  // alert of severity >= high names the device); the registered site.
-  std::vector<SubjectId> attached;  // subscribers attached now (small)
+  // Set by the engine when an alert of severity >= high names the device.
   UnixMillis suspect_until_ms = 0;
-  std::optional<Site> site;
+  SubjectList<kCsgInline> csg;                // sorted: std::binary_search
+  SubjectList<kAttachedInline> attached;      // subscribers attached now, oldest first
 
-  // Lines 2-3: sessions and credentials (session and location events).
+  // Lines 2-4: site, sessions and credentials (session and location events).
+  std::optional<Site> site;
   std::vector<LiveSession> sessions;  // live now
   std::vector<std::string> prefixes;  // CIDR strings (use fg::IpInPrefix)
   std::string cert_fp;                // registered certificate fp, may be empty

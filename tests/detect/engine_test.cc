@@ -538,7 +538,9 @@ TEST(EngineReplayTest, ReplayGivesTheAlertsLiveStreamingGave) {
   std::vector<std::string> batch = RunScenario(/*live=*/false);
   std::vector<std::string> live = RunScenario(/*live=*/true);
   EXPECT_EQ(batch, live);
-  if (!AllDetectors().empty()) EXPECT_FALSE(batch.empty()) << "the scenario should make the real detectors fire";
+  if (!AllDetectors().empty()) {
+    EXPECT_FALSE(batch.empty()) << "the scenario should make the real detectors fire";
+  }
   // And twice the same: nothing depends on addresses or hash order.
   EXPECT_EQ(RunScenario(false), batch);
 }
