@@ -6,6 +6,7 @@
 // common path; building evidence (which only happens when a rule fires) may.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,17 +19,13 @@
 
 namespace fg::detect::detectors {
 
-// 64-bit FNV-1a: keys per-detector maps by device id or certificate
-// fingerprint without keeping the text (collisions at 64 bits are
-// negligible for a fleet of a few hundred thousand).
-inline uint64_t HashText(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+// Keys per-detector maps by device id or certificate fingerprint without
+// keeping the text (collisions at 64 bits are negligible for a fleet of a
+// few hundred thousand). In memory only, never stored. libstdc++'s
+// std::hash (MurmurHash64A, 8 bytes a step): FNV-1a was one dependent
+// multiply per byte, ~280 cycles for a 71-character fingerprint, three
+// times per session.up.
+inline uint64_t HashText(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 inline std::string SubjectText(const SubjectId& s) { return s.ToString("imsi"); }
 
