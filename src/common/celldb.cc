@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/config.h"
+#include "common/u64_index.h"
 
 namespace fg {
 namespace {
@@ -63,34 +64,15 @@ double DistanceMeters(double lat1, double lon1, double lat2, double lon2) {
 
 struct CellDb::Index {
   std::unordered_map<uint64_t, std::vector<uint32_t>> grid;
-  // ECI -> first cell with that ECI: open addressing, load <= 1/2, one
-  // cache line per lookup (meas.report neighbours look an ECI up each).
-  struct EciSlot {
-    uint64_t eci = 0;
-    uint32_t index_plus1 = 0;  // 0 = empty
-  };
-  std::vector<EciSlot> by_eci;
+  // ECI -> first cell with that ECI (meas.report neighbours look an ECI up
+  // each). Sized for load <= 1/2: unknown ECIs, a rogue's, end early.
+  U64Index by_eci;
   std::unordered_map<uint64_t, std::vector<uint32_t>> by_area;
 
-  static size_t Home(uint64_t eci, size_t mask) { return static_cast<size_t>((eci * 0x9E3779B97F4A7C15ull) >> 20) & mask; }
-  const EciSlot* FindEci(uint64_t eci) const {
-    if (by_eci.empty()) return nullptr;
-    const size_t mask = by_eci.size() - 1;
-    for (size_t i = Home(eci, mask);; i = (i + 1) & mask) {
-      if (by_eci[i].index_plus1 == 0) return nullptr;
-      if (by_eci[i].eci == eci) return &by_eci[i];
-    }
-  }
   void BuildEci(const std::vector<Cell>& cells) {
-    size_t n = 16;
-    while (n < cells.size() * 2) n *= 2;
-    by_eci.assign(n, EciSlot{});
-    const size_t mask = n - 1;
-    for (uint32_t c = 0; c < cells.size(); ++c) {
-      size_t i = Home(cells[c].cell, mask);
-      while (by_eci[i].index_plus1 != 0 && by_eci[i].eci != cells[c].cell) i = (i + 1) & mask;
-      if (by_eci[i].index_plus1 == 0) by_eci[i] = EciSlot{cells[c].cell, c + 1};  // the first one stays
-    }
+    by_eci.Clear();
+    by_eci.Reserve(cells.size() * 3 / 2);
+    for (uint32_t c = 0; c < cells.size(); ++c) by_eci.Insert(cells[c].cell, c);  // the first one stays
   }
 };
 
@@ -208,17 +190,15 @@ std::vector<uint32_t> CellDb::Near(double lat, double lon, double radius_m) cons
 }
 
 const Cell* CellDb::FindByEci(uint64_t eci) const {
-  const Index::EciSlot* slot = index_->FindEci(eci);
-  return slot ? &cells_[slot->index_plus1 - 1] : nullptr;
+  const uint32_t i = index_->by_eci.Find(eci);
+  return i == U64Index::kAbsent ? nullptr : &cells_[i];
 }
 
 void CellDb::PrefetchEci(uint64_t eci, int stage) const {
-  const auto& slots = index_->by_eci;
-  if (slots.empty()) return;
   if (stage == 0) {
-    __builtin_prefetch(&slots[Index::Home(eci, slots.size() - 1)]);
-  } else if (const Index::EciSlot* slot = index_->FindEci(eci)) {
-    const char* cell = reinterpret_cast<const char*>(&cells_[slot->index_plus1 - 1]);
+    index_->by_eci.Prefetch(eci);
+  } else if (const Cell* c = FindByEci(eci)) {
+    const char* cell = reinterpret_cast<const char*>(c);
     __builtin_prefetch(cell);
     __builtin_prefetch(cell + sizeof(Cell) - 1);
   }

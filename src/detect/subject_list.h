@@ -89,10 +89,6 @@ class SubjectList {
     delete[] old;
   }
 
-  friend bool operator==(const SubjectList& a, const SubjectList& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
-  }
-
  private:
   void Reserve(size_t cap) {
     if (cap <= capacity()) return;

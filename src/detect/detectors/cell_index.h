@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/celldb.h"
+#include "common/u64_index.h"
 #include "detect/detectors/geo.h"
 
 namespace fg::detect::detectors {
@@ -96,7 +97,7 @@ class MacroCoverage {
     if (db_ != &db || size_ != db.size()) {
       db_ = &db;
       size_ = db.size();
-      slots_.clear();
+      index_.Clear();
       squares_.clear();
       BuildBuckets();
     }
@@ -126,10 +127,9 @@ class MacroCoverage {
   // A hint (see Detector::Prefetch): stage 0 the square's table slot, a
   // later stage the square's bitsets. Only once Sync has run.
   void Prefetch(double lat, double lon, int stage) const {
-    if (slots_.empty()) return;
     const uint64_t key = GridKey(Index(lat, kSquareDeg), Index(lon, kSquareDeg));
     if (stage == 0) {
-      __builtin_prefetch(&slots_[Mix(key) & (slots_.size() - 1)]);
+      index_.Prefetch(key);
     } else if (const Square* sq = Cached(key)) {
       const char* p = reinterpret_cast<const char*>(sq);
       for (size_t off = 0; off < sizeof(Square); off += 64) __builtin_prefetch(p + off);
@@ -137,7 +137,7 @@ class MacroCoverage {
   }
 
   size_t MemoryBytes() const {
-    size_t n = pci_.MemoryBytes() + slots_.capacity() * sizeof(Slot) + squares_.size() * sizeof(Square);
+    size_t n = pci_.MemoryBytes() + index_.MemoryBytes() + squares_.size() * sizeof(Square);
     for (const auto& [k, v] : buckets_) n += 48 + v.capacity() * sizeof(uint32_t);
     return n;
   }
@@ -150,13 +150,7 @@ class MacroCoverage {
   static constexpr double kGuardM = 2;
   static constexpr size_t kMaxSquares = 1 << 18;  // 64 MB: ~260,000 km2 of reporting area
 
-  struct Slot {
-    uint64_t key = 0;
-    uint32_t index_plus1 = 0;  // into squares_; 0 = empty
-  };
-
   static int64_t Index(double deg, double step) { return static_cast<int64_t>(std::floor(deg / step)); }
-  static size_t Mix(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 17); }
 
   const Square& SquareOf(double lat, double lon) {
     const int64_t a = Index(lat, kSquareDeg), b = Index(lon, kSquareDeg);
@@ -167,35 +161,15 @@ class MacroCoverage {
       Fill(a, b, &scratch_);
       return scratch_;
     }
-    if ((squares_.size() + 1) * 4 > slots_.size() * 3) Grow();
+    index_.Insert(key, static_cast<uint32_t>(squares_.size()));
     squares_.emplace_back();
-    Place(key, static_cast<uint32_t>(squares_.size()));
     Fill(a, b, &squares_.back());
     return squares_.back();
   }
 
   const Square* Cached(uint64_t key) const {
-    if (slots_.empty()) return nullptr;
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = Mix(key) & mask;; i = (i + 1) & mask) {
-      const Slot& slot = slots_[i];
-      if (slot.index_plus1 == 0) return nullptr;
-      if (slot.key == key) return &squares_[slot.index_plus1 - 1];
-    }
-  }
-
-  void Place(uint64_t key, uint32_t index_plus1) {
-    const size_t mask = slots_.size() - 1;
-    size_t i = Mix(key) & mask;
-    while (slots_[i].index_plus1 != 0) i = (i + 1) & mask;
-    slots_[i] = Slot{key, index_plus1};
-  }
-
-  void Grow() {
-    std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
-    old.swap(slots_);
-    for (const Slot& s : old)
-      if (s.index_plus1 != 0) Place(s.key, s.index_plus1);
+    const uint32_t i = index_.Find(key);
+    return i == U64Index::kAbsent ? nullptr : &squares_[i];
   }
 
   void BuildBuckets() {
@@ -254,7 +228,7 @@ class MacroCoverage {
   size_t size_ = 0;
   PciIndex pci_;
   std::unordered_map<uint64_t, std::vector<uint32_t>> buckets_;  // cells with a PCI, by kBucketDeg square
-  std::vector<Slot> slots_;     // power-of-two size, load <= 3/4
+  U64Index index_;              // square key -> squares_ index
   std::deque<Square> squares_;  // stable: SquareOf hands out references
   Square scratch_;              // past kMaxSquares
 };
