@@ -23,8 +23,8 @@ namespace fg::detect::detectors {
 // keeping the text (collisions at 64 bits are negligible for a fleet of a
 // few hundred thousand). In memory only, never stored. libstdc++'s
 // std::hash (MurmurHash64A, 8 bytes a step): FNV-1a was one dependent
-// multiply per byte, ~280 cycles for a 71-character fingerprint, three
-// times per session.up.
+// multiply per byte, some 280 cycles (estimated) for a 71-character
+// fingerprint, three times per session.up.
 inline uint64_t HashText(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 inline std::string SubjectText(const SubjectId& s) { return s.ToString("imsi"); }
