@@ -124,8 +124,51 @@ Status Engine::TryLoad() {
     });
   }
   snapshot_ = std::move(snap).value();
+  PublishPendingBlocks();
   load_status_ = Status::Ok();
   return load_status_;
+}
+
+void Engine::PublishPendingBlocks() {
+  static Counter& gauge = Metrics::Global().GetGauge(
+      "femtoguard_admission_pending_blocks", {}, "Devices denied from memory while their block or revocation is stored");
+  gauge.Set(pending_blocks_.size());
+  if (!snapshot_) return;
+  StringMap<BlockView> views;
+  for (const auto& [device, p] : pending_blocks_) views.emplace(device, p.view);
+  snapshot_->SetPendingBlocks(std::move(views));
+}
+
+void Engine::EnforceBlock(std::string_view device, std::string_view alert_id, std::string_view rule) {
+  if (device.empty()) return;
+  std::unique_lock lock(snapshot_mu_);
+  PendingBlock& p = pending_blocks_[std::string(device)];
+  p.view.kind = "device";
+  p.view.value = std::string(device);
+  p.view.alert_id = std::string(alert_id);
+  p.landed_ms = 0;
+  PublishPendingBlocks();
+  spdlog::info("admission: {} denied from now on (alert {} {})", device, alert_id, rule);
+}
+
+void Engine::BlockLanded(std::string_view device, std::string_view alert_id) {
+  std::unique_lock lock(snapshot_mu_);
+  auto it = pending_blocks_.find(device);
+  if (it != pending_blocks_.end() && it->second.view.alert_id == alert_id) it->second.landed_ms = NowMillis();
+}
+
+void Engine::PruneLandedBlocks(UnixMillis landed_before_ms) {
+  std::unique_lock lock(snapshot_mu_);
+  size_t before = pending_blocks_.size();
+  std::erase_if(pending_blocks_, [&](const auto& kv) {
+    return kv.second.landed_ms != 0 && kv.second.landed_ms < landed_before_ms;
+  });
+  if (pending_blocks_.size() != before) PublishPendingBlocks();
+}
+
+size_t Engine::pending_blocks() const {
+  std::shared_lock lock(snapshot_mu_);
+  return pending_blocks_.size();
 }
 
 Status Engine::Reload() { return TryLoad(); }

@@ -75,6 +75,16 @@ class Engine final : public Gate {
   // OK once a snapshot is loaded.
   Status LoadStatus() const;
 
+  // A response decided to cut `device` off (block, revoke or suspend) and
+  // its store write has not landed yet: deny it "blocked" now, in memory.
+  // BlockLanded() marks the write done; PruneLandedBlocks() then forgets
+  // marks made before the change feed was last read in full (from then on
+  // the stored block or revocation decides).
+  void EnforceBlock(std::string_view device, std::string_view alert_id, std::string_view rule);
+  void BlockLanded(std::string_view device, std::string_view alert_id);
+  void PruneLandedBlocks(UnixMillis landed_before_ms);
+  size_t pending_blocks() const;
+
   // Live sessions of a device (for terminating them on revocation).
   std::vector<LiveSession> LiveSessions(std::string_view device) const;
 
@@ -120,6 +130,12 @@ class Engine final : public Gate {
   std::unique_ptr<Snapshot> snapshot_;  // guarded by snapshot_mu_; nullptr until loaded
   Status load_status_;                  // guarded by snapshot_mu_
   std::atomic<UnixMillis> next_load_attempt_ms_{0};
+  struct PendingBlock {
+    BlockView view;
+    UnixMillis landed_ms = 0;  // 0: not stored yet
+  };
+  StringMap<PendingBlock> pending_blocks_;  // guarded by snapshot_mu_
+  void PublishPendingBlocks();              // snapshot_mu_ held exclusively
 
   mutable std::array<SessionStripe, kStripes> sessions_;
 

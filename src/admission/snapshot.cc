@@ -252,7 +252,10 @@ const std::string* Snapshot::RegisteredFpOwner(std::string_view fp) const {
 
 const BlockView* Snapshot::DeviceBlock(std::string_view device) const {
   auto it = device_blocks_.find(device);
-  return it == device_blocks_.end() ? nullptr : &it->second;
+  if (it != device_blocks_.end()) return &it->second;
+  if (pending_device_blocks_.empty()) return nullptr;
+  it = pending_device_blocks_.find(device);
+  return it == pending_device_blocks_.end() ? nullptr : &it->second;
 }
 
 const BlockView* Snapshot::LineBlock(const IpAddr& ip) const {

@@ -108,7 +108,11 @@ class Snapshot {
   // Device whose registry entry names this certificate fingerprint, or nullptr.
   const std::string* RegisteredFpOwner(std::string_view fp) const;
   const std::vector<EndpointView>& endpoints() const { return endpoints_; }
+  // A stored block of the device, else one decided but not stored yet.
   const BlockView* DeviceBlock(std::string_view device) const;
+  // Blocks a response has decided whose store write has not landed (or not
+  // yet reached this snapshot through the change feed): enforced the same.
+  void SetPendingBlocks(StringMap<BlockView> pending) { pending_device_blocks_ = std::move(pending); }
   const BlockView* LineBlock(const IpAddr& ip) const;
 
   bool DeviceStale(std::string_view id) const { return stale_devices_.count(id) > 0; }
@@ -136,6 +140,7 @@ class Snapshot {
   StringMap<std::string> registered_fp_owner_;
   std::vector<EndpointView> endpoints_;
   StringMap<BlockView> device_blocks_;
+  StringMap<BlockView> pending_device_blocks_;
   std::vector<BlockView> line_blocks_;
   StringSet stale_devices_;
   StringSet stale_certs_;

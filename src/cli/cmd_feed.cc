@@ -7,6 +7,7 @@
 // time so that the whole file takes --duration seconds of wall time. Alerts
 // are read from the node's store (as `femtoguard alert list` does).
 
+#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include "admission/http_client.h"
 #include "cli/commands.h"
+#include "common/ossl.h"
 #include "common/time.h"
 
 namespace fg::cli {
@@ -116,7 +118,17 @@ int RunFeed(Env& env, const FeedOptions& o) {
   watcher.Poll("");  // alerts from before this feed are not news
 
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token}};
+  // Every batch carries an Idempotency-Key, so that a batch re-sent after a
+  // timeout or a node restart is taken once (docs/durability.md).
+  std::string run_id;
+  {
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1) return Fail(Status::Internal("no randomness for the feed's batch ids"));
+    run_id = "feed-" + ossl::HexLower(r, sizeof r);
+  }
+  std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token},
+                                                              {"Idempotency-Key", ""}};
+  size_t batch_no = 0;
   size_t i = 0, sent = 0, malformed = 0;
   auto last_poll = start;
   while (i < lines.size()) {
@@ -137,6 +149,7 @@ int RunFeed(Env& env, const FeedOptions& o) {
     if (n == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
+      headers[1].second = run_id + "-" + std::to_string(batch_no++);
       for (int attempt = 0;; ++attempt) {
         auto r = admission::HttpPost(*hp, "/v1/events", "application/x-ndjson", body, headers, 10000);
         // 400 with a report = every line of the batch was malformed: reported
@@ -146,7 +159,9 @@ int RunFeed(Env& env, const FeedOptions& o) {
           if (pos != std::string::npos && r->body.compare(pos + 13, 1, "]") != 0) ++malformed;
           break;
         }
-        if (r.ok() && r->status == 503 && attempt < 100) {
+        // 503: the node is busy (or its disk full); no answer at all: it may
+        // be restarting. Either way the same batch goes again, same key.
+        if (((r.ok() && r->status == 503) || !r.ok()) && attempt < 100) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
           continue;
         }

@@ -25,6 +25,14 @@ Counter& Metrics::GetCounter(std::string_view name, std::string_view labels, std
   return *it->second;
 }
 
+Counter& Metrics::GetGauge(std::string_view name, std::string_view labels, std::string_view help) {
+  {
+    std::lock_guard lock(mutex_);
+    gauges_.emplace(name);
+  }
+  return GetCounter(name, labels, help);
+}
+
 uint64_t Metrics::Value(std::string_view name, std::string_view labels) {
   std::lock_guard lock(mutex_);
   auto it = counters_.find(Key(name, labels));
@@ -40,7 +48,7 @@ std::string Metrics::RenderPrometheus() {
     if (name != last_name) {
       auto h = help_.find(name);
       if (h != help_.end()) out += "# HELP " + name + " " + h->second + "\n";
-      out += "# TYPE " + name + " counter\n";
+      out += "# TYPE " + name + (gauges_.count(name) ? " gauge\n" : " counter\n");
       last_name = name;
     }
     out += key + " " + std::to_string(counter->Value()) + "\n";

@@ -3,6 +3,8 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -56,9 +58,16 @@ bool SplitUrl(const std::string& url, admission::HostPort* hp, std::string* path
 
 Responder::Responder(Store& store, Options options) : store_(store), options_(std::move(options)) {
   if (!options_.webhook_url.empty()) notifier_ = std::thread([this] { RunNotifier(); });
+  worker_ = std::thread([this] { RunWorker(); });
 }
 
 Responder::~Responder() {
+  {
+    std::lock_guard lock(work_mutex_);
+    work_stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
   {
     std::lock_guard lock(notify_mutex_);
     notify_stop_ = true;
@@ -73,7 +82,28 @@ void Responder::SetTerminator(admission::SessionTerminator* terminator) {
 }
 
 Result<bool> Responder::Handle(const detect::Alert& alert) {
-  std::lock_guard lock(mutex_);
+  if (options_.enforce) options_.enforce(alert);
+  Work work;
+  work.alert = alert;
+  Result<bool> r = [&] {
+    std::lock_guard lock(mutex_);
+    return Attempt(work);
+  }();
+  if (r.ok() && options_.landed) options_.landed(alert);
+  return r;
+}
+
+Result<bool> Responder::Attempt(Work& work) {
+  const detect::Alert& alert = work.alert;
+  if (!work.checked) {
+    auto known = store_.GetAlert(alert.id);
+    if (known.ok()) {
+      Metrics::Global().GetCounter("femtoguard_alerts_duplicate_total", {}, "Alerts already known by id").Inc();
+      return false;
+    }
+    if (!known.status().IsNotFound()) return known.status();
+    work.checked = true;
+  }
   StoredAlert stored;
   stored.id = alert.id;
   stored.ts_ms = alert.ts_ms;
@@ -85,17 +115,113 @@ Result<bool> Responder::Handle(const detect::Alert& alert) {
   stored.state = alert.approve.empty() ? (alert.actions.empty() ? AlertState::kOpen : AlertState::kActed)
                                        : AlertState::kPendingApproval;
   const AuditContext audit{"serve:response", "alert " + alert.id + " (" + alert.rule + ")"};
+  // Actions first, each idempotent; the alert row last, so that a stored
+  // alert always means its actions are done.
+  FG_RETURN_IF_ERROR(Apply(stored, alert.subjects, alert.actions, audit, &work.done, &work.finished));
+  stored.actions_done = work.done;
   FG_ASSIGN_OR_RETURN(bool inserted, store_.AddAlert(stored, audit));
-  if (!inserted) {
-    Metrics::Global().GetCounter("femtoguard_alerts_duplicate_total", {}, "Alerts already known by id").Inc();
-    return false;
+  if (inserted) {
+    Metrics::Global()
+        .GetCounter("femtoguard_alerts_total", "rule=\"" + alert.rule + "\"", "Alerts raised, by rule")
+        .Inc();
   }
-  Metrics::Global()
-      .GetCounter("femtoguard_alerts_total", "rule=\"" + alert.rule + "\"", "Alerts raised, by rule")
-      .Inc();
-  stored.actions_done = Apply(stored, alert.subjects, alert.actions, audit);
-  if (!stored.actions_done.empty()) FG_RETURN_IF_ERROR(store_.UpdateAlert(stored, audit));
   return true;
+}
+
+void Responder::Submit(detect::Alert alert, uint64_t seq) {
+  if (options_.enforce) options_.enforce(alert);
+  static Counter& pending = Metrics::Global().GetGauge(
+      "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
+  {
+    std::lock_guard lock(work_mutex_);
+    work_.push_back(Work{std::move(alert), seq, false, {}, {}});
+    pending.Set(work_.size());
+  }
+  work_cv_.notify_all();
+}
+
+uint64_t Responder::LowestPendingSeq() const {
+  std::lock_guard lock(work_mutex_);
+  uint64_t lowest = std::numeric_limits<uint64_t>::max();
+  for (const Work& w : work_) {
+    if (w.seq != 0) lowest = std::min(lowest, w.seq);
+  }
+  return lowest;
+}
+
+size_t Responder::pending() const {
+  std::lock_guard lock(work_mutex_);
+  return work_.size();
+}
+
+bool Responder::WaitIdle(int timeout_ms) {
+  std::unique_lock lock(work_mutex_);
+  return work_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return work_.empty(); });
+}
+
+void Responder::RunWorker() {
+  static Counter& pending = Metrics::Global().GetGauge(
+      "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
+  static Counter& retries = Metrics::Global().GetCounter(
+      "femtoguard_response_retries_total", {}, "Store writes of responses retried after a store error");
+  int backoff_ms = 0;
+  std::chrono::steady_clock::time_point failing_since{};
+  uint64_t failed_attempts = 0;
+  std::unique_lock lock(work_mutex_);
+  for (;;) {
+    if (backoff_ms > 0) {
+      // Stop waits for nothing: what has not landed is replayed from the
+      // journal at the next start.
+      work_cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return work_stop_; });
+    } else {
+      work_cv_.wait(lock, [this] { return work_stop_ || !work_.empty(); });
+    }
+    if (work_stop_ && (work_.empty() || backoff_ms > 0)) {
+      if (!work_.empty()) {
+        spdlog::warn("response: stopping with {} alert(s) not yet stored; they are enforced again from the journal "
+                     "at the next start",
+                     work_.size());
+      }
+      return;
+    }
+    if (work_.empty()) continue;
+    // The front stays queued (and counted by LowestPendingSeq) while it is tried.
+    Work& work = work_.front();
+    lock.unlock();
+    Result<bool> r = [&] {
+      std::lock_guard store_lock(mutex_);
+      return Attempt(work);
+    }();
+    lock.lock();
+    if (r.ok()) {
+      if (failed_attempts > 0) {
+        spdlog::info("response: the store takes writes again after {:.1f} s and {} failed attempts; {} alert(s) "
+                     "still queued",
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - failing_since).count(),
+                     failed_attempts, work_.size() - 1);
+      }
+      failed_attempts = 0;
+      backoff_ms = 0;
+      detect::Alert landed = std::move(work.alert);
+      work_.pop_front();
+      pending.Set(work_.size());
+      work_cv_.notify_all();
+      if (options_.landed) {
+        lock.unlock();
+        options_.landed(landed);  // after the pop: LowestPendingSeq no longer counts it
+        lock.lock();
+      }
+      continue;
+    }
+    retries.Inc();
+    if (failed_attempts++ == 0) {
+      failing_since = std::chrono::steady_clock::now();
+      spdlog::error("response: the store refuses writes ({}); alert {} ({}) and {} more are enforced in memory and "
+                    "retried until they land",
+                    r.status().ToString(), work.alert.id, work.alert.rule, work_.size() - 1);
+    }
+    backoff_ms = backoff_ms == 0 ? options_.retry_initial_ms : std::min(backoff_ms * 2, options_.retry_max_ms);
+  }
 }
 
 Status Responder::Approve(std::string_view alert_id, const AuditContext& audit) {
@@ -105,7 +231,8 @@ Status Responder::Approve(std::string_view alert_id, const AuditContext& audit) 
     return Status::FailedPrecondition("alert " + alert.id + " is " + std::string(AlertStateName(alert.state)) +
                                       ", not waiting for approval");
   }
-  std::vector<std::string> done = Apply(alert, SubjectsOf(alert.json), alert.actions_pending, audit);
+  std::vector<std::string> done, finished;
+  FG_RETURN_IF_ERROR(Apply(alert, SubjectsOf(alert.json), alert.actions_pending, audit, &done, &finished));
   alert.actions_done.insert(alert.actions_done.end(), done.begin(), done.end());
   alert.actions_pending.clear();
   alert.state = AlertState::kActed;
@@ -121,27 +248,31 @@ Status Responder::Dismiss(std::string_view alert_id, const AuditContext& audit) 
   return store_.UpdateAlert(alert, audit);
 }
 
-std::vector<std::string> Responder::Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
-                                          const std::vector<std::string>& actions, const AuditContext& audit) {
-  std::vector<std::string> done;
+Status Responder::Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
+                        const std::vector<std::string>& actions, const AuditContext& audit,
+                        std::vector<std::string>* done, std::vector<std::string>* finished) {
   // Order matters: cut the identity off (revoke/suspend/block) before the
   // sessions are terminated, so that a reconnect is refused.
   static const char* kOrder[] = {"revoke", "suspend", "block", "terminate", "hold_payments", "notify"};
   for (const char* action : kOrder) {
-    if (!Contains(actions, action)) continue;
+    if (!Contains(actions, action) || Contains(*finished, action)) continue;
     Status s = ApplyOne(alert, subjects, action, audit);
     if (s.ok()) {
-      done.push_back(action);
+      done->push_back(action);
       CountAction(action, "done");
     } else if (s.code() == StatusCode::kFailedPrecondition) {
       CountAction(action, "skipped");  // nothing to do (already revoked, unknown device, ...)
       spdlog::info("alert {}: {} skipped: {}", alert.id, action, s.message());
-    } else {
-      CountAction(action, "failed");
+    } else if (s.code() == StatusCode::kInvalidArgument) {
+      CountAction(action, "failed");  // cannot succeed by retrying
       spdlog::error("alert {}: {} failed: {}", alert.id, action, s.ToString());
+    } else {
+      CountAction(action, "retry");
+      return s;  // the store: retried with what is left
     }
+    finished->push_back(action);
   }
-  return done;
+  return Status::Ok();
 }
 
 Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::string>& subjects,

@@ -17,10 +17,23 @@
 //                  refused until released (store block kind "payments")
 //   notify         syslog, and a webhook POST of the alert JSON when configured
 //
-// Thread-safety: thread-safe (calls are serialised internally).
+// A response is never dropped. Submit() puts the decision into effect in
+// memory at once (Options::enforce: admission denies the device, the payment
+// check holds the subscribers) and hands the store writes to the
+// responder's own thread, which retries them until they land: one log line
+// when the store starts refusing, one when it is back, and the gauge
+// femtoguard_response_pending. The alert row is written last, after its
+// actions, so an alert in the store means its actions are done; a crash
+// before that replays the journal, regenerates the alert (same id) and
+// runs the idempotent actions again. The journal's checkpoint stays behind
+// the oldest response still pending (LowestPendingSeq).
+//
+// Thread-safety: thread-safe (store work is serialised internally).
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -38,6 +51,13 @@ struct Options {
   std::string webhook_url;  // "http://host:port/path"; empty = no webhook
   int webhook_timeout_ms = 2000;
   bool syslog = true;
+  // Called by Submit() before anything is written: the decision in memory.
+  std::function<void(const detect::Alert&)> enforce;
+  // Called once the alert's store writes have landed (its actions are then
+  // visible through the store and the change feed).
+  std::function<void(const detect::Alert&)> landed;
+  int retry_initial_ms = 100;
+  int retry_max_ms = 2000;
 };
 
 class Responder {
@@ -50,9 +70,21 @@ class Responder {
   // May be null; set once the SeGW adapter exists.
   void SetTerminator(admission::SessionTerminator* terminator);
 
-  // Stores the alert (once) and runs its automatic actions. Returns false
-  // when the alert id was already known (nothing was done again).
+  // Stores the alert (once) and runs its automatic actions, now, on the
+  // caller's thread. Returns false when the alert id was already known
+  // (nothing was done again); a store error is returned, nothing retried.
   Result<bool> Handle(const detect::Alert& alert);
+
+  // Enforces the alert in memory now and queues its store writes, retried
+  // until they land. Never blocks on the store. `seq` is the journal record
+  // the alert came from (0: none).
+  void Submit(detect::Alert alert, uint64_t seq);
+  // The lowest journal seq whose response has not landed, or UINT64_MAX.
+  uint64_t LowestPendingSeq() const;
+  size_t pending() const;
+  // Waits until every submitted response has landed (tests, shutdown), at
+  // most `timeout_ms`; returns whether all landed.
+  bool WaitIdle(int timeout_ms);
 
   // Runs the pending actions of an alert (state pending_approval -> acted).
   Status Approve(std::string_view alert_id, const AuditContext& audit);
@@ -63,18 +95,39 @@ class Responder {
   void FlushNotifications();
 
  private:
-  // Applies `actions` for the alert; returns those that took effect.
-  std::vector<std::string> Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
-                                 const std::vector<std::string>& actions, const AuditContext& audit);
+  // Applies `actions` not yet in `finished`; those that took effect go to
+  // `done`, those done or skipped to `finished`. A store error stops it
+  // (returned: retry later with the same vectors).
+  Status Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
+               const std::vector<std::string>& actions, const AuditContext& audit, std::vector<std::string>* done,
+               std::vector<std::string>* finished);
   Status ApplyOne(const StoredAlert& alert, const std::vector<std::string>& subjects, std::string_view action,
                   const AuditContext& audit);
   void Notify(const StoredAlert& alert);
   void RunNotifier();
 
+  // Progress of one alert through its store writes (kept across retries).
+  struct Work {
+    detect::Alert alert;
+    uint64_t seq = 0;
+    bool checked = false;               // not a duplicate
+    std::vector<std::string> done;      // actions that took effect
+    std::vector<std::string> finished;  // done or skipped: not to run again
+  };
+  // One attempt (mutex_ held): true when stored now, false for a duplicate,
+  // an error to retry.
+  Result<bool> Attempt(Work& work);
+  void RunWorker();
   Store& store_;
   const Options options_;
   std::mutex mutex_;  // serialises Handle/Approve/Dismiss
   admission::SessionTerminator* terminator_ = nullptr;  // guarded by mutex_
+
+  mutable std::mutex work_mutex_;
+  std::condition_variable work_cv_;
+  std::deque<Work> work_;                // guarded by work_mutex_; front is being attempted
+  bool work_stop_ = false;               // guarded by work_mutex_
+  std::thread worker_;
 
   std::mutex notify_mutex_;
   std::condition_variable notify_cv_;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "common/time.h"
 #include "detect/default_rules.h"
 #include "ingest/decoder.h"
+#include "ingest/journal.h"
 #include "ingest/seed.h"
 
 namespace fg {
@@ -55,6 +57,22 @@ std::string QueryParam(std::string_view query, std::string_view key) {
   return {};
 }
 
+// Idempotency-Key: what a client may name a batch with.
+bool ValidBatchId(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+// A bus message is the journal seq (8 bytes, 0 = not journaled) and a batch.
+std::string BusMessage(uint64_t seq, std::string_view batch) {
+  std::string m;
+  m.reserve(sizeof seq + batch.size());
+  m.append(reinterpret_cast<const char*>(&seq), sizeof seq);
+  m.append(batch);
+  return m;
+}
+
 bool ValidImsi(std::string_view s) {
   return s.size() >= 5 && s.size() <= 15 &&
          std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
@@ -66,9 +84,17 @@ class LiveDetection::Impl {
  public:
   Store* store = nullptr;
   std::unique_ptr<Pseudonymizer> pseudonymizer;
+  // Declared before the responder, which calls Checkpoint() from its own
+  // thread until it is destroyed: the journal outlives it.
+  std::unique_ptr<ingest::Journal> journal;
+  // The same journal for Checkpoint(), which the responder's thread may call
+  // while Start() is still replaying (before `journal` is set).
+  std::atomic<ingest::Journal*> checkpoint_journal{nullptr};
+  std::atomic<uint64_t> processed_seq{0};  // last journal record detection has processed
   std::unique_ptr<response::Responder> responder;
   std::unique_ptr<bus::InProcessBus> bus;
   std::function<void(std::string_view, std::string_view)> on_session_down;  // fixed after Start
+  uint64_t current_seq = 0;                // record being processed; guarded by mutex
 
   std::mutex mutex;  // guards engine (and its World) and watermark
   std::unique_ptr<detect::Engine> engine;
@@ -119,21 +145,46 @@ class LiveDetection::Impl {
     decoders.push_back(std::move(d));
   }
 
-  void OnBatch(const std::string& payload) {
+  void OnMessage(const std::string& message) {
+    uint64_t seq = 0;
+    if (message.size() < sizeof seq) return;
+    std::memcpy(&seq, message.data(), sizeof seq);
+    OnBatch(seq, std::string_view(message).substr(sizeof seq));
+  }
+
+  void OnBatch(uint64_t seq, std::string_view payload) {
     // The lock is let go every few hundred events so that a payment check
     // waits for a slice of a batch, not for a whole megabyte of events.
     constexpr size_t kSlice = 256;
-    std::unique_lock lock(mutex);
-    size_t n = 0;
-    Status s = bus::ForEachEvent(payload, [&](const detect::Event& e) {
-      engine->Process(e);
-      watermark = std::max(watermark, e.ts_ms);
-      if (++n % kSlice == 0) LetQueriesIn(lock);
-    });
-    if (!s.ok()) {
-      Metrics::Global().GetCounter("femtoguard_bus_bad_batches_total", {}, "Undecodable event batches").Inc();
-      spdlog::error("detection: {}", s.ToString());
+    {
+      std::unique_lock lock(mutex);
+      current_seq = seq;
+      size_t n = 0;
+      Status s = bus::ForEachEvent(payload, [&](const detect::Event& e) {
+        engine->Process(e);
+        watermark = std::max(watermark, e.ts_ms);
+        if (++n % kSlice == 0) LetQueriesIn(lock);
+      });
+      current_seq = 0;
+      if (!s.ok()) {
+        Metrics::Global().GetCounter("femtoguard_bus_bad_batches_total", {}, "Undecodable event batches").Inc();
+        spdlog::error("detection: {}", s.ToString());
+      }
     }
+    if (seq != 0) {
+      processed_seq.store(seq, std::memory_order_release);
+      Checkpoint();
+    }
+  }
+
+  // The journal may forget what detection has processed and whose responses
+  // have all landed.
+  void Checkpoint(bool force = false) {
+    ingest::Journal* j = checkpoint_journal.load(std::memory_order_acquire);
+    if (j == nullptr) return;
+    const uint64_t pending = responder->LowestPendingSeq();
+    const uint64_t done = std::min(processed_seq.load(std::memory_order_acquire), pending - 1);
+    j->Checkpoint(done, force);
   }
 
   // Between two slices of a batch: lets every query that is waiting for the
@@ -151,9 +202,12 @@ class LiveDetection::Impl {
     lock.lock();
   }
 
+  // Called by the engine, `mutex` held, after the engine has put the
+  // decision into effect in the World (Engine::ApplyLocalEffects: the payment
+  // check holds, detection sees the block). The store writes go to the
+  // responder's queue and never hold up the stream or a payment check.
   void OnAlert(const detect::Alert& alert) {
-    auto handled = responder->Handle(alert);
-    if (!handled.ok()) spdlog::error("alert {} ({}): {}", alert.id, alert.rule, handled.status().ToString());
+    responder->Submit(alert, current_seq);
   }
 };
 
@@ -189,23 +243,57 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   }
   spdlog::info("detection: {} devices, {} rules", world.device_count(), rules->rules().size());
 
+  Impl* self = impl.get();
+  // Once an alert's writes have landed, the journal may move past it.
+  options.response.landed = [self, landed = std::move(options.response.landed)](const detect::Alert& a) {
+    if (landed) landed(a);
+    self->Checkpoint();
+  };
   impl->responder = std::make_unique<response::Responder>(store, options.response);
   impl->on_session_down = std::move(options.on_session_down);
-  Impl* self = impl.get();
   impl->engine = std::make_unique<detect::Engine>(std::move(world), std::move(rules).value(),
                                                   [self](const detect::Alert& a) { self->OnAlert(a); });
+  // What was acknowledged before a crash (or a kill -9) is processed again,
+  // in order, before anything new: records before the checkpoint rebuild
+  // detection state, those after it are the interrupted work (their alerts
+  // have stable ids; the responder skips those already stored).
+  ingest::Journal::Options jo;
+  jo.dir = options.journal_dir.empty() ? dir.root() / "journal" : std::filesystem::path(options.journal_dir);
+  jo.retain_bytes = options.journal_retain_bytes;
+  jo.max_backlog_bytes = options.journal_max_backlog_bytes;
+  uint64_t replayed = 0;
+  auto journal = ingest::Journal::Open(jo, [self, &replayed](const ingest::Journal::Record& r) {
+    self->OnBatch(r.seq, r.payload);
+    ++replayed;
+  });
+  if (!journal.ok()) return Status::Internal("ingest journal: " + journal.status().message());
+  impl->journal = std::move(journal).value();
+  impl->checkpoint_journal.store(impl->journal.get(), std::memory_order_release);
+  if (replayed) spdlog::info("detection: {} journal records processed at start", replayed);
+  impl->Checkpoint(/*force=*/true);
+
   impl->bus = std::make_unique<bus::InProcessBus>();
   impl->bus->Subscribe(std::string(kEventsSubject),
-                       [self](std::string_view, const std::string& payload) { self->OnBatch(payload); });
+                       [self](std::string_view, const std::string& message) { self->OnMessage(message); });
   FG_RETURN_IF_ERROR(impl->bus->Start());
   return std::unique_ptr<LiveDetection>(new LiveDetection(std::move(impl)));
 }
 
 void LiveDetection::Stop() {
-  if (impl_ && impl_->bus) impl_->bus->Stop();
+  if (!impl_ || !impl_->bus) return;
+  impl_->bus->Stop();
+  // Responses still queued are not lost (the checkpoint stays behind them),
+  // but a clean stop gives them a moment to land.
+  impl_->responder->WaitIdle(2000);
+  impl_->Checkpoint(/*force=*/true);
 }
 
 void LiveDetection::Drain() { impl_->bus->Drain(); }
+
+bool LiveDetection::DrainResponses(int timeout_ms) {
+  Drain();
+  return impl_->responder->WaitIdle(timeout_ms);
+}
 
 HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
   // The body may hold raw subscriber identities: it is decoded here, once,
@@ -213,6 +301,25 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
   // events). The request object is ours (the server's buffer).
   char* body = const_cast<char*>(request.body.data());
   const size_t size = request.body.size();
+  static Counter& duplicates = Metrics::Global().GetCounter(
+      "femtoguard_ingest_duplicate_batches_total", {}, "POST /v1/events batches already taken (same Idempotency-Key)");
+  const std::string batch_id(request.Header("Idempotency-Key"));
+  if (!batch_id.empty() && !ValidBatchId(batch_id)) {
+    OPENSSL_cleanse(body, size);
+    IngestCounter("bad_batch_id").Inc();
+    return JsonError(400, "Idempotency-Key must be 1 to 128 of A-Z a-z 0-9 . _ : -");
+  }
+  const auto duplicate_reply = [&](uint64_t seq) {
+    OPENSSL_cleanse(body, size);
+    if (Status s = impl_->journal->Sync(seq); !s.ok()) return JsonError(503, s.message());
+    duplicates.Inc();
+    return HttpResponse::Json(
+        200, json{{"accepted", 0}, {"duplicate", true}, {"unknown_type", 0}, {"malformed", json::array()}}.dump() +
+                 "\n");
+  };
+  if (!batch_id.empty()) {
+    if (auto seq = impl_->journal->FindBatch(batch_id)) return duplicate_reply(*seq);
+  }
   auto decoder = impl_->TakeDecoder();
   detect::Event event;
   std::string batch;
@@ -253,8 +360,23 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
   bus::FinishBatch(&batch, accepted);
 
   if (accepted > 0) {
-    if (Status s = impl_->bus->Publish(kEventsSubject, std::move(batch)); !s.ok()) {
+    // On disk (group commit) before the 200; on the bus in journal order.
+    auto seq = impl_->journal->Append(batch_id, batch, [&](uint64_t seq) {
+      return impl_->bus->Publish(kEventsSubject, BusMessage(seq, batch));
+    });
+    if (!seq.ok() && seq.status().code() == StatusCode::kAlreadyExists) {
+      return duplicate_reply(std::stoull(seq.status().message()));  // a concurrent repeat won the race
+    }
+    Status s = seq.ok() ? impl_->journal->Sync(*seq) : seq.status();
+    if (!s.ok()) {
       IngestCounter("refused").Inc(accepted);
+      // One line per 10 s at most: a full bus or disk refuses every batch.
+      static std::atomic<UnixMillis> last_logged{0};
+      const UnixMillis now = NowMillis();
+      if (UnixMillis last = last_logged.load(); now - last >= 10000 && last_logged.compare_exchange_strong(last, now)) {
+        spdlog::warn("ingest: {} events refused ({}); refusals are counted in femtoguard_ingest_events_total",
+                     accepted, s.message());
+      }
       HttpResponse r = JsonError(503, s.message());
       r.headers.emplace_back("Retry-After", "1");
       return r;
@@ -387,7 +509,26 @@ Status LiveDetection::Publish(const detect::Event& event) {
   bus::BeginBatch(&batch);
   bus::AppendEvent(event, &batch);
   bus::FinishBatch(&batch, 1);
-  return impl_->bus->Publish(kEventsSubject, std::move(batch));
+  // Journaled like HTTP batches (nobody waits for the disk here: the SeGW's
+  // decision is already made). Should the journal refuse (a full disk), the
+  // event still reaches detection, unjournaled.
+  bool bus_refused = false;
+  auto seq = impl_->journal->Append({}, batch, [&](uint64_t seq) {
+    Status s = impl_->bus->Publish(kEventsSubject, BusMessage(seq, batch));
+    bus_refused = !s.ok();
+    return s;
+  });
+  if (seq.ok()) return Status::Ok();
+  if (bus_refused) return seq.status();
+  static std::atomic<bool> told{false};
+  if (!told.exchange(true)) {
+    spdlog::warn("detection feed: journal: {}; SeGW events go to detection unjournaled (counted) until it is back",
+                 seq.status().message());
+  }
+  Metrics::Global()
+      .GetCounter("femtoguard_ingest_unjournaled_total", {}, "Node events that reached detection without the journal")
+      .Inc();
+  return impl_->bus->Publish(kEventsSubject, BusMessage(0, batch));
 }
 
 void LiveDetection::ApplyChange(const Change& change) {

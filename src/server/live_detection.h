@@ -40,6 +40,11 @@ class LiveDetection {
     // session this way, and admission must forget it (or the device's next
     // session from a new address would look like a clone). Optional.
     std::function<void(std::string_view device, std::string_view session)> on_session_down;
+    // The ingest journal (DIR/journal by default). Every batch is on disk
+    // there before POST /v1/events answers 200.
+    std::string journal_dir;
+    size_t journal_retain_bytes = 128 << 20;
+    size_t journal_max_backlog_bytes = size_t{1} << 30;
   };
 
   static Result<std::unique_ptr<LiveDetection>> Start(Store& store, const DataDir& dir, Options options);
@@ -47,8 +52,11 @@ class LiveDetection {
   void Stop();
 
   // POST /v1/events: JSON Lines body. 200 {"accepted":N,"unknown_type":U,
-  // "malformed":[{"line":L,"error":"..."}...]}; 503 when the bus is full
-  // (nothing from the body was accepted; retry).
+  // "malformed":[{"line":L,"error":"..."}...]} once the accepted events are
+  // on disk (the journal); 503 when the bus or the journal cannot take them
+  // (nothing from the body was accepted; retry). A request with an
+  // `Idempotency-Key` header (1-128 of A-Z a-z 0-9 . _ : -) is taken once:
+  // a repeat answers 200 {"duplicate":true,...} and adds nothing.
   HttpResponse PostEvents(const HttpRequest& request);
   // POST /v1/payment/check {imsi, merchant, amount, channel[, ts]} ->
   // {"decision":"allow"|"step_up"|"deny","reasons":[...]}.
@@ -64,6 +72,9 @@ class LiveDetection {
   void ApplyChanges(const std::vector<Change>& changes);
   // Waits until everything published so far has been processed.
   void Drain();
+  // Drain(), then waits (at most `timeout_ms`) until the responses have
+  // landed in the store; returns whether they all did.
+  bool DrainResponses(int timeout_ms);
 
   response::Responder& responder();
   const detect::RuleSet& rules() const;

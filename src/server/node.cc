@@ -111,6 +111,8 @@ class Node::Impl {
 
   Status Sync() {
     std::lock_guard lock(sync_mutex);
+    // Responses that landed before this read are visible in the feed below.
+    const UnixMillis read_from_ms = NowMillis();
     auth->Invalidate();  // `token revoke` pokes us: a revoked token stops working now
     bool crl_changed = false;
     bool status_changed = false;  // a device's or certificate's status may have changed
@@ -148,6 +150,7 @@ class Node::Impl {
         }
       }
     }
+    admission->PruneLandedBlocks(read_from_ms);
     if (crl_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
     // charon caches OCSP answers until nextUpdate: a reactivated device would
     // stay refused, a suspended one admitted on a cached "good".
@@ -508,6 +511,20 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   admission::Engine* admission_engine = impl->admission.get();
   det_options.on_session_down = [admission_engine](std::string_view device, std::string_view session) {
     admission_engine->SessionDown(device, session);
+  };
+  // A response that cuts a device off takes effect at admission at once,
+  // whether or not the store takes the write (it is retried until it does).
+  const auto cuts_off = [](const detect::Alert& a) {
+    for (const std::string& action : a.actions) {
+      if (action == "block" || action == "revoke" || action == "suspend") return !a.device.empty();
+    }
+    return false;
+  };
+  det_options.response.enforce = [admission_engine, cuts_off](const detect::Alert& a) {
+    if (cuts_off(a)) admission_engine->EnforceBlock(a.device, a.id, a.rule);
+  };
+  det_options.response.landed = [admission_engine, cuts_off](const detect::Alert& a) {
+    if (cuts_off(a)) admission_engine->BlockLanded(a.device, a.id);
   };
   FG_ASSIGN_OR_RETURN(impl->detection, LiveDetection::Start(*impl->store, impl->dir, det_options));
   impl->gate = MakeNodeGate(*impl->admission, *impl->detection);

@@ -2,11 +2,8 @@
 
 #include <openssl/evp.h>
 
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -46,19 +43,7 @@ std::string AlertId(std::string_view rule, std::string_view device, std::string_
 
 class NodeGate final : public admission::Gate {
  public:
-  NodeGate(admission::Engine& engine, LiveDetection& detection) : engine_(engine), detection_(detection) {
-    alerts_thread_ = std::thread([this] { RunAlerts(); });
-  }
-
-  // Handles the alerts still queued, then stops.
-  ~NodeGate() override {
-    {
-      std::lock_guard lock(alerts_mu_);
-      stopping_ = true;
-    }
-    alerts_cv_.notify_one();
-    alerts_thread_.join();
-  }
+  NodeGate(admission::Engine& engine, LiveDetection& detection) : engine_(engine), detection_(detection) {}
 
   admission::Decision Admit(const admission::AdmissionRequest& request) override {
     admission::Decision d = engine_.Admit(request);
@@ -127,49 +112,16 @@ class NodeGate final : public admission::Gate {
                {"session", r.session}, {"src_ip", r.src_ip}, {"endpoint", r.endpoint}, {"segw", r.segw}};
     for (const auto& [k, v] : d.evidence) ev["admission"][k] = v;
     a.evidence_json = ev.dump();
-    {
-      std::unique_lock lock(alerts_mu_);
-      // Bounded: past the bound the request path pays (slower, never lost).
-      if (alerts_.size() < kMaxQueuedAlerts) {
-        alerts_.push_back(std::move(a));
-        lock.unlock();
-        alerts_cv_.notify_one();
-        return;
-      }
-    }
-    HandleAlert(a);
+    // The responder's own thread stores and notifies it (retried while the
+    // store refuses): never the SeGW's request path.
+    detection_.responder().Submit(std::move(a), /*seq=*/0);
   }
-
-  void HandleAlert(const detect::Alert& a) {
-    auto handled = detection_.responder().Handle(a);
-    if (!handled.ok()) spdlog::error("admission alert {} ({}): {}", a.id, a.rule, handled.status().ToString());
-  }
-
-  void RunAlerts() {
-    std::unique_lock lock(alerts_mu_);
-    for (;;) {
-      alerts_cv_.wait(lock, [this] { return stopping_ || !alerts_.empty(); });
-      if (alerts_.empty()) return;  // stopping, all handled
-      detect::Alert a = std::move(alerts_.front());
-      alerts_.pop_front();
-      lock.unlock();
-      HandleAlert(a);
-      lock.lock();
-    }
-  }
-
-  static constexpr size_t kMaxQueuedAlerts = 100000;
 
   admission::Engine& engine_;
   LiveDetection& detection_;
   std::mutex mutex_;
   std::unordered_set<std::string> admitted_;  // sessions fed to detection; guarded by mutex_
 
-  std::mutex alerts_mu_;
-  std::condition_variable alerts_cv_;
-  std::deque<detect::Alert> alerts_;  // flagged, not yet handled; guarded by alerts_mu_
-  bool stopping_ = false;             // guarded by alerts_mu_
-  std::thread alerts_thread_;         // handles alerts_
 };
 
 }  // namespace

@@ -10,7 +10,7 @@
 //     already refused it, so the alert only notifies; the rule's disruptive
 //     actions (revoke, suspend, block) wait for an operator's approval:
 //     a clone attempt must not take down the legitimate unit's session.
-//     The alert is stored and notified by the gate's own thread, not on the
+//     The alert is stored and notified by the responder's thread, not on the
 //     request path: a burst of returning decommissioned units (4% of a
 //     reconnect storm) made every SeGW request wait for alert writes.
 

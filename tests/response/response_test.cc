@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include "common/time.h"
@@ -173,6 +176,60 @@ TEST_F(ResponderTest, NotifyPostsTheAlertJsonToTheWebhook) {
   EXPECT_THAT(received, HasSubstr("POST /hook"));
   EXPECT_THAT(received, HasSubstr("\"rule\":\"cert.clone\""));
   EXPECT_THAT(received, HasSubstr("\"id\":\"a5\""));
+}
+
+// A response is never dropped: while another process holds the store's
+// write lock, the decision is enforced in memory at once, the writes wait
+// and are retried, and they land once the lock is gone.
+TEST_F(ResponderTest, SubmitEnforcesAtOnceAndRetriesUntilTheStoreTakesTheWrites) {
+  std::atomic<int> enforced{0}, landed{0};
+  Options o{"", 1000, false};
+  o.enforce = [&](const detect::Alert& a) {
+    EXPECT_EQ(a.id, "s1");
+    ++enforced;
+  };
+  o.landed = [&](const detect::Alert&) { ++landed; };
+  o.retry_initial_ms = 20;
+  o.retry_max_ms = 200;
+  Responder r(*store_, o);
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "store.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  r.Submit(MakeAlert("s1", {"revoke", "block", "hold_payments"}), /*seq=*/7);
+  EXPECT_EQ(enforced.load(), 1) << "in force before any write";
+  EXPECT_EQ(r.LowestPendingSeq(), 7u);
+  EXPECT_FALSE(r.WaitIdle(6000)) << "nothing can land while the lock is held";
+  EXPECT_EQ(landed.load(), 0);
+  EXPECT_EQ(r.pending(), 1u);
+  EXPECT_EQ(r.LowestPendingSeq(), 7u) << "the journal must not move past it";
+
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  ASSERT_TRUE(r.WaitIdle(20000));
+  EXPECT_EQ(landed.load(), 1);
+  EXPECT_EQ(r.LowestPendingSeq(), std::numeric_limits<uint64_t>::max());
+  auto stored = store_->GetAlert("s1");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_THAT(stored->actions_done, ElementsAre("revoke", "block", "hold_payments"));
+  EXPECT_EQ(CertStatusOf("0A"), CertStatus::kRevoked);
+  EXPECT_EQ(Blocks().size(), 2u);
+  EXPECT_EQ(enforced.load(), 1);
+}
+
+// A crash after the actions but before the alert row: the replayed alert
+// runs its actions again, which change nothing, and is stored once.
+TEST_F(ResponderTest, ActionsDoneBeforeACrashAreNotDoneTwice) {
+  Responder r(*store_, Options{"", 1000, false});
+  ASSERT_TRUE(store_->AddBlock(Block{"device", "FG-1", "a9", "cert.clone", NowMillis()}, kOp).ok());
+  auto handled = r.Handle(MakeAlert("a9", {"block"}));
+  ASSERT_TRUE(handled.ok()) << handled.status().ToString();
+  EXPECT_TRUE(*handled);
+  EXPECT_EQ(Blocks().size(), 1u);
+  auto again = r.Handle(MakeAlert("a9", {"block"}));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
 }
 
 }  // namespace
