@@ -53,7 +53,7 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
         std::printf("%-6lld %s  %-16s %-15s %-34s %s%s%s\n", static_cast<long long>(e.seq),
                     FormatRfc3339(e.ts_ms).c_str(), Shown(e.actor).c_str(), Shown(e.action).c_str(),
                     Shown(e.subject).c_str(), Shown(e.reason).c_str(), e.detail.empty() ? "" : "  ",
-                    Shown(e.detail).c_str());
+                    ShownJsonText(e.detail).c_str());
       }
       return 0;
     });
