@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
+#include "common/ids.h"
 #include "common/metrics.h"
 
 namespace fg::admission {
@@ -22,6 +22,20 @@ Status ReadString(const json& j, const char* key, std::string* out, bool require
   if (!it->is_string()) return Bad(std::string("\"") + key + "\" must be a string");
   *out = it->get<std::string>();
   if (out->size() > 1024) return Bad(std::string("\"") + key + "\" is too long");
+  return Status::Ok();
+}
+
+// A string field that is an identifier (docs/identifiers.md): checked at the
+// door, refused without echoing it, counted per field.
+Status ReadId(const json& j, const char* key, IdKind kind, std::string* out,
+              bool required = false) {
+  FG_RETURN_IF_ERROR(ReadString(j, key, out, required));
+  if (out->empty()) return Status::Ok();
+  if (Status s = CheckIdentifier(kind, key, *out); !s.ok()) {
+    CountBadIdentifier("admission", key);
+    out->clear();
+    return s;
+  }
   return Status::Ok();
 }
 
@@ -67,14 +81,14 @@ Result<AdmissionRequest> ParseAdmissionRequest(std::string_view body) {
   if (j.is_discarded()) return Bad("body is not valid JSON");
   if (!j.is_object()) return Bad("body must be a JSON object");
   AdmissionRequest r;
-  FG_RETURN_IF_ERROR(ReadString(j, "device", &r.device, true));
+  FG_RETURN_IF_ERROR(ReadId(j, "device", IdKind::kDeviceId, &r.device, true));
   if (r.device.empty()) return Bad("\"device\" is empty");
-  FG_RETURN_IF_ERROR(ReadString(j, "session", &r.session));
-  FG_RETURN_IF_ERROR(ReadString(j, "cert_fp", &r.cert_fp));
-  FG_RETURN_IF_ERROR(ReadString(j, "serial", &r.serial));
-  FG_RETURN_IF_ERROR(ReadString(j, "src_ip", &r.src_ip));
-  FG_RETURN_IF_ERROR(ReadString(j, "endpoint", &r.endpoint));
-  FG_RETURN_IF_ERROR(ReadString(j, "segw", &r.segw));
+  FG_RETURN_IF_ERROR(ReadId(j, "session", IdKind::kToken, &r.session));
+  FG_RETURN_IF_ERROR(ReadId(j, "cert_fp", IdKind::kToken, &r.cert_fp));
+  FG_RETURN_IF_ERROR(ReadId(j, "serial", IdKind::kToken, &r.serial));
+  FG_RETURN_IF_ERROR(ReadId(j, "src_ip", IdKind::kAddress, &r.src_ip));
+  FG_RETURN_IF_ERROR(ReadId(j, "endpoint", IdKind::kEndpoint, &r.endpoint));
+  FG_RETURN_IF_ERROR(ReadId(j, "segw", IdKind::kToken, &r.segw));
   if (auto it = j.find("gnss"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Bad("\"gnss\" must be an object {lat, lon, acc_m}");
     GnssFix fix;

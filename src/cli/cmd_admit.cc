@@ -39,7 +39,7 @@ std::string Trim(std::string s) {
 }
 
 int Error(const std::string& message) {
-  std::fprintf(stderr, "femtoguard admit: error: %s\n", message.c_str());
+  std::fprintf(stderr, "femtoguard admit: error: %s\n", Shown(message).c_str());
   return kError;
 }
 
@@ -133,9 +133,10 @@ void RegisterAdmitCommand(CLI::App& app, Program& program) {
         }
       }
       std::string conn = GetEnv("IKE_NAME");
-      std::fprintf(stderr, "femtoguard admit: %s %s%s%s: %s\n", decision == "quarantine" ? "quarantine" : "deny",
-                   device->c_str(), conn.empty() ? "" : " on ", conn.c_str(),
-                   reasons.empty() ? "(no reason given)" : reasons.c_str());
+      std::fprintf(stderr, "femtoguard admit: %s %s%s%s: %s\n",
+                   decision == "quarantine" ? "quarantine" : "deny", Shown(*device).c_str(),
+                   conn.empty() ? "" : " on ", Shown(conn).c_str(),
+                   reasons.empty() ? "(no reason given)" : Shown(reasons).c_str());
       return kDenied;
     };
   });

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + Shown(s);
   return out.empty() ? "-" : out;
 }
 
@@ -31,8 +31,9 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
     auto state = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
     AddDataOption(cmd, data.get());
-    cmd->add_option("--rule", filter->rule, "only this rule");
-    cmd->add_option("--device", filter->device, "only this device");
+    cmd->add_option("--rule", filter->rule, "only this rule")->check(IdArg(IdKind::kToken));
+    cmd->add_option("--device", filter->device, "only this device")
+        ->check(IdArg(IdKind::kDeviceId));
     cmd->add_option("--state", *state, "open, pending_approval, acted or dismissed");
     cmd->add_option("--limit", filter->limit, "at most this many (default 100)");
     cmd->add_flag("--json", *as_json, "one alert JSON object per line");
@@ -51,14 +52,15 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
       auto alerts = env.store->ListAlerts(f);
       if (!alerts.ok()) return Fail(alerts.status());
       if (*as_json) {
-        for (const auto& a : *alerts) std::printf("%s\n", a.json.c_str());
+        for (const auto& a : *alerts) std::printf("%s\n", ShownJsonText(a.json).c_str());
         return 0;
       }
       std::printf("%-16s %-24s %-18s %-8s %-14s %-16s %-22s %s\n", "ID", "TIME", "RULE", "SEVERITY", "DEVICE",
                   "STATE", "DONE", "PENDING");
       for (const auto& a : *alerts) {
-        std::printf("%-16s %-24s %-18s %-8s %-14s %-16s %-22s %s\n", a.id.c_str(), FormatRfc3339(a.ts_ms).c_str(),
-                    a.rule.c_str(), a.severity.c_str(), a.device.empty() ? "-" : a.device.c_str(),
+        std::printf("%-16s %-24s %-18s %-8s %-14s %-16s %-22s %s\n", Shown(a.id).c_str(),
+                    FormatRfc3339(a.ts_ms).c_str(), Shown(a.rule).c_str(),
+                    Shown(a.severity).c_str(), a.device.empty() ? "-" : Shown(a.device).c_str(),
                     std::string(AlertStateName(a.state)).c_str(), Join(a.actions_done).c_str(),
                     Join(a.actions_pending).c_str());
       }
@@ -70,7 +72,7 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("id", *id, "alert id")->required();
+    cmd->add_option("id", *id, "alert id")->required()->check(IdArg(IdKind::kToken));
     RunWithEnv(cmd, program, data, [id](Env& env) {
       auto a = env.store->GetAlert(*id);
       if (!a.ok()) return Fail(a.status());
@@ -79,7 +81,7 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
       j["state"] = AlertStateName(a->state);
       j["actions_done"] = a->actions_done;
       j["actions_pending"] = a->actions_pending;
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", ShownJson(j, 2).c_str());
       return 0;
     });
   }
@@ -91,8 +93,9 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
     auto id = std::make_shared<std::string>();
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("id", *id, "alert id")->required();
-    cmd->add_option("--reason", *reason, "why (goes to the audit log)");
+    cmd->add_option("id", *id, "alert id")->required()->check(IdArg(IdKind::kToken));
+    cmd->add_option("--reason", *reason, "why (goes to the audit log)")
+        ->check(IdArg(IdKind::kText, 512));
     RunWithEnv(cmd, program, data, [id, reason, approve](Env& env) {
       response::Options options;
       options.syslog = false;
@@ -103,7 +106,7 @@ void RegisterAlertCommands(CLI::App& app, Program& program) {
       NotifyServeOrWarn(env.dir);  // serve terminates sessions and reloads blocks now
       auto a = env.store->GetAlert(*id);
       if (a.ok()) {
-        std::fprintf(stderr, "femtoguard: alert %s %s; done: %s\n", id->c_str(),
+        std::fprintf(stderr, "femtoguard: alert %s %s; done: %s\n", Shown(*id).c_str(),
                      std::string(AlertStateName(a->state)).c_str(), Join(a->actions_done).c_str());
       }
       return 0;

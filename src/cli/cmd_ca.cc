@@ -51,8 +51,9 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
       if (!entries.ok()) return Fail(entries.status());
       for (const AuditEntry& e : *entries) {
         std::printf("%-6lld %s  %-16s %-15s %-34s %s%s%s\n", static_cast<long long>(e.seq),
-                    FormatRfc3339(e.ts_ms).c_str(), e.actor.c_str(), e.action.c_str(), e.subject.c_str(),
-                    e.reason.c_str(), e.detail.empty() ? "" : "  ", e.detail.c_str());
+                    FormatRfc3339(e.ts_ms).c_str(), Shown(e.actor).c_str(), Shown(e.action).c_str(),
+                    Shown(e.subject).c_str(), Shown(e.reason).c_str(), e.detail.empty() ? "" : "  ",
+                    ShownJsonText(e.detail).c_str());
       }
       return 0;
     });

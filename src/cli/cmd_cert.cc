@@ -20,10 +20,10 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
     auto days = std::make_shared<int>(0);
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--device", *id, "device id")->required();
+    cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
     cmd->add_option("--csr", *csr, "PKCS#10 request, PEM or DER")->required();
     cmd->add_option("--days", *days, "validity in days (default and cap from config)");
-    cmd->add_option("--reason", *reason, "why (audit log)");
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
     RunWithEnv(cmd, program, data, [=](Env& env) {
       auto csr_bytes = ReadFile(*csr);
       if (!csr_bytes.ok()) return Fail(csr_bytes.status());
@@ -54,11 +54,15 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
     auto reason = std::make_shared<std::string>("unspecified");
     auto comment = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--serial", *serial, "serial number, hex")->required();
+    cmd->add_option("--serial", *serial, "serial number, hex")
+        ->required()
+        ->check(IdArg(IdKind::kToken));
     cmd->add_option("--reason", *reason,
                     "keyCompromise|caCompromise|affiliationChanged|superseded|cessationOfOperation|"
-                    "certificateHold|privilegeWithdrawn|unspecified");
-    cmd->add_option("--comment", *comment, "why, in words (audit log)");
+                    "certificateHold|privilegeWithdrawn|unspecified")
+        ->check(IdArg(IdKind::kText, 512));
+    cmd->add_option("--comment", *comment, "why, in words (audit log)")
+        ->check(IdArg(IdKind::kText, 512));
     cmd->callback([&program, data, serial, reason, comment] {
       program.action = [=] {
         auto norm = ossl::NormalizeSerialHex(*serial);
@@ -82,7 +86,8 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--device", *id, "only this device's certificates");
+    cmd->add_option("--device", *id, "only this device's certificates")
+        ->check(IdArg(IdKind::kDeviceId));
     RunWithEnv(cmd, program, data, [=](Env& env) {
       std::optional<std::string_view> filter;
       if (!id->empty()) filter = *id;
@@ -91,10 +96,12 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
       std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", "SERIAL", "DEVICE", "STATUS", "NOT AFTER", "REVOKED",
                   "REASON");
       for (const Certificate& c : *certs) {
-        std::printf("%-34s %-24s %-8s %-21s %-21s %s\n", c.serial.c_str(), c.device.c_str(),
-                    std::string(CertStatusName(c.status)).c_str(), FormatRfc3339(c.not_after_ms).c_str(),
-                    c.status == CertStatus::kValid ? "-" : FormatRfc3339(c.revoked_ms).c_str(),
-                    c.status == CertStatus::kValid ? "-" : std::string(RevocationReasonName(c.reason)).c_str());
+        std::printf(
+            "%-34s %-24s %-8s %-21s %-21s %s\n", Shown(c.serial).c_str(), Shown(c.device).c_str(),
+            std::string(CertStatusName(c.status)).c_str(), FormatRfc3339(c.not_after_ms).c_str(),
+            c.status == CertStatus::kValid ? "-" : FormatRfc3339(c.revoked_ms).c_str(),
+            c.status == CertStatus::kValid ? "-"
+                                           : std::string(RevocationReasonName(c.reason)).c_str());
       }
       return 0;
     });

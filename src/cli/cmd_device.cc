@@ -45,7 +45,7 @@ int RunImport(const std::string& data, const std::string& path, const std::strin
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto report = [&](const Status& s) {
-      std::fprintf(stderr, "%s:%zu: %s\n", path.c_str(), lineno, s.message().c_str());
+      std::fprintf(stderr, "%s:%zu: %s\n", Shown(path).c_str(), lineno, Shown(s.message()).c_str());
       ++rejected;
     };
     auto device = ParseRegistryLine(line, pseudonymizer);
@@ -128,12 +128,13 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto prefixes = std::make_shared<std::vector<std::string>>();
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--device", *id, "device id")->required();
+    cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
     cmd->add_option("--status", *status, "provisioned|active|suspended|decommissioned");
-    cmd->add_option("--owner", *owner, "owning account");
+    cmd->add_option("--owner", *owner, "owning account")->check(IdArg(IdKind::kText));
     cmd->add_option("--mode", *mode, "closed|hybrid|open");
-    cmd->add_option("--prefix", *prefixes, "registered IP prefix (CIDR), repeatable");
-    cmd->add_option("--reason", *reason, "why (audit log)");
+    cmd->add_option("--prefix", *prefixes, "registered IP prefix (CIDR), repeatable")
+        ->check(IdArg(IdKind::kToken, 64));
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
     cmd->callback([&program, data, id, status, owner, mode, prefixes, reason] {
       program.action = [=] {
         Device d;
@@ -168,7 +169,7 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--registry", *path, "registry.jsonl (DESIGN.md §3.2)")->required();
-    cmd->add_option("--reason", *reason, "why (audit log)");
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
     cmd->callback([&program, data, path, reason] {
       program.action = [=] { return RunImport(*data, *path, *reason); };
     });
@@ -196,11 +197,13 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
         if (!*json) std::printf("%-24s %-15s %-7s %-20s %s\n", "DEVICE", "STATUS", "MODE", "LAST SEEN", "OWNER");
         for (const Device& d : *devices) {
           if (*json) {
-            std::printf("%s\n", DeviceJson(d).dump().c_str());
+            std::printf("%s\n", ShownJson(DeviceJson(d)).c_str());
           } else {
-            std::printf("%-24s %-15s %-7s %-20s %s\n", d.id.c_str(), std::string(DeviceStatusName(d.status)).c_str(),
+            std::printf("%-24s %-15s %-7s %-20s %s\n", Shown(d.id).c_str(),
+                        std::string(DeviceStatusName(d.status)).c_str(),
                         std::string(AccessModeName(d.mode)).c_str(),
-                        d.last_seen_ms ? FormatRfc3339(d.last_seen_ms).c_str() : "-", d.owner.c_str());
+                        d.last_seen_ms ? FormatRfc3339(d.last_seen_ms).c_str() : "-",
+                        Shown(d.owner).c_str());
           }
         }
         return 0;
@@ -212,7 +215,7 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--device", *id, "device id")->required();
+    cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
     RunWithEnv(cmd, program, data, [=](Env& env) {
       auto d = env.store->GetDevice(*id);
       if (!d.ok()) return Fail(d.status());
@@ -243,7 +246,7 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
         j["audit"].push_back({{"ts", FormatRfc3339(e.ts_ms)}, {"actor", e.actor}, {"action", e.action},
                               {"reason", e.reason}});
       }
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", ShownJson(j, 2).c_str());
       return 0;
     });
   }
@@ -254,9 +257,9 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto status = std::make_shared<std::string>();
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--device", *id, "device id")->required();
+    cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
     cmd->add_option("--status", *status, "active|suspended|decommissioned")->required();
-    cmd->add_option("--reason", *reason, "why (audit log)");
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
     cmd->callback([&program, data, id, status, reason] {
       program.action = [=] {
         auto st = ParseDeviceStatus(*status);

@@ -12,7 +12,7 @@ int SetStatus(const std::string& data, const std::string& address, EndpointStatu
   auto env = OpenEnv(data);
   if (!env.ok()) return Fail(env.status());
   if (Status s = env->store->SetEndpointStatus(address, status, CliAudit(why)); !s.ok()) return Fail(s);
-  std::printf("%s: %s\n", address.c_str(), std::string(EndpointStatusName(status)).c_str());
+  std::printf("%s: %s\n", Shown(address).c_str(), std::string(EndpointStatusName(status)).c_str());
   NotifyServeOrWarn(env->dir);
   return 0;
 }
@@ -42,7 +42,9 @@ void AddSweepDormantCommand(CLI::App* device, Program& program) {
       int limit = *days >= 0 ? *days : env->config.dormancy_days;
       auto sweep = SuspendDormant(*env->store, limit, now, *dry_run, CliAudit("dormancy sweep").actor);
       if (!sweep.ok()) return Fail(sweep.status());
-      for (const auto& id : sweep->suspended) std::printf("%s %s\n", *dry_run ? "would suspend" : "suspended", id.c_str());
+      for (const auto& id : sweep->suspended) {
+        std::printf("%s %s\n", *dry_run ? "would suspend" : "suspended", Shown(id).c_str());
+      }
       std::printf("%zu of %zu active devices dormant (limit %d days)\n", sweep->suspended.size(), sweep->examined,
                   limit);
       if (!*dry_run && !sweep->suspended.empty()) NotifyServeOrWarn(env->dir);
@@ -59,7 +61,9 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto address = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--address", *address, "HOST:PORT or URL as devices use it")->required();
+    cmd->add_option("--address", *address, "HOST:PORT or URL as devices use it")
+        ->required()
+        ->check(IdArg(IdKind::kEndpoint));
     RunWithEnv(cmd, program, data, [=](Env& env) {
       Endpoint e;
       e.address = *address;
@@ -77,8 +81,12 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     auto from = std::make_shared<std::string>();
     auto to = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--from", *from, "endpoint to drain")->required();
-    cmd->add_option("--to", *to, "new endpoint (added if unknown)")->required();
+    cmd->add_option("--from", *from, "endpoint to drain")
+        ->required()
+        ->check(IdArg(IdKind::kEndpoint));
+    cmd->add_option("--to", *to, "new endpoint (added if unknown)")
+        ->required()
+        ->check(IdArg(IdKind::kEndpoint));
     RunWithEnv(cmd, program, data, [=](Env& env) {
       auto list = env.store->ListEndpoints();
       if (!list.ok()) return Fail(list.status());
@@ -109,7 +117,7 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto address = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--address", *address, "endpoint")->required();
+    cmd->add_option("--address", *address, "endpoint")->required()->check(IdArg(IdKind::kEndpoint));
     cmd->callback([&program, data, address] {
       program.action = [=] { return SetStatus(*data, *address, EndpointStatus::kRetired, "endpoint retire"); };
     });
@@ -123,7 +131,8 @@ void RegisterEndpointCommands(CLI::App& app, Program& program) {
       if (!list.ok()) return Fail(list.status());
       std::printf("%-40s %-9s %s\n", "ENDPOINT", "STATUS", "SINCE");
       for (const Endpoint& e : *list) {
-        std::printf("%-40s %-9s %s\n", e.address.c_str(), std::string(EndpointStatusName(e.status)).c_str(),
+        std::printf("%-40s %-9s %s\n", Shown(e.address).c_str(),
+                    std::string(EndpointStatusName(e.status)).c_str(),
                     FormatRfc3339(e.updated_ms).c_str());
       }
       return 0;

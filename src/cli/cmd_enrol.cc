@@ -30,7 +30,7 @@ void AddDeviceTokenCommand(CLI::App* device, Program& program) {
   auto id = std::make_shared<std::string>();
   auto ttl_hours = std::make_shared<int>(72);
   AddDataOption(cmd, data.get());
-  cmd->add_option("--device", *id, "device id")->required();
+  cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
   cmd->add_option("--ttl-hours", *ttl_hours, "hours until the token expires (default 72)")->check(CLI::Range(1, 24 * 90));
   cmd->callback([&program, data, id, ttl_hours] {
     program.action = [=] {
@@ -64,7 +64,7 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
     auto reason = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--cert", *path, "vendor CA certificate, PEM")->required();
-    cmd->add_option("--reason", *reason, "why (audit log)");
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
     cmd->callback([&program, data, path, reason] {
       program.action = [=] {
         auto cert = ReadCertFile(*path);
@@ -82,7 +82,7 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
         if (Status s = env->store->AddVendorCa(ca, CliAudit(reason->empty() ? "vendor CA trusted" : *reason)); !s.ok()) {
           return Fail(s);
         }
-        std::printf("trusted vendor CA %s (%s)\n", ca.subject.c_str(), ca.fp.c_str());
+        std::printf("trusted vendor CA %s (%s)\n", Shown(ca.subject).c_str(), Shown(ca.fp).c_str());
         return 0;
       };
     });
@@ -94,7 +94,8 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
     RunWithEnv(cmd, program, data, [=](Env& env) {
       auto cas = env.store->ListVendorCas();
       if (!cas.ok()) return Fail(cas.status());
-      for (const VendorCa& c : *cas) std::printf("%s  %s\n", c.fp.c_str(), c.subject.c_str());
+      for (const VendorCa& c : *cas)
+        std::printf("%s  %s\n", Shown(c.fp).c_str(), Shown(c.subject).c_str());
       return 0;
     });
   }
@@ -156,7 +157,8 @@ void RegisterEnrolmentCommands(CLI::App& app, Program& program) {
       auto creds = env.store->ListLegacyCredentials();
       if (!creds.ok()) return Fail(creds.status());
       for (const LegacyCredential& c : *creds) {
-        std::printf("%s  cutoff %s  %s\n", c.fp.c_str(), FormatRfc3339(c.cutoff_ms).c_str(), c.subject.c_str());
+        std::printf("%s  cutoff %s  %s\n", Shown(c.fp).c_str(), FormatRfc3339(c.cutoff_ms).c_str(),
+                    Shown(c.subject).c_str());
       }
       return 0;
     });

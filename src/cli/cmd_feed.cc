@@ -74,8 +74,10 @@ class AlertWatcher {
     for (const StoredAlert* a : fresh) {
       if (tty_) std::fprintf(stderr, "\r\033[K");
       std::string done = Join(a->actions_done), pending = Join(a->actions_pending);
-      std::fprintf(stderr, "  ALERT %s  %-18s %-8s %-12s done: %s%s\n", FormatRfc3339(a->ts_ms).substr(5, 14).c_str(),
-                   a->rule.c_str(), a->severity.c_str(), a->device.empty() ? "-" : a->device.c_str(), done.c_str(),
+      std::fprintf(stderr, "  ALERT %s  %-18s %-8s %-12s done: %s%s\n",
+                   FormatRfc3339(a->ts_ms).substr(5, 14).c_str(), Shown(a->rule).c_str(),
+                   Shown(a->severity).c_str(), a->device.empty() ? "-" : Shown(a->device).c_str(),
+                   Shown(done).c_str(),
                    pending == "-" ? "" : ("  awaiting approval: " + pending).c_str());
     }
     if (tty_ && !progress.empty()) std::fprintf(stderr, "\r\033[K%s", progress.c_str());

@@ -19,7 +19,8 @@ void RegisterTokenCommands(CLI::App& app, Program& program) {
     auto label = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--role", *role, "admin, operator, segw, ingest or payments")->required();
-    cmd->add_option("--label", *label, "what the token is for (e.g. the SeGW's name)");
+    cmd->add_option("--label", *label, "what the token is for (e.g. the SeGW's name)")
+        ->check(IdArg(IdKind::kText));
     RunWithEnv(cmd, program, data, [role, label](Env& env) {
       auto parsed = ParseApiRole(*role);
       if (!parsed.ok()) return Fail(parsed.status());
@@ -41,8 +42,9 @@ void RegisterTokenCommands(CLI::App& app, Program& program) {
       if (!tokens.ok()) return Fail(tokens.status());
       std::printf("%-16s %-9s %-8s %-24s %s\n", "ID", "ROLE", "STATE", "CREATED", "LABEL");
       for (const auto& t : *tokens) {
-        std::printf("%-16s %-9s %-8s %-24s %s\n", t.id.c_str(), std::string(ApiRoleName(t.role)).c_str(),
-                    t.revoked_ms ? "revoked" : "live", FormatRfc3339(t.created_ms).c_str(), t.label.c_str());
+        std::printf("%-16s %-9s %-8s %-24s %s\n", t.id.c_str(),
+                    std::string(ApiRoleName(t.role)).c_str(), t.revoked_ms ? "revoked" : "live",
+                    FormatRfc3339(t.created_ms).c_str(), Shown(t.label).c_str());
       }
       return 0;
     });
@@ -52,7 +54,7 @@ void RegisterTokenCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto id = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("id", *id, "token id (tk_...)")->required();
+    cmd->add_option("id", *id, "token id (tk_...)")->required()->check(IdArg(IdKind::kToken));
     RunWithEnv(cmd, program, data, [id](Env& env) {
       if (Status s = env.store->RevokeApiToken(*id, CliAudit("token revoke")); !s.ok()) return Fail(s);
       NotifyServeOrWarn(env.dir);

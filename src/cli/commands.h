@@ -4,13 +4,14 @@
 // subcommands; a subcommand's callback stores the action to run, and main()
 // runs it after parsing so that exit codes stay in one place.
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "common/config.h"
+#include "common/ids.h"
 #include "common/status.h"
 #include "store/store.h"
 
@@ -40,6 +41,21 @@ void RunWithEnv(CLI::App* cmd, Program& program, std::shared_ptr<std::string> da
 AuditContext CliAudit(std::string reason);
 // Prints "femtoguard: <message>" on stderr and returns the exit code.
 int Fail(const Status& status);
+// Stored or external text as it may be printed: control characters escaped
+// (common/ids.h Printable), so no value forges a line or steers a terminal.
+inline std::string Shown(std::string_view s) { return Printable(s); }
+// JSON for a terminal or a pipe: ASCII only (\uXXXX for the rest, so no C1
+// control or bidirectional override survives), bytes that are not UTF-8
+// replaced rather than thrown on.
+std::string ShownJson(const nlohmann::json& j, int indent = -1);
+// A stored JSON text printed the same way (Shown() when it does not parse).
+std::string ShownJsonText(std::string_view text);
+
+// A CLI11 check that an argument is a `kind` of identifier
+// (docs/identifiers.md): a bad one is a usage error (exit 2) naming the
+// rule, not the value, and is counted. Empty passes (optional flags).
+CLI::Validator IdArg(IdKind kind, size_t max_bytes = 0);
+
 // Tells a running serve about the change; a warning if it cannot confirm.
 void NotifyServeOrWarn(const DataDir& dir);
 

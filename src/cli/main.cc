@@ -1,21 +1,20 @@
 // femtoguard: one binary, many subcommands (DESIGN.md §3.1).
 
+#include <pwd.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "cli/commands.h"
+#include "common/log.h"
 #include "common/pseudonym.h"
 #include "pki/ca.h"
 #include "server/node.h"
-
-#include <pwd.h>
-#include <unistd.h>
 
 namespace fg::cli {
 
@@ -56,8 +55,31 @@ AuditContext CliAudit(std::string reason) {
   return AuditContext{"cli:" + user, std::move(reason)};
 }
 
+std::string ShownJson(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+}
+
+std::string ShownJsonText(std::string_view text) {
+  // ordered_json: the stored key order is the documented one (DESIGN.md §3.5).
+  auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Shown(text);
+  return j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+}
+
+CLI::Validator IdArg(IdKind kind, size_t max_bytes) {
+  return CLI::Validator(
+      [kind, max_bytes](std::string& value) -> std::string {
+        if (value.empty() || IsValidIdentifier(kind, value, max_bytes)) return {};
+        CountBadIdentifier("cli", "argument");
+        // "field 'x': " is the API's framing; CLI11 names the option itself.
+        std::string why = CheckIdentifier(kind, "x", value, max_bytes).message();
+        return why.substr(why.find(": ") + 2);
+      },
+      std::string(IdKindName(kind)));
+}
+
 int Fail(const Status& status) {
-  std::fprintf(stderr, "femtoguard: %s\n", status.ToString().c_str());
+  std::fprintf(stderr, "femtoguard: %s\n", Shown(status.ToString()).c_str());
   switch (status.code()) {
     case StatusCode::kInvalidArgument: return 2;
     case StatusCode::kNotFound: return 3;
@@ -70,8 +92,9 @@ int Fail(const Status& status) {
 
 void NotifyServeOrWarn(const DataDir& dir) {
   if (Status s = NotifyServe(dir); !s.ok()) {
-    std::fprintf(stderr, "femtoguard: warning: change stored, but the running serve did not confirm: %s\n",
-                 s.ToString().c_str());
+    std::fprintf(stderr,
+                 "femtoguard: warning: change stored, but the running serve did not confirm: %s\n",
+                 Shown(s.ToString()).c_str());
   }
 }
 
@@ -177,6 +200,7 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
 int main(int argc, char** argv) {
   using namespace fg::cli;
   auto logger = spdlog::stderr_color_mt("femtoguard");
+  fg::EscapeLogMessages(*logger);  // no input forges a log line (docs/identifiers.md)
   spdlog::set_default_logger(logger);
 
   CLI::App app{"femtoguard: stops unauthorized femtocells from reaching the core network"};
@@ -231,7 +255,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Usage errors are bad input: exit 2 (DESIGN.md §3.1), help and version 0.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   if (!program.action) {
     std::fprintf(stderr, "femtoguard: nothing to do (see --help)\n");

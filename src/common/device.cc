@@ -1,5 +1,7 @@
 #include "common/device.h"
 
+#include "common/ids.h"
+
 namespace fg {
 
 std::string_view DeviceStatusName(DeviceStatus s) {
@@ -17,7 +19,7 @@ Result<DeviceStatus> ParseDeviceStatus(std::string_view s) {
   if (s == "active") return DeviceStatus::kActive;
   if (s == "suspended") return DeviceStatus::kSuspended;
   if (s == "decommissioned") return DeviceStatus::kDecommissioned;
-  return Status::InvalidArgument("unknown device status '" + std::string(s) +
+  return Status::InvalidArgument("unknown device status '" + Printable(s, 32) +
                                  "' (provisioned|active|suspended|decommissioned)");
 }
 
@@ -45,7 +47,8 @@ Result<AccessMode> ParseAccessMode(std::string_view s) {
   if (s == "closed") return AccessMode::kClosed;
   if (s == "hybrid") return AccessMode::kHybrid;
   if (s == "open") return AccessMode::kOpen;
-  return Status::InvalidArgument("unknown access mode '" + std::string(s) + "' (closed|hybrid|open)");
+  return Status::InvalidArgument("unknown access mode '" + Printable(s, 32) +
+                                 "' (closed|hybrid|open)");
 }
 
 Status ValidateDeviceId(std::string_view id) {

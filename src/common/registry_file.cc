@@ -6,8 +6,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
+
+#include "common/ids.h"
 
 namespace fg {
 
@@ -43,6 +44,14 @@ Status Bad(const std::string& field, const std::string& why) {
   return Status::InvalidArgument("field '" + field + "': " + why);
 }
 
+// An identifier field of a registry line (docs/identifiers.md): refused
+// without echoing the value, and counted.
+Status CheckField(IdKind kind, const char* field, std::string_view value, size_t max = 0) {
+  Status s = CheckIdentifier(kind, field, value, max);
+  if (!s.ok()) CountBadIdentifier("registry", field);
+  return s;
+}
+
 bool AllDigits(const std::string& s) {
   if (s.empty()) return false;
   for (char c : s) if (c < '0' || c > '9') return false;
@@ -60,10 +69,14 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
   auto dev = j.find("device");
   if (dev == j.end() || !dev->is_string()) return Bad("device", "missing or not a string");
   d.id = dev->get<std::string>();
-  if (auto s = ValidateDeviceId(d.id); !s.ok()) return Bad("device", s.message());
+  if (auto s = ValidateDeviceId(d.id); !s.ok()) {
+    CountBadIdentifier("registry", "device");
+    return Bad("device", s.message());
+  }
 
   if (auto it = j.find("status"); it != j.end()) {
     if (!it->is_string()) return Bad("status", "not a string");
+    FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "status", it->get_ref<const std::string&>(), 32));
     auto st = ParseDeviceStatus(it->get<std::string>());
     if (!st.ok()) return Bad("status", st.status().message());
     d.status = *st;
@@ -71,10 +84,11 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
   if (auto it = j.find("owner"); it != j.end()) {
     if (!it->is_string()) return Bad("owner", "not a string");
     d.owner = it->get<std::string>();
-    if (d.owner.size() > 256) return Bad("owner", "longer than 256 characters");
+    if (!d.owner.empty()) FG_RETURN_IF_ERROR(CheckField(IdKind::kText, "owner", d.owner, 256));
   }
   if (auto it = j.find("mode"); it != j.end()) {
     if (!it->is_string()) return Bad("mode", "not a string");
+    FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "mode", it->get_ref<const std::string&>(), 32));
     auto m = ParseAccessMode(it->get<std::string>());
     if (!m.ok()) return Bad("mode", m.status().message());
     d.mode = *m;
@@ -103,6 +117,8 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
     if (!it->is_array()) return Bad("prefixes", "not an array");
     for (const auto& p : *it) {
       if (!p.is_string()) return Bad("prefixes", "element not a string");
+      FG_RETURN_IF_ERROR(
+          CheckField(IdKind::kToken, "prefixes", p.get_ref<const std::string&>(), 64));
       auto c = CanonicalCidr(p.get<std::string>());
       if (!c.ok()) return Bad("prefixes", c.status().message());
       d.prefixes.push_back(*c);
@@ -125,6 +141,7 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
   if (auto it = j.find("cert_fp"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) return Bad("cert_fp", "not a string");
     d.cert_fp = it->get<std::string>();
+    FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "cert_fp", d.cert_fp));
     if (d.cert_fp.rfind("sha256:", 0) != 0) return Bad("cert_fp", "must start with 'sha256:'");
   }
   if (auto it = j.find("max_ues"); it != j.end() && !it->is_null()) {

@@ -1,12 +1,14 @@
 #include "ingest/decoder.h"
 
 #include <openssl/crypto.h>
-
-#include <cmath>
-#include <cstring>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "common/device.h"
+#include "common/ids.h"
 #include "common/metrics.h"
 #include "common/time.h"
 
@@ -266,9 +268,18 @@ class LineDecoder {
     }
     return true;
   }
-  void Text(dom::element v, Field f, size_t max, std::string* out) {
+  // A string field of an identifier kind (docs/identifiers.md). Empty is
+  // left to the type's checks (Finish); anything else outside the kind's
+  // character set makes the line malformed, counted per field.
+  void Text(dom::element v, Field f, IdKind kind, size_t max, std::string* out) {
     std::string_view s;
-    if (String(v, f, max, &s)) out->assign(s.data(), s.size());
+    if (!String(v, f, max, &s)) return;
+    if (!s.empty() && !IsValidIdentifier(kind, s, max)) {
+      CountBadIdentifier("events", kFieldNames[f]);
+      Fail(f, "not a valid " + std::string(IdKindName(kind)) + " (docs/identifiers.md)");
+      return;
+    }
+    out->assign(s.data(), s.size());
   }
 
   bool Number(dom::element v, Field f, double lo, double hi, double* out) {
@@ -431,6 +442,7 @@ class LineDecoder {
   void DecodeField(Field f, dom::element v) {
     constexpr size_t kSessionMax = 128, kFpMax = 128, kIpMax = 64, kStatusMax = 32, kSenderMax = 64,
                      kCurrencyMax = 16;
+    const size_t kEndpointMax = std::min(limits_.max_text, IdKindMaxBytes(IdKind::kEndpoint));
     std::string_view s;
     switch (f) {
       case kTs:
@@ -453,13 +465,27 @@ class LineDecoder {
           type_ = detect::ParseEventType(s, &out_.type) ? TypeState::kKnown : TypeState::kUnknown;
         }
         break;
-      case kDevice: Text(v, f, limits_.max_device, &out_.device); break;
-      case kSession: Text(v, f, kSessionMax, &out_.session); break;
-      case kCertFp: Text(v, f, kFpMax, &out_.cert_fp); break;
-      case kSrcIp: Text(v, f, kIpMax, &out_.src_ip); break;
-      case kEndpoint: Text(v, f, limits_.max_text, &out_.endpoint); break;
-      case kSegw: Text(v, f, kSessionMax, &out_.segw); break;
-      case kStatus: Text(v, f, kStatusMax, &out_.status); break;
+      case kDevice:
+        Text(v, f, IdKind::kDeviceId, limits_.max_device, &out_.device);
+        break;
+      case kSession:
+        Text(v, f, IdKind::kToken, kSessionMax, &out_.session);
+        break;
+      case kCertFp:
+        Text(v, f, IdKind::kToken, kFpMax, &out_.cert_fp);
+        break;
+      case kSrcIp:
+        Text(v, f, IdKind::kAddress, kIpMax, &out_.src_ip);
+        break;
+      case kEndpoint:
+        Text(v, f, IdKind::kEndpoint, kEndpointMax, &out_.endpoint);
+        break;
+      case kSegw:
+        Text(v, f, IdKind::kToken, kSessionMax, &out_.segw);
+        break;
+      case kStatus:
+        Text(v, f, IdKind::kToken, kStatusMax, &out_.status);
+        break;
       case kLat: Number(v, f, -90, 90, &out_.lat); break;
       case kLon: Number(v, f, -180, 180, &out_.lon); break;
       case kAccM: Number(v, f, 0, 1e7, &out_.acc_m); break;
@@ -478,6 +504,9 @@ class LineDecoder {
               impl_.pseudonymizer.PseudonymizeBytes("msisdn", digits, out_.sender_msisdn.bytes.data());
             }
             Wipe(s);
+          } else if (!s.empty() && !IsValidIdentifier(IdKind::kText, s, kSenderMax)) {
+            CountBadIdentifier("events", kFieldNames[f]);
+            Fail(f, "not a valid text value (docs/identifiers.md)");
           } else {
             out_.sender.assign(s.data(), s.size());
           }
@@ -492,8 +521,12 @@ class LineDecoder {
                                          : detect::SmsClass::kOther;
         }
         break;
-      case kMerchant: Text(v, f, kSessionMax, &out_.merchant); break;
-      case kCurrency: Text(v, f, kCurrencyMax, &out_.currency); break;
+      case kMerchant:
+        Text(v, f, IdKind::kText, kSessionMax, &out_.merchant);
+        break;
+      case kCurrency:
+        Text(v, f, IdKind::kToken, kCurrencyMax, &out_.currency);
+        break;
       case kAmount: Number(v, f, -1e15, 1e15, &out_.amount); break;
       case kChannel:
         if (String(v, f, kStatusMax, &s)) {

@@ -3,12 +3,12 @@
 #include <openssl/cmp.h>
 #include <openssl/crmf.h>
 #include <openssl/err.h>
-
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 
 #include "common/der.h"
+#include "common/ids.h"
 #include "common/metrics.h"
 
 namespace fg {
@@ -23,6 +23,7 @@ struct CmpServer::Transaction {
   std::string issued_der;
   RevocationReason rr_reason = RevocationReason::kUnspecified;
   UnixMillis created_ms = 0;
+  bool refusal_recorded = false;  // for the message being processed (under `mutex`)
 };
 
 namespace {
@@ -119,7 +120,10 @@ OSSL_CMP_PKISI* OnCertRequest(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* req, in
   if (key == nullptr) return Rejected(OSSL_CMP_PKIFAILUREINFO_badCertTemplate, "no public key in the request");
 
   auto issued = tx->enrolment->Issue(tx->cred, requested, key, 0, tx->source_ip, "cmp", spki);
-  if (!issued.ok()) return Rejected(FailInfoFor(issued.status(), tx->cred), issued.status().message());
+  if (!issued.ok()) {
+    tx->refusal_recorded = true;  // Issue records its refusals
+    return Rejected(FailInfoFor(issued.status(), tx->cred), issued.status().message());
+  }
 
   tx->issued_serial = issued->record.serial;
   tx->issued_der = issued->record.der;
@@ -185,7 +189,9 @@ int OnGenm(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* /*req*/, const STACK_OF(OS
 void OnError(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* /*req*/, const OSSL_CMP_PKISI* /*status*/,
              const ASN1_INTEGER* /*code*/, const OSSL_CMP_PKIFREETEXT* /*details*/) {
   Tx* tx = TxOf(srv);
-  tx->enrolment->RecordAlert("", tx->cred.device, "the device reported a CMP error", "cmp", tx->source_ip);
+  tx->refusal_recorded = true;
+  tx->enrolment->RecordRefusal(RefusalReason::kClientError, "", tx->cred.device,
+                               "the device reported a CMP error", "cmp", tx->source_ip);
 }
 
 // PKIStatusInfo ::= SEQUENCE { status INTEGER, ... } (no 3.0 accessor).
@@ -297,6 +303,11 @@ void CmpServer::Authenticate(Transaction& tx, std::string_view der) {
     if (!octets.ok() || octets->content.empty() || octets->content.size() > 128) return;
     std::string ref(octets->content);
     tx.cred = enrolment_.FromToken(ref);
+    if (tx.cred.refusal_reason == RefusalReason::kBadIdentifier) {
+      // No secret is derived for it: protection fails, counted per field.
+      CountBadIdentifier("cmp", "reference");
+      return;
+    }
     std::string secret = enrolment_.secrets().SecretFor(ref);
     OSSL_CMP_CTX_set1_referenceValue(ctx, reinterpret_cast<const unsigned char*>(ref.data()), ref.size());
     OSSL_CMP_CTX_set1_secretValue(ctx, reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
@@ -346,8 +357,10 @@ void CmpServer::Authenticate(Transaction& tx, std::string_view der) {
     // was judged by FromCertificate.
     OSSL_CMP_CTX_set1_srvCert(ctx, certs[0].get());
   } else {
-    enrolment_.RecordAlert("", DeviceIdFromName(X509_get_subject_name(certs[0].get())),
-                           "CMP message signed by an untrusted certificate", "cmp", tx.source_ip);
+    tx.refusal_recorded = true;
+    enrolment_.RecordRefusal(RefusalReason::kUntrusted, "",
+                             DeviceIdFromName(X509_get_subject_name(certs[0].get())),
+                             "CMP message signed by an untrusted certificate", "cmp", tx.source_ip);
   }
 
   // rr: the reason code in crlEntryDetails, if any.
@@ -384,17 +397,24 @@ void CmpServer::Reap(UnixMillis now) {
 }
 
 CmpServer::Reply CmpServer::Handle(std::string_view request_der, const std::string& source_ip) {
-  if (request_der.empty() || request_der.size() > kMaxMessageBytes) {
-    Requests("malformed").Inc();
-    return {400, {}};
+  if (!enrolment_.AllowSource(source_ip, "cmp")) {
+    // Too many refusals from this source this minute: not even decoded.
+    Requests("throttled").Inc();
+    return {429, {}};
   }
+  auto malformed = [&] {
+    Requests("malformed").Inc();
+    enrolment_.RecordRefusal(RefusalReason::kMalformed, "", "", "not a CMP message", "cmp",
+                             source_ip);
+    return Reply{400, {}};
+  };
+  if (request_der.empty() || request_der.size() > kMaxMessageBytes) return malformed();
   const unsigned char* p = reinterpret_cast<const unsigned char*>(request_der.data());
   ossl::Ptr<OSSL_CMP_MSG, OSSL_CMP_MSG_free> req(
       d2i_OSSL_CMP_MSG(nullptr, &p, static_cast<long>(request_der.size())));
   if (!req || p != reinterpret_cast<const unsigned char*>(request_der.data()) + request_der.size()) {
     ERR_clear_error();
-    Requests("malformed").Inc();
-    return {400, {}};
+    return malformed();
   }
   int type = OSSL_CMP_MSG_get_bodytype(req.get());
   std::string tid = Hex(OSSL_CMP_HDR_get0_transactionID(OSSL_CMP_MSG_get0_header(req.get())));
@@ -405,16 +425,19 @@ CmpServer::Reply CmpServer::Handle(std::string_view request_der, const std::stri
     auto it = open_.find(tid);
     if (it != open_.end()) tx = it->second;
   }
+  bool fresh = false;
   if (!tx) {
     tx = NewTransaction(source_ip);
     if (!tx) return {500, {}};
-    Authenticate(*tx, request_der);
+    fresh = true;
   }
 
   std::string out;
   bool keep_open = false;
   {
     std::lock_guard lock(tx->mutex);
+    tx->refusal_recorded = false;
+    if (fresh) Authenticate(*tx, request_der);
     ossl::Ptr<OSSL_CMP_MSG, OSSL_CMP_MSG_free> rsp(OSSL_CMP_SRV_process_request(tx->srv.get(), req.get()));
     ERR_clear_error();
     if (!rsp) {
@@ -427,6 +450,14 @@ CmpServer::Reply CmpServer::Handle(std::string_view request_der, const std::stri
                  rsp_type == kKup) &&
                 !tx->issued_serial.empty() && OSSL_CMP_CTX_get_option(ctx, OSSL_CMP_OPT_IMPLICIT_CONFIRM) == 0;
     Requests(rsp_type == kError ? "error" : "ok").Inc();
+    if (rsp_type == kError && !tx->refusal_recorded) {
+      // OpenSSL refused it before our callbacks: protection (a wrong PBM
+      // secret, a bad signature) or the message's shape.
+      RefusalReason reason =
+          !tx->cred.refusal.empty() ? tx->cred.refusal_reason : RefusalReason::kProtection;
+      enrolment_.RecordRefusal(reason, "", tx->cred.device,
+                               "CMP message refused (protection or format)", "cmp", tx->source_ip);
+    }
     out = ToDer<OSSL_CMP_MSG, i2d_OSSL_CMP_MSG>(rsp.get());
   }
   {

@@ -1,16 +1,344 @@
 #include "pki/enrolment.h"
 
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <unordered_map>
 
+#include "common/ids.h"
 #include "common/metrics.h"
 #include "common/net.h"
 
 namespace fg {
+
+std::string_view RefusalReasonName(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::kUntrusted:
+      return "untrusted";
+    case RefusalReason::kProtection:
+      return "protection";
+    case RefusalReason::kTokenUnknown:
+      return "token_unknown";
+    case RefusalReason::kTokenUsed:
+      return "token_used";
+    case RefusalReason::kTokenExpired:
+      return "token_expired";
+    case RefusalReason::kTokenSecret:
+      return "token_secret";
+    case RefusalReason::kBadIdentifier:
+      return "bad_identifier";
+    case RefusalReason::kCertRefused:
+      return "cert_refused";
+    case RefusalReason::kSubjectMismatch:
+      return "subject_mismatch";
+    case RefusalReason::kPolicy:
+      return "policy";
+    case RefusalReason::kClientError:
+      return "client_error";
+    case RefusalReason::kMalformed:
+      return "malformed";
+    case RefusalReason::kRateLimited:
+      return "rate_limited";
+    case RefusalReason::kSecurityEvent:
+      return "security_event";
+    case RefusalReason::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+// The aggregation key of a source address: IPv4 as is, IPv6 by its /64 (one
+// subscriber line gets a whole /64, and rotating within it must not buy a
+// fresh budget). Anything unparsable is its own (escaped, bounded) key.
+std::string SourceKey(const std::string& ip) {
+  if (ip.empty()) return "unknown";
+  unsigned char buf[16];
+  if (ip.find(':') != std::string::npos && inet_pton(AF_INET6, ip.c_str(), buf) == 1) {
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char out[INET6_ADDRSTRLEN];
+    if (std::memcmp(buf, kMapped, sizeof kMapped) == 0) {
+      inet_ntop(AF_INET, buf + 12, out, sizeof out);
+      return out;
+    }
+    std::memset(buf + 8, 0, 8);
+    inet_ntop(AF_INET6, buf, out, sizeof out);
+    return std::string(out) + "/64";
+  }
+  return Printable(ip, 64);
+}
+
+constexpr UnixMillis kMinuteMs = 60 * 1000;
+constexpr size_t kDevicesKept = 5;
+
+}  // namespace
+
+// The per-source, per-minute aggregation of refusals (see enrolment.h).
+// Thread-safe: state under mu_; store writes by one flusher at a time
+// (flush_mu_), outside mu_, so a throttled request never waits on SQLite.
+class Enrolment::RefusalLog {
+ public:
+  explicit RefusalLog(Store& store) : store_(store) {}
+  ~RefusalLog() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+    Flush();
+  }
+
+  void SetClock(std::function<UnixMillis()> clock) {
+    std::lock_guard lock(mu_);
+    clock_ = std::move(clock);
+  }
+
+  // Counts one refusal; true when it may have its own alert row.
+  bool Add(RefusalReason reason, bool security_event, const std::string& device,
+           const std::string& why, const std::string& protocol, const std::string& source_ip) {
+    bool own_row = false;
+    {
+      std::lock_guard lock(mu_);
+      Window& w = WindowFor(source_ip);
+      Count(w, reason, protocol, device, why);
+      if (security_event) {
+        if (w.alert_rows < kAlertRowsPerMinute) {
+          ++w.alert_rows;
+          own_row = true;
+        } else {
+          ++w.alerts_folded;
+        }
+      }
+      EnsureFlusher();
+    }
+    cv_.notify_all();
+    return own_row;
+  }
+
+  // False (and counted) when the source is over its budget this minute.
+  bool Allow(const std::string& source_ip, const std::string& protocol) {
+    {
+      std::lock_guard lock(mu_);
+      Window& w = WindowFor(source_ip);
+      if (w.count < kRefusalsPerMinute) return true;
+      Count(w, RefusalReason::kRateLimited, protocol, {}, {});
+      EnsureFlusher();
+    }
+    cv_.notify_all();
+    return false;
+  }
+
+  int RetryAfterSeconds() {
+    std::lock_guard lock(mu_);
+    UnixMillis now = clock_();
+    return static_cast<int>((kMinuteMs - now % kMinuteMs + 999) / 1000);
+  }
+
+  void Flush() {
+    std::lock_guard flush_lock(flush_mu_);
+    struct Pending {
+      std::string key;  // empty for a closed window
+      int64_t minute;
+      AuditEntry entry;
+      uint64_t count;
+      std::optional<Window> closed;  // kept to retry it
+    };
+    std::vector<Pending> pending;
+    {
+      std::lock_guard lock(mu_);
+      for (Window& w : closed_) pending.push_back({{}, -1, Entry(w), w.count, w});
+      closed_.clear();
+      for (auto& [key, w] : windows_) {
+        if (w.count == w.written) continue;
+        pending.push_back({key, w.minute, Entry(w), w.count, std::nullopt});
+        w.written = w.count;
+      }
+    }
+    for (Pending& p : pending) {
+      auto seq = store_.UpsertAggregateAudit(p.entry);
+      if (!seq.ok() && p.entry.seq != 0 && seq.status().IsNotFound()) {
+        p.entry.seq = 0;  // the row is gone (a restored store): write it anew
+        seq = store_.UpsertAggregateAudit(p.entry);
+      }
+      std::lock_guard lock(mu_);
+      auto it = p.key.empty() ? windows_.end() : windows_.find(p.key);
+      bool same = it != windows_.end() && it->second.minute == p.minute;
+      if (!seq.ok()) {
+        Metrics::Global()
+            .GetCounter("femtoguard_enrolment_refusal_audit_errors_total", {},
+                        "Aggregated refusal rows that could not be written (retried)")
+            .Inc();
+        if (same) it->second.written = 0;  // retried by the next flush
+        if (p.closed) PushClosed(std::move(*p.closed));
+        continue;
+      }
+      if (*seq == 0) continue;
+      if (same) {
+        it->second.seq = *seq;
+      } else {
+        // The minute ended while this row was being written: its final
+        // count must update this row, not start a second one.
+        for (Window& c : closed_) {
+          if (c.key == p.key && c.minute == p.minute && c.seq == 0) c.seq = *seq;
+        }
+      }
+    }
+  }
+
+ private:
+  struct Window {
+    std::string key;
+    int64_t minute = -1;
+    int64_t seq = 0;  // its audit row, 0 = not written yet
+    uint64_t count = 0;
+    uint64_t written = 0;  // count as last written
+    uint32_t alert_rows = 0;
+    uint64_t alerts_folded = 0;
+    UnixMillis first_ms = 0;
+    UnixMillis last_ms = 0;
+    std::map<std::string, uint64_t> reasons;    // RefusalReasonName keys only
+    std::map<std::string, uint64_t> protocols;  // our protocol names only
+    std::vector<std::string> devices;           // Printable, the first kDevicesKept
+    std::string last_why;                       // Printable, bounded
+  };
+
+  Window& WindowFor(const std::string& source_ip) {
+    const UnixMillis now = clock_();
+    const int64_t minute = now / kMinuteMs;
+    std::string key = SourceKey(source_ip);
+    auto it = windows_.find(key);
+    if (it == windows_.end()) {
+      if (windows_.size() >= kMaxSources) Evict(minute);
+      if (windows_.size() >= kMaxSources) key = "other";
+      it = windows_.try_emplace(key).first;
+      it->second.key = key;
+    }
+    Window& w = it->second;
+    if (w.minute != minute) {
+      if (w.count != w.written) PushClosed(w);  // its final count
+      w = Window();
+      w.key = key;
+      w.minute = minute;
+      w.first_ms = now;
+    }
+    w.last_ms = now;
+    return w;
+  }
+
+  // A finished window whose final count is still to be written. Bounded: a
+  // store that stays unwritable must not make this grow without end.
+  void PushClosed(Window w) {
+    if (closed_.size() >= kMaxSources) {
+      Metrics::Global()
+          .GetCounter("femtoguard_enrolment_refusal_audit_dropped_total", {},
+                      "Aggregated refusal rows given up after the store refused them")
+          .Inc();
+      return;
+    }
+    closed_.push_back(std::move(w));
+  }
+
+  // Drops windows of past minutes whose rows are up to date.
+  void Evict(int64_t minute) {
+    for (auto it = windows_.begin(); it != windows_.end();) {
+      if (it->second.minute < minute && it->second.count == it->second.written) {
+        it = windows_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void Count(Window& w, RefusalReason reason, const std::string& protocol,
+             const std::string& device, const std::string& why) {
+    ++w.count;
+    ++w.reasons[std::string(RefusalReasonName(reason))];
+    ++w.protocols[protocol];
+    if (!device.empty() && w.devices.size() < kDevicesKept) {
+      std::string d = Printable(device, 64);
+      if (std::find(w.devices.begin(), w.devices.end(), d) == w.devices.end())
+        w.devices.push_back(d);
+    }
+    if (!why.empty()) w.last_why = Printable(why, 200);
+    Metrics::Global()
+        .GetCounter("femtoguard_enrolment_refused_total",
+                    "reason=\"" + std::string(RefusalReasonName(reason)) + "\"",
+                    "Enrolment attempts (CMP, EST) refused, by reason")
+        .Inc();
+  }
+
+  AuditEntry Entry(const Window& w) const {
+    AuditEntry e;
+    e.seq = w.seq;
+    e.ts_ms = w.first_ms;
+    e.actor = "enrolment";
+    e.action = "enrol.refused";
+    e.subject = w.key;
+    e.reason = std::to_string(w.count) + " refused enrolment attempt" + (w.count == 1 ? "" : "s") +
+               " from " + w.key + " in the minute from " + FormatRfc3339(w.minute * kMinuteMs) +
+               (w.last_why.empty() ? "" : "; last: " + w.last_why);
+    nlohmann::json d = {{"count", w.count},
+                        {"source", w.key},
+                        {"minute", FormatRfc3339(w.minute * kMinuteMs)},
+                        {"last_ms", w.last_ms},
+                        {"reasons", w.reasons},
+                        {"protocols", w.protocols},
+                        {"devices", w.devices}};
+    if (w.alerts_folded != 0) d["alerts_folded"] = w.alerts_folded;
+    e.detail = d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return e;
+  }
+
+  // Called with mu_ held.
+  void EnsureFlusher() {
+    if (flusher_.joinable() || stopping_) return;
+    flusher_ = std::thread([this] { FlushLoop(); });
+  }
+
+  // Writes the first row of a new window at once (woken by Add) and then
+  // brings counts up to date at most once a second.
+  void FlushLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || HasUnwritten(); });
+      if (stopping_) return;  // the destructor flushes what is left
+      lock.unlock();
+      Flush();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+  }
+  bool HasUnwritten() const {
+    if (!closed_.empty()) return true;
+    for (const auto& [key, w] : windows_) {
+      if (w.count != w.written) return true;
+    }
+    return false;
+  }
+
+  Store& store_;
+  std::mutex flush_mu_;  // one flush at a time
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<UnixMillis()> clock_ = [] { return NowMillis(); };  // guarded by mu_
+  std::unordered_map<std::string, Window> windows_;                 // guarded by mu_
+  std::vector<Window> closed_;  // finished windows with unwritten counts; guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  std::thread flusher_;
+};
 
 TokenSecrets::~TokenSecrets() { OPENSSL_cleanse(key_.data(), key_.size()); }
 
@@ -60,24 +388,41 @@ std::string DeviceIdFromName(const X509_NAME* name) {
   return CommonName(name);
 }
 
-Enrolment::Enrolment(Store& store, const CertificateAuthority& ca, IssuancePolicy& policy, TokenSecrets secrets,
-                     std::function<void()> on_change)
-    : store_(store), ca_(ca), policy_(policy), secrets_(std::move(secrets)), on_change_(std::move(on_change)) {}
+Enrolment::Enrolment(Store& store, const CertificateAuthority& ca, IssuancePolicy& policy,
+                     TokenSecrets secrets, std::function<void()> on_change)
+    : store_(store),
+      ca_(ca),
+      policy_(policy),
+      secrets_(std::move(secrets)),
+      on_change_(std::move(on_change)),
+      refusals_(std::make_unique<RefusalLog>(store)) {}
+
+Enrolment::~Enrolment() = default;  // RefusalLog's destructor writes what is pending
 
 PresentedCredential Enrolment::FromToken(std::string_view ref) {
   PresentedCredential c;
   c.kind = EnrolmentKind::kBootstrapToken;
+  if (!IsValidIdentifier(IdKind::kToken, ref, 64)) {
+    // Never looked up, never stored, never echoed: docs/identifiers.md.
+    c.refusal = "bootstrap token reference is not a valid reference (docs/identifiers.md)";
+    c.refusal_reason = RefusalReason::kBadIdentifier;
+    return c;
+  }
   c.credential = std::string(ref);
   auto token = store_.GetBootstrapToken(ref);
   if (!token.ok()) {
     c.refusal = token.status().IsNotFound() ? "unknown bootstrap token" : token.status().ToString();
+    c.refusal_reason =
+        token.status().IsNotFound() ? RefusalReason::kTokenUnknown : RefusalReason::kOther;
     return c;
   }
   c.device = token->device;
   if (token->used_ms != 0) {
     c.refusal = "bootstrap token already used";
+    c.refusal_reason = RefusalReason::kTokenUsed;
   } else if (token->expires_ms <= NowMillis()) {
     c.refusal = "bootstrap token expired";
+    c.refusal_reason = RefusalReason::kTokenExpired;
   }
   return c;
 }
@@ -117,6 +462,7 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
       if (now >= l.cutoff_ms) {
         c.refusal = "legacy shared credential used after its cutoff (" + FormatRfc3339(l.cutoff_ms) + ")";
         c.refusal_rule = "cert.legacy";
+        c.refusal_reason = RefusalReason::kSecurityEvent;
       }
       return c;
     }
@@ -132,12 +478,14 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
     if (!rec.ok()) {
       c.refusal = "certificate " + serial + " is not known to this CA's store";
       c.refusal_rule = "device.unknown";
+      c.refusal_reason = RefusalReason::kSecurityEvent;
       return c;
     }
     c.device = rec->device;
     if (rec->cert_fp != fp) {
       c.refusal = "certificate does not match the issued one (serial reuse)";
       c.refusal_rule = "cert.clone";
+      c.refusal_reason = RefusalReason::kSecurityEvent;
     } else if (rec->status == CertStatus::kRevoked) {
       c.refusal = "certificate " + serial + " is revoked (" + std::string(RevocationReasonName(rec->reason)) + ")";
     } else if (rec->status == CertStatus::kHold) {
@@ -145,6 +493,8 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
     } else if (err != X509_V_OK) {
       c.refusal = std::string("certificate does not verify: ") + X509_verify_cert_error_string(err);
     }
+    if (!c.refusal.empty() && c.refusal_rule.empty())
+      c.refusal_reason = RefusalReason::kCertRefused;
     return c;
   }
 
@@ -164,6 +514,18 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
   c.kind = EnrolmentKind::kVendorCertificate;
   c.credential = fp;
   c.device = DeviceIdFromName(X509_get_subject_name(leaf));
+  if (!IsValidIdentifier(IdKind::kDeviceId, c.device)) {
+    // A serialNumber / CN outside the device id alphabet names no device:
+    // refused before any lookup, and never echoed (docs/identifiers.md).
+    CountBadIdentifier("enrolment", "subject");
+    c.device.clear();
+    c.refusal =
+        "the vendor certificate's serialNumber (or CN) is not a valid device id "
+        "(docs/identifiers.md)";
+    c.refusal_reason = RefusalReason::kBadIdentifier;
+    return c;
+  }
+  c.refusal_reason = RefusalReason::kSecurityEvent;  // every refusal below raises a rule
   auto device = store_.GetDevice(c.device);
   if (!device.ok()) {
     c.refusal = "device '" + c.device + "' named by the vendor certificate is not pre-registered";
@@ -182,37 +544,72 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
   return c;
 }
 
-void Enrolment::RecordAlert(const std::string& rule, const std::string& device, const std::string& why,
-                            const std::string& protocol, const std::string& source_ip) {
+void Enrolment::RecordRefusal(RefusalReason reason, const std::string& rule,
+                              const std::string& device, const std::string& why,
+                              const std::string& protocol, const std::string& source_ip) {
+  const bool security_event = !rule.empty();
+  if (security_event) reason = RefusalReason::kSecurityEvent;
+  if (!refusals_->Add(reason, security_event, device, why, protocol, source_ip)) return;
   Metrics::Global()
-      .GetCounter("femtoguard_enrolment_refused_total", "rule=\"" + (rule.empty() ? "none" : rule) + "\"",
-                  "Enrolment requests refused, by the rule they raise")
+      .GetCounter("femtoguard_enrolment_alerts_total", "rule=\"" + rule + "\"",
+                  "Refused enrolments that raise a rule (cert.clone, cert.legacy, device.unknown)")
       .Inc();
+  // A security event keeps its own row (bounded per source by RefusalLog):
+  // subject = the device, so `audit list --subject` finds it.
   AuditEntry e;
   e.ts_ms = NowMillis();
   e.actor = protocol;
-  e.action = rule.empty() ? "enrol.refused" : "alert";
-  e.subject = device;
-  e.reason = why;
-  nlohmann::json detail = {{"protocol", protocol}};
-  if (!rule.empty()) detail["rule"] = rule;
-  if (!source_ip.empty()) detail["source_ip"] = source_ip;
-  e.detail = detail.dump();
+  e.action = "alert";
+  e.subject = IsValidIdentifier(IdKind::kDeviceId, device) ? device : Printable(device, 64);
+  e.reason = Printable(why, 512);
+  nlohmann::json detail = {{"protocol", protocol}, {"rule", rule}};
+  if (!source_ip.empty()) detail["source_ip"] = Printable(source_ip, 64);
+  e.detail = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   (void)store_.AppendAudit(e);
+}
+
+void Enrolment::RecordAlert(const std::string& rule, const std::string& device,
+                            const std::string& why, const std::string& protocol,
+                            const std::string& source_ip) {
+  RecordRefusal(rule.empty() ? RefusalReason::kOther : RefusalReason::kSecurityEvent, rule, device,
+                why, protocol, source_ip);
+}
+
+bool Enrolment::AllowSource(const std::string& source_ip, const std::string& protocol) {
+  return refusals_->Allow(source_ip, protocol);
+}
+
+int Enrolment::RetryAfterSeconds() const { return refusals_->RetryAfterSeconds(); }
+
+void Enrolment::FlushRefusals() { refusals_->Flush(); }
+
+void Enrolment::SetClockForTest(std::function<UnixMillis()> clock) {
+  refusals_->SetClock(std::move(clock));
 }
 
 Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std::string device_from_request,
                                            EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
                                            const std::string& protocol, std::string_view spki_der) {
+  RefusalReason reason = RefusalReason::kPolicy;
   auto refuse = [&](Status s, const std::string& rule, const std::string& device) -> Status {
-    RecordAlert(rule, device, s.message(), protocol, source_ip);
+    RecordRefusal(reason, rule, device, s.message(), protocol, source_ip);
     return s;
   };
+  if (!device_from_request.empty() && !IsValidIdentifier(IdKind::kDeviceId, device_from_request)) {
+    // The requested subject CN: checked before it names anything, never echoed.
+    CountBadIdentifier(protocol == "est" ? "est" : "cmp", "subject");
+    reason = RefusalReason::kBadIdentifier;
+    return refuse(Status::InvalidArgument(
+                      "the requested subject CN is not a valid device id (docs/identifiers.md)"),
+                  "", "");
+  }
   if (cred.kind == EnrolmentKind::kOperator) {
+    reason = RefusalReason::kUntrusted;
     return refuse(Status::PermissionDenied("no trusted credential (unknown signer, vendor CA not trusted)"), "",
                   device_from_request);
   }
   if (!cred.refusal.empty()) {
+    reason = cred.refusal_reason;
     return refuse(Status::PermissionDenied(cred.refusal), cred.refusal_rule,
                   cred.device.empty() ? device_from_request : cred.device);
   }
@@ -242,6 +639,7 @@ Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std:
                     "cert.legacy", device);
     }
   } else if (!device_from_request.empty() && device_from_request != device) {
+    reason = RefusalReason::kSubjectMismatch;
     return refuse(Status::InvalidArgument("requested subject '" + device_from_request +
                                           "' does not match the credential's device '" + device + "'"),
                   "", device);

@@ -5,6 +5,7 @@
 // recording refusals that are security events (cert.clone, cert.legacy,
 // device.unknown) in the audit log.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -33,6 +34,28 @@ class TokenSecrets {
   std::string key_;
 };
 
+// Why an enrolment attempt was refused: the `reason` label of
+// femtoguard_enrolment_refused_total and the key of the aggregated audit
+// row's counts. A closed set, so that no input reaches a metric label.
+enum class RefusalReason : uint8_t {
+  kUntrusted,        // no trusted credential (unknown signer, untrusted vendor CA)
+  kProtection,       // CMP protection did not verify (wrong PBM secret, bad signature)
+  kTokenUnknown,     // bootstrap token reference not known
+  kTokenUsed,        // bootstrap token already used (a replay)
+  kTokenExpired,     // bootstrap token expired
+  kTokenSecret,      // EST Basic auth: wrong secret
+  kBadIdentifier,    // a reference, CN or serialNumber outside docs/identifiers.md
+  kCertRefused,      // own certificate revoked, on hold, not verifying
+  kSubjectMismatch,  // requested subject is not the credential's device
+  kPolicy,           // issuance policy refused (key reuse, lifecycle, ...)
+  kClientError,      // the client sent a CMP error message
+  kMalformed,        // not a decodable CMP message
+  kRateLimited,      // too many refusals from this source this minute
+  kSecurityEvent,    // a rule fires: cert.clone, cert.legacy, device.unknown
+  kOther,
+};
+std::string_view RefusalReasonName(RefusalReason reason);
+
 // Who a certificate presented for enrolment speaks for.
 struct PresentedCredential {
   EnrolmentKind kind = EnrolmentKind::kOperator;  // kOperator = not trusted for anything
@@ -40,13 +63,38 @@ struct PresentedCredential {
   std::string credential;  // as EnrolmentAuthorization::credential
   std::string refusal;     // non-empty: recognised, but must be refused (and why)
   std::string refusal_rule;  // rule id to record with the refusal, may be empty
+  RefusalReason refusal_reason = RefusalReason::kOther;  // meaningful with `refusal`
 };
 
+// Refused attempts (docs/identifiers.md, "Refused enrolments"): every
+// refusal counts in femtoguard_enrolment_refused_total{reason}. In the audit
+// log they are aggregated per source address (an IPv6 source per /64) and
+// calendar minute: one "enrol.refused" row whose subject is the source and
+// whose detail holds the count, the reasons, the protocols and the first
+// few device ids named. The row is written at the first refusal and its
+// count brought up to date at most once a second by a background flusher
+// (and by FlushRefusals), so a flood costs at most one write per second per
+// source. A refusal that raises a rule (cert.clone, cert.legacy,
+// device.unknown) keeps its own "alert" row, at most kAlertRowsPerMinute
+// per source and minute; more are folded into the aggregated row.
+// A source with kRefusalsPerMinute refusals in the current minute is
+// throttled: AllowSource() is false, and the protocol answers 429 without
+// looking at the request (counted as rate_limited, in the same row).
+// At most kMaxSources sources are tracked; beyond that, new ones share the
+// row of the source "other".
+//
 // Thread-safe.
 class Enrolment {
  public:
+  static constexpr uint64_t kRefusalsPerMinute = 60;
+  static constexpr uint32_t kAlertRowsPerMinute = 10;
+  static constexpr size_t kMaxSources = 4096;
+
   Enrolment(Store& store, const CertificateAuthority& ca, IssuancePolicy& policy, TokenSecrets secrets,
             std::function<void()> on_change);
+  ~Enrolment();
+  Enrolment(const Enrolment&) = delete;
+  Enrolment& operator=(const Enrolment&) = delete;
 
   Store& store() { return store_; }
   const CertificateAuthority& ca() const { return ca_; }
@@ -67,9 +115,24 @@ class Enrolment {
                                   EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
                                   const std::string& protocol, std::string_view spki_der = {});
 
-  // Records a security-relevant refusal as an audit "alert" entry.
+  // Records one refused attempt (see the class comment). `rule` non-empty:
+  // a security event with its own audit row (bounded per source).
+  void RecordRefusal(RefusalReason reason, const std::string& rule, const std::string& device,
+                     const std::string& why, const std::string& protocol,
+                     const std::string& source_ip);
+  // RecordRefusal with the reason a credential carries (kSecurityEvent when
+  // `rule` is set, else kOther).
   void RecordAlert(const std::string& rule, const std::string& device, const std::string& why,
                    const std::string& protocol, const std::string& source_ip);
+  // Before any work on a request from `source_ip`: false when the source is
+  // throttled this minute; the attempt is then counted as refused.
+  bool AllowSource(const std::string& source_ip, const std::string& protocol);
+  // Seconds until a throttled source may try again (Retry-After).
+  int RetryAfterSeconds() const;
+  // Writes the aggregated rows' counts now. Also done once a second while
+  // there is something to write, and on destruction.
+  void FlushRefusals();
+  void SetClockForTest(std::function<UnixMillis()> clock);
 
   void NotifyChanged() {
     if (on_change_) on_change_();
@@ -81,6 +144,9 @@ class Enrolment {
   IssuancePolicy& policy_;
   TokenSecrets secrets_;
   std::function<void()> on_change_;
+
+  class RefusalLog;  // enrolment.cc
+  std::unique_ptr<RefusalLog> refusals_;
 };
 
 // Device id from a subject: the serialNumber attribute (vendor certificates

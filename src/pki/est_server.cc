@@ -11,6 +11,7 @@
 #include <array>
 #include <cctype>
 
+#include "common/ids.h"
 #include "common/metrics.h"
 
 namespace fg {
@@ -27,6 +28,7 @@ const char* ResultOf(int status) {
   if (status < 300) return "ok";
   if (status == 401) return "unauthorized";
   if (status == 403) return "refused";
+  if (status == 429) return "throttled";
   if (status >= 500) return "error";
   return "malformed";
 }
@@ -255,7 +257,12 @@ EstReply EstServer::Handle(const EstRequest& request) {
   std::string_view counted = method != nullptr ? op : std::string_view("unknown");
 
   EstReply reply;
-  if (!request.tls) {
+  const bool enrols = op == "simpleenroll" || op == "simplereenroll";
+  if (enrols && request.tls && !enrolment_.AllowSource(request.source_ip, "est")) {
+    // Too many refusals from this source this minute: not even parsed.
+    reply = Text(429, "too many refused enrolment attempts from this address; try again later");
+    reply.headers.emplace_back("Retry-After", std::to_string(enrolment_.RetryAfterSeconds()));
+  } else if (!request.tls) {
     reply = Text(403, "EST requires TLS (RFC 7030 §3.3): use the TLS listener");
   } else if (method == nullptr) {
     reply = Text(404, "unknown or unsupported EST operation");
@@ -298,8 +305,21 @@ EstReply EstServer::SimpleEnroll(const EstRequest& request) {
     // HTTP Basic with a bootstrap token: user = reference, password = secret.
     std::string ref, secret;
     if (!ParseBasicAuth(request.authorization, &ref, &secret)) {
+      enrolment_.RecordRefusal(RefusalReason::kUntrusted, "", "",
+                               "EST Authorization header is not HTTP Basic", "est",
+                               request.source_ip);
       return Unauthorized(
           "EST accepts HTTP Basic authentication with a bootstrap token (REF:SECRET)");
+    }
+    if (!IsValidIdentifier(IdKind::kToken, ref, 64)) {
+      // Refused before it is looked up, logged or stored (docs/identifiers.md).
+      OPENSSL_cleanse(secret.data(), secret.size());
+      CountBadIdentifier("est", "reference");
+      enrolment_.RecordRefusal(RefusalReason::kBadIdentifier, "", "",
+                               "EST Basic-auth reference is not a valid reference", "est",
+                               request.source_ip);
+      return Unauthorized(
+          "the bootstrap token reference is not a valid reference (docs/identifiers.md)");
     }
     std::string expected = enrolment_.secrets().SecretFor(ref);
     bool match = secret.size() == expected.size() &&
@@ -307,7 +327,10 @@ EstReply EstServer::SimpleEnroll(const EstRequest& request) {
     OPENSSL_cleanse(secret.data(), secret.size());
     OPENSSL_cleanse(expected.data(), expected.size());
     if (!match) {
-      spdlog::info("EST: wrong bootstrap token secret for '{}' from {}", ref, request.source_ip);
+      spdlog::info("EST: wrong bootstrap token secret for '{}' from {}", Printable(ref),
+                   Printable(request.source_ip));
+      enrolment_.RecordRefusal(RefusalReason::kTokenSecret, "", "",
+                               "wrong bootstrap token secret for " + ref, "est", request.source_ip);
       return Unauthorized("bootstrap token reference or secret is wrong");
     }
     cred = enrolment_.FromToken(ref);
@@ -316,9 +339,13 @@ EstReply EstServer::SimpleEnroll(const EstRequest& request) {
     if (cred.kind == EnrolmentKind::kOperator) {
       if (!request.peer_chain_der.empty()) {
         auto leaf = ossl::CertFromDer(request.peer_chain_der.front());
-        enrolment_.RecordAlert(
-            "", leaf.ok() ? DeviceIdFromName(X509_get_subject_name(leaf->get())) : "",
+        enrolment_.RecordRefusal(
+            RefusalReason::kUntrusted, "",
+            leaf.ok() ? DeviceIdFromName(X509_get_subject_name(leaf->get())) : "",
             "EST client certificate not trusted for enrolment", "est", request.source_ip);
+      } else {
+        enrolment_.RecordRefusal(RefusalReason::kUntrusted, "", "",
+                                 "EST simpleenroll without a credential", "est", request.source_ip);
       }
       return Unauthorized(
           "simpleenroll needs a trusted TLS client certificate or HTTP Basic authentication with a "
@@ -327,7 +354,8 @@ EstReply EstServer::SimpleEnroll(const EstRequest& request) {
     }
   }
   if (!cred.refusal.empty()) {
-    enrolment_.RecordAlert(cred.refusal_rule, cred.device, cred.refusal, "est", request.source_ip);
+    enrolment_.RecordRefusal(cred.refusal_reason, cred.refusal_rule, cred.device, cred.refusal,
+                             "est", request.source_ip);
     return Text(403, cred.refusal);
   }
   return IssueFromBody(request, cred, /*reenroll=*/false);
@@ -340,6 +368,9 @@ EstReply EstServer::SimpleReenroll(const EstRequest& request) {
   }
   PresentedCredential cred = CredentialFromPeerChain(enrolment_, request.peer_chain_der);
   if (cred.kind == EnrolmentKind::kOperator) {
+    enrolment_.RecordRefusal(RefusalReason::kUntrusted, "", "",
+                             "simplereenroll with a certificate not of this CA", "est",
+                             request.source_ip);
     return Text(401, "the TLS client certificate is not a certificate of this CA");
   }
   if (cred.kind != EnrolmentKind::kRenewal) {
@@ -347,7 +378,8 @@ EstReply EstServer::SimpleReenroll(const EstRequest& request) {
                          std::string(EnrolmentKindName(cred.kind)) + " (use simpleenroll)");
   }
   if (!cred.refusal.empty()) {
-    enrolment_.RecordAlert(cred.refusal_rule, cred.device, cred.refusal, "est", request.source_ip);
+    enrolment_.RecordRefusal(cred.refusal_reason, cred.refusal_rule, cred.device, cred.refusal,
+                             "est", request.source_ip);
     return Text(403, cred.refusal);
   }
   return IssueFromBody(request, cred, /*reenroll=*/true);
@@ -379,11 +411,20 @@ EstReply EstServer::IssueFromBody(const EstRequest& request, const PresentedCred
     return Text(400, "the CSR signature does not verify (no proof of possession)");
   }
   std::string cn = CommonName(X509_REQ_get_subject_name(csr.get()));
+  if (!cn.empty() && !IsValidIdentifier(IdKind::kDeviceId, cn)) {
+    // Never echoed, stored or logged (docs/identifiers.md).
+    CountBadIdentifier("est", "subject");
+    enrolment_.RecordRefusal(RefusalReason::kBadIdentifier, "", cred.device,
+                             "the CSR subject CN is not a valid device id", "est",
+                             request.source_ip);
+    return Text(400, "the CSR subject CN is not a valid device id (docs/identifiers.md)");
+  }
   if (reenroll && cn != cred.device) {
     // RFC 7030 §4.2.2: the subject of a re-enrolment is the one being renewed.
     std::string why = "simplereenroll: the CSR subject CN '" + cn +
                       "' must be the renewed device '" + cred.device + "'";
-    enrolment_.RecordAlert("", cred.device, why, "est", request.source_ip);
+    enrolment_.RecordRefusal(RefusalReason::kSubjectMismatch, "", cred.device, why, "est",
+                             request.source_ip);
     return Text(403, why);
   }
 

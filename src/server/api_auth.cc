@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "common/ids.h"
 #include "common/metrics.h"
 #include "common/ossl.h"
 
@@ -69,6 +70,13 @@ std::optional<HttpResponse> ApiAuth::Check(const HttpRequest& request, const std
   }
   std::string_view token = header.substr(kBearer.size());
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (!IsValidIdentifier(IdKind::kToken, token)) {
+    // Not even the shape of a token ("fgt_<id>_<secret>"): refused before
+    // hashing or lookup, never logged (docs/identifiers.md).
+    CountBadIdentifier("api", "bearer");
+    CountFailure("malformed");
+    return Unauthorized("malformed bearer token");
+  }
   const std::string hash = HashApiToken(token);
   const UnixMillis now = NowMillis();
 

@@ -1860,6 +1860,34 @@ Status SqliteStore::AppendAudit(const AuditEntry& entry) {
   });
 }
 
+Result<int64_t> SqliteStore::UpsertAggregateAudit(const AuditEntry& entry) {
+  if (entry.action.empty()) return Status::InvalidArgument("audit entry needs an action");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Result<int64_t> {
+    if (entry.seq == 0) {
+      FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, entry.ts_ms != 0 ? entry.ts_ms : NowMillis(),
+                                            entry.actor, entry.action, entry.subject, entry.reason,
+                                            entry.detail));
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT last_insert_rowid()"));
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::Internal("store: no rowid for the audit row");
+      return s.Int(0);
+    }
+    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE audit SET reason = ?4, detail = ?5 "
+                                               "WHERE seq = ?1 AND action = ?2 AND subject = ?3 "
+                                               "RETURNING seq"));
+    s.BindInt(1, entry.seq)
+        .BindText(2, entry.action)
+        .BindText(3, entry.subject)
+        .BindText(4, entry.reason)
+        .BindText(5, entry.detail);
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Status::NotFound("no aggregated audit row " + std::to_string(entry.seq));
+    return s.Int(0);
+  });
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditFilter& filter) {
   std::lock_guard lock(mutex_);
   Connection& c = *conn_;

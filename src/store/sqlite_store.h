@@ -115,6 +115,7 @@ class SqliteStore final : public Store {
   Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
+  Result<int64_t> UpsertAggregateAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
   Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) override;
   Result<int64_t> LatestChangeSeq() override;

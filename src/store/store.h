@@ -337,6 +337,16 @@ class Store {
   // ---- audit and change feed ----
   // For events that are not state changes (refusals, detections).
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  // Aggregated rows (refused enrolments, one per source and minute, whose
+  // count grows): entry.seq == 0 appends `entry` and returns its seq;
+  // otherwise replaces the reason and detail of row entry.seq, and only if
+  // that row has the same action and subject, so no other part of the log
+  // can be rewritten through it; NotFound when there is no such row.
+  // Backends without it append every time (returning 0).
+  virtual Result<int64_t> UpsertAggregateAudit(const AuditEntry& entry) {
+    FG_RETURN_IF_ERROR(AppendAudit(entry));
+    return int64_t{0};
+  }
   virtual Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) = 0;
   // Entries with seq > `after`, oldest first, at most `limit`.
   virtual Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) = 0;
