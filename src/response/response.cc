@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admission/http_client.h"
+#include "common/ids.h"
 #include "common/metrics.h"
 #include "common/time.h"
 
@@ -326,8 +327,10 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
 void Responder::Notify(const StoredAlert& alert) {
   if (options_.syslog) {
     // Alerts carry pseudonyms only; the device id is not a subscriber identity.
-    ::syslog(LOG_AUTHPRIV | LOG_WARNING, "femtoguard alert %s rule=%s severity=%s device=%s", alert.id.c_str(),
-             alert.rule.c_str(), alert.severity.c_str(), alert.device.c_str());
+    // Escaped: a value that slipped past the doors must not forge a line.
+    ::syslog(LOG_AUTHPRIV | LOG_WARNING, "femtoguard alert %s rule=%s severity=%s device=%s",
+             Printable(alert.id).c_str(), Printable(alert.rule).c_str(), Printable(alert.severity).c_str(),
+             Printable(alert.device).c_str());
   }
   if (options_.webhook_url.empty()) return;
   std::lock_guard lock(notify_mutex_);

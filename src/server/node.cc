@@ -341,7 +341,13 @@ class Node::Impl {
       HttpResponse resp;
       resp.status = reply.http_status;
       resp.content_type = reply.der.empty() ? "text/plain" : "application/pkixcmp";
-      resp.body = reply.der.empty() ? "malformed CMP message\n" : std::move(reply.der);
+      if (reply.der.empty()) {
+        resp.body = reply.http_status == 429 ? "too many refused enrolment attempts from this address; retry later\n"
+                                             : "malformed CMP message\n";
+        if (reply.http_status == 429) resp.headers.emplace_back("Retry-After", "60");
+      } else {
+        resp.body = std::move(reply.der);
+      }
       return resp;
     };
     http->Route("POST", "/pkix", cmp_handler);
