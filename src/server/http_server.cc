@@ -433,6 +433,16 @@ class ConnectionLimits {
 
   size_t max_anonymous() const { return max_anonymous_; }
 
+  // Connections over the cap wait for their worker to evict one; while
+  // more than kEvictionSlack wait, the acceptor stops accepting (they stay
+  // in the kernel's backlog) rather than open descriptors faster than a
+  // busy worker closes them, which would end in EMFILE.
+  bool Saturated() {
+    std::lock_guard lock(mutex_);
+    return anonymous_ > max_anonymous_ + kEvictionSlack;
+  }
+  static constexpr size_t kEvictionSlack = 32;
+
  private:
   void ReleaseSource(const SourceKey& key) {
     auto it = per_source_.find(key);
@@ -1120,10 +1130,11 @@ class Worker {
   SSL_CTX* const tls_;  // null: plain HTTP
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  int listen_fd_ = -1;          // owned by HttpServer::Impl; -1 unless the acceptor
-  std::vector<Worker*> peers_;  // acceptor only
-  size_t next_peer_ = 0;        // acceptor only
-  bool accept_paused_ = false;  // acceptor only: after EMFILE and the like
+  int listen_fd_ = -1;             // owned by HttpServer::Impl; -1 unless the acceptor
+  std::vector<Worker*> peers_;     // acceptor only
+  size_t next_peer_ = 0;           // acceptor only
+  bool accept_paused_ = false;     // acceptor only: after EMFILE and the like
+  bool accept_saturated_ = false;  // acceptor only: evictions lag (ConnectionLimits::Saturated)
   uint64_t accept_resume_tick_ = 0;
 
   std::atomic<bool> stop_{false};
@@ -1572,6 +1583,10 @@ void Worker::Run() {
         accept_paused_ = false;
       }
     }
+    if (accept_saturated_ && !server_.limits().Saturated() && !accept_paused_ &&
+        WatchListener().ok()) {
+      accept_saturated_ = false;
+    }
     if (!dead_.empty()) {
       live_ -= dead_.size();
       for (Conn* c : dead_) delete c;
@@ -1594,6 +1609,11 @@ void Worker::MaybeTrim() {
 
 void Worker::AcceptSome() {
   for (int i = 0; i < 64; ++i) {
+    if (server_.limits().Saturated()) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+      accept_saturated_ = true;
+      return;
+    }
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,

@@ -376,9 +376,16 @@ class ServeUnderFileLimit : public ::testing::Test {
     ASSERT_EQ(init.exit_code, 0) << init.out;
     // The SeGW's OCSP client comes from 127.0.0.1 (its own slots); the
     // admission client from 127.0.0.77 is known by its token only.
+    // (init writes the http: section with its defaults; edited in place,
+    // as a second http: key would be ignored.)
     std::string config = testing::ReadAll(data_ + "/config.yaml");
-    config += "\nhttp:\n  header_timeout_s: " + std::to_string(kHeaderTimeoutS) +
-              "\n  segw_sources: [127.0.0.1/32]\n";
+    auto set = [&](const std::string& from, const std::string& to) {
+      size_t at = config.find(from);
+      ASSERT_NE(at, std::string::npos) << from << " not in\n" << config;
+      config.replace(at, from.size(), to);
+    };
+    set("header_timeout_s: 5", "header_timeout_s: " + std::to_string(kHeaderTimeoutS));
+    set("segw_sources: []", "segw_sources: [127.0.0.1/32]");
     testing::WriteAll(data_ + "/config.yaml", config);
     auto segw = Fg({"token", "create", "--data", data_, "--role", "segw"});
     ASSERT_EQ(segw.exit_code, 0) << segw.out;
@@ -396,6 +403,7 @@ class ServeUnderFileLimit : public ::testing::Test {
         dir_ / "serve.log");
     ASSERT_TRUE(testing::WaitForHttp("http://127.0.0.1:" + std::to_string(port_) + "/healthz"))
         << testing::ReadAll(dir_ / "serve.log");
+    if (::testing::Test::HasFatalFailure()) return;
   }
 
   void TearDown() override {
