@@ -643,6 +643,17 @@ class SessionList {
   }
   static void ExpireNever(SessionBase& s) { s.deadline_ = kNoDeadline; }
 
+  // A pseudo-random share of `d`, up to a quarter: connections a flood
+  // opened together then time out over a spread, not in one tick, and the
+  // flood's reconnections do not arrive as one burst either.
+  std::chrono::milliseconds Jitter(std::chrono::milliseconds d) {
+    jitter_state_ ^= jitter_state_ << 13;
+    jitter_state_ ^= jitter_state_ >> 7;
+    jitter_state_ ^= jitter_state_ << 17;
+    const uint64_t quarter = static_cast<uint64_t>(std::max<int64_t>(d.count() / 4, 1));
+    return std::chrono::milliseconds(static_cast<int64_t>(jitter_state_ % quarter));
+  }
+
   // One tick passed: OnDeadline() for the connections whose deadline has
   // come. OnDeadline() must not destroy the connection synchronously.
   void Tick() {
@@ -661,6 +672,7 @@ class SessionList {
   SessionBase* head_ = nullptr;
   SessionBase* tail_ = nullptr;
   uint64_t tick_ = 0;
+  uint64_t jitter_state_ = 0x9E3779B97F4A7C15ull;
 };
 
 // ---------------------------------------------------------------------------
@@ -903,8 +915,9 @@ class Conn final : public SessionBase {
   bool evictable() const { return pool_ == Pool::kAnonymous && state_ != State::kClosed; }
 
   void Start() {
-    // Handshake (TLS) and first request header, from now on.
-    ExpireAfter(HeaderTimeout());
+    // Handshake (TLS) and first request header, from now on (plus a
+    // jitter of up to a quarter, see SessionList::Jitter).
+    ExpireAfter(HeaderTimeout() + worker_sessions().Jitter(HeaderTimeout()));
     header_armed_ = true;
     if (tls_ctx_ != nullptr) {
       state_ = State::kHandshake;
@@ -967,6 +980,7 @@ class Conn final : public SessionBase {
   void StartRequest(bool idle);
 
   void ExpireAfter(std::chrono::milliseconds d);
+  SessionList& worker_sessions();
   void Handshake();
   void CollectPeerChain();
   void ReadLoop();
@@ -1156,6 +1170,8 @@ Conn::~Conn() {
 }
 
 void Conn::ExpireAfter(std::chrono::milliseconds d) { worker_.sessions().ExpireAfter(*this, d); }
+
+SessionList& Conn::worker_sessions() { return worker_.sessions(); }
 
 void Conn::StartRequest(bool idle) {
   const auto& opt = server_.options();
