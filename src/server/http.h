@@ -81,11 +81,12 @@ class HttpServer {
     int header_timeout_s = 5;
 
     // Connection limits (docs/limits.md). Anonymous connections: at most
-    // max_connections (0 = ConnectionBudget()); at the cap a new one evicts
-    // the least recently active anonymous connection instead of being
-    // refused, so that a newcomer is always read far enough to show who it
-    // is (a SeGW's token). At most max_connections_per_source from one
-    // address (one /64 for IPv6); the excess is refused at once.
+    // max_connections (0 = ConnectionBudget() less trusted_connections); at
+    // the cap a new one evicts the least recently active anonymous
+    // connection instead of being refused, so that a newcomer is always read
+    // far enough to show who it is (a SeGW's token). At most
+    // max_connections_per_source from one address (one /64 for IPv6); the
+    // excess is refused at once.
     size_t max_connections = 0;
     size_t max_connections_per_source = 128;
     // Connections from these sources (CIDRs, e.g. "10.20.0.0/24": the
@@ -97,9 +98,10 @@ class HttpServer {
     // The "listener" label of the connection metrics; empty: "http" or
     // "https".
     std::string name;
-    // When set, this server speaks TLS (1.2+) only, with this certificate
-    // chain (leaf first) and key, PEM. The client is asked for a
-    // certificate but not required to send one.
+    // When set, this server speaks TLS only (1.2+; in 1.2 ECDHE with
+    // AES-GCM or ChaCha20-Poly1305 only), with this certificate chain (leaf
+    // first) and key, PEM. The client is asked for a certificate but not
+    // required to send one.
     struct Tls {
       std::string cert_chain_pem;
       std::string key_pem;
