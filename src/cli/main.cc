@@ -1,20 +1,22 @@
 // femtoguard: one binary, many subcommands (DESIGN.md §3.1).
 
-#include <pwd.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.h"
 #include "common/pseudonym.h"
 #include "pki/ca.h"
 #include "server/node.h"
+
+#include <pwd.h>
+#include <unistd.h>
 
 namespace fg::cli {
 
