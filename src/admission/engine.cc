@@ -130,9 +130,9 @@ Status Engine::TryLoad() {
 }
 
 void Engine::PublishPendingBlocks() {
-  static Counter& gauge = Metrics::Global().GetGauge(
+  static Gauge& gauge = Metrics::Global().GetGauge(
       "femtoguard_admission_pending_blocks", {}, "Devices denied from memory while their block or revocation is stored");
-  gauge.Set(pending_blocks_.size());
+  gauge.Set(static_cast<int64_t>(pending_blocks_.size()));
   if (!snapshot_) return;
   StringMap<BlockView> views;
   for (const auto& [device, p] : pending_blocks_) views.emplace(device, p.view);

@@ -2,9 +2,13 @@
 
 #include <pwd.h>
 #include <signal.h>
+<<<<<<< HEAD
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+=======
+#include <sys/resource.h>
+>>>>>>> wave2-limits
 
 #include <cstdio>
 #include <cstdlib>
@@ -163,6 +167,22 @@ struct ServeFlags {
   std::string webhook;
 };
 
+// Every connection is a file descriptor, and the usual soft limit (1,024)
+// is far below what a node under a connection flood needs; the hard limit
+// is ours to take. The HTTP listeners size their connection caps from the
+// result (docs/limits.md), so it is logged once.
+void RaiseOpenFileLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  spdlog::info("open files limit: {} (hard {})", static_cast<unsigned long long>(rl.rlim_cur),
+               static_cast<unsigned long long>(rl.rlim_max));
+}
+
 int RunServe(const std::string& data_flag, const std::string& listen, const std::string& tls_listen, int threads,
              const ServeFlags& flags) {
   std::string data = ResolveDataDirArg(data_flag);
@@ -174,6 +194,7 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
 
   Node::Options options;
   options.data_dir = data;

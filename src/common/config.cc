@@ -59,6 +59,15 @@ Status Config::Validate() const {
                                 issuing_validity_days));
   FG_RETURN_IF_ERROR(CheckRange("config: ocsp.response_validity_s", ocsp_response_validity_s, 60, 7 * 86400));
   FG_RETURN_IF_ERROR(CheckRange("config: crl.validity_s", crl_validity_s, 300, 30 * 86400));
+  FG_RETURN_IF_ERROR(CheckRange("config: http.max_connections", http.max_connections, 0, 1 << 20));
+  FG_RETURN_IF_ERROR(
+      CheckRange("config: http.tls_max_connections", http.tls_max_connections, 0, 1 << 20));
+  FG_RETURN_IF_ERROR(CheckRange("config: http.max_connections_per_source",
+                                http.max_connections_per_source, 1, 1 << 20));
+  FG_RETURN_IF_ERROR(CheckRange("config: http.header_timeout_s", http.header_timeout_s, 1, 300));
+  FG_RETURN_IF_ERROR(CheckRange("config: http.idle_timeout_s", http.idle_timeout_s, 1, 3600));
+  FG_RETURN_IF_ERROR(
+      CheckRange("config: http.segw_connections", http.segw_connections, 0, 1 << 16));
   return Status::Ok();
 }
 
@@ -89,6 +98,15 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "crl" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "validity_s" << YAML::Value << crl_validity_s;
   e << YAML::EndMap;
+  e << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "max_connections" << YAML::Value << http.max_connections;
+  e << YAML::Key << "tls_max_connections" << YAML::Value << http.tls_max_connections;
+  e << YAML::Key << "max_connections_per_source" << YAML::Value << http.max_connections_per_source;
+  e << YAML::Key << "header_timeout_s" << YAML::Value << http.header_timeout_s;
+  e << YAML::Key << "idle_timeout_s" << YAML::Value << http.idle_timeout_s;
+  e << YAML::Key << "segw_sources" << YAML::Value << YAML::Flow << http.segw_sources;
+  e << YAML::Key << "segw_connections" << YAML::Value << http.segw_connections;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -117,6 +135,15 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["certificates"], "max_validity_days", &c.cert_max_validity_days, "certificates."));
   FG_RETURN_IF_ERROR(ReadKey(root["ocsp"], "response_validity_s", &c.ocsp_response_validity_s, "ocsp."));
   FG_RETURN_IF_ERROR(ReadKey(root["crl"], "validity_s", &c.crl_validity_s, "crl."));
+  for (auto [key, out] : {std::pair{"max_connections", &c.http.max_connections},
+                          {"tls_max_connections", &c.http.tls_max_connections},
+                          {"max_connections_per_source", &c.http.max_connections_per_source},
+                          {"header_timeout_s", &c.http.header_timeout_s},
+                          {"idle_timeout_s", &c.http.idle_timeout_s},
+                          {"segw_connections", &c.http.segw_connections}}) {
+    FG_RETURN_IF_ERROR(ReadKey(root["http"], key, out, "http."));
+  }
+  FG_RETURN_IF_ERROR(ReadKey(root["http"], "segw_sources", &c.http.segw_sources, "http."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
 }

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -37,6 +38,17 @@ struct Config {
 
   int ocsp_response_validity_s = 3600;  // nextUpdate - thisUpdate of OCSP responses
   int crl_validity_s = 86400;           // nextUpdate - lastUpdate of the CRL
+
+  // Connection limits of serve's HTTP listeners (`http:`, docs/limits.md).
+  struct Http {
+    int max_connections = 0;      // anonymous, plain listener; 0 = 3/4 of the open-files budget
+    int tls_max_connections = 0;  // anonymous, TLS listener; 0 = 1/4 of it
+    int max_connections_per_source = 128;
+    int header_timeout_s = 5;  // accept (or a request's first byte) to the end of its header
+    int idle_timeout_s = 30;   // keep-alive idle
+    std::vector<std::string> segw_sources;  // CIDRs of the SeGWs: slots of their own
+    int segw_connections = 64;              // those slots, per listener
+  } http;
 
   Status Validate() const;
   std::string ToYaml() const;

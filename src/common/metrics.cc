@@ -25,12 +25,13 @@ Counter& Metrics::GetCounter(std::string_view name, std::string_view labels, std
   return *it->second;
 }
 
-Counter& Metrics::GetGauge(std::string_view name, std::string_view labels, std::string_view help) {
-  {
-    std::lock_guard lock(mutex_);
-    gauges_.emplace(name);
-  }
-  return GetCounter(name, labels, help);
+Gauge& Metrics::GetGauge(std::string_view name, std::string_view labels, std::string_view help) {
+  std::lock_guard lock(mutex_);
+  std::string key = Key(name, labels);
+  auto it = gauges_.find(key);
+  if (it == gauges_.end()) it = gauges_.emplace(key, std::make_unique<Gauge>()).first;
+  if (!help.empty()) help_.emplace(std::string(name), std::string(help));
+  return *it->second;
 }
 
 uint64_t Metrics::Value(std::string_view name, std::string_view labels) {
@@ -48,10 +49,21 @@ std::string Metrics::RenderPrometheus() {
     if (name != last_name) {
       auto h = help_.find(name);
       if (h != help_.end()) out += "# HELP " + name + " " + h->second + "\n";
-      out += "# TYPE " + name + (gauges_.count(name) ? " gauge\n" : " counter\n");
+      out += "# TYPE " + name + " counter\n";
       last_name = name;
     }
     out += key + " " + std::to_string(counter->Value()) + "\n";
+  }
+  last_name.clear();
+  for (const auto& [key, gauge] : gauges_) {
+    std::string name = key.substr(0, key.find('{'));
+    if (name != last_name) {
+      auto h = help_.find(name);
+      if (h != help_.end()) out += "# HELP " + name + " " + h->second + "\n";
+      out += "# TYPE " + name + " gauge\n";
+      last_name = name;
+    }
+    out += key + " " + std::to_string(gauge->Value()) + "\n";
   }
   return out;
 }

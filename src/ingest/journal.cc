@@ -414,8 +414,8 @@ void Journal::UpdateGauges() {
   static Counter& backlog =
       Metrics::Global().GetGauge("femtoguard_journal_backlog_records", {},
                                  "Journal records not yet processed by detection and response");
-  bytes.Set(total_bytes_);
-  backlog.Set(last_seq_ > checkpoint_ ? last_seq_ - checkpoint_ : 0);
+  bytes.Set(static_cast<int64_t>(total_bytes_));
+  backlog.Set(static_cast<int64_t>(last_seq_ > checkpoint_ ? last_seq_ - checkpoint_ : 0));
 }
 
 uint64_t Journal::last_seq() const {

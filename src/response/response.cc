@@ -131,12 +131,12 @@ Result<bool> Responder::Attempt(Work& work) {
 
 void Responder::Submit(detect::Alert alert, uint64_t seq) {
   if (options_.enforce) options_.enforce(alert);
-  static Counter& pending = Metrics::Global().GetGauge(
+  static Gauge& pending = Metrics::Global().GetGauge(
       "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
   {
     std::lock_guard lock(work_mutex_);
     work_.push_back(Work{std::move(alert), seq, false, {}, {}});
-    pending.Set(work_.size());
+    pending.Set(static_cast<int64_t>(work_.size()));
   }
   work_cv_.notify_all();
 }
@@ -161,7 +161,7 @@ bool Responder::WaitIdle(int timeout_ms) {
 }
 
 void Responder::RunWorker() {
-  static Counter& pending = Metrics::Global().GetGauge(
+  static Gauge& pending = Metrics::Global().GetGauge(
       "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
   static Counter& retries = Metrics::Global().GetCounter(
       "femtoguard_response_retries_total", {}, "Store writes of responses retried after a store error");
@@ -205,7 +205,7 @@ void Responder::RunWorker() {
       backoff_ms = 0;
       detect::Alert landed = std::move(work.alert);
       work_.pop_front();
-      pending.Set(work_.size());
+      pending.Set(static_cast<int64_t>(work_.size()));
       work_cv_.notify_all();
       if (options_.landed) {
         lock.unlock();

@@ -3,7 +3,8 @@
 // A small HTTP/1.1 server (Boost.Beast inside, invisible outside): handlers
 // are plain functions from HttpRequest to HttpResponse, so that modules that
 // serve HTTP (pki's OCSP/CRL, later admission, events, API) never include
-// Beast. Keep-alive, request size limits and timeouts are handled here.
+// Beast. Keep-alive, request size limits, timeouts and connection limits
+// are handled here.
 //
 // Thread-safety: routes are registered before Start(); handlers are called
 // concurrently from the server's worker threads and must be thread-safe.
@@ -49,6 +50,11 @@ struct HttpResponse {
   // OCSP response in a cache: when set, it is sent instead of `body`,
   // without a copy, and kept alive until it is written.
   std::shared_ptr<const std::string> shared_body;
+  // Set by a handler that authenticated the request as a SeGW's (or another
+  // peer that must never be crowded out): the connection moves to the
+  // listener's trusted pool, where it is neither evicted nor counted
+  // against the anonymous caps (docs/limits.md).
+  bool trusted_peer = false;
 
   static HttpResponse Text(int status, std::string body);
   static HttpResponse Json(int status, std::string body);
@@ -64,16 +70,49 @@ class HttpServer {
     int threads = 0;       // 0 = hardware concurrency
     size_t max_body_bytes = 1 << 20;
     size_t max_header_bytes = 16 << 10;
+    // Keep-alive idle time between requests, and the longest pause in a
+    // body or in the peer's reading of an answer.
     int idle_timeout_s = 30;
-    // When set, this server speaks TLS (1.2+) only, with this certificate
-    // chain (leaf first) and key, PEM. The client is asked for a
-    // certificate but not required to send one.
+    // From accept to the end of the first request's header (the TLS
+    // handshake included), and from the first byte of each later request
+    // to the end of its header: a client that connects and says nothing,
+    // or trickles a header or a handshake, is cut here. Capped by
+    // idle_timeout_s.
+    int header_timeout_s = 5;
+
+    // Connection limits (docs/limits.md). Anonymous connections: at most
+    // max_connections (0 = ConnectionBudget() less trusted_connections); at
+    // the cap a new one evicts the least recently active anonymous
+    // connection instead of being refused, so that a newcomer is always read
+    // far enough to show who it is (a SeGW's token). At most
+    // max_connections_per_source from one address (one /64 for IPv6); the
+    // excess is refused at once.
+    size_t max_connections = 0;
+    size_t max_connections_per_source = 128;
+    // Connections from these sources (CIDRs, e.g. "10.20.0.0/24": the
+    // SeGWs) use a pool of their own of trusted_connections slots that
+    // anonymous load cannot take; they are never evicted. Beyond it they
+    // count as anonymous.
+    std::vector<std::string> trusted_sources;
+    size_t trusted_connections = 64;
+    // The "listener" label of the connection metrics; empty: "http" or
+    // "https".
+    std::string name;
+    // When set, this server speaks TLS only (1.2+; in 1.2 ECDHE with
+    // AES-GCM or ChaCha20-Poly1305 only), with this certificate chain (leaf
+    // first) and key, PEM. The client is asked for a certificate but not
+    // required to send one.
     struct Tls {
       std::string cert_chain_pem;
       std::string key_pem;
     };
     std::optional<Tls> tls;
   };
+
+  // Connections this process can hold open: the open-files limit (soft)
+  // less a reserve for everything else the process opens. Callers running
+  // several listeners split it between them.
+  static size_t ConnectionBudget();
 
   explicit HttpServer(Options options);
   ~HttpServer();

@@ -1,8 +1,9 @@
-// HttpServer: HTTP/1.1 with Beast's HTTP parser; plain HTTP on an epoll
-// loop of our own, TLS on Boost.Asio. Beast and Asio stay inside this
-// translation unit (they are slow to compile and nobody else needs them).
+// HttpServer: HTTP/1.1 with Beast's HTTP parser, plain and TLS on an epoll
+// loop of our own. Beast and Asio (used only to open the listening socket)
+// stay inside this translation unit (they are slow to compile and nobody
+// else needs them).
 //
-// Shape (both transports):
+// Shape:
 //   - one worker per thread, owning its connections: a connection lives on
 //     one thread for its whole life, so nothing on the per-connection path
 //     needs a strand or a lock;
@@ -20,25 +21,34 @@
 //     deadline in ticks of its worker's clock, and the worker closes, every
 //     kTick, the connections whose deadline has passed.
 //
-// Plain HTTP (PlainWorker, PlainConn): each worker thread runs an epoll
-// loop; connections are registered once, edge-triggered, and read only when
-// epoll reports input; responses are written at once with one sendmsg()
-// (head and body gathered), falling back to EPOLLOUT when the socket buffer
-// is full. About two system calls per request (recv, sendmsg) plus a shared
-// epoll_wait(); see PlainConn for why not Asio here.
+// Transport (Worker, Conn): each worker thread runs an epoll loop;
+// connections are registered once, edge-triggered, and read only when epoll
+// reports input; responses are written at once with one sendmsg() (head and
+// body gathered), falling back to EPOLLOUT when the socket buffer is full.
+// About two system calls per request (recv, sendmsg) plus a shared
+// epoll_wait(); see Conn for why not Asio.
 //
-// TLS (TlsWorker, TlsSession; EST with mutual TLS): one io_context per
-// worker thread (concurrency hint 1), beast::ssl_stream over a socket bound
-// to it; the head and body go out as one buffer (one TLS record).
-// 1.2 minimum; the client is asked for a certificate but neither required
-// to send one nor verified here (the verify callback accepts everything):
-// handlers verify HttpRequest::peer_chain_der against a trust set that
-// changes at run time. Session resumption and renegotiation are off, so
-// that the chain a connection carries is always the one presented in a
-// full handshake on that very connection.
+// TLS (EST with mutual TLS) is OpenSSL on the same loop, SSL_read/SSL_write
+// straight on the socket; an SSL object is made on the client's first byte
+// and its record buffers are released while idle, so a silent or idle TLS
+// connection costs a few KB. 1.2 minimum, ECDHE with AEAD only in 1.2; the
+// client is asked for a certificate but neither required to send one nor
+// verified here (the verify callback accepts everything): handlers verify
+// HttpRequest::peer_chain_der against a trust set that changes at run time.
+// Session resumption and renegotiation are off, so that the chain a
+// connection carries is always the one presented in a full handshake on
+// that very connection.
+//
+// Limits (ConnectionLimits, docs/limits.md): per listener, anonymous
+// connections are capped (at the cap the least recently active one is
+// evicted for the newcomer) and so are connections per source; trusted
+// sources (the SeGWs) have slots of their own; a connection has
+// header_timeout_s from accept to its first request header, handshake
+// included.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -48,6 +58,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -55,20 +66,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
 #include <cerrno>
 #include <charconv>
@@ -83,6 +86,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -98,13 +102,7 @@ namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-// TLS: a connection lives on one worker's io_context, run by one thread: no
-// strand. The executor type is concrete rather than the type-erased
-// any_io_executor (that erasure cost ~5% of the CPU per request).
-using Executor = net::io_context::executor_type;
-using Socket = net::basic_stream_socket<tcp, Executor>;
-// We hand it one buffer per write: one TLS record per response.
-using TlsStream = beast::ssl_stream<Socket>;
+using SslCtxPtr = ossl::Ptr<SSL_CTX, SSL_CTX_free>;
 
 // After an error response the peer may still be sending (an oversized body):
 // closing with unread data makes the kernel send RST, which can destroy the
@@ -113,9 +111,6 @@ using TlsStream = beast::ssl_stream<Socket>;
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 16u << 20;
 constexpr size_t kLingerChunk = 16u << 10;
-
-// Waiting for the peer's close_notify after sending ours.
-constexpr auto kTlsShutdownTimeout = std::chrono::seconds(1);
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -133,6 +128,11 @@ bool AsciiIEquals(std::string_view a, std::string_view b) {
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
+constexpr char kTls12Ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 // Never prompts for a passphrase (OpenSSL's default callback would read the
 // terminal): an encrypted key simply fails to load.
 int NoPassphrase(char*, int, int, void*) { return 0; }
@@ -141,10 +141,16 @@ int NoPassphrase(char*, int, int, void*) { return 0; }
 int AcceptAnyPeer(int, X509_STORE_CTX*) { return 1; }
 
 // The TLS server context for Options::tls. Errors never quote the key.
-Result<std::unique_ptr<net::ssl::context>> MakeTlsContext(const HttpServer::Options::Tls& tls) {
-  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-  SSL_CTX* native = ctx->native_handle();
+Result<SslCtxPtr> MakeTlsContext(const HttpServer::Options::Tls& tls) {
   ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return ossl::Error("http: cannot create a TLS context");
+  SSL_CTX* native = ctx.get();
+  // Partial writes: Conn::Transmit writes as much as the socket takes and
+  // retries the rest. RELEASE_BUFFERS: an idle connection keeps no record
+  // buffers (~34 KB) between requests.
+  SSL_CTX_set_mode(native, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                               SSL_MODE_RELEASE_BUFFERS);
 
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
     return ossl::Error("http: cannot set the minimum TLS version");
@@ -158,6 +164,12 @@ Result<std::unique_ptr<net::ssl::context>> MakeTlsContext(const HttpServer::Opti
   static constexpr unsigned char kSessionIdContext[] = "femtoguard-http";
   SSL_CTX_set_session_id_context(native, kSessionIdContext, sizeof kSessionIdContext - 1);
   SSL_CTX_set_dh_auto(native, 1);
+  // TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MACs, no static
+  // RSA key exchange), ECDSA and RSA server keys alike. TLS 1.3 keeps
+  // OpenSSL's defaults, which are all AEAD.
+  if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+    return ossl::Error("http: cannot set the TLS 1.2 cipher suites");
+  }
   // Ask for a client certificate; accept any (or none).
   SSL_CTX_set_verify(native, SSL_VERIFY_PEER, AcceptAnyPeer);
 
@@ -236,6 +248,229 @@ HttpResponse HttpResponse::Json(int status, std::string body) {
 
 namespace {
 
+// ---------------------------------------------------------------------------
+// Connection limits (docs/limits.md).
+
+// Where a connection comes from, for the per-source cap: an IPv4 address,
+// or the /64 of an IPv6 one (one subscriber line usually owns a /64).
+struct SourceKey {
+  std::array<uint8_t, 8> bytes{};
+  uint8_t family = 0;
+  bool operator==(const SourceKey&) const = default;
+};
+
+struct SourceKeyHash {
+  size_t operator()(const SourceKey& k) const {
+    uint64_t v;
+    std::memcpy(&v, k.bytes.data(), sizeof v);
+    return static_cast<size_t>((v ^ k.family) * 0x9E3779B97F4A7C15ull);
+  }
+};
+
+// An address as 16 bytes (IPv4 as IPv4-mapped IPv6) and its family.
+struct Address16 {
+  std::array<uint8_t, 16> bytes{};
+  bool v4 = false;
+};
+
+Address16 ToAddress16(const sockaddr_storage& ss) {
+  Address16 a;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.bytes[10] = a.bytes[11] = 0xff;
+    std::memcpy(a.bytes.data() + 12, &in->sin_addr, 4);
+    a.v4 = true;
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    std::memcpy(a.bytes.data(), &in6->sin6_addr, 16);
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    a.v4 = std::memcmp(a.bytes.data(), kMapped, sizeof kMapped) == 0;
+  }
+  return a;
+}
+
+SourceKey KeyOf(const Address16& a) {
+  SourceKey k;
+  if (a.v4) {
+    k.family = 4;
+    std::memcpy(k.bytes.data(), a.bytes.data() + 12, 4);
+  } else {
+    k.family = 6;
+    std::memcpy(k.bytes.data(), a.bytes.data(), 8);
+  }
+  return k;
+}
+
+// "10.0.0.0/8", "2001:db8::/32", or a single address.
+struct Cidr {
+  Address16 net;
+  int bits = 128;  // over the 16-byte form
+};
+
+Result<Cidr> ParseCidr(std::string_view text) {
+  std::string addr(text);
+  int bits = -1;
+  if (size_t slash = addr.find('/'); slash != std::string::npos) {
+    std::string_view b = std::string_view(addr).substr(slash + 1);
+    auto [end, ec] = std::from_chars(b.data(), b.data() + b.size(), bits);
+    if (ec != std::errc() || end != b.data() + b.size() || b.empty()) bits = -2;
+    addr.resize(slash);
+  }
+  Cidr c;
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, addr.c_str(), &v4) == 1) {
+    if (bits == -1) bits = 32;
+    if (bits < 0 || bits > 32)
+      return Status::InvalidArgument("http: bad prefix length in '" + std::string(text) + "'");
+    c.net.bytes[10] = c.net.bytes[11] = 0xff;
+    std::memcpy(c.net.bytes.data() + 12, &v4, 4);
+    c.net.v4 = true;
+    c.bits = 96 + bits;
+  } else if (inet_pton(AF_INET6, addr.c_str(), &v6) == 1) {
+    if (bits == -1) bits = 128;
+    if (bits < 0 || bits > 128)
+      return Status::InvalidArgument("http: bad prefix length in '" + std::string(text) + "'");
+    std::memcpy(c.net.bytes.data(), &v6, 16);
+    c.bits = bits;
+  } else {
+    return Status::InvalidArgument("http: not an address or CIDR: '" + std::string(text) + "'");
+  }
+  return c;
+}
+
+bool CidrContains(const Cidr& c, const Address16& a) {
+  int bits = c.bits;
+  for (size_t i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+    if ((c.net.bytes[i] & mask) != (a.bytes[i] & mask)) return false;
+  }
+  return true;
+}
+
+enum class Pool : uint8_t { kAnonymous, kTrusted };
+
+// What accept decided for a new connection.
+struct Admission {
+  bool admitted = false;
+  Pool pool = Pool::kAnonymous;
+  // The anonymous pool is over its cap: the worker that takes this
+  // connection first evicts its least recently active anonymous one.
+  bool evict = false;
+};
+
+// The counts behind the caps of one listener. Thread-safety: every member
+// function takes mutex_; they run at accept, close and promotion only,
+// never per request.
+class ConnectionLimits {
+ public:
+  // Before the workers start.
+  void Configure(const HttpServer::Options& options, size_t max_anonymous,
+                 std::vector<Cidr> trusted_sources, const std::string& listener) {
+    max_anonymous_ = std::max<size_t>(max_anonymous, 1);
+    max_per_source_ = std::max<size_t>(options.max_connections_per_source, 1);
+    max_trusted_ = options.trusted_connections;
+    trusted_sources_ = std::move(trusted_sources);
+    auto& m = Metrics::Global();
+    constexpr std::string_view kGauge = "femtoguard_http_connections";
+    constexpr std::string_view kGaugeHelp = "Open HTTP connections, by listener and pool";
+    anonymous_gauge_ =
+        &m.GetGauge(kGauge, "listener=\"" + listener + "\",pool=\"anonymous\"", kGaugeHelp);
+    trusted_gauge_ =
+        &m.GetGauge(kGauge, "listener=\"" + listener + "\",pool=\"trusted\"", kGaugeHelp);
+    refused_per_source_ = &m.GetCounter("femtoguard_http_rejected_total", "reason=\"per_source\"",
+                                        "HTTP requests refused before reaching a handler");
+  }
+
+  Admission OnAccept(const Address16& addr, const SourceKey& key) {
+    bool trusted_source = false;
+    for (const Cidr& c : trusted_sources_) {
+      if (CidrContains(c, addr)) {
+        trusted_source = true;
+        break;
+      }
+    }
+    std::lock_guard lock(mutex_);
+    if (trusted_source && trusted_ < max_trusted_) {
+      ++trusted_;
+      trusted_gauge_->Add();
+      return {true, Pool::kTrusted, false};
+    }
+    uint32_t& n = per_source_[key];
+    if (n >= max_per_source_) {
+      refused_per_source_->Inc();
+      return {};
+    }
+    ++n;
+    ++anonymous_;
+    anonymous_gauge_->Add();
+    return {true, Pool::kAnonymous, anonymous_ > max_anonymous_};
+  }
+
+  void OnClose(const SourceKey& key, Pool pool) {
+    std::lock_guard lock(mutex_);
+    if (pool == Pool::kTrusted) {
+      --trusted_;
+      trusted_gauge_->Sub();
+      return;
+    }
+    --anonymous_;
+    anonymous_gauge_->Sub();
+    ReleaseSource(key);
+  }
+
+  // Anonymous -> trusted, when the trusted pool has room.
+  bool Promote(const SourceKey& key) {
+    std::lock_guard lock(mutex_);
+    if (trusted_ >= max_trusted_) return false;
+    --anonymous_;
+    anonymous_gauge_->Sub();
+    ReleaseSource(key);
+    ++trusted_;
+    trusted_gauge_->Add();
+    return true;
+  }
+
+  size_t max_anonymous() const { return max_anonymous_; }
+
+  // Connections over the cap wait for their worker to evict one; while
+  // more than kEvictionSlack wait, the acceptor stops accepting (they stay
+  // in the kernel's backlog) rather than open descriptors faster than a
+  // busy worker closes them, which would end in EMFILE.
+  bool Saturated() {
+    std::lock_guard lock(mutex_);
+    return anonymous_ > max_anonymous_ + kEvictionSlack;
+  }
+  static constexpr size_t kEvictionSlack = 32;
+
+ private:
+  void ReleaseSource(const SourceKey& key) {
+    auto it = per_source_.find(key);
+    if (it == per_source_.end()) return;
+    if (--it->second == 0) per_source_.erase(it);
+  }
+
+  // Constant after Configure().
+  size_t max_anonymous_ = 1;
+  size_t max_per_source_ = 1;
+  size_t max_trusted_ = 0;
+  std::vector<Cidr> trusted_sources_;
+  Gauge* anonymous_gauge_ = nullptr;
+  Gauge* trusted_gauge_ = nullptr;
+  Counter* refused_per_source_ = nullptr;
+
+  std::mutex mutex_;
+  size_t anonymous_ = 0;  // guarded by mutex_
+  size_t trusted_ = 0;    // guarded by mutex_
+  // Anonymous connections by source; guarded by mutex_.
+  std::unordered_map<SourceKey, uint32_t, SourceKeyHash> per_source_;
+};
+
+// What the process keeps for itself out of the open-files limit: the store,
+// logs, the control socket, vici, the workers' epoll and event descriptors,
+// a webhook. Accepting must never be the thing that hits EMFILE.
+size_t ReservedFds(size_t soft_limit) { return std::clamp<size_t>(soft_limit / 8, 64, 1024); }
+
 // Thread-safety: Route() only before Freeze(); after it every member is
 // constant (the counters are atomics), so Dispatch() and the counters are
 // used concurrently by the worker threads without a lock.
@@ -272,6 +507,10 @@ class ServerCore {
   Counter& rejected_header_too_large() { return *rejected_header_too_large_; }
   Counter& rejected_bad_request() { return *rejected_bad_request_; }
   Counter& rejected_tls_handshake() { return *rejected_tls_handshake_; }
+  Counter& rejected_full() { return *rejected_full_; }
+  Counter& closed_timeout() { return *closed_timeout_; }
+  Counter& closed_evicted() { return *closed_evicted_; }
+  ConnectionLimits& limits() { return limits_; }
   // The answer to a request that failed to parse, counted by reason.
   ParseRejection RejectParseError(beast::error_code ec) {
     if (ec == http::error::body_limit) {
@@ -315,7 +554,12 @@ class ServerCore {
   Counter* rejected_header_too_large_ = nullptr;
   Counter* rejected_bad_request_ = nullptr;
   Counter* rejected_tls_handshake_ = nullptr;
+  Counter* rejected_full_ = nullptr;
+  Counter* closed_timeout_ = nullptr;
+  Counter* closed_evicted_ = nullptr;
   Counter* handler_errors_ = nullptr;
+
+  ConnectionLimits limits_;  // configured before Freeze(); thread-safe
 
   // Response counters by status code, filled lazily: the registry mutex is
   // taken only for the first response with a given code.
@@ -354,12 +598,15 @@ class SessionBase {
 // Thread-safety: used on one worker thread only.
 class SessionList {
  public:
+  // Newest (or most recently active) at the head, the longest inactive at
+  // the tail: the order in which connections are evicted.
   void Link(SessionBase* s) {
     if (s->linked_) return;
     s->prev_ = nullptr;
     s->next_ = head_;
     if (head_ != nullptr) head_->prev_ = s;
     head_ = s;
+    if (tail_ == nullptr) tail_ = s;
     s->linked_ = true;
   }
   void Unlink(SessionBase* s) {
@@ -369,12 +616,24 @@ class SessionList {
     } else {
       head_ = s->next_;
     }
-    if (s->next_ != nullptr) s->next_->prev_ = s->prev_;
+    if (s->next_ != nullptr) {
+      s->next_->prev_ = s->prev_;
+    } else {
+      tail_ = s->prev_;
+    }
     s->prev_ = s->next_ = nullptr;
     s->linked_ = false;
   }
+  // `s` was active: to the head.
+  void Touch(SessionBase* s) {
+    if (!s->linked_ || head_ == s) return;
+    Unlink(s);
+    Link(s);
+  }
   SessionBase* head() const { return head_; }
+  SessionBase* tail() const { return tail_; }
   static SessionBase* Next(const SessionBase* s) { return s->next_; }
+  static SessionBase* Prev(const SessionBase* s) { return s->prev_; }
 
   uint64_t tick() const { return tick_; }
   // Sets a deadline at least `d` from now (and at most one tick more).
@@ -383,6 +642,17 @@ class SessionList {
     s.deadline_ = tick_ + static_cast<uint64_t>((ms + kTick.count() - 1) / kTick.count()) + 1;
   }
   static void ExpireNever(SessionBase& s) { s.deadline_ = kNoDeadline; }
+
+  // A pseudo-random share of `d`, up to a quarter: connections a flood
+  // opened together then time out over a spread, not in one tick, and the
+  // flood's reconnections do not arrive as one burst either.
+  std::chrono::milliseconds Jitter(std::chrono::milliseconds d) {
+    jitter_state_ ^= jitter_state_ << 13;
+    jitter_state_ ^= jitter_state_ >> 7;
+    jitter_state_ ^= jitter_state_ << 17;
+    const uint64_t quarter = static_cast<uint64_t>(std::max<int64_t>(d.count() / 4, 1));
+    return std::chrono::milliseconds(static_cast<int64_t>(jitter_state_ % quarter));
+  }
 
   // One tick passed: OnDeadline() for the connections whose deadline has
   // come. OnDeadline() must not destroy the connection synchronously.
@@ -400,7 +670,9 @@ class SessionList {
 
  private:
   SessionBase* head_ = nullptr;
+  SessionBase* tail_ = nullptr;
   uint64_t tick_ = 0;
+  uint64_t jitter_state_ = 0x9E3779B97F4A7C15ull;
 };
 
 // ---------------------------------------------------------------------------
@@ -476,8 +748,7 @@ class RequestParser final : public http::basic_parser<true> {
 
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
 
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                            beast::error_code&) override {
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
     req_.body.append(body.data(), body.size());
     return body.size();
   }
@@ -560,25 +831,36 @@ constexpr size_t kReadChunk = 16u << 10;
 constexpr int kMaxInARow = 16;
 
 // ---------------------------------------------------------------------------
-// Plain HTTP: one epoll loop per worker thread, without Asio.
+// The transport: one epoll loop per worker thread, without Asio, for plain
+// HTTP and TLS alike (TLS is OpenSSL straight on the socket).
 //
-// Why not Asio here: its reactor tries a read at once whenever one is
-// started, i.e. right after every response, before the client has had a
-// chance to send its next request; that recv() returns EAGAIN, a wasted
-// system call per request (a third of them), and system calls are the most
-// expensive thing this server does per request (on a VM even more so). This
-// loop reads when epoll says there is something to read (edge-triggered,
-// readiness tracked per connection), writes at once, and has no
-// per-operation allocation, handler queue or shared_ptr.
+// Why not Asio: its reactor tries a read at once whenever one is started,
+// i.e. right after every response, before the client has had a chance to
+// send its next request; that recv() returns EAGAIN, a wasted system call
+// per request (a third of them), and system calls are the most expensive
+// thing this server does per request (on a VM even more so). For TLS,
+// asio::ssl::stream also keeps ~70 KB of fixed buffers per connection (its
+// own 17 KB input and output vectors and a 2 x 17 KB BIO pair), idle or
+// not: 10,000 idle TLS connections cost 867 MB. This loop reads when epoll
+// says there is something to read (edge-triggered, readiness tracked per
+// connection), writes at once, has no per-operation allocation, handler
+// queue or shared_ptr, and creates a TLS connection's SSL object only once
+// the client has sent its first byte.
 
-class PlainWorker;
+class Worker;
 
 // Receives in a row on one connection before the others of its worker.
 constexpr int kMaxReadsInARow = 64;
+// The first read of a request: most requests (OCSP, admission) fit, and an
+// idle keep-alive connection keeps no more than this (kIdleBufferBytes).
+constexpr size_t kFirstReadChunk = 2048;
+constexpr size_t kIdleBufferBytes = 4096;
 
 // epoll_event.data.u64 values that are not connections.
 constexpr uint64_t kListenTag = 1;
 constexpr uint64_t kWakeTag = 2;
+
+using SslPtr = ossl::Ptr<SSL, SSL_free>;
 
 // Text form of a peer address (like asio's address::to_string()).
 std::string AddressText(const sockaddr_storage& ss) {
@@ -597,28 +879,51 @@ std::string AddressText(const sockaddr_storage& ss) {
   return {};
 }
 
-// One plain HTTP connection, owned by its PlainWorker; everything runs on
-// the worker's thread. A small state machine: reading (and answering what
-// was read, while the answers can be written at once), writing (the socket
-// buffer was full: wait for EPOLLOUT, read nothing meanwhile), lingering
-// (after an error answer: drain input for a while, see kLingerTimeout),
-// closed (waiting to be deleted at the end of the loop iteration).
-class PlainConn final : public SessionBase {
+// A connection accepted and admitted by the limits, on its way to a worker.
+struct Accepted {
+  int fd = -1;
+  std::string remote_addr;
+  SourceKey source;
+  Admission admission;
+};
+
+// One connection, owned by its Worker; everything runs on the worker's
+// thread. A small state machine: handshaking (TLS only: no SSL object until
+// the client's first byte), reading (and answering what was read, while the
+// answers can be written at once), writing (the socket buffer was full: wait
+// for EPOLLOUT, read nothing meanwhile), lingering (after an error answer:
+// drain input for a while, see kLingerTimeout), closed (waiting to be
+// deleted at the end of the loop iteration).
+class Conn final : public SessionBase {
  public:
-  PlainConn(ServerCore& server, PlainWorker& worker, int fd, std::string remote_addr)
-      : server_(server), worker_(worker), fd_(fd) {
-    req_.remote_addr = std::move(remote_addr);
-    req_.tls = false;
+  Conn(ServerCore& server, Worker& worker, Accepted&& a, SSL_CTX* tls)
+      : server_(server),
+        worker_(worker),
+        fd_(a.fd),
+        tls_ctx_(tls),
+        source_(a.source),
+        pool_(a.admission.pool) {
+    req_.remote_addr = std::move(a.remote_addr);
+    req_.tls = tls != nullptr;
   }
-  ~PlainConn() override;
-  PlainConn(const PlainConn&) = delete;
-  PlainConn& operator=(const PlainConn&) = delete;
+  ~Conn() override;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
 
   int fd() const { return fd_; }
   bool closed() const { return state_ == State::kClosed; }
+  bool evictable() const { return pool_ == Pool::kAnonymous && state_ != State::kClosed; }
 
   void Start() {
-    StartRequest();
+    // Handshake (TLS) and first request header, from now on (plus a
+    // jitter of up to a quarter, see SessionList::Jitter).
+    ExpireAfter(HeaderTimeout() + worker_sessions().Jitter(HeaderTimeout()));
+    header_armed_ = true;
+    if (tls_ctx_ != nullptr) {
+      state_ = State::kHandshake;
+      return;  // epoll reports the first byte (registration reports what is there)
+    }
+    StartRequest(false);
     readable_ = true;  // the request may be there already
     Resume();
   }
@@ -628,35 +933,63 @@ class PlainConn final : public SessionBase {
     if (state_ == State::kClosed) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_done_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+      writable_ = true;
+      if (read_wants_write_) {
+        read_wants_write_ = false;
+        readable_ = true;
+      }
+    }
     Resume();
   }
 
   // Continues whatever the connection was doing.
   void Resume();
 
-  void OnDeadline() override { Close(); }
+  void OnDeadline() override {
+    if (state_ == State::kHandshake) server_.rejected_tls_handshake().Inc();
+    server_.closed_timeout().Inc();
+    Close();
+  }
 
-  // Marks for PlainWorker: queued in its "again" list.
+  // Closed to make room for a newer connection (the listener is full).
+  void Evict() {
+    server_.closed_evicted().Inc();
+    Close();
+  }
+
+  // Marks for Worker: queued in its "again" list.
   bool in_again_ = false;
 
  private:
-  enum class State { kReading, kWriting, kLingering, kClosed };
+  enum class State { kHandshake, kReading, kWriting, kLingering, kClosed };
   // What to do once the pending output is written.
   enum class After { kNextRequest, kKeepReading, kClose, kLinger };
   enum class Progress { kNeedData, kStopped, kYield };
 
-  void StartRequest() {
+  std::chrono::milliseconds HeaderTimeout() const {
     const auto& opt = server_.options();
-    if (req_.body.capacity() > kKeepCapacity) std::string().swap(req_.body);
-    parser_.emplace(req_, opt.max_body_bytes, opt.max_header_bytes);
-    continue_sent_ = false;
-    ExpireAfter(std::chrono::seconds(opt.idle_timeout_s));
+    return std::chrono::seconds(std::max(1, std::min(opt.header_timeout_s, opt.idle_timeout_s)));
+  }
+  std::chrono::milliseconds IdleTimeout() const {
+    return std::chrono::seconds(server_.options().idle_timeout_s);
   }
 
+  // A fresh parser for the next request. `idle`: a keep-alive wait starts
+  // (the idle timeout, then the header timeout from its first byte).
+  void StartRequest(bool idle);
+
   void ExpireAfter(std::chrono::milliseconds d);
+  SessionList& worker_sessions();
+  void Handshake();
+  void CollectPeerChain();
   void ReadLoop();
   Progress ProcessBuffered(int& budget);
+  // recv() or SSL_read: > 0 bytes, 0 end of stream, < 0 with errno set
+  // (EAGAIN: wait for epoll).
+  ssize_t Receive(void* data, size_t size);
+  // sendmsg() or SSL_write, same convention.
+  ssize_t Transmit();
   // Writes pending_ as far as the socket takes it: true when all is out;
   // false when blocked (state kWriting, `after` remembered) or closed.
   bool Send(After after);
@@ -665,26 +998,42 @@ class PlainConn final : public SessionBase {
   void OnParseError(beast::error_code ec);
   void StartLinger();
   void Drain();
+  // Our close_notify (TLS), our FIN, close.
   void GracefulClose() {
+    SendCloseNotify();
     ::shutdown(fd_, SHUT_WR);
     Close();
+  }
+  void SendCloseNotify() {
+    if (ssl_ && SSL_is_init_finished(ssl_.get())) {
+      ERR_clear_error();
+      (void)SSL_shutdown(ssl_.get());  // not waiting for the peer's
+      ERR_clear_error();
+    }
   }
   void Close();
 
   ServerCore& server_;
-  PlainWorker& worker_;
+  Worker& worker_;
   int fd_;
+  SSL_CTX* const tls_ctx_;  // null: plain HTTP
+  SslPtr ssl_;              // made on the client's first byte
+  const SourceKey source_;
+  Pool pool_;
   State state_ = State::kReading;
   After after_ = After::kNextRequest;
-  bool readable_ = false;   // epoll said readable since the last short read
-  bool writable_ = true;    // no EAGAIN on a send since the last EPOLLOUT
-  bool peer_done_ = false;  // the peer shut down its side (or errored)
+  bool readable_ = false;          // epoll said readable since the last EAGAIN / short read
+  bool writable_ = true;           // no EAGAIN on a send since the last EPOLLOUT
+  bool peer_done_ = false;         // the peer shut down its side (or errored)
+  bool read_wants_write_ = false;  // SSL_read must write first (TLS 1.3 key update)
   bool continue_sent_ = false;
+  bool header_armed_ = false;  // the header timeout runs for this request
+  bool header_seen_ = false;   // its header is in
   beast::flat_buffer buffer_;  // reused for every request of the connection
   std::optional<RequestParser> parser_;
   HttpRequest req_;   // reused: its strings keep their capacity across requests
   HttpResponse res_;  // the answer being written (owns the body)
-  std::string head_;  // its status line and header fields
+  std::string head_;  // its status line and header fields (and, for TLS, body)
   std::array<std::string_view, 2> pending_;  // not yet written: in head_/res_/kContinue
   size_t drained_ = 0;
 };
@@ -692,24 +1041,26 @@ class PlainConn final : public SessionBase {
 // Thread-safety: Hand() and RequestStop() are called from other threads
 // (the inbox is guarded by inbox_mutex_); everything else runs on the
 // worker's own thread, in Run(), or after that thread was joined.
-class PlainWorker {
+class Worker {
  public:
-  explicit PlainWorker(ServerCore& server) : server_(server) {}
-  ~PlainWorker() {
-    for (PlainConn* c : dead_) delete c;  // unlinks them
-    while (SessionBase* s = sessions_.head()) delete static_cast<PlainConn*>(s);
-    for (auto& [fd, addr] : inbox_) ::close(fd);
+  Worker(ServerCore& server, SSL_CTX* tls) : server_(server), tls_(tls) {}
+  ~Worker() {
+    for (Conn* c : dead_) delete c;  // unlinks them
+    while (SessionBase* s = sessions_.head()) delete static_cast<Conn*>(s);
+    for (auto& a : inbox_) Refuse(a);
     if (wake_fd_ >= 0) ::close(wake_fd_);
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
   }
-  PlainWorker(const PlainWorker&) = delete;
-  PlainWorker& operator=(const PlainWorker&) = delete;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   Status Init() {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) return Status::Internal(std::string("http: epoll_create1: ") + std::strerror(errno));
+    if (epoll_fd_ < 0)
+      return Status::Internal(std::string("http: epoll_create1: ") + std::strerror(errno));
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) return Status::Internal(std::string("http: eventfd: ") + std::strerror(errno));
+    if (wake_fd_ < 0)
+      return Status::Internal(std::string("http: eventfd: ") + std::strerror(errno));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kWakeTag;
@@ -721,7 +1072,7 @@ class PlainWorker {
 
   // Makes this worker the acceptor for `listen_fd` (non-blocking), handing
   // connections round-robin to `workers` (this one included).
-  Status Listen(int listen_fd, std::vector<PlainWorker*> workers) {
+  Status Listen(int listen_fd, std::vector<Worker*> workers) {
     listen_fd_ = listen_fd;
     peers_ = std::move(workers);
     return WatchListener();
@@ -736,27 +1087,27 @@ class PlainWorker {
   }
 
   // From the acceptor's thread: serve this connection.
-  void Hand(int fd, std::string remote_addr) {
+  void Hand(Accepted&& a) {
     bool was_empty;
     {
       std::lock_guard lock(inbox_mutex_);
       was_empty = inbox_.empty();
-      inbox_.emplace_back(fd, std::move(remote_addr));
+      inbox_.push_back(std::move(a));
     }
     if (was_empty) Wake();
   }
 
-  // For PlainConn.
+  // For Conn.
   SessionList& sessions() { return sessions_; }
   int epoll_fd() const { return epoll_fd_; }
   // `c` has more to do but yielded: Resume() it after this round of events.
-  void Again(PlainConn* c) {
+  void Again(Conn* c) {
     if (c->in_again_) return;
     c->in_again_ = true;
     again_.push_back(c);
   }
   // `c` is closed: delete it at the end of this loop iteration.
-  void Retire(PlainConn* c) {
+  void Retire(Conn* c) {
     if (!c->in_again_) dead_.push_back(c);  // else the again round retires it
   }
 
@@ -778,47 +1129,81 @@ class PlainWorker {
 
   void AcceptSome();
   void TakeInbox();
-  void Adopt(int fd, std::string remote_addr);
+  void Adopt(Accepted&& a);
+  // Closes the least recently active anonymous connection; false when
+  // there is none.
+  bool EvictOne();
+  // Closes an admitted connection that will not be served.
+  void Refuse(Accepted& a) {
+    ::close(a.fd);
+    server_.limits().OnClose(a.source, a.admission.pool);
+  }
+  void MaybeTrim();
 
   ServerCore& server_;
+  SSL_CTX* const tls_;  // null: plain HTTP
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  int listen_fd_ = -1;  // owned by HttpServer::Impl; -1 unless the acceptor
-  std::vector<PlainWorker*> peers_;  // acceptor only
-  size_t next_peer_ = 0;             // acceptor only
-  bool accept_paused_ = false;       // acceptor only: after EMFILE and the like
+  int listen_fd_ = -1;             // owned by HttpServer::Impl; -1 unless the acceptor
+  std::vector<Worker*> peers_;     // acceptor only
+  size_t next_peer_ = 0;           // acceptor only
+  bool accept_paused_ = false;     // acceptor only: after EMFILE and the like
+  bool accept_saturated_ = false;  // acceptor only: evictions lag (ConnectionLimits::Saturated)
   uint64_t accept_resume_tick_ = 0;
 
   std::atomic<bool> stop_{false};
   std::mutex inbox_mutex_;
-  std::vector<std::pair<int, std::string>> inbox_;  // guarded by inbox_mutex_
+  std::vector<Accepted> inbox_;  // guarded by inbox_mutex_
 
   SessionList sessions_;
-  std::vector<PlainConn*> again_;
-  std::vector<PlainConn*> dead_;
+  size_t live_ = 0;       // connections of this worker
+  size_t peak_live_ = 0;  // since the last trim
+  std::vector<Conn*> again_;
+  std::vector<Conn*> dead_;
 };
 
-PlainConn::~PlainConn() {
+Conn::~Conn() {
   worker_.sessions().Unlink(this);
+  ssl_.reset();
   if (fd_ >= 0) ::close(fd_);
+  server_.limits().OnClose(source_, pool_);
 }
 
-void PlainConn::ExpireAfter(std::chrono::milliseconds d) { worker_.sessions().ExpireAfter(*this, d); }
+void Conn::ExpireAfter(std::chrono::milliseconds d) { worker_.sessions().ExpireAfter(*this, d); }
 
-void PlainConn::Close() {
+SessionList& Conn::worker_sessions() { return worker_.sessions(); }
+
+void Conn::StartRequest(bool idle) {
+  const auto& opt = server_.options();
+  if (req_.body.capacity() > kKeepCapacity) std::string().swap(req_.body);
+  parser_.emplace(req_, opt.max_body_bytes, opt.max_header_bytes);
+  continue_sent_ = false;
+  header_seen_ = false;
+  if (idle) {
+    ExpireAfter(IdleTimeout());
+    header_armed_ = false;
+    worker_.sessions().Touch(this);  // it answered: last in line for eviction
+  }
+}
+
+void Conn::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   SessionList::ExpireNever(*this);
   // Explicitly: a copy of the descriptor in a forked child would keep the
   // registration (and its events for a deleted connection) alive.
   ::epoll_ctl(worker_.epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);
+  // The SSL object (and its buffers) go now, not at the end of the round.
+  ssl_.reset();
   ::close(fd_);
   fd_ = -1;
   worker_.Retire(this);
 }
 
-void PlainConn::Resume() {
+void Conn::Resume() {
   switch (state_) {
+    case State::kHandshake:
+      return Handshake();
     case State::kReading:
       return ReadLoop();
     case State::kWriting:
@@ -832,8 +1217,122 @@ void PlainConn::Resume() {
   }
 }
 
+void Conn::Handshake() {
+  if (!ssl_) {
+    if (!readable_) return;
+    ssl_.reset(SSL_new(tls_ctx_));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), fd_) != 1) {
+      ERR_clear_error();
+      server_.rejected_tls_handshake().Inc();
+      return Close();
+    }
+    SSL_set_accept_state(ssl_.get());
+  }
+  ERR_clear_error();
+  errno = 0;
+  const int r = SSL_do_handshake(ssl_.get());
+  if (r == 1) {
+    CollectPeerChain();
+    state_ = State::kReading;
+    StartRequest(false);  // the header timeout runs on from accept
+    return ReadLoop();
+  }
+  switch (SSL_get_error(ssl_.get(), r)) {
+    case SSL_ERROR_WANT_READ:
+      readable_ = false;
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      writable_ = false;
+      read_wants_write_ = true;  // EPOLLOUT resumes the handshake
+      return;
+    default:
+      ERR_clear_error();
+      server_.rejected_tls_handshake().Inc();
+      spdlog::debug("http: TLS handshake with {} failed", req_.remote_addr);
+      return Close();
+  }
+}
+
+// The client's chain as presented, leaf first, into req_ (which keeps it
+// for every request of the connection).
+void Conn::CollectPeerChain() {
+  req_.peer_chain_der.clear();
+  SSL* ssl = ssl_.get();
+  ossl::X509Ptr leaf(SSL_get1_peer_certificate(ssl));
+  if (!leaf) return;
+  req_.peer_chain_der.push_back(ossl::CertToDer(leaf.get()));
+  // On the server side this chain does not include the leaf; skip it
+  // anyway should it ever be there.
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  const int n = chain == nullptr ? 0 : sk_X509_num(chain);
+  for (int i = 0; i < n; ++i) {
+    X509* cert = sk_X509_value(chain, i);
+    if (i == 0 && X509_cmp(cert, leaf.get()) == 0) continue;
+    req_.peer_chain_der.push_back(ossl::CertToDer(cert));
+  }
+}
+
+ssize_t Conn::Receive(void* data, size_t size) {
+  if (!ssl_) return ::recv(fd_, data, size, 0);
+  ERR_clear_error();
+  errno = 0;
+  size_t got = 0;
+  if (SSL_read_ex(ssl_.get(), data, size, &got) == 1) return static_cast<ssize_t>(got);
+  const int err = SSL_get_error(ssl_.get(), 0);
+  const int saved = errno;
+  ERR_clear_error();
+  switch (err) {
+    case SSL_ERROR_ZERO_RETURN:  // close_notify
+      return 0;
+    case SSL_ERROR_WANT_READ:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      read_wants_write_ = true;
+      writable_ = false;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_SYSCALL:
+      if (saved == 0) return 0;  // end of stream without close_notify
+      errno = saved == EAGAIN ? ECONNRESET : saved;
+      return -1;
+    default:
+      errno = ECONNRESET;
+      return -1;
+  }
+}
+
+ssize_t Conn::Transmit() {
+  if (!ssl_) {
+    iovec iov[2];
+    int count = 0;
+    for (std::string_view part : pending_) {
+      if (part.empty()) continue;
+      iov[count].iov_base = const_cast<char*>(part.data());
+      iov[count].iov_len = part.size();
+      ++count;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    return ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  }
+  // One part at a time; with SSL_MODE_ENABLE_PARTIAL_WRITE a retry after
+  // WANT_WRITE passes the same (remaining) part again.
+  std::string_view part = pending_[0].empty() ? pending_[1] : pending_[0];
+  ERR_clear_error();
+  size_t written = 0;
+  if (SSL_write_ex(ssl_.get(), part.data(), part.size(), &written) == 1) {
+    return static_cast<ssize_t>(written);
+  }
+  const int err = SSL_get_error(ssl_.get(), 0);
+  ERR_clear_error();
+  errno = err == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+  return -1;
+}
+
 // Reads while epoll said there is something, answering what it can.
-void PlainConn::ReadLoop() {
+void Conn::ReadLoop() {
   int budget = kMaxInARow;
   for (int reads = 0;; ++reads) {
     switch (ProcessBuffered(budget)) {
@@ -844,7 +1343,11 @@ void PlainConn::ReadLoop() {
       case Progress::kNeedData:
         break;
     }
-    if (!readable_) return;  // epoll will tell
+    if (!readable_) {
+      // Idle between requests: give back a read buffer a large request grew.
+      if (buffer_.size() == 0 && buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
+      return;  // epoll will tell
+    }
     if (reads >= kMaxReadsInARow) return worker_.Again(this);  // a fast sender: others first
     if (buffer_.size() >= kReadChunk + server_.options().max_header_bytes) {
       // Only a pathological chunked body gets here (the header limit bounds
@@ -852,13 +1355,20 @@ void PlainConn::ReadLoop() {
       server_.rejected_bad_request().Inc();
       return WriteError(400, "bad request");
     }
-    auto space = buffer_.prepare(kReadChunk);
-    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    auto space = buffer_.prepare(buffer_.size() == 0 ? kFirstReadChunk : kReadChunk);
+    ssize_t n = Receive(space.data(), space.size());
     if (n > 0) {
       // A short read drained the socket: new data brings a new edge. Unless
-      // the peer is done: then read on to see the end of stream.
-      if (static_cast<size_t>(n) < space.size() && !peer_done_) readable_ = false;
+      // the peer is done: then read on to see the end of stream. (Not for
+      // TLS: one SSL_read returns one record, the socket may hold more.)
+      if (static_cast<size_t>(n) < space.size() && !peer_done_ && !ssl_) readable_ = false;
       buffer_.commit(static_cast<size_t>(n));
+      if (!header_armed_) {
+        // The first byte of a keep-alive request: its header has
+        // header_timeout_s from now.
+        header_armed_ = true;
+        ExpireAfter(HeaderTimeout());
+      }
       continue;
     }
     if (n == 0) {
@@ -870,7 +1380,7 @@ void PlainConn::ReadLoop() {
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       readable_ = false;
-      return;
+      continue;  // the idle branch above
     }
     return Close();  // reset and the like
   }
@@ -878,7 +1388,7 @@ void PlainConn::ReadLoop() {
 
 // Parses what is buffered and answers every complete request (at most
 // `budget`) whose answer can be written at once.
-PlainConn::Progress PlainConn::ProcessBuffered(int& budget) {
+Conn::Progress Conn::ProcessBuffered(int& budget) {
   for (;;) {
     beast::error_code ec;
     while (!parser_->is_done() && buffer_.size() > 0) {
@@ -894,6 +1404,11 @@ PlainConn::Progress PlainConn::ProcessBuffered(int& budget) {
       }
       if (n == 0) break;
     }
+    if (!header_seen_ && parser_->is_header_done()) {
+      // The body (if any) may take its time, within the idle timeout.
+      header_seen_ = true;
+      ExpireAfter(IdleTimeout());
+    }
     if (!parser_->is_done()) {
       if (parser_->is_header_done() && parser_->expect_continue() && !continue_sent_) {
         continue_sent_ = true;
@@ -906,12 +1421,20 @@ PlainConn::Progress PlainConn::ProcessBuffered(int& budget) {
 
     const bool keep_alive = parser_->keep_alive();
     res_ = server_.Dispatch(req_);
+    if (res_.trusted_peer && pool_ == Pool::kAnonymous && server_.limits().Promote(source_)) {
+      pool_ = Pool::kTrusted;
+    }
     const unsigned status = static_cast<unsigned>(res_.status);
     const std::string& body = res_.shared_body ? *res_.shared_body : res_.body;
     const bool with_body = SerializeHead(head_, parser_->version(), status, res_.content_type,
                                          res_.headers, body.size(), keep_alive);
     server_.CountResponse(status);
-    pending_ = {head_, with_body ? std::string_view(body) : std::string_view()};
+    if (ssl_ && with_body) {
+      head_.append(body);  // one TLS record for small answers
+      pending_ = {head_, std::string_view()};
+    } else {
+      pending_ = {head_, with_body ? std::string_view(body) : std::string_view()};
+    }
     if (!Send(keep_alive ? After::kNextRequest : After::kClose)) return Progress::kStopped;
     if (!keep_alive) {
       GracefulClose();
@@ -919,31 +1442,20 @@ PlainConn::Progress PlainConn::ProcessBuffered(int& budget) {
     }
     if (head_.capacity() > kKeepCapacity) std::string().swap(head_);
     if (res_.body.capacity() > kKeepCapacity || res_.shared_body) res_ = HttpResponse();
-    StartRequest();
+    StartRequest(true);
   }
 }
 
-bool PlainConn::Send(After after) {
+bool Conn::Send(After after) {
   while (!pending_[0].empty() || !pending_[1].empty()) {
-    iovec iov[2];
-    int count = 0;
-    for (std::string_view part : pending_) {
-      if (part.empty()) continue;
-      iov[count].iov_base = const_cast<char*>(part.data());
-      iov[count].iov_len = part.size();
-      ++count;
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(count);
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n = Transmit();
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         writable_ = false;
         state_ = State::kWriting;
         after_ = after;
-        ExpireAfter(std::chrono::seconds(server_.options().idle_timeout_s));
+        ExpireAfter(IdleTimeout());
         return false;
       }
       Close();
@@ -960,13 +1472,13 @@ bool PlainConn::Send(After after) {
 }
 
 // The output pending in kWriting is out.
-void PlainConn::AfterFlush() {
+void Conn::AfterFlush() {
   state_ = State::kReading;
   switch (after_) {
     case After::kNextRequest:
       if (head_.capacity() > kKeepCapacity) std::string().swap(head_);
       if (res_.body.capacity() > kKeepCapacity || res_.shared_body) res_ = HttpResponse();
-      StartRequest();
+      StartRequest(true);
       return ReadLoop();
     case After::kKeepReading:
       return ReadLoop();
@@ -977,13 +1489,13 @@ void PlainConn::AfterFlush() {
   }
 }
 
-void PlainConn::OnParseError(beast::error_code ec) {
+void Conn::OnParseError(beast::error_code ec) {
   ParseRejection r = server_.RejectParseError(ec);
   WriteError(r.status, r.text);
 }
 
 // Answers a request we refuse to read further, then lingers and closes.
-void PlainConn::WriteError(unsigned status, std::string_view body) {
+void Conn::WriteError(unsigned status, std::string_view body) {
   unsigned version = 11;
   if (parser_ && parser_->is_header_done()) version = parser_->version();
   res_ = HttpResponse();
@@ -997,9 +1509,10 @@ void PlainConn::WriteError(unsigned status, std::string_view body) {
 // After an error response the peer may still be sending (an oversized
 // body): closing with unread data makes the kernel send RST, which can
 // destroy the response before the client reads it. So we half-close and
-// discard input for a bounded time and amount first (nginx's
-// lingering_close).
-void PlainConn::StartLinger() {
+// discard input (TLS records undecrypted) for a bounded time and amount
+// first (nginx's lingering_close).
+void Conn::StartLinger() {
+  SendCloseNotify();
   ::shutdown(fd_, SHUT_WR);
   state_ = State::kLingering;
   buffer_.consume(buffer_.size());
@@ -1008,7 +1521,7 @@ void PlainConn::StartLinger() {
   Drain();
 }
 
-void PlainConn::Drain() {
+void Conn::Drain() {
   while (readable_) {
     auto space = buffer_.prepare(kLingerChunk);
     ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
@@ -1027,11 +1540,11 @@ void PlainConn::Drain() {
   }
 }
 
-void PlainWorker::Run() {
+void Worker::Run() {
   auto now = std::chrono::steady_clock::now();
   auto next_tick = now + kTick;
   std::array<epoll_event, 128> events;
-  std::vector<PlainConn*> again;
+  std::vector<Conn*> again;
   while (!stop_.load(std::memory_order_acquire)) {
     int timeout_ms = 0;
     if (again_.empty()) {
@@ -1050,7 +1563,7 @@ void PlainWorker::Run() {
       } else if (tag == kWakeTag) {
         TakeInbox();
       } else {
-        auto* c = static_cast<PlainConn*>(events[i].data.ptr);
+        auto* c = static_cast<Conn*>(events[i].data.ptr);
         try {
           c->OnEvents(events[i].events);
         } catch (const std::exception& e) {
@@ -1063,7 +1576,7 @@ void PlainWorker::Run() {
     }
     if (!again_.empty()) {
       again.swap(again_);
-      for (PlainConn* c : again) {
+      for (Conn* c : again) {
         c->in_again_ = false;
         if (c->closed()) {
           dead_.push_back(c);
@@ -1086,13 +1599,37 @@ void PlainWorker::Run() {
         accept_paused_ = false;
       }
     }
-    for (PlainConn* c : dead_) delete c;
-    dead_.clear();
+    if (accept_saturated_ && !server_.limits().Saturated() && !accept_paused_ &&
+        WatchListener().ok()) {
+      accept_saturated_ = false;
+    }
+    if (!dead_.empty()) {
+      live_ -= dead_.size();
+      for (Conn* c : dead_) delete c;
+      dead_.clear();
+      MaybeTrim();
+    }
   }
 }
 
-void PlainWorker::AcceptSome() {
+// After a burst of connections is gone, hand the memory it took back to
+// the system: glibc keeps freed chunks in this thread's arena, and a
+// process that once held 10,000 connections would otherwise stay that big.
+void Worker::MaybeTrim() {
+  constexpr size_t kBurst = 1024;
+  if (peak_live_ >= kBurst && live_ <= peak_live_ / 4) {
+    peak_live_ = live_;
+    ::malloc_trim(0);
+  }
+}
+
+void Worker::AcceptSome() {
   for (int i = 0; i < 64; ++i) {
+    if (server_.limits().Saturated()) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+      accept_saturated_ = true;
+      return;
+    }
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
@@ -1108,37 +1645,65 @@ void PlainWorker::AcceptSome() {
       accept_resume_tick_ = sessions_.tick() + 1;
       return;
     }
+    Accepted a;
+    a.fd = fd;
+    const Address16 a16 = ToAddress16(addr);
+    a.source = KeyOf(a16);
+    a.admission = server_.limits().OnAccept(a16, a.source);
+    if (!a.admission.admitted) {
+      ::close(fd);  // over the per-source cap: refused at once
+      continue;
+    }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::string remote_addr = AddressText(addr);
-    PlainWorker* to = peers_[next_peer_];
+    a.remote_addr = AddressText(addr);
+    Worker* to = peers_[next_peer_];
     next_peer_ = (next_peer_ + 1) % peers_.size();
     if (to == this) {
-      Adopt(fd, std::move(remote_addr));
+      Adopt(std::move(a));
     } else {
-      to->Hand(fd, std::move(remote_addr));
+      to->Hand(std::move(a));
     }
   }
 }
 
-void PlainWorker::TakeInbox() {
+void Worker::TakeInbox() {
   uint64_t count;
   (void)!::read(wake_fd_, &count, sizeof count);
-  std::vector<std::pair<int, std::string>> taken;
+  std::vector<Accepted> taken;
   {
     std::lock_guard lock(inbox_mutex_);
     taken.swap(inbox_);
   }
-  for (auto& [fd, addr] : taken) Adopt(fd, std::move(addr));
+  for (auto& a : taken) Adopt(std::move(a));
 }
 
-void PlainWorker::Adopt(int fd, std::string remote_addr) {
-  if (stop_.load(std::memory_order_acquire)) {
-    ::close(fd);
-    return;
+bool Worker::EvictOne() {
+  // The list is kept in order of activity: the tail is the connection that
+  // has done nothing for the longest time (a silent or trickling client
+  // before a keep-alive one that answered recently).
+  for (SessionBase* s = sessions_.tail(); s != nullptr; s = SessionList::Prev(s)) {
+    auto* c = static_cast<Conn*>(s);
+    if (c->evictable()) {
+      c->Evict();
+      return true;
+    }
   }
-  auto* c = new PlainConn(server_, *this, fd, std::move(remote_addr));
+  return false;
+}
+
+void Worker::Adopt(Accepted&& a) {
+  if (stop_.load(std::memory_order_acquire)) return Refuse(a);
+  if (a.admission.evict && !EvictOne() && a.admission.pool == Pool::kAnonymous) {
+    // Full, and nothing here to make room with.
+    server_.rejected_full().Inc();
+    return Refuse(a);
+  }
+  const int fd = a.fd;
+  auto* c = new Conn(server_, *this, std::move(a), tls_);
   sessions_.Link(c);
+  ++live_;
+  peak_live_ = std::max(peak_live_, live_);
   epoll_event ev{};
   // Edge-triggered, both directions, registered once for the connection's
   // life: no epoll_ctl per request.
@@ -1146,268 +1711,12 @@ void PlainWorker::Adopt(int fd, std::string remote_addr) {
   ev.data.ptr = c;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     spdlog::warn("http: epoll_ctl(add): {}", std::strerror(errno));
+    --live_;
     delete c;  // closes fd
     return;
   }
   c->Start();
 }
-
-// ---------------------------------------------------------------------------
-// TLS: Asio (and OpenSSL through asio::ssl), one io_context per worker
-// thread, so that a connection lives on one thread and needs no strand.
-
-// Thread-safety: the io_context is thread-safe; the session list and the
-// ticks are touched only on the worker's thread (or after it was joined).
-class TlsWorker {
- public:
-  TlsWorker()
-      : ioc_(std::make_unique<net::io_context>(1)),
-        tick_timer_(std::in_place, *ioc_),
-        work_(std::in_place, ioc_->get_executor()) {}
-  ~TlsWorker() {
-    // Destroying the io_context destroys the pending handlers, hence the
-    // sessions, which unlink themselves: the list must still be there.
-    tick_timer_.reset();
-    work_.reset();
-    ioc_.reset();
-  }
-  TlsWorker(const TlsWorker&) = delete;
-  TlsWorker& operator=(const TlsWorker&) = delete;
-
-  net::io_context& ioc() { return *ioc_; }
-  Executor executor() { return ioc_->get_executor(); }
-  SessionList& sessions() { return sessions_; }
-
-  // Every kTick: close the sessions whose deadline has passed.
-  void StartTicking() {
-    tick_timer_->expires_after(kTick);
-    tick_timer_->async_wait([this](beast::error_code ec) {
-      if (ec) return;
-      sessions_.Tick();
-      StartTicking();
-    });
-  }
-
- private:
-  SessionList sessions_;  // before ioc_: outlives the sessions
-  std::unique_ptr<net::io_context> ioc_;
-  std::optional<net::steady_timer> tick_timer_;
-  std::optional<net::executor_work_guard<Executor>> work_;
-};
-
-// One TLS connection. Lives as long as an operation on it is pending (every
-// completion handler holds a shared_ptr); everything runs on its worker's
-// thread.
-class TlsSession final : public SessionBase, public std::enable_shared_from_this<TlsSession> {
- public:
-  TlsSession(ServerCore& server, TlsWorker& worker, std::string remote_addr, Socket socket,
-             net::ssl::context& tls_context)
-      : stream_(std::move(socket), tls_context), server_(server), worker_(worker) {
-    req_.remote_addr = std::move(remote_addr);
-    req_.tls = true;
-  }
-  ~TlsSession() override { worker_.sessions().Unlink(this); }
-
-  // On the worker's thread.
-  void Start() {
-    worker_.sessions().Link(this);
-    ExpireAfter(IdleTimeout());
-    stream_.async_handshake(
-        net::ssl::stream_base::server,
-        [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
-  }
-
-  void OnDeadline() override { Close(); }
-
- private:
-  Socket& socket() { return beast::get_lowest_layer(stream_); }
-
-  void ExpireAfter(std::chrono::milliseconds d) { worker_.sessions().ExpireAfter(*this, d); }
-  std::chrono::milliseconds IdleTimeout() const {
-    return std::chrono::seconds(server_.options().idle_timeout_s);
-  }
-
-  void OnHandshake(beast::error_code ec) {
-    if (ec) {
-      server_.rejected_tls_handshake().Inc();
-      spdlog::debug("http: TLS handshake with {} failed: {}", req_.remote_addr, ec.message());
-      return Close();
-    }
-    CollectPeerChain();
-    StartRequest();
-    Process();
-  }
-
-  // The client's chain as presented, leaf first, into req_ (which keeps it
-  // for every request of the connection).
-  void CollectPeerChain() {
-    req_.peer_chain_der.clear();
-    SSL* ssl = stream_.native_handle();
-    ossl::X509Ptr leaf(SSL_get1_peer_certificate(ssl));
-    if (!leaf) return;
-    req_.peer_chain_der.push_back(ossl::CertToDer(leaf.get()));
-    // On the server side this chain does not include the leaf; skip it
-    // anyway should it ever be there.
-    STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
-    const int n = chain == nullptr ? 0 : sk_X509_num(chain);
-    for (int i = 0; i < n; ++i) {
-      X509* cert = sk_X509_value(chain, i);
-      if (i == 0 && X509_cmp(cert, leaf.get()) == 0) continue;
-      req_.peer_chain_der.push_back(ossl::CertToDer(cert));
-    }
-  }
-
-  // A fresh parser for the next request; the whole request (and the idle
-  // time before it) must arrive within the idle timeout.
-  void StartRequest() {
-    const auto& opt = server_.options();
-    if (req_.body.capacity() > kKeepCapacity) std::string().swap(req_.body);
-    parser_.emplace(req_, opt.max_body_bytes, opt.max_header_bytes);
-    continue_sent_ = false;
-    ExpireAfter(IdleTimeout());
-  }
-
-  // Parses what is buffered; answers a complete request, or starts the next
-  // read (or the 100 Continue).
-  void Process() {
-    beast::error_code ec;
-    while (!parser_->is_done() && buffer_.size() > 0) {
-      size_t n = parser_->put(buffer_.data(), ec);
-      buffer_.consume(n);
-      if (ec == http::error::need_more) {
-        ec = {};
-        break;
-      }
-      if (ec) return OnParseError(ec);
-      if (n == 0) break;
-    }
-    if (parser_->is_done()) return HandleRequest();
-    if (parser_->is_header_done() && parser_->expect_continue() && !continue_sent_) {
-      continue_sent_ = true;
-      return WriteContinue();
-    }
-    DoRead();
-  }
-
-  void DoRead() {
-    if (buffer_.size() >= kReadChunk + server_.options().max_header_bytes) {
-      // Only a pathological chunked body gets here (the header limit bounds
-      // the header, the body is consumed as it comes).
-      server_.rejected_bad_request().Inc();
-      return WriteError(400, "bad request");
-    }
-    stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->OnRead(ec, n);
-                            });
-  }
-
-  void OnRead(beast::error_code ec, size_t n) {
-    if (ec) {
-      // The peer went away: cleanly between requests (answer its
-      // close_notify), or mid-message, reset, or the deadline passed.
-      if (ec == net::error::eof && !parser_->got_some()) return GracefulClose();
-      return Close();
-    }
-    buffer_.commit(n);
-    Process();
-  }
-
-  void WriteContinue() {
-    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       self->DoRead();
-                     });
-  }
-
-  void OnParseError(beast::error_code ec) {
-    ParseRejection r = server_.RejectParseError(ec);
-    WriteError(r.status, r.text);
-  }
-
-  void HandleRequest() {
-    const bool keep_alive = parser_->keep_alive();
-    res_ = server_.Dispatch(req_);
-    const unsigned status = static_cast<unsigned>(res_.status);
-    const std::string& body = res_.shared_body ? *res_.shared_body : res_.body;
-    const bool with_body = SerializeHead(head_, parser_->version(), status, res_.content_type,
-                                         res_.headers, body.size(), keep_alive);
-    server_.CountResponse(status);
-    if (with_body) head_.append(body);  // one buffer, one TLS record
-    ExpireAfter(IdleTimeout());
-    net::async_write(stream_, net::buffer(head_),
-                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       if (!keep_alive) return self->GracefulClose();
-                       if (self->head_.capacity() > kKeepCapacity) std::string().swap(self->head_);
-                       self->res_ = HttpResponse();
-                       self->StartRequest();
-                       self->Process();
-                     });
-  }
-
-  // Answers a request we refuse to read further, then closes.
-  void WriteError(unsigned status, std::string_view body) {
-    unsigned version = 11;
-    if (parser_ && parser_->is_header_done()) version = parser_->version();
-    res_ = HttpResponse();
-    SerializeHead(head_, version, status, "text/plain", {}, body.size(), false);
-    head_.append(body);
-    server_.CountResponse(status);
-    ExpireAfter(IdleTimeout());
-    net::async_write(stream_, net::buffer(head_),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       self->LingeringClose();
-                     });
-  }
-
-  // After an error response the peer may still be sending (an oversized
-  // body): read (and drop) decrypted data for a bounded time and amount,
-  // then send the close_notify (nginx's lingering_close).
-  void LingeringClose() {
-    buffer_.consume(buffer_.size());
-    ExpireAfter(std::chrono::duration_cast<std::chrono::milliseconds>(kLingerTimeout));
-    DoDrain();
-  }
-
-  void DoDrain() {
-    stream_.async_read_some(buffer_.prepare(kLingerChunk),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->drained_ += n;
-                              if (ec || self->drained_ > kLingerMaxBytes) {
-                                return self->GracefulClose();
-                              }
-                              self->DoDrain();
-                            });
-  }
-
-  // Ends a connection we are done with: a close_notify (waiting briefly for
-  // the peer's; errors such as stream_truncated are expected and ignored),
-  // then close.
-  void GracefulClose() {
-    ExpireAfter(std::chrono::duration_cast<std::chrono::milliseconds>(kTlsShutdownTimeout));
-    stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->Close(); });
-  }
-
-  void Close() {
-    SessionList::ExpireNever(*this);
-    beast::error_code ec;
-    socket().close(ec);
-  }
-
-  TlsStream stream_;
-  ServerCore& server_;
-  TlsWorker& worker_;
-  beast::flat_buffer buffer_;  // reused for every request of the connection
-  std::optional<RequestParser> parser_;
-  HttpRequest req_;   // reused: its strings keep their capacity across requests
-  HttpResponse res_;  // the answer being written
-  std::string head_;  // its status line, header fields and body
-  bool continue_sent_ = false;
-  size_t drained_ = 0;
-};
 
 }  // namespace
 
@@ -1454,6 +1763,12 @@ void ServerCore::Freeze() {
   rejected_bad_request_ = &metrics.GetCounter(kRejected, "reason=\"bad_request\"", kRejectedHelp);
   rejected_tls_handshake_ =
       &metrics.GetCounter(kRejected, "reason=\"tls_handshake\"", kRejectedHelp);
+  rejected_full_ = &metrics.GetCounter(kRejected, "reason=\"listener_full\"", kRejectedHelp);
+  constexpr std::string_view kClosed = "femtoguard_http_closed_total";
+  constexpr std::string_view kClosedHelp =
+      "HTTP connections closed by the server before the client was done";
+  closed_timeout_ = &metrics.GetCounter(kClosed, "reason=\"timeout\"", kClosedHelp);
+  closed_evicted_ = &metrics.GetCounter(kClosed, "reason=\"evicted\"", kClosedHelp);
   handler_errors_ = &metrics.GetCounter("femtoguard_http_handler_errors_total", {},
                                         "HTTP handlers that threw or returned a bad status");
   for (unsigned code : {200u, 400u, 404u, 405u, 413u, 431u, 500u}) CounterForCode(code);
@@ -1519,8 +1834,7 @@ Counter& ServerCore::CounterForCode(unsigned status) {
 
 // Thread-safety: Start()/Stop() serialize on lifecycle_mutex_. While
 // running, each worker is touched by its own thread only (except
-// PlainWorker::Hand()/RequestStop(), which are thread-safe); the TLS
-// acceptor and its retry timer live on TLS worker 0. Stop() tears it all
+// Worker::Hand()/RequestStop(), which are thread-safe). Stop() tears it all
 // down after the threads are joined.
 class HttpServer::Impl {
  public:
@@ -1535,27 +1849,19 @@ class HttpServer::Impl {
   uint16_t port() const { return port_.load(std::memory_order_acquire); }
 
  private:
-  void DoAccept();
-  void OnAccept(beast::error_code ec, Socket socket, TlsWorker& worker);
-
   ServerCore core_;
   std::atomic<uint16_t> port_{0};
   // Set in Start() when options.tls is set; constant afterwards, outlives
-  // the sessions (destroyed after the workers).
-  std::unique_ptr<net::ssl::context> tls_context_;
+  // the connections (declared before the workers, reset after them).
+  SslCtxPtr tls_context_;
 
   std::mutex lifecycle_mutex_;
   bool started_ = false;  // guarded by lifecycle_mutex_
   bool stopped_ = false;  // guarded by lifecycle_mutex_
-  // Set in Start(), reset in Stop(), both under lifecycle_mutex_.
-  // Plain HTTP: epoll workers; worker 0 accepts on listen_fd_.
-  std::vector<std::unique_ptr<PlainWorker>> plain_workers_;
+  // Set in Start(), reset in Stop(), both under lifecycle_mutex_. Worker 0
+  // accepts on listen_fd_.
+  std::vector<std::unique_ptr<Worker>> workers_;
   int listen_fd_ = -1;
-  // TLS: Asio workers; the acceptor lives on worker 0.
-  std::vector<std::unique_ptr<TlsWorker>> tls_workers_;
-  std::unique_ptr<tcp::acceptor> acceptor_;
-  std::unique_ptr<net::steady_timer> accept_retry_timer_;
-  size_t next_worker_ = 0;  // round-robin; TLS acceptor handlers only
   std::vector<std::thread> threads_;
 };
 
@@ -1569,7 +1875,14 @@ Status HttpServer::Impl::Start() {
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
 
-  std::unique_ptr<net::ssl::context> tls_context;
+  std::vector<Cidr> trusted_sources;
+  for (const std::string& text : options.trusted_sources) {
+    auto cidr = ParseCidr(text);
+    if (!cidr.ok()) return cidr.status();
+    trusted_sources.push_back(*cidr);
+  }
+
+  SslCtxPtr tls_context;
   if (options.tls) {
     HttpServer::Options::Tls tls = *options.tls;
     tls.key_pem = core_.tls_key_pem();
@@ -1580,22 +1893,16 @@ Status HttpServer::Impl::Start() {
     tls_context = std::move(made).value();
   }
 
-  std::vector<std::unique_ptr<TlsWorker>> tls_workers;
-  std::vector<std::unique_ptr<PlainWorker>> plain_workers;
-  if (tls_context) {
-    for (int i = 0; i < threads; ++i) tls_workers.push_back(std::make_unique<TlsWorker>());
-  } else {
-    for (int i = 0; i < threads; ++i) {
-      plain_workers.push_back(std::make_unique<PlainWorker>(core_));
-      if (Status s = plain_workers.back()->Init(); !s.ok()) return s;
-    }
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(core_, tls_context.get()));
+    if (Status s = workers.back()->Init(); !s.ok()) return s;
   }
 
   // The listening socket, opened with Asio (for its resolver and error
   // messages). One socket, no SO_REUSEPORT: a second server on the same
   // port must fail to bind, not share the port silently.
   net::io_context setup_ioc(1);
-  net::io_context& acceptor_ioc = tls_context ? tls_workers[0]->ioc() : setup_ioc;
   beast::error_code ec;
   tcp::endpoint endpoint;
   auto address = net::ip::make_address(options.host, ec);
@@ -1611,51 +1918,51 @@ Status HttpServer::Impl::Start() {
     }
     endpoint = results.begin()->endpoint();
   }
-  auto acceptor = std::make_unique<tcp::acceptor>(acceptor_ioc);
-  if (acceptor->open(endpoint.protocol(), ec); ec) {
+  tcp::acceptor acceptor(setup_ioc);
+  if (acceptor.open(endpoint.protocol(), ec); ec) {
     return Status::Unavailable("http: cannot open a socket for " + where + ": " + ec.message());
   }
-  if (acceptor->set_option(net::socket_base::reuse_address(true), ec); ec) {
+  if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
     return Status::Unavailable("http: cannot set SO_REUSEADDR for " + where + ": " + ec.message());
   }
-  if (acceptor->bind(endpoint, ec); ec) {
+  if (acceptor.bind(endpoint, ec); ec) {
     return Status::Unavailable("http: cannot bind " + where + ": " + ec.message());
   }
-  if (acceptor->listen(net::socket_base::max_listen_connections, ec); ec) {
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) {
     return Status::Unavailable("http: cannot listen on " + where + ": " + ec.message());
   }
-  const uint16_t bound = acceptor->local_endpoint(ec).port();
+  const uint16_t bound = acceptor.local_endpoint(ec).port();
   if (ec)
     return Status::Internal("http: cannot read the bound port of " + where + ": " + ec.message());
 
-  int listen_fd = -1;
-  if (!tls_context) {
-    listen_fd = acceptor->release(ec);
-    if (ec) return Status::Internal("http: cannot take the listening socket: " + ec.message());
-    const int flags = ::fcntl(listen_fd, F_GETFL, 0);
-    if (flags < 0 || ::fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-      ::close(listen_fd);
-      return Status::Internal(std::string("http: cannot make the listening socket non-blocking: ") +
-                              std::strerror(errno));
-    }
-    std::vector<PlainWorker*> all;
-    for (auto& w : plain_workers) all.push_back(w.get());
-    if (Status s = plain_workers[0]->Listen(listen_fd, std::move(all)); !s.ok()) {
-      ::close(listen_fd);
-      return s;
-    }
-    acceptor.reset();
+  int listen_fd = acceptor.release(ec);
+  if (ec) return Status::Internal("http: cannot take the listening socket: " + ec.message());
+  const int flags = ::fcntl(listen_fd, F_GETFL, 0);
+  if (flags < 0 || ::fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    ::close(listen_fd);
+    return Status::Internal(std::string("http: cannot make the listening socket non-blocking: ") +
+                            std::strerror(errno));
+  }
+  std::vector<Worker*> all;
+  for (auto& w : workers) all.push_back(w.get());
+  if (Status s = workers[0]->Listen(listen_fd, std::move(all)); !s.ok()) {
+    ::close(listen_fd);
+    return s;
   }
 
+  const std::string listener =
+      !options.name.empty() ? options.name : (tls_context ? "https" : "http");
+  size_t max_anonymous = options.max_connections;
+  if (max_anonymous == 0) {
+    const size_t budget = ConnectionBudget();
+    max_anonymous =
+        budget > options.trusted_connections + 16 ? budget - options.trusted_connections : 16;
+  }
+  core_.limits().Configure(options, max_anonymous, std::move(trusted_sources), listener);
   core_.Freeze();
   tls_context_ = std::move(tls_context);
   listen_fd_ = listen_fd;
-  plain_workers_ = std::move(plain_workers);
-  tls_workers_ = std::move(tls_workers);
-  if (tls_context_) {
-    accept_retry_timer_ = std::make_unique<net::steady_timer>(tls_workers_[0]->ioc());
-    acceptor_ = std::move(acceptor);
-  }
+  workers_ = std::move(workers);
   port_.store(bound, std::memory_order_release);
   started_ = true;
 
@@ -1671,54 +1978,15 @@ Status HttpServer::Impl::Start() {
     }
   };
   threads_.reserve(static_cast<size_t>(threads));
-  for (auto& w : plain_workers_) {
+  for (auto& w : workers_) {
     threads_.emplace_back([w = w.get(), run_guarded] { run_guarded([w] { w->Run(); }); });
   }
-  if (!tls_workers_.empty()) {
-    for (auto& w : tls_workers_) {
-      net::post(w->ioc(), [w = w.get()] { w->StartTicking(); });
-    }
-    net::post(tls_workers_[0]->ioc(), [this] { DoAccept(); });
-    for (auto& w : tls_workers_) {
-      threads_.emplace_back(
-          [ioc = &w->ioc(), run_guarded] { run_guarded([ioc] { ioc->run(); }); });
-    }
-  }
-  spdlog::info("http: listening on {}:{} ({}) with {} threads", options.host, bound,
-               tls_context_ ? "https" : "http", threads);
+  spdlog::info(
+      "http: listening on {}:{} ({}) with {} threads; at most {} anonymous connections ({} per "
+      "source), {} trusted",
+      options.host, bound, tls_context_ ? "https" : "http", threads, max_anonymous,
+      options.max_connections_per_source, options.trusted_connections);
   return Status::Ok();
-}
-
-void HttpServer::Impl::DoAccept() {
-  // Round-robin: the socket is created on the io_context of the worker that
-  // will serve it.
-  TlsWorker& worker = *tls_workers_[next_worker_];
-  next_worker_ = (next_worker_ + 1) % tls_workers_.size();
-  acceptor_->async_accept(worker.executor(),
-                          [this, &worker](beast::error_code ec, Socket socket) {
-                            OnAccept(ec, std::move(socket), worker);
-                          });
-}
-
-void HttpServer::Impl::OnAccept(beast::error_code ec, Socket socket, TlsWorker& worker) {
-  if (ec) {
-    if (ec == net::error::operation_aborted || !acceptor_->is_open()) return;
-    // Typically EMFILE/ENFILE: back off briefly instead of spinning.
-    spdlog::warn("http: accept failed: {}", ec.message());
-    accept_retry_timer_->expires_after(std::chrono::milliseconds(100));
-    accept_retry_timer_->async_wait([this](beast::error_code wait_ec) {
-      if (!wait_ec) DoAccept();
-    });
-    return;
-  }
-  beast::error_code opt_ec;
-  socket.set_option(tcp::no_delay(true), opt_ec);
-  auto remote = socket.remote_endpoint(opt_ec);
-  std::string remote_addr = opt_ec ? std::string() : remote.address().to_string();
-  auto session = std::make_shared<TlsSession>(core_, worker, std::move(remote_addr),
-                                              std::move(socket), *tls_context_);
-  net::post(worker.ioc(), [session = std::move(session)] { session->Start(); });
-  DoAccept();
 }
 
 void HttpServer::Impl::Stop() {
@@ -1727,24 +1995,27 @@ void HttpServer::Impl::Stop() {
   stopped_ = true;
   // Once the threads are joined nothing else touches the workers, so they
   // are torn down here without a race; destroying a worker closes its
-  // connections. TLS worker 0 goes first: a pending accept there may hold
-  // a socket of another worker.
-  for (auto& w : plain_workers_) w->RequestStop();
-  for (auto& w : tls_workers_) w->ioc().stop();
+  // connections.
+  for (auto& w : workers_) w->RequestStop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  accept_retry_timer_.reset();
-  acceptor_.reset();
-  for (auto& w : tls_workers_) w.reset();
-  tls_workers_.clear();
-  for (auto& w : plain_workers_) w.reset();
-  plain_workers_.clear();
+  for (auto& w : workers_) w.reset();
+  workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
+  tls_context_.reset();
 }
 
 // ---------------------------------------------------------------------------
 // HttpServer
+
+size_t HttpServer::ConnectionBudget() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 512;
+  const size_t soft = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : static_cast<size_t>(rl.rlim_cur);
+  const size_t reserved = ReservedFds(soft);
+  return soft > reserved + 16 ? soft - reserved : 16;
+}
 
 HttpServer::HttpServer(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 

@@ -357,7 +357,9 @@ class Node::Impl {
     http->Route("POST", "/v1/admission", RequireRole(*auth, {ApiRole::kSegw}, [this](const HttpRequest& req) {
       int status = 200;
       std::string body = admission::HandleAdmissionJson(*gate, req.body, &status);
-      return HttpResponse::Json(status, std::move(body));
+      HttpResponse resp = HttpResponse::Json(status, std::move(body));
+      resp.trusted_peer = true;  // a SeGW token: its connection is never crowded out
+      return resp;
     }));
     http->Route("POST", "/v1/events", RequireRole(*auth, {ApiRole::kIngest}, [this](const HttpRequest& req) {
       return detection->PostEvents(req);
@@ -410,6 +412,23 @@ class Node::Impl {
     });
   }
 
+  // docs/limits.md. Unset caps split the open-files budget: 3/4 for the plain
+  // listener (admission, OCSP, ingest), 1/4 for TLS (EST, device config).
+  void ApplyHttpLimits(HttpServer::Options& o, int max_connections, bool tls) const {
+    const auto& h = config.http;
+    const size_t budget = HttpServer::ConnectionBudget();
+    const size_t reserved = static_cast<size_t>(h.segw_connections);
+    const size_t share = tls ? budget / 4 : budget - budget / 4;
+    o.max_connections = max_connections > 0
+                            ? static_cast<size_t>(max_connections)
+                            : std::max<size_t>(share > reserved ? share - reserved : 0, 16);
+    o.max_connections_per_source = static_cast<size_t>(h.max_connections_per_source);
+    o.header_timeout_s = h.header_timeout_s;
+    o.idle_timeout_s = h.idle_timeout_s;
+    o.trusted_sources = h.segw_sources;
+    o.trusted_connections = reserved;
+  }
+
   // The TLS listener: the CA's TLS server credential, chain up to (not
   // including) the root. The key is handed over as unencrypted PEM in memory
   // only, and wiped here once the server holds its own copy.
@@ -420,6 +439,7 @@ class Node::Impl {
     tls_options.port = hp.second;
     tls_options.threads = threads;
     tls_options.max_body_bytes = 64 << 10;  // EST bodies are CSRs
+    ApplyHttpLimits(tls_options, config.http.tls_max_connections, /*tls=*/true);
     auto key_pem = ossl::KeyToPkcs8Pem(ca->tls_key(), "");
     if (!key_pem.ok()) {
       return Status::Internal("TLS listener: cannot export the TLS key: " + key_pem.status().message());
@@ -547,6 +567,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   http_options.port = hp.second;
   http_options.threads = options.threads;
   http_options.max_body_bytes = 1 << 20;
+  impl->ApplyHttpLimits(http_options, impl->config.http.max_connections, /*tls=*/false);
   impl->http = std::make_unique<HttpServer>(http_options);
   impl->RegisterRoutes();
   // TLS first: once the plain listener answers (health checks), both are up.

@@ -70,6 +70,23 @@ TEST(ConfigTest, YamlRoundTrip) {
   EXPECT_EQ(back->crl_validity_s, c.crl_validity_s);
 }
 
+TEST(ConfigTest, HttpLimitsRoundTripAndAreChecked) {
+  Config c;
+  c.http.max_connections = 5000;
+  c.http.header_timeout_s = 3;
+  c.http.segw_sources = {"10.20.0.0/24", "2001:db8::/48"};
+  auto back = Config::FromYaml(c.ToYaml());
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << c.ToYaml();
+  EXPECT_EQ(back->http.max_connections, 5000);
+  EXPECT_EQ(back->http.header_timeout_s, 3);
+  EXPECT_EQ(back->http.segw_sources, c.http.segw_sources);
+  EXPECT_EQ(back->http.segw_connections, 64);
+
+  auto bad = Config::FromYaml("http:\n  header_timeout_s: 0\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("http.header_timeout_s"));
+}
+
 TEST(ConfigTest, MissingKeysKeepDefaults) {
   auto c = Config::FromYaml("listen: 127.0.0.1:9000\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();

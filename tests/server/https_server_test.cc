@@ -367,6 +367,44 @@ TEST_F(HttpsServerTest, Tls12AcceptedTls11Refused) {
   EXPECT_EQ(r.out.find("hello world"), std::string::npos) << r.out;
 }
 
+// TLS 1.2: ECDHE with AEAD only. Two independent client stacks: OpenSSL's
+// s_client and GnuTLS's gnutls-cli (package gnutls-bin).
+TEST_F(HttpsServerTest, Tls12OffersEcdheAeadOnly) {
+  StartTls();
+  const std::string connect = "127.0.0.1:" + std::to_string(port_);
+  const std::string request = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto s_client = [&](const char* cipher) {
+    return testing::Run({"openssl", "s_client", "-connect", connect, "-CAfile", pki_->root_pem(),
+                         "-quiet", "-ign_eof", "-tls1_2", "-cipher", cipher},
+                        request, 30);
+  };
+  for (const char* cbc : {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+                          "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384"}) {
+    RunResult r = s_client(cbc);
+    EXPECT_NE(r.exit_code, 0) << cbc << "\n" << r.out;
+    EXPECT_EQ(r.out.find("hello world"), std::string::npos) << cbc << "\n" << r.out;
+  }
+  for (const char* aead : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                           "ECDHE-ECDSA-CHACHA20-POLY1305"}) {
+    RunResult r = s_client(aead);
+    EXPECT_EQ(r.exit_code, 0) << aead << "\n" << r.out;
+    EXPECT_NE(r.out.find("hello world"), std::string::npos) << aead << "\n" << r.out;
+  }
+
+  auto gnutls = [&](const std::string& ciphers) {
+    return testing::Run(
+        {"gnutls-cli", "--insecure", "-p", std::to_string(port_),
+         "--priority=NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:" + ciphers, "127.0.0.1"},
+        request, 30);
+  };
+  RunResult cbc = gnutls("+AES-128-CBC:+AES-256-CBC");
+  EXPECT_NE(cbc.exit_code, 0) << cbc.out;
+  EXPECT_EQ(cbc.out.find("hello world"), std::string::npos) << cbc.out;
+  RunResult gcm = gnutls("+AES-128-GCM");
+  EXPECT_EQ(gcm.exit_code, 0) << gcm.out;
+  EXPECT_NE(gcm.out.find("hello world"), std::string::npos) << gcm.out;
+}
+
 TEST_F(HttpsServerTest, ConnectionCloseEndsWithCloseNotify) {
   StartTls();
   // Without -quiet, s_client reports how the connection ended; an abrupt
