@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -17,8 +16,6 @@ namespace fg {
 class Counter {
  public:
   void Inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
-  // Gauges (Metrics::GetGauge) are set, not incremented.
-  void Set(uint64_t v) { value_.store(v, std::memory_order_relaxed); }
   uint64_t Value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -45,8 +42,6 @@ class Metrics {
   // e.g. `result="good"`, or empty. The returned reference lives forever.
   Counter& GetCounter(std::string_view name, std::string_view labels = {},
                       std::string_view help = {});
-  // A value that goes up and down (rendered as a Prometheus gauge).
-  Counter& GetGauge(std::string_view name, std::string_view labels = {}, std::string_view help = {});
   uint64_t Value(std::string_view name, std::string_view labels = {});
   // Like GetCounter, for a gauge.
   Gauge& GetGauge(std::string_view name, std::string_view labels = {}, std::string_view help = {});
@@ -56,7 +51,6 @@ class Metrics {
  private:
   std::mutex mutex_;
   std::map<std::string, std::string> help_;                        // guarded by mutex_
-  std::set<std::string, std::less<>> gauges_;                     // names of gauges; guarded by mutex_
   std::map<std::string, std::unique_ptr<Counter>, std::less<>> counters_;  // guarded by mutex_
   std::map<std::string, std::unique_ptr<Gauge>, std::less<>> gauges_;      // guarded by mutex_
 };

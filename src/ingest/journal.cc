@@ -409,9 +409,9 @@ void Journal::PruneLocked(std::vector<std::filesystem::path>* doomed) {
 }
 
 void Journal::UpdateGauges() {
-  static Counter& bytes =
+  static Gauge& bytes =
       Metrics::Global().GetGauge("femtoguard_journal_bytes", {}, "Bytes in the ingest journal");
-  static Counter& backlog =
+  static Gauge& backlog =
       Metrics::Global().GetGauge("femtoguard_journal_backlog_records", {},
                                  "Journal records not yet processed by detection and response");
   bytes.Set(static_cast<int64_t>(total_bytes_));
