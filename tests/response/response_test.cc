@@ -21,7 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr AuditContext kOp{"test", "setup"};
+const AuditContext kOp{"test", "setup"};
 
 class FakeTerminator : public admission::SessionTerminator {
  public:
