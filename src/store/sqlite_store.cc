@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,9 @@ CREATE INDEX alerts_device ON alerts (device);
 
 constexpr int kBusyTimeoutMs = 5000;
 
+// SetSqliteSynchronousNormalForTest (benchmarks: FULL against NORMAL).
+std::atomic<bool> g_synchronous_normal_for_test{false};
+
 // The status of a failed sqlite3 call. Constraint violations on a unique
 // key surface as AlreadyExists so that callers can refine the message;
 // a busy database (another process holding the write lock past the busy
@@ -350,9 +354,13 @@ class Connection {
       return SqlError(raw, brc, "busy_timeout");
     }
     FG_RETURN_IF_ERROR(conn->SetJournalModeWal(path));
-    // NORMAL is durable across application crashes in WAL mode; only a power
-    // loss may drop the last transactions, never corrupt the file.
-    FG_RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = NORMAL"));
+    // FULL: every COMMIT fsyncs the WAL before it returns, so a write that
+    // was acknowledged (a revocation, a hold, a block, a device status) is on
+    // disk, also across a power loss. NORMAL syncs only at checkpoints: it
+    // survives a crash of the process, but a power loss may roll back the
+    // last acknowledged transactions (docs/operations.md has the cost).
+    FG_RETURN_IF_ERROR(conn->Exec(g_synchronous_normal_for_test.load() ? "PRAGMA synchronous = NORMAL"
+                                                                        : "PRAGMA synchronous = FULL"));
     FG_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
     return conn;
   }
@@ -892,6 +900,8 @@ using sqlite::Connection;
 using sqlite::Statement;
 using sqlite::Dump;
 using sqlite::ParseStringArray;
+
+void SetSqliteSynchronousNormalForTest(bool normal) { sqlite::g_synchronous_normal_for_test.store(normal); }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   FG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(path));
