@@ -59,6 +59,8 @@ Status Config::Validate() const {
                                 issuing_validity_days));
   FG_RETURN_IF_ERROR(CheckRange("config: ocsp.response_validity_s", ocsp_response_validity_s, 60, 7 * 86400));
   FG_RETURN_IF_ERROR(CheckRange("config: crl.validity_s", crl_validity_s, 300, 30 * 86400));
+  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_max_mb", log_admission_max_mb, 0, 1 << 20));
+  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_keep", log_admission_keep, 0, 1000));
   return Status::Ok();
 }
 
@@ -89,6 +91,10 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "crl" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "validity_s" << YAML::Value << crl_validity_s;
   e << YAML::EndMap;
+  e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "admission_max_mb" << YAML::Value << log_admission_max_mb;
+  e << YAML::Key << "admission_keep" << YAML::Value << log_admission_keep;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -117,6 +123,8 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["certificates"], "max_validity_days", &c.cert_max_validity_days, "certificates."));
   FG_RETURN_IF_ERROR(ReadKey(root["ocsp"], "response_validity_s", &c.ocsp_response_validity_s, "ocsp."));
   FG_RETURN_IF_ERROR(ReadKey(root["crl"], "validity_s", &c.crl_validity_s, "crl."));
+  FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_max_mb", &c.log_admission_max_mb, "log."));
+  FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_keep", &c.log_admission_keep, "log."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
 }
@@ -193,14 +201,22 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
+      std::string why = std::strerror(errno);
       ::close(fd);
-      return Status::Internal("write " + tmp.string() + ": " + std::strerror(errno));
+      ::unlink(tmp.c_str());  // no partial file left behind (e.g. a full disk)
+      return Status::Internal("write " + tmp.string() + ": " + why);
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Internal("fsync/close " + tmp.string());
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status::Internal("fsync/close " + tmp.string() + ": " + why);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::Internal("rename to " + path.string() + ": " + std::strerror(errno));
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status::Internal("rename to " + path.string() + ": " + why);
   }
   return Status::Ok();
 }
