@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -230,8 +231,14 @@ Status SqlStatus(int rc, std::string msg) {
 }
 
 Status SqlError(sqlite3* db, int rc, std::string_view what) {
-  return SqlStatus(rc, "store: " + std::string(what) + ": " +
-                           (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+  std::string msg = "store: " + std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  // A full disk says so, whichever SQLite code carries it (SQLITE_FULL, or
+  // an I/O error with ENOSPC when the WAL or its index cannot grow). The
+  // transaction was rolled back: nothing of it is in the store.
+  if ((rc & 0xff) == SQLITE_FULL || (db != nullptr && sqlite3_system_errno(db) == ENOSPC)) {
+    return Status::Unavailable(msg + " (disk full: nothing was written; free space in the data dir and retry)");
+  }
+  return SqlStatus(rc, std::move(msg));
 }
 
 // nlohmann::json::dump throws on invalid UTF-8 unless told otherwise; the
