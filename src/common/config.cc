@@ -190,8 +190,11 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
 }
 
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+  // One temp name per process: two processes rewriting the same file (serve
+  // and a CLI command re-encrypting an old CA key at the same moment) must not
+  // rename each other's half-written temp file into place.
   std::filesystem::path tmp = path;
-  tmp += ".tmp";
+  tmp += ".tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return Status::Internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
