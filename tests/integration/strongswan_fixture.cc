@@ -107,7 +107,16 @@ std::string Ip(const std::vector<std::string>& args) {
   if (r.exit_code == 0) return {};
   std::string cmd;
   for (const auto& a : argv) cmd += a + " ";
-  return cmd + "-> " + r.out;
+  std::string out = cmd + "-> " + r.out;
+  // `ip -n` / `ip netns exec` remount / as a slave: that fails when / is not
+  // a mount point, e.g. a chroot into a plain directory (seen in a fresh
+  // Debian root made by ../shared/tools/fresh-machine; the cure is
+  // `mount --bind ROOT ROOT` before the chroot).
+  if (r.out.find("mount --make-rslave /") != std::string::npos) {
+    out += " [/ is not a mount point here (a chroot into a plain directory?): ip netns cannot switch namespaces;"
+           " bind-mount the root onto itself before chroot]";
+  }
+  return out;
 }
 
 }  // namespace
