@@ -9,6 +9,11 @@
 //   BM_CaSignDeviceCert   CertificateAuthority::SignDeviceCertificate alone
 //                         (no policy, no store): the signing part.
 //   BM_StoreRecordIssued  Store::RecordIssuedCertificate alone: the store part.
+//   BM_StoreRevoke        Store::RevokeCertificate alone (a security-critical
+//                         write: durable when it returns, synchronous=FULL).
+//   *NormalSync           the same against a second store opened with
+//                         synchronous=NORMAL (the setting before issue 13),
+//                         for the cost of FULL in the same run.
 //   BM_KeyFingerprint     ossl::KeyFingerprint (i2d_PUBKEY + SHA-256), called
 //                         twice per issuance.
 //   BM_X509SetPubkey      X509_set_pubkey, once per issuance; and
@@ -47,6 +52,7 @@
 #include "common/ossl.h"
 #include "pki/ca.h"
 #include "pki/issuance.h"
+#include "store/sqlite_store.h"  // SetSqliteSynchronousNormalForTest
 #include "store/store.h"
 
 namespace fg {
@@ -64,6 +70,9 @@ struct Env {
   std::unique_ptr<CertificateAuthority> ca;
   std::unique_ptr<Store> store;
   std::unique_ptr<IssuancePolicy> policy;
+  // The same CA over a store with synchronous=NORMAL.
+  std::unique_ptr<Store> store_normal;
+  std::unique_ptr<IssuancePolicy> policy_normal;
   std::atomic<int64_t> next_device{0};
 };
 
@@ -86,6 +95,12 @@ void SetUpEnv() {
   if (!store.ok()) Die(store.status().ToString());
   e.store = std::move(store).value();
   e.policy = std::make_unique<IssuancePolicy>(*e.store, *e.ca);
+  SetSqliteSynchronousNormalForTest(true);
+  auto normal = Store::Open("sqlite:" + (e.root / "store-normal.db").string());
+  SetSqliteSynchronousNormalForTest(false);
+  if (!normal.ok()) Die(normal.status().ToString());
+  e.store_normal = std::move(normal).value();
+  e.policy_normal = std::make_unique<IssuancePolicy>(*e.store_normal, *e.ca);
 }
 
 void TearDownEnv() {
@@ -93,6 +108,8 @@ void TearDownEnv() {
   std::filesystem::path root = g_env->root;
   g_env->policy.reset();
   g_env->store.reset();
+  g_env->policy_normal.reset();
+  g_env->store_normal.reset();
   g_env->ca.reset();
   delete g_env;
   g_env = nullptr;
@@ -130,7 +147,7 @@ struct Prepared {
 };
 
 // Registers `n` fresh active devices and makes their keys. Not timed.
-std::vector<Prepared> Prepare(size_t n, bool with_csr) {
+std::vector<Prepared> Prepare(size_t n, bool with_csr, Store& store) {
   std::vector<Prepared> out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -142,7 +159,7 @@ std::vector<Prepared> Prepare(size_t n, bool with_csr) {
     d.id = p.device;
     d.status = DeviceStatus::kActive;
     d.owner = "bench";
-    if (Status s = g_env->store->AddDevice(d, {"bench", "issuance benchmark"}); !s.ok()) Die(s.ToString());
+    if (Status s = store.AddDevice(d, {"bench", "issuance benchmark"}); !s.ok()) Die(s.ToString());
     p.key = NewKey();
     if (with_csr) p.csr = MakeCsrPem(p.key.get(), p.device);
     out.push_back(std::move(p));
@@ -159,18 +176,18 @@ IssueRequest Request(const std::string& device) {
   return r;
 }
 
-void BM_IssueForKey(benchmark::State& state) {
+void IssueForKeyLoop(benchmark::State& state, Store& store, IssuancePolicy& policy) {
   std::vector<Prepared> pool;
   size_t next = 0;
   for (auto _ : state) {
     if (next == pool.size()) {
       state.PauseTiming();
-      pool = Prepare(kChunk, false);
+      pool = Prepare(kChunk, false, store);
       next = 0;
       state.ResumeTiming();
     }
     Prepared& p = pool[next++];
-    auto issued = g_env->policy->IssueForKey(Request(p.device), p.key.get());
+    auto issued = policy.IssueForKey(Request(p.device), p.key.get());
     if (!issued.ok()) {
       state.SkipWithError(issued.status().ToString().c_str());
       break;
@@ -179,7 +196,12 @@ void BM_IssueForKey(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+void BM_IssueForKey(benchmark::State& state) { IssueForKeyLoop(state, *g_env->store, *g_env->policy); }
 BENCHMARK(BM_IssueForKey)->Unit(benchmark::kMicrosecond)->UseRealTime()->Threads(1)->Threads(2);
+void BM_IssueForKeyNormalSync(benchmark::State& state) {
+  IssueForKeyLoop(state, *g_env->store_normal, *g_env->policy_normal);
+}
+BENCHMARK(BM_IssueForKeyNormalSync)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void BM_IssueFromCsr(benchmark::State& state) {
   std::vector<Prepared> pool;
@@ -187,7 +209,7 @@ void BM_IssueFromCsr(benchmark::State& state) {
   for (auto _ : state) {
     if (next == pool.size()) {
       state.PauseTiming();
-      pool = Prepare(kChunk, true);
+      pool = Prepare(kChunk, true, *g_env->store);
       next = 0;
       state.ResumeTiming();
     }
@@ -221,7 +243,7 @@ void BM_CaSignDeviceCert(benchmark::State& state) {
 }
 BENCHMARK(BM_CaSignDeviceCert)->Unit(benchmark::kMicrosecond);
 
-void BM_StoreRecordIssued(benchmark::State& state) {
+void StoreRecordIssuedLoop(benchmark::State& state, Store& store, bool then_revoke) {
   // A real certificate's DER as the payload; unique serial and key
   // fingerprint per record, as the store requires.
   ossl::EvpPkeyPtr key = NewKey();
@@ -248,7 +270,7 @@ void BM_StoreRecordIssued(benchmark::State& state) {
         Device d;
         d.id = p.device;
         d.status = DeviceStatus::kActive;
-        if (Status s = g_env->store->AddDevice(d, {"bench", "store benchmark"}); !s.ok()) Die(s.ToString());
+        if (Status s = store.AddDevice(d, {"bench", "store benchmark"}); !s.ok()) Die(s.ToString());
         pool.push_back(std::move(p));
       }
       next = 0;
@@ -268,15 +290,33 @@ void BM_StoreRecordIssued(benchmark::State& state) {
     rec.not_after_ms = rec.not_before_ms + 30LL * 86400000;
     rec.issued_ms = now;
     rec.der = der;
-    auto superseded = g_env->store->RecordIssuedCertificate(rec, {"bench", "store benchmark"});
+    if (then_revoke) state.PauseTiming();
+    auto superseded = store.RecordIssuedCertificate(rec, {"bench", "store benchmark"});
     if (!superseded.ok()) {
       state.SkipWithError(superseded.status().ToString().c_str());
+      break;
+    }
+    if (!then_revoke) continue;
+    state.ResumeTiming();
+    Status revoked = store.RevokeCertificate(rec.serial, RevocationReason::kKeyCompromise, now, {"bench", "revoke"});
+    if (!revoked.ok()) {
+      state.SkipWithError(revoked.ToString().c_str());
       break;
     }
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_StoreRecordIssued)->Unit(benchmark::kMicrosecond);
+void BM_StoreRecordIssued(benchmark::State& state) { StoreRecordIssuedLoop(state, *g_env->store, false); }
+BENCHMARK(BM_StoreRecordIssued)->Unit(benchmark::kMicrosecond)->UseRealTime();
+void BM_StoreRecordIssuedNormalSync(benchmark::State& state) {
+  StoreRecordIssuedLoop(state, *g_env->store_normal, false);
+}
+BENCHMARK(BM_StoreRecordIssuedNormalSync)->Unit(benchmark::kMicrosecond)->UseRealTime();
+// Only the revocation is timed (recording the certificate is paused).
+void BM_StoreRevoke(benchmark::State& state) { StoreRecordIssuedLoop(state, *g_env->store, true); }
+BENCHMARK(BM_StoreRevoke)->Unit(benchmark::kMicrosecond)->UseRealTime();
+void BM_StoreRevokeNormalSync(benchmark::State& state) { StoreRecordIssuedLoop(state, *g_env->store_normal, true); }
+BENCHMARK(BM_StoreRevokeNormalSync)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // The two OpenSSL 3.0 calls that dominate issuance (see BENCHMARKS.md), and
 // an encoder-free alternative for the second, for comparison.

@@ -71,7 +71,11 @@ read -r IK_W IK_C < <(rate "BM_IssueForKey/real_time/threads:1")
 read -r IK2_W IK2_C < <(rate "BM_IssueForKey/real_time/threads:2")
 read -r IC_W IC_C < <(rate "BM_IssueFromCsr/real_time")
 read -r CS_W CS_C < <(rate "BM_CaSignDeviceCert")
-read -r SR_W SR_C < <(rate "BM_StoreRecordIssued")
+read -r SR_W SR_C < <(rate "BM_StoreRecordIssued/real_time")
+read -r IKN_W IKN_C < <(rate "BM_IssueForKeyNormalSync/real_time")
+read -r SRN_W SRN_C < <(rate "BM_StoreRecordIssuedNormalSync/real_time")
+read -r RV_W RV_C < <(rate "BM_StoreRevoke/real_time")
+read -r RVN_W RVN_C < <(rate "BM_StoreRevokeNormalSync/real_time")
 read -r KF_W KF_C < <(rate "BM_KeyFingerprint")
 read -r XP_W XP_C < <(rate "BM_X509SetPubkey")
 read -r X0_W X0_C < <(rate "BM_X509PubkeySet0Param")
@@ -94,6 +98,11 @@ line "IssueForKey, 2 threads (total)" "$IK2_W" "$IK2_C"
 line "IssueFromCsr (PEM CSR, verifies its signature)" "$IC_W" "$IC_C"
 line "  CA SignDeviceCertificate alone" "$CS_W" "$CS_C"
 line "  Store RecordIssuedCertificate alone" "$SR_W" "$SR_C"
+line "  Store RevokeCertificate alone" "$RV_W" "$RV_C"
+echo "the same with synchronous=NORMAL (before issue 13; a power loss can roll back an acknowledged write)"
+line "IssueForKey, 1 thread, NORMAL" "$IKN_W" "$IKN_C"
+line "  Store RecordIssuedCertificate, NORMAL" "$SRN_W" "$SRN_C"
+line "  Store RevokeCertificate, NORMAL" "$RVN_W" "$RVN_C"
 line "  ossl::KeyFingerprint (2 per issuance)" "$KF_W" "$KF_C"
 line "  X509_set_pubkey (1 per issuance)" "$XP_W" "$XP_C"
 line "  X509_PUBKEY_set0_param (same bytes)" "$X0_W" "$X0_C"
@@ -104,6 +113,9 @@ printf 'issuance/s (IssueForKey, 1 thread):   %s wall, %s per CPU-second\n' "$IK
 printf 'openssl speed ecdsap256 sign/s:       %s wall (-elapsed), %s per CPU-second\n' "$SIGN_WALL" "$SIGN_CPU"
 printf 'ratio issuance / sign:                %s (wall/wall), %s (CPU/CPU)\n' "$(pct "$IK_W" "$SIGN_WALL")" "$(pct "$IK_C" "$SIGN_CPU")"
 printf 'ratio IssueFromCsr / sign:            %s (wall/wall), %s (CPU/CPU)\n' "$(pct "$IC_W" "$SIGN_WALL")" "$(pct "$IC_C" "$SIGN_CPU")"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+printf 'synchronous FULL / NORMAL, per wall-second: IssueForKey %s, RecordIssued %s, Revoke %s\n' \
+  "$(ratio "$IK_W" "$IKN_W")" "$(ratio "$SR_W" "$SRN_W")" "$(ratio "$RV_W" "$RVN_W")"
 echo
 echo "Commands:"
 echo "  ${SPEED_CMD[*]}"

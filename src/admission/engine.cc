@@ -62,7 +62,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy pol
   }
   std::unique_ptr<DecisionLog> log;
   if (!options.decision_log_path.empty()) {
-    FG_ASSIGN_OR_RETURN(log, DecisionLog::Open(options.decision_log_path));
+    FG_ASSIGN_OR_RETURN(log, DecisionLog::Open(options.decision_log_path, options.decision_log_rotation));
   }
   std::unique_ptr<Engine> engine(new Engine(store, std::move(policy), std::move(options)));
   engine->chain_ = std::move(chain);
@@ -83,6 +83,8 @@ Result<std::unique_ptr<Engine>> Engine::CreateForDataDir(Store& store, const Dat
     options.cells = std::make_shared<const CellDb>(std::move(cells));
   }
   options.decision_log_path = (dir.root() / "log" / "admission.jsonl").string();
+  options.decision_log_rotation.max_bytes = static_cast<uint64_t>(config.log_admission_max_mb) << 20;
+  options.decision_log_rotation.keep = config.log_admission_keep;
   return Create(store, std::move(policy), std::move(options));
 }
 

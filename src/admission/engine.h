@@ -45,6 +45,7 @@ namespace fg::admission {
 struct EngineOptions {
   std::shared_ptr<const CellDb> cells;  // nullptr: the rem check abstains
   std::string decision_log_path;        // empty: no decision log
+  DecisionLogRotation decision_log_rotation;
   // Checks beyond the built-in ones, found by name when the chain names
   // them (tests use this to inject failing checks; ForTest in spirit).
   std::vector<CheckRegistration> extra_checks;

@@ -68,6 +68,8 @@ Status Config::Validate() const {
   FG_RETURN_IF_ERROR(CheckRange("config: http.idle_timeout_s", http.idle_timeout_s, 1, 3600));
   FG_RETURN_IF_ERROR(
       CheckRange("config: http.segw_connections", http.segw_connections, 0, 1 << 16));
+  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_max_mb", log_admission_max_mb, 0, 1 << 20));
+  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_keep", log_admission_keep, 0, 1000));
   return Status::Ok();
 }
 
@@ -107,6 +109,10 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "segw_sources" << YAML::Value << YAML::Flow << http.segw_sources;
   e << YAML::Key << "segw_connections" << YAML::Value << http.segw_connections;
   e << YAML::EndMap;
+  e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "admission_max_mb" << YAML::Value << log_admission_max_mb;
+  e << YAML::Key << "admission_keep" << YAML::Value << log_admission_keep;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -144,6 +150,8 @@ Result<Config> Config::FromYaml(const std::string& text) {
     FG_RETURN_IF_ERROR(ReadKey(root["http"], key, out, "http."));
   }
   FG_RETURN_IF_ERROR(ReadKey(root["http"], "segw_sources", &c.http.segw_sources, "http."));
+  FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_max_mb", &c.log_admission_max_mb, "log."));
+  FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_keep", &c.log_admission_keep, "log."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
 }
@@ -209,8 +217,11 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
 }
 
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+  // One temp name per process: two processes rewriting the same file (serve
+  // and a CLI command re-encrypting an old CA key at the same moment) must not
+  // rename each other's half-written temp file into place.
   std::filesystem::path tmp = path;
-  tmp += ".tmp";
+  tmp += ".tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return Status::Internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
@@ -220,14 +231,22 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
+      std::string why = std::strerror(errno);
       ::close(fd);
-      return Status::Internal("write " + tmp.string() + ": " + std::strerror(errno));
+      ::unlink(tmp.c_str());  // no partial file left behind (e.g. a full disk)
+      return Status::Internal("write " + tmp.string() + ": " + why);
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Internal("fsync/close " + tmp.string());
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status::Internal("fsync/close " + tmp.string() + ": " + why);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::Internal("rename to " + path.string() + ": " + std::strerror(errno));
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status::Internal("rename to " + path.string() + ": " + why);
   }
   return Status::Ok();
 }

@@ -50,6 +50,13 @@ struct Config {
     int segw_connections = 64;              // those slots, per listener
   } http;
 
+  // The admission decision log (DIR/log/admission.jsonl) rotates by size:
+  // at most admission_keep rotated files of admission_max_mb MiB each are
+  // kept (max_mb 0: never rotate). serve's own log goes to stderr, for the
+  // system's journal (docs/operations.md).
+  int log_admission_max_mb = 64;
+  int log_admission_keep = 5;
+
   Status Validate() const;
   std::string ToYaml() const;
   static Result<Config> FromYaml(const std::string& text);

@@ -1,7 +1,14 @@
 #include "pki/ca.h"
 
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 
 #include "store/store.h"
@@ -96,12 +103,103 @@ Status WriteCert(const fs::path& path, X509* cert) {
   return WriteFileAtomic(path, ossl::CertToPem(cert), 0644);
 }
 
+// ---- keys at rest ----
+//
+// The root and issuing CA keys are PKCS#8 encrypted (PBES2, AES-256-CBC)
+// under the operator's passphrase with scrypt N=2^14, r=8, p=5: OWASP's
+// scrypt floor (128 MiB x 1 lane, or 16 MiB x 5 lanes; OpenSSL 3.0 decrypts
+// PKCS#8 scrypt only up to 32 MiB, so N=2^14 with p=5). Keys written before
+// (PBKDF2-SHA256, 2,048 iterations) still load and are re-encrypted on Load.
+//
+// The service keys (OCSP, CMP, TLS) are re-made by the CA and read on every
+// Load: one scrypt each would cost a second per CLI call. They are encrypted
+// under a 256-bit secret derived from the issuing CA key instead
+// (HMAC-SHA256), which no guessing can reach, so their PBKDF2 (2,048
+// iterations) needs no cost: whoever can derive it holds the issuing key.
+// The operator's passphrase is still what a guess has to find, and it only
+// ever meets scrypt.
+constexpr uint64_t kScryptN = 1U << 14;
+constexpr uint64_t kScryptR = 8;
+constexpr uint64_t kScryptP = 5;
+
+std::atomic<bool> g_fast_kdf_for_test{false};
+
+Result<std::string> ScryptPkcs8Pem(EVP_PKEY* key, std::string_view passphrase) {
+  using P8InfPtr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)>;
+  using AlgorPtr = std::unique_ptr<X509_ALGOR, decltype(&X509_ALGOR_free)>;
+  using SigPtr = std::unique_ptr<X509_SIG, decltype(&X509_SIG_free)>;
+  P8InfPtr p8inf(EVP_PKEY2PKCS8(key), PKCS8_PRIV_KEY_INFO_free);
+  if (!p8inf) return ossl::Error("PKCS#8 from key");
+  AlgorPtr pbe(PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), nullptr, 0, nullptr, kScryptN, kScryptR, kScryptP),
+               X509_ALGOR_free);
+  if (!pbe) return ossl::Error("PBES2 scrypt parameters");
+  std::string pass(passphrase);
+  SigPtr sig(PKCS8_set0_pbe(pass.data(), static_cast<int>(pass.size()), p8inf.get(), pbe.get()), X509_SIG_free);
+  OPENSSL_cleanse(pass.data(), pass.size());
+  if (!sig) return ossl::Error("encrypting PKCS#8 key");
+  pbe.release();  // owned by sig now
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PKCS8(bio.get(), sig.get()) != 1) return ossl::Error("writing PKCS#8 key");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+// True when `pem` is an encrypted PKCS#8 key whose key derivation is scrypt.
+bool IsScryptPkcs8(const std::string& pem) {
+  ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::unique_ptr<X509_SIG, decltype(&X509_SIG_free)> sig(
+      PEM_read_bio_PKCS8(bio.get(), nullptr, nullptr, nullptr), X509_SIG_free);
+  if (!sig) {
+    ERR_clear_error();
+    return false;
+  }
+  const X509_ALGOR* alg = nullptr;
+  X509_SIG_get0(sig.get(), &alg, nullptr);
+  const ASN1_OBJECT* oid = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+  if (OBJ_obj2nid(oid) != NID_pbes2 || ptype != V_ASN1_SEQUENCE) return false;
+  std::unique_ptr<PBE2PARAM, decltype(&PBE2PARAM_free)> pbe2(
+      static_cast<PBE2PARAM*>(ASN1_item_unpack(static_cast<const ASN1_STRING*>(pval), ASN1_ITEM_rptr(PBE2PARAM))),
+      PBE2PARAM_free);
+  return pbe2 && pbe2->keyfunc && OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_scrypt;
+}
+
+// A CA key under the operator's passphrase: scrypt.
 Status WriteKey(const fs::path& path, EVP_PKEY* key, std::string_view passphrase) {
   if (passphrase.empty()) return Status::InvalidArgument("refusing to store a CA key without a passphrase");
-  FG_ASSIGN_OR_RETURN(std::string pem, ossl::KeyToPkcs8Pem(key, passphrase));
+  auto pem = g_fast_kdf_for_test.load() ? ossl::KeyToPkcs8Pem(key, passphrase) : ScryptPkcs8Pem(key, passphrase);
+  if (!pem.ok()) return pem.status();
+  Status s = WriteFileAtomic(path, *pem, 0600);
+  OPENSSL_cleanse(pem->data(), pem->size());
+  return s;
+}
+
+// A service key under a secret derived from the issuing CA key (see above).
+Status WriteServiceKey(const fs::path& path, EVP_PKEY* key, std::string_view secret) {
+  FG_ASSIGN_OR_RETURN(std::string pem, ossl::KeyToPkcs8Pem(key, secret));
   Status s = WriteFileAtomic(path, pem, 0600);
   OPENSSL_cleanse(pem.data(), pem.size());
   return s;
+}
+
+// hex(HMAC-SHA256(issuing key, label)): the passphrase of the service keys.
+Result<std::string> ServiceKeySecret(EVP_PKEY* issuing_key) {
+  unsigned char* der = nullptr;
+  int n = i2d_PrivateKey(issuing_key, &der);
+  if (n <= 0) return ossl::Error("encoding the issuing CA key");
+  static constexpr char kLabel[] = "femtoguard ca service-key secret v1";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  bool ok = HMAC(EVP_sha256(), der, n, reinterpret_cast<const unsigned char*>(kLabel), sizeof kLabel - 1, mac, &len) !=
+            nullptr;
+  OPENSSL_clear_free(der, static_cast<size_t>(n));
+  if (!ok) return ossl::Error("HMAC");
+  std::string secret = ossl::HexLower(mac, len);
+  OPENSSL_cleanse(mac, sizeof mac);
+  return secret;
 }
 
 Result<X509Ptr> ReadCert(const fs::path& path) {
@@ -111,7 +209,33 @@ Result<X509Ptr> ReadCert(const fs::path& path) {
 
 Result<ossl::EvpPkeyPtr> ReadKey(const fs::path& path, std::string_view passphrase) {
   FG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
-  return ossl::KeyFromPem(pem, passphrase);
+  auto key = ossl::KeyFromPem(pem, passphrase);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  return key;
+}
+
+// A CA key, re-encrypted with scrypt when it was written the old way
+// (PBKDF2, 2,048 iterations). A failed re-encryption changes nothing: the old
+// file stays and still loads.
+Result<ossl::EvpPkeyPtr> ReadCaKey(const fs::path& path, std::string_view passphrase) {
+  FG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
+  auto key = ossl::KeyFromPem(pem, passphrase);
+  bool old_kdf = key.ok() && !g_fast_kdf_for_test.load() && !IsScryptPkcs8(pem);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (old_kdf) (void)WriteKey(path, key->get(), passphrase);
+  return key;
+}
+
+// The root key is not needed to load the CA: it is decrypted (cheap, old
+// KDF) and re-encrypted only when it was written the old way, so an old data
+// dir has no key left under 2,048 iterations after one Load.
+void UpgradeRootKey(const fs::path& path, std::string_view passphrase) {
+  if (g_fast_kdf_for_test.load()) return;
+  auto pem = ReadFile(path);
+  if (!pem.ok() || IsScryptPkcs8(*pem)) return;
+  auto key = ossl::KeyFromPem(*pem, passphrase);
+  OPENSSL_cleanse(pem->data(), pem->size());
+  if (key.ok()) (void)WriteKey(path, key->get(), passphrase);
 }
 
 UnixMillis Days(int d) { return static_cast<UnixMillis>(d) * kMillisPerDay; }
@@ -182,8 +306,15 @@ Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> LoadServiceCredential(const fs::pat
                                                                    std::string_view passphrase) {
   fs::path crt = ca / (std::string(spec.file) + ".crt");
   fs::path key = ca / (std::string(spec.file) + ".key");
+  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(issuing_key));
   auto cert = ReadCert(crt);
-  auto pkey = ReadKey(key, passphrase);
+  auto pkey = ReadKey(key, secret);
+  if (!pkey.ok()) {
+    // Written before issue 13: under the operator's passphrase. Kept (same
+    // key and certificate), re-encrypted under the derived secret.
+    pkey = ReadKey(key, passphrase);
+    if (pkey.ok()) (void)WriteServiceKey(key, pkey->get(), secret);
+  }
   bool renew = !cert.ok() || !pkey.ok();
   if (!renew) {
     auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(cert->get()));
@@ -192,12 +323,15 @@ Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> LoadServiceCredential(const fs::pat
   }
   if (!renew) return std::make_pair(std::move(cert).value(), std::move(pkey).value());
   FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing_cert, issuing_key));
-  FG_RETURN_IF_ERROR(WriteKey(key, made.second.get(), passphrase));
+  FG_RETURN_IF_ERROR(WriteServiceKey(key, made.second.get(), secret));
   FG_RETURN_IF_ERROR(WriteCert(crt, made.first.get()));
+  OPENSSL_cleanse(secret.data(), secret.size());
   return made;
 }
 
 }  // namespace
+
+void CertificateAuthority::UseFastKdfForTest(bool fast) { g_fast_kdf_for_test.store(fast); }
 
 Result<ossl::Asn1IntegerPtr> CertificateAuthority::RandomSerial() {
   unsigned char bytes[16];
@@ -252,9 +386,10 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root_cert.get()));
   FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, issuing_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, issuing_cert.get()));
+  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(issuing_key.get()));
   for (const ServiceSpec& spec : ServiceSpecs(config)) {
     FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing_cert.get(), issuing_key.get()));
-    FG_RETURN_IF_ERROR(WriteKey(ca / (std::string(spec.file) + ".key"), made.second.get(), passphrase));
+    FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(spec.file) + ".key"), made.second.get(), secret));
     FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(spec.file) + ".crt"), made.first.get()));
   }
   return Status::Ok();
@@ -267,7 +402,8 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const D
   out->config_ = config;
   FG_ASSIGN_OR_RETURN(out->root_cert_, ReadCert(ca / kRootCert));
   FG_ASSIGN_OR_RETURN(out->issuing_cert_, ReadCert(ca / kIssuingCert));
-  FG_ASSIGN_OR_RETURN(out->issuing_key_, ReadKey(ca / kIssuingKey, passphrase));
+  FG_ASSIGN_OR_RETURN(out->issuing_key_, ReadCaKey(ca / kIssuingKey, passphrase));
+  UpgradeRootKey(ca / kRootKey, passphrase);
   if (X509_check_private_key(out->issuing_cert_.get(), out->issuing_key_.get()) != 1) {
     return ossl::Error("issuing CA key does not match its certificate");
   }

@@ -5,8 +5,12 @@
 // by it: a delegated OCSP signer (OCSPSigning EKU, id-pkix-ocsp-nocheck) so
 // the issuing key signs nothing on the OCSP hot path, a CMP RA signer, and a
 // TLS server certificate (EST, device config).
-// Private keys are PKCS#8 encrypted at rest (AES-256-CBC); nothing here ever
-// writes or prints a private key in clear.
+// Private keys are PKCS#8 encrypted at rest (AES-256-CBC): the root and
+// issuing keys under the operator's passphrase with scrypt (N=2^14, r=8,
+// p=5), the service keys under a secret derived from the issuing key (ca.cc
+// says why). Keys written with the old PBKDF2 (2,048 iterations) still load
+// and are re-encrypted on Load. Nothing here ever writes or prints a private
+// key in clear.
 //
 // Thread-safety: immutable after Load(); signing calls are safe to make
 // concurrently (OpenSSL 3 keys are safe for concurrent signing).
@@ -60,6 +64,11 @@ class CertificateAuthority {
   // Signs a CRL listing `revoked` (kHold entries carry reason certificateHold).
   Result<ossl::X509CrlPtr> SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,
                                    UnixMillis this_update, UnixMillis next_update) const;
+
+  // Tests only: CA keys written from now on use PBKDF2 with 2,048 iterations
+  // (the old cost) instead of scrypt, so that fixtures making a CA per test
+  // stay fast. femtoguard itself never calls it.
+  static void UseFastKdfForTest(bool fast);
 
   // 128 random bits, positive, fixed length.
   static Result<ossl::Asn1IntegerPtr> RandomSerial();

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -206,6 +208,9 @@ CREATE INDEX alerts_device ON alerts (device);
 
 constexpr int kBusyTimeoutMs = 5000;
 
+// SetSqliteSynchronousNormalForTest (benchmarks: FULL against NORMAL).
+std::atomic<bool> g_synchronous_normal_for_test{false};
+
 // The status of a failed sqlite3 call. Constraint violations on a unique
 // key surface as AlreadyExists so that callers can refine the message;
 // a busy database (another process holding the write lock past the busy
@@ -226,8 +231,14 @@ Status SqlStatus(int rc, std::string msg) {
 }
 
 Status SqlError(sqlite3* db, int rc, std::string_view what) {
-  return SqlStatus(rc, "store: " + std::string(what) + ": " +
-                           (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+  std::string msg = "store: " + std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  // A full disk says so, whichever SQLite code carries it (SQLITE_FULL, or
+  // an I/O error with ENOSPC when the WAL or its index cannot grow). The
+  // transaction was rolled back: nothing of it is in the store.
+  if ((rc & 0xff) == SQLITE_FULL || (db != nullptr && sqlite3_system_errno(db) == ENOSPC)) {
+    return Status::Unavailable(msg + " (disk full: nothing was written; free space in the data dir and retry)");
+  }
+  return SqlStatus(rc, std::move(msg));
 }
 
 // nlohmann::json::dump throws on invalid UTF-8 unless told otherwise; the
@@ -350,9 +361,13 @@ class Connection {
       return SqlError(raw, brc, "busy_timeout");
     }
     FG_RETURN_IF_ERROR(conn->SetJournalModeWal(path));
-    // NORMAL is durable across application crashes in WAL mode; only a power
-    // loss may drop the last transactions, never corrupt the file.
-    FG_RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = NORMAL"));
+    // FULL: every COMMIT fsyncs the WAL before it returns, so a write that
+    // was acknowledged (a revocation, a hold, a block, a device status) is on
+    // disk, also across a power loss. NORMAL syncs only at checkpoints: it
+    // survives a crash of the process, but a power loss may roll back the
+    // last acknowledged transactions (docs/operations.md has the cost).
+    FG_RETURN_IF_ERROR(conn->Exec(g_synchronous_normal_for_test.load() ? "PRAGMA synchronous = NORMAL"
+                                                                        : "PRAGMA synchronous = FULL"));
     FG_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
     return conn;
   }
@@ -892,6 +907,8 @@ using sqlite::Connection;
 using sqlite::Statement;
 using sqlite::Dump;
 using sqlite::ParseStringArray;
+
+void SetSqliteSynchronousNormalForTest(bool normal) { sqlite::g_synchronous_normal_for_test.store(normal); }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   FG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(path));

@@ -51,6 +51,12 @@ namespace sqlite {
 class Connection;  // the sqlite3 handle and its statement cache (sqlite_store.cc)
 }  // namespace sqlite
 
+// Benchmarks only: SQLite stores opened after SetSqliteSynchronousNormalForTest(true)
+// use synchronous=NORMAL (the setting before issue 13, under which a power loss
+// can roll back an acknowledged write) instead of FULL, so that FULL's cost is
+// measured against it in the same run. femtoguard itself never calls it.
+void SetSqliteSynchronousNormalForTest(bool normal);
+
 class SqliteStore final : public Store {
  public:
   // Opens (creating if needed) the database file at `path` and migrates it.

@@ -200,6 +200,7 @@ class AdmissionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::make_unique<DataDir>(tmp_.path());
+    CertificateAuthority::UseFastKdfForTest(true);  // a CA per test: scrypt would cost ~1 s each
     ASSERT_TRUE(CertificateAuthority::Create(*dir_, config_, "test-passphrase").ok());
     auto ca = CertificateAuthority::Load(*dir_, config_, "test-passphrase");
     ASSERT_TRUE(ca.ok()) << ca.status().ToString();

@@ -194,6 +194,13 @@ TEST_F(ApiTest, EventsFlowToAlertsActionsAndThePaymentCheck) {
 
   json alert = WaitForAlert("device.unknown", "FG-VAN");
   ASSERT_FALSE(alert.is_null()) << "an unregistered femtocell's session must raise device.unknown";
+  // The alert can be listed before all its actions are recorded (writes of
+  // their own, each fsynced since synchronous=FULL): wait for the block.
+  for (int i = 0; i < 50 && alert["actions_done"].dump().find("block") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    json again = WaitForAlert("device.unknown", "FG-VAN");
+    if (!again.is_null()) alert = again;
+  }
   EXPECT_EQ(alert["state"], "acted");
   EXPECT_THAT(alert["actions_done"].dump(), HasSubstr("block"));
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -31,6 +32,70 @@ constexpr const char* kCharonPlugins =
     "kernel-libipsec kernel-netlink socket-default vici";
 constexpr const char* kSwanctlPlugins = "random nonce openssl pem pkcs1 pkcs8 x509 pubkey";
 
+// The Debian 12 package of each plugin above (`dpkg -S libstrongswan-NAME.so`).
+// libstrongswan only Recommends libstrongswan-standard-plugins, so an install
+// with --no-install-recommends has no openssl plugin: charon then loads, but
+// cannot parse an ECDSA certificate. Hence the check before charon starts.
+struct PluginPackage {
+  const char* plugin;
+  const char* package;
+};
+constexpr PluginPackage kPluginPackages[] = {
+    {"random", "libstrongswan"},
+    {"nonce", "libstrongswan"},
+    {"openssl", "libstrongswan-standard-plugins"},
+    {"pem", "libstrongswan"},
+    {"pkcs1", "libstrongswan"},
+    {"pkcs8", "libstrongswan"},
+    {"x509", "libstrongswan"},
+    {"revocation", "libstrongswan"},
+    {"constraints", "libstrongswan"},
+    {"pubkey", "libstrongswan"},
+    {"curl", "libstrongswan-extra-plugins"},
+    {"sha1", "libstrongswan"},
+    {"sha2", "libstrongswan"},
+    {"hmac", "libstrongswan"},
+    {"aes", "libstrongswan"},
+    {"gcm", "libstrongswan-standard-plugins"},
+    {"kdf", "libstrongswan"},
+    {"kernel-libipsec", "libcharon-extra-plugins"},
+    {"kernel-netlink", "libstrongswan"},
+    {"socket-default", "strongswan-libcharon"},
+    {"vici", "strongswan-swanctl"},
+};
+
+std::vector<std::string> Words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::string PackageOf(const std::string& plugin) {
+  for (const auto& p : kPluginPackages) {
+    if (plugin == p.plugin) return p.package;
+  }
+  return "the strongSwan package that ships it";
+}
+
+// "plugin 'openssl' failed to load: ..." in charon's output (a plugin file
+// that is there but cannot load, e.g. a library it links is missing) -> the
+// plugin's name; "" if there is none. charon runs on without such a plugin.
+std::string PluginThatFailed(const std::string& log) {
+  for (const char* marker : {"plugin '"}) {
+    size_t at = log.find(marker);
+    while (at != std::string::npos) {
+      size_t start = at + std::strlen(marker), end = log.find('\'', start);
+      if (end == std::string::npos) break;
+      size_t line_end = log.find('\n', end);
+      std::string rest = log.substr(end, line_end == std::string::npos ? std::string::npos : line_end - end);
+      if (rest.find("fail") != std::string::npos) return log.substr(start, end - start);
+      at = log.find(marker, end);
+    }
+  }
+  return {};
+}
+
 std::string Tail(const std::string& text, size_t n = 3000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
 }
@@ -42,7 +107,16 @@ std::string Ip(const std::vector<std::string>& args) {
   if (r.exit_code == 0) return {};
   std::string cmd;
   for (const auto& a : argv) cmd += a + " ";
-  return cmd + "-> " + r.out;
+  std::string out = cmd + "-> " + r.out;
+  // `ip -n` / `ip netns exec` remount / as a slave: that fails when / is not
+  // a mount point, e.g. a chroot into a plain directory (seen in a fresh
+  // Debian root made by ../shared/tools/fresh-machine; the cure is
+  // `mount --bind ROOT ROOT` before the chroot).
+  if (r.out.find("mount --make-rslave /") != std::string::npos) {
+    out += " [/ is not a mount point here (a chroot into a plain directory?): ip netns cannot switch namespaces;"
+           " bind-mount the root onto itself before chroot]";
+  }
+  return out;
 }
 
 }  // namespace
@@ -52,6 +126,27 @@ std::string CharonBinary() {
     if (access(p, X_OK) == 0) return p;
   }
   return {};
+}
+
+std::string StrongswanMissingPieces(const std::string& plugin_dir) {
+  std::string charon = CharonBinary();
+  if (charon.empty()) return "no charon binary: install strongswan-charon (scripts/setup)";
+  if (Run({"sh", "-c", "command -v swanctl"}, {}, 10).exit_code != 0) {
+    return "no swanctl binary: install strongswan-swanctl (scripts/setup)";
+  }
+  std::string dir = plugin_dir.empty() ? fs::path(charon).parent_path().string() + "/plugins" : plugin_dir;
+  std::vector<std::string> missing;
+  for (const auto* list : {kCharonPlugins, kSwanctlPlugins}) {
+    for (const auto& plugin : Words(list)) {
+      if (access((dir + "/libstrongswan-" + plugin + ".so").c_str(), R_OK) == 0) continue;
+      std::string line = "charon could not load plugin " + plugin + ": install " + PackageOf(plugin);
+      if (std::find(missing.begin(), missing.end(), line) == missing.end()) missing.push_back(line);
+    }
+  }
+  std::string out;
+  for (const auto& m : missing) out += (out.empty() ? "" : "; ") + m;
+  if (!out.empty()) out += " (scripts/setup installs it; plugins looked up in " + dir + ")";
+  return out;
 }
 
 std::string StrongswanLabUnavailable() {
@@ -154,7 +249,7 @@ void Charon::CopyFile(const std::string& rel, const std::string& from) { PutFile
 std::string Charon::Log() const { return ReadAll(log_path()); }
 
 std::string Charon::Start() {
-  if (CharonBinary().empty()) return "strongSwan is not installed (run scripts/setup): no charon binary";
+  if (auto missing = StrongswanMissingPieces(); !missing.empty()) return missing;
   std::string conf = dir_ + "/strongswan.conf";
   WriteAll(conf, "charon {\n"
                  "  load = " + std::string(kCharonPlugins) + "\n"
@@ -190,11 +285,19 @@ std::string Charon::Start() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   for (;;) {
     if (!process_->Running()) {
-      return "charon exited at start: " + Tail(ReadAll(dir_ + "/stdout.log") + Log());
+      std::string out = ReadAll(dir_ + "/stdout.log") + Log();
+      std::string plugin = PluginThatFailed(out);
+      std::string why = plugin.empty() ? "" : "charon could not load plugin " + plugin + ": install " +
+                                                  PackageOf(plugin) + " (or a library it needs); ";
+      return why + "charon exited at start: " + Tail(out);
     }
     if (fs::exists(vici_path()) && Swanctl({"--stats"}, 5).exit_code == 0) break;
     if (std::chrono::steady_clock::now() > deadline) return "charon did not open its vici socket: " + Tail(Log());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (std::string plugin = PluginThatFailed(Log()); !plugin.empty()) {
+    return "charon could not load plugin " + plugin + ": install " + PackageOf(plugin) + " (or a library it needs): " +
+           Tail(Log());
   }
   auto load = Load();
   if (load.exit_code != 0) return "swanctl --load-all failed: " + load.out;

@@ -36,6 +36,15 @@ std::string StrongswanLabUnavailable();
 // Where strongSwan's binaries are; empty when not installed.
 std::string CharonBinary();
 
+// What of strongSwan the lab needs is not installed ("" if all is): the
+// charon and swanctl binaries and every plugin the lab loads (looked up in
+// `plugin_dir`, default: the one next to charon), each named with the Debian
+// 12 package that ships it, e.g. "charon could not load plugin openssl:
+// install libstrongswan-standard-plugins". Charon::Start() returns this
+// before it starts anything, so a lab test fails naming the missing piece
+// instead of failing later on a certificate charon cannot parse.
+std::string StrongswanMissingPieces(const std::string& plugin_dir = "");
+
 class NetLab {
  public:
   explicit NetLab(const std::string& tag);

@@ -21,6 +21,7 @@ class PkiFixture : public ::testing::Test {
     dir_ = std::make_unique<DataDir>(tmp_.path());
     config_.cert_default_validity_days = 30;
     config_.cert_max_validity_days = 90;
+    CertificateAuthority::UseFastKdfForTest(true);  // a CA per test: scrypt would cost ~1 s each
     ASSERT_TRUE(CertificateAuthority::Create(*dir_, config_, "test-passphrase").ok());
     auto ca = CertificateAuthority::Load(*dir_, config_, "test-passphrase");
     ASSERT_TRUE(ca.ok()) << ca.status().ToString();
