@@ -2,13 +2,10 @@
 
 #include <pwd.h>
 #include <signal.h>
-<<<<<<< HEAD
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-=======
 #include <sys/resource.h>
->>>>>>> wave2-limits
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
