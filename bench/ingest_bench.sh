@@ -10,7 +10,7 @@
 # delta over the wrk duration (refused 503s are not counted). Best of --runs.
 #
 #   bench/ingest_bench.sh --baseline /path/to/old/femtoguard [--runs 3] [--duration 10]
-#                         [--connections 8] [--batch 500] [--devices 2000]
+#                         [--connections 8] [--batch 500] [--devices 2000] [--server-threads 2]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,6 +21,7 @@ DURATION=10
 CONNS=8
 BATCH=500
 DEVICES=2000
+THREADS=2
 BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --connections) CONNS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
     --devices) DEVICES=$2; shift 2 ;;
+    --server-threads) THREADS=$2; shift 2 ;;
     --baseline) BASELINE=$2; shift 2 ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "ingest_bench: unknown option $1" >&2; exit 2 ;;
@@ -56,6 +58,11 @@ sed -n "$((total / 2)),$((total / 2 + BATCH - 1))p" "$W/world/events.jsonl" > "$
 cat > "$W/post.lua" <<'LUA'
 local body, token, keyed
 local n = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 function init(args)
   local f = assert(io.open(args[1], "rb")); body = f:read("*a"); f:close()
   token = args[2]; keyed = args[3] == "key"
@@ -63,13 +70,13 @@ end
 function request()
   n = n + 1
   local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/x-ndjson"}
-  if keyed then headers["Idempotency-Key"] = string.format("wrk-%d-%d-%d", os.time(), math.random(1e9), n) end
+  if keyed then headers["Idempotency-Key"] = string.format("wrk-%d-%d-%d", os.time(), tid, n) end
   return wrk.format("POST", "/v1/events", headers, body)
 end
 LUA
 
 metric() {  # name{labels} -> value
-  curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+  curl -s -H "Authorization: Bearer $OPER" "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 }
 
 one_run() {  # binary keyed -> events/s
@@ -81,7 +88,8 @@ one_run() {  # binary keyed -> events/s
   cp "$W/world/cells.csv" "$W/data/cells.csv"
   local token
   token=$("$bin" token create --data "$W/data" --role ingest 2>/dev/null | grep -o 'fgt_[0-9a-f_]*' | head -1)
-  "$bin" serve --data "$W/data" --tls-listen off --threads 2 > "$W/serve.log" 2>&1 &
+  OPER=$("$bin" token create --data "$W/data" --role operator 2>/dev/null | grep -o 'fgt_[0-9a-f_]*' | head -1)
+  "$bin" serve --data "$W/data" --tls-listen off --threads "$THREADS" > "$W/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   local e0 e1
@@ -89,6 +97,7 @@ one_run() {  # binary keyed -> events/s
   wrk -t 2 -c "$CONNS" -d "${DURATION}s" -s "$W/post.lua" "http://127.0.0.1:$PORT" -- "$W/batch.jsonl" "$token" \
     "$keyed" > "$W/wrk.out" 2>&1 || fail "wrk: $(cat "$W/wrk.out")"
   e1=$(metric 'femtoguard_ingest_events_total{result="ok"}'); e1=${e1:-0}
+  grep -q "Non-2xx" "$W/wrk.out" && log "$(grep Non-2xx "$W/wrk.out") (503: the bus or journal was full; not counted)"
   local fsyncs
   fsyncs=$(metric 'femtoguard_journal_fsyncs_total'); fsyncs=${fsyncs:-0}
   stop_tree "$SERVE_PID"; SERVE_PID=""
