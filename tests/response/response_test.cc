@@ -23,6 +23,15 @@ using ::testing::HasSubstr;
 
 const AuditContext kOp{"test", "setup"};
 
+// No syslog; a webhook only when named.
+Options QuietOptions(std::string webhook_url = "", int webhook_timeout_ms = 1000) {
+  Options o;
+  o.webhook_url = std::move(webhook_url);
+  o.webhook_timeout_ms = webhook_timeout_ms;
+  o.syslog = false;
+  return o;
+}
+
 class FakeTerminator : public admission::SessionTerminator {
  public:
   int TerminateDevice(std::string_view device, std::string_view) override {
@@ -77,7 +86,7 @@ class ResponderTest : public ::testing::Test {
 };
 
 TEST_F(ResponderTest, AutomaticActionsRunOnceByAlertId) {
-  Responder r(*store_, Options{"", 1000, false});
+  Responder r(*store_, QuietOptions());
   FakeTerminator term;
   r.SetTerminator(&term);
   auto first = r.Handle(MakeAlert("a1", {"revoke", "terminate", "block", "hold_payments"}));
@@ -104,7 +113,7 @@ TEST_F(ResponderTest, AutomaticActionsRunOnceByAlertId) {
 }
 
 TEST_F(ResponderTest, ApproveActionsWaitForTheOperator) {
-  Responder r(*store_, Options{"", 1000, false});
+  Responder r(*store_, QuietOptions());
   ASSERT_TRUE(r.Handle(MakeAlert("a2", {"notify"}, {"suspend"})).ok());
   EXPECT_EQ(store_->GetDevice("FG-1")->status, DeviceStatus::kActive) << "suspend must wait for approval";
   EXPECT_EQ(store_->GetAlert("a2")->state, AlertState::kPendingApproval);
@@ -120,7 +129,7 @@ TEST_F(ResponderTest, ApproveActionsWaitForTheOperator) {
 }
 
 TEST_F(ResponderTest, DismissDropsPendingActionsAndDoesNothing) {
-  Responder r(*store_, Options{"", 1000, false});
+  Responder r(*store_, QuietOptions());
   ASSERT_TRUE(r.Handle(MakeAlert("a3", {}, {"revoke"})).ok());
   ASSERT_TRUE(r.Dismiss("a3", kOp).ok());
   EXPECT_EQ(CertStatusOf("0A"), CertStatus::kValid);
@@ -130,7 +139,7 @@ TEST_F(ResponderTest, DismissDropsPendingActionsAndDoesNothing) {
 }
 
 TEST_F(ResponderTest, ActionsOnAnUnregisteredDeviceAreSkippedNotFatal) {
-  Responder r(*store_, Options{"", 1000, false});
+  Responder r(*store_, QuietOptions());
   auto a = MakeAlert("a4", {"revoke", "suspend", "block"});
   a.device = "FG-COUNTERFEIT";
   auto h = r.Handle(a);
@@ -168,7 +177,7 @@ TEST_F(ResponderTest, NotifyPostsTheAlertJsonToTheWebhook) {
     (void)!::write(fd, resp, strlen(resp));
     ::close(fd);
   });
-  Responder r(*store_, Options{"http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hook", 2000, false});
+  Responder r(*store_, QuietOptions("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hook", 2000));
   ASSERT_TRUE(r.Handle(MakeAlert("a5", {"notify"})).ok());
   r.FlushNotifications();
   server.join();
@@ -183,7 +192,7 @@ TEST_F(ResponderTest, NotifyPostsTheAlertJsonToTheWebhook) {
 // and are retried, and they land once the lock is gone.
 TEST_F(ResponderTest, SubmitEnforcesAtOnceAndRetriesUntilTheStoreTakesTheWrites) {
   std::atomic<int> enforced{0}, landed{0};
-  Options o{"", 1000, false};
+  Options o = QuietOptions();
   o.enforce = [&](const detect::Alert& a) {
     EXPECT_EQ(a.id, "s1");
     ++enforced;
@@ -221,7 +230,7 @@ TEST_F(ResponderTest, SubmitEnforcesAtOnceAndRetriesUntilTheStoreTakesTheWrites)
 // A crash after the actions but before the alert row: the replayed alert
 // runs its actions again, which change nothing, and is stored once.
 TEST_F(ResponderTest, ActionsDoneBeforeACrashAreNotDoneTwice) {
-  Responder r(*store_, Options{"", 1000, false});
+  Responder r(*store_, QuietOptions());
   ASSERT_TRUE(store_->AddBlock(Block{"device", "FG-1", "a9", "cert.clone", NowMillis()}, kOp).ok());
   auto handled = r.Handle(MakeAlert("a9", {"block"}));
   ASSERT_TRUE(handled.ok()) << handled.status().ToString();
