@@ -375,6 +375,7 @@ void Journal::Checkpoint(uint64_t seq, bool force) {
   }
   // A lost or stale checkpoint only means more records are processed again
   // at start; it needs no fsync of its own.
+  std::lock_guard file_lock(checkpoint_file_mu_);
   const auto tmp = options_.dir / "checkpoint.tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

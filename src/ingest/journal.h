@@ -131,6 +131,8 @@ class Journal {
   std::unordered_map<std::string, uint64_t> batch_ids_;  // guarded by mu_
   std::deque<std::string> batch_order_;                  // guarded by mu_
 
+  std::mutex checkpoint_file_mu_;  // one writer of DIR/checkpoint at a time
+
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   uint64_t synced_seq_ = 0;  // guarded by sync_mu_
