@@ -95,26 +95,20 @@ ratio keepalive
 sleep 2
 log "(b) RSS of serve: before $(rss) kB"
 mkfifo "$W/hold"
-"$BENCH" tls-idle "$TLS_PORT" "$TLS_IDLE" < "$W/hold" > "$W/tls.out" &
-HOLD_PID=$!
-exec 7> "$W/hold"
-for _ in $(seq 1 600); do grep -q held "$W/tls.out" 2>/dev/null && break; sleep 0.2; done
-sleep 1
-log "(b) $(cat "$W/tls.out") idle TLS connections: RSS $(rss) kB"
-exec 7>&-
-wait "$HOLD_PID" || true
-HOLD_PID=""
-sleep 3
-log "(b) after they closed: RSS $(rss) kB"
-
-"$BENCH" tcp-idle "$TLS_PORT" "$TLS_IDLE" < "$W/hold" > "$W/tcp.out" &
-HOLD_PID=$!
-exec 7> "$W/hold"
-for _ in $(seq 1 600); do grep -q held "$W/tcp.out" 2>/dev/null && break; sleep 0.2; done
-sleep 1
-log "(b) $(cat "$W/tcp.out") silent TCP connections to the TLS port: RSS $(rss) kB"
-exec 7>&-
-wait "$HOLD_PID" || true
-HOLD_PID=""
-sleep 3
-log "(b) after they closed: RSS $(rss) kB"
+# Holds connections of one kind (limits_bench MODE) until they are all open,
+# logs serve's RSS with them and again after the holder lets them go.
+hold_and_measure() {  # mode out-file what
+  "$BENCH" "$1" "$TLS_PORT" "$TLS_IDLE" < "$W/hold" > "$2" &
+  HOLD_PID=$!
+  exec 7> "$W/hold"
+  for _ in $(seq 1 600); do grep -q held "$2" 2>/dev/null && break; sleep 0.2; done
+  sleep 1
+  log "(b) $(cat "$2") $3: RSS $(rss) kB"
+  exec 7>&-
+  wait "$HOLD_PID" || true
+  HOLD_PID=""
+  sleep 3
+  log "(b) after they closed: RSS $(rss) kB"
+}
+hold_and_measure tls-idle "$W/tls.out" "idle TLS connections"
+hold_and_measure tcp-idle "$W/tcp.out" "silent TCP connections to the TLS port"
