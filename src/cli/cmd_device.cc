@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +30,78 @@ nlohmann::json DeviceJson(const Device& d) {
   return j;
 }
 
-int RunImport(const std::string& data, const std::string& path, const std::string& reason) {
+struct ImportOptions {
+  bool dry_run = false;  // print what would change, change nothing
+  bool replace = false;  // a line replaces every attribute (absent = cleared)
+  bool partial = false;  // apply the good lines even when some are rejected
+};
+
+// One line's planned change, and the words that describe it.
+struct PlannedImport {
+  size_t lineno = 0;
+  DeviceImport step;
+  std::string summary;  // empty: the device is unchanged
+};
+
+std::string Describe(const Device& before, const Device& after, const std::vector<std::string>& changed) {
+  std::string out;
+  for (const std::string& field : changed) {
+    if (!out.empty()) out += ", ";
+    out += field;
+    if (field == "owner") out += " '" + Shown(before.owner) + "' -> '" + Shown(after.owner) + "'";
+    if (field == "mode") {
+      out += " " + std::string(AccessModeName(before.mode)) + " -> " + std::string(AccessModeName(after.mode));
+    }
+    if (field == "max_ues") out += " " + std::to_string(before.max_ues) + " -> " + std::to_string(after.max_ues);
+    if (field == "prefixes" || field == "csg") {
+      const auto& b = field == "prefixes" ? before.prefixes : before.csg;
+      const auto& a = field == "prefixes" ? after.prefixes : after.csg;
+      out += " (" + std::to_string(b.size()) + " -> " + std::to_string(a.size()) + " entries)";
+    }
+  }
+  return out;
+}
+
+// Plans one parsed line against the store: Ok with an empty summary when it
+// changes nothing, an error when the line cannot be applied.
+Result<PlannedImport> PlanLine(Store& store, const RegistryEntry& entry, const ImportOptions& opts) {
+  PlannedImport plan;
+  plan.step.device = entry.device;
+  auto existing = store.GetDevice(entry.device.id);
+  if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
+  if (!existing.ok()) {
+    plan.step.is_new = true;
+    plan.summary = "+ " + entry.device.id + " (new, " + std::string(DeviceStatusName(entry.device.status)) + ")";
+    return plan;
+  }
+  Device target = opts.replace ? entry.device : MergeRegistryEntry(*existing, entry);
+  target.status = existing->status;
+  target.created_ms = existing->created_ms;
+  target.last_seen_ms = existing->last_seen_ms;
+  std::vector<std::string> changed = ChangedDeviceAttributes(*existing, target);
+  std::string words = Describe(*existing, target, changed);
+  plan.step.device = target;
+  plan.step.attributes = !changed.empty();
+  const DeviceStatus wanted = entry.device.status;
+  if (entry.Has(RegistryField::kStatus) && wanted != existing->status) {
+    if (!IsAllowedTransition(existing->status, wanted)) {
+      return Status::FailedPrecondition("device " + entry.device.id + ": lifecycle does not allow " +
+                                        std::string(DeviceStatusName(existing->status)) + " -> " +
+                                        std::string(DeviceStatusName(wanted)));
+    }
+    plan.step.status = wanted;
+    if (!words.empty()) words += ", ";
+    words += "status " + std::string(DeviceStatusName(existing->status)) + " -> " +
+             std::string(DeviceStatusName(wanted));
+  }
+  if (!words.empty()) plan.summary = "~ " + entry.device.id + ": " + words;
+  return plan;
+}
+
+// `device import`: merge by default (a line changes only the fields it names),
+// all or nothing by default (one rejected line and nothing is written, exit 2).
+int RunImport(const std::string& data, const std::string& path, const std::string& reason,
+              const ImportOptions& opts) {
   auto env = OpenEnv(data);
   if (!env.ok()) return Fail(env.status());
   auto key = env->dir.LoadPseudonymKey();
@@ -39,76 +111,82 @@ int RunImport(const std::string& data, const std::string& path, const std::strin
   if (!in) return Fail(Status::NotFound("cannot read " + path));
   AuditContext audit = CliAudit(reason.empty() ? "registry import from " + path : reason);
 
+  std::vector<PlannedImport> plans;
+  std::unordered_map<std::string, size_t> seen;  // device -> line
   std::string line;
-  size_t lineno = 0, added = 0, updated = 0, unchanged = 0, rejected = 0;
+  size_t lineno = 0, rejected = 0, unchanged = 0;
+  auto report = [&](size_t at, const Status& s) {
+    std::fprintf(stderr, "%s:%zu: %s\n", Shown(path).c_str(), at, Shown(s.message()).c_str());
+    ++rejected;
+  };
   while (std::getline(in, line)) {
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto report = [&](const Status& s) {
-      std::fprintf(stderr, "%s:%zu: %s\n", Shown(path).c_str(), lineno, Shown(s.message()).c_str());
-      ++rejected;
-    };
-    auto device = ParseRegistryLine(line, pseudonymizer);
-    if (!device.ok()) {
-      report(device.status());
+    auto entry = ParseRegistryEntry(line, pseudonymizer);
+    if (!entry.ok()) {
+      report(lineno, entry.status());
       continue;
     }
-    auto existing = env->store->GetDevice(device->id);
-    if (!existing.ok() && !existing.status().IsNotFound()) {
-      report(existing.status());
+    auto [it, fresh] = seen.emplace(entry->device.id, lineno);
+    if (!fresh) {
+      report(lineno, Status::InvalidArgument("device " + entry->device.id + " is already on line " +
+                                             std::to_string(it->second)));
       continue;
     }
-    if (!existing.ok()) {
-      if (Status s = env->store->AddDevice(*device, audit); !s.ok()) {
-        report(s);
-      } else {
-        ++added;
-      }
+    auto plan = PlanLine(*env->store, *entry, opts);
+    if (!plan.ok()) {
+      report(lineno, plan.status());
       continue;
     }
-    // Known device: check the status move first so that a refused line
-    // writes nothing at all.
-    bool status_change = existing->status != device->status;
-    if (status_change && !IsAllowedTransition(existing->status, device->status)) {
-      report(Status::FailedPrecondition("device " + device->id + ": lifecycle does not allow " +
-                                        std::string(DeviceStatusName(existing->status)) + " -> " +
-                                        std::string(DeviceStatusName(device->status))));
-      continue;
-    }
-    Device merged = *device;
-    merged.created_ms = existing->created_ms;
-    merged.last_seen_ms = existing->last_seen_ms;
-    merged.status = existing->status;
-    bool attrs_change = merged.owner != existing->owner || merged.mode != existing->mode ||
-                        merged.prefixes != existing->prefixes || merged.csg != existing->csg ||
-                        merged.cert_fp != existing->cert_fp || merged.max_ues != existing->max_ues ||
-                        merged.site.has_value() != existing->site.has_value() ||
-                        (merged.site && (merged.site->lat != existing->site->lat ||
-                                         merged.site->lon != existing->site->lon ||
-                                         merged.site->radius_m != existing->site->radius_m));
-    if (attrs_change) {
-      if (Status s = env->store->UpdateDeviceAttributes(merged, audit); !s.ok()) {
-        report(s);
-        continue;
-      }
-    }
-    if (status_change) {
-      auto t = env->store->SetDeviceStatus(device->id, device->status, audit);
-      if (!t.ok()) {
-        report(t.status());
-        continue;
-      }
-    }
-    if (attrs_change || status_change) {
-      ++updated;
-    } else {
+    if (plan->summary.empty()) {
       ++unchanged;
+      continue;
+    }
+    plan->lineno = lineno;
+    plans.push_back(std::move(plan).value());
+  }
+  if (in.bad()) return Fail(Status::Internal("reading " + path + " failed"));
+  size_t added = 0, updated = 0;
+  for (const PlannedImport& p : plans) (p.step.is_new ? added : updated)++;
+
+  const char* mode = opts.replace ? "replace" : "merge";
+  if (opts.dry_run) {
+    for (const PlannedImport& p : plans) std::printf("%s\n", p.summary.c_str());
+    std::printf("dry run (%s) of %s: would add %zu, update %zu, leave %zu unchanged; %zu rejected; nothing written\n",
+                mode, Shown(path).c_str(), added, updated, unchanged, rejected);
+    return rejected == 0 ? 0 : 2;
+  }
+  if (rejected > 0 && !opts.partial) {
+    std::fprintf(stderr,
+                 "femtoguard: nothing imported: %zu line(s) rejected (fix them, or pass --partial to import "
+                 "the others)\n",
+                 rejected);
+    return 2;
+  }
+  if (!opts.partial) {
+    std::vector<DeviceImport> steps;
+    steps.reserve(plans.size());
+    for (const PlannedImport& p : plans) steps.push_back(p.step);
+    if (!steps.empty()) {
+      if (Status s = env->store->ImportDevices(steps, audit); !s.ok()) {
+        std::fprintf(stderr, "femtoguard: nothing imported\n");
+        return Fail(s);
+      }
+    }
+  } else {
+    added = updated = 0;
+    for (const PlannedImport& p : plans) {
+      if (Status s = env->store->ImportDevices({p.step}, audit); !s.ok()) {
+        report(p.lineno, s);
+        continue;
+      }
+      (p.step.is_new ? added : updated)++;
     }
   }
-  std::printf("imported %s: %zu added, %zu updated, %zu unchanged, %zu rejected\n", path.c_str(), added, updated,
-              unchanged, rejected);
+  std::printf("imported %s (%s): %zu added, %zu updated, %zu unchanged, %zu rejected\n", Shown(path).c_str(), mode,
+              added, updated, unchanged, rejected);
   if (added + updated > 0) NotifyServeOrWarn(env->dir);
-  return rejected == 0 ? 0 : 1;
+  return rejected == 0 ? 0 : 2;
 }
 
 }  // namespace
@@ -167,11 +245,18 @@ void RegisterDeviceCommands(CLI::App& app, Program& program) {
     auto data = std::make_shared<std::string>();
     auto path = std::make_shared<std::string>();
     auto reason = std::make_shared<std::string>();
+    auto opts = std::make_shared<ImportOptions>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--registry", *path, "registry.jsonl (DESIGN.md §3.2)")->required();
+    cmd->add_option("--registry", *path, "registry.jsonl (docs/formats.md)")->required();
     cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
-    cmd->callback([&program, data, path, reason] {
-      program.action = [=] { return RunImport(*data, *path, *reason); };
+    cmd->add_flag("--dry-run", opts->dry_run, "print what would change; write nothing");
+    cmd->add_flag("--replace", opts->replace,
+                  "a line replaces every attribute of a known device (absent fields are cleared); "
+                  "default: merge, absent fields stay as they are");
+    cmd->add_flag("--partial", opts->partial,
+                  "import the good lines even if some are rejected (default: all or nothing)");
+    cmd->callback([&program, data, path, reason, opts] {
+      program.action = [=] { return RunImport(*data, *path, *reason, *opts); };
     });
   }
   {

@@ -101,26 +101,15 @@ void NotifyServeOrWarn(const DataDir& dir) {
 
 namespace {
 
-int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen,
-            const std::string& tls_listen) {
-  std::string data = ResolveDataDirArg(data_flag);
-  if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+// Writes a new data dir's contents into `root` (an empty staging dir).
+int InitInto(const std::filesystem::path& root, const Config& config) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::exists(data, ec) && !fs::is_empty(data, ec)) {
-    return Fail(Status::AlreadyExists("refusing to overwrite existing data dir " + data));
-  }
-  DataDir dir(data);
+  DataDir dir(root);
   fs::create_directories(dir.SecretsDir(), ec);
-  if (ec) return Fail(Status::Internal("cannot create " + data + ": " + ec.message()));
+  if (ec) return Fail(Status::Internal("cannot create " + root.string() + ": " + ec.message()));
   fs::permissions(dir.root(), fs::perms::owner_all, ec);
   fs::permissions(dir.SecretsDir(), fs::perms::owner_all, ec);
-
-  Config config;
-  if (!listen.empty()) config.listen = listen;
-  if (!tls_listen.empty()) config.tls_listen = tls_listen;
-  config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
-  if (Status s = config.Validate(); !s.ok()) return Fail(s);
 
   std::string passphrase;
   bool generated = false;
@@ -153,6 +142,48 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   entry.reason = generated ? "CA keys encrypted with a generated passphrase file"
                            : "CA keys encrypted with FEMTOGUARD_CA_PASSPHRASE";
   if (Status a = (*store)->AppendAudit(entry); !a.ok()) return Fail(a);
+  return 0;
+}
+
+// `init` checks everything it can before it writes anything, then builds the
+// data dir in a staging dir beside it and renames it into place: a failed
+// init (a bad flag, a full disk, a refused passphrase) leaves nothing behind,
+// and the next init does not trip over a half-made secrets/.
+int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen,
+            const std::string& tls_listen) {
+  std::string data = ResolveDataDirArg(data_flag);
+  if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(data, ec) && !fs::is_empty(data, ec)) {
+    return Fail(Status::AlreadyExists("refusing to overwrite existing data dir " + data));
+  }
+  if (fs::exists(data, ec) && !fs::is_directory(data, ec)) {
+    return Fail(Status::AlreadyExists("refusing to overwrite " + data + ": not a directory"));
+  }
+  Config config;
+  if (!listen.empty()) config.listen = listen;
+  if (!tls_listen.empty()) config.tls_listen = tls_listen;
+  config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
+  if (Status s = config.Validate(); !s.ok()) return Fail(s);
+
+  fs::path target = fs::absolute(data, ec).lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return Fail(Status::Internal("cannot create " + target.parent_path().string() + ": " + ec.message()));
+  const fs::path staging =
+      target.parent_path() / ("." + target.filename().string() + ".init-" + std::to_string(::getpid()));
+  fs::remove_all(staging, ec);
+  int rc = InitInto(staging, config);
+  if (rc == 0) {
+    if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty dir we were given
+    fs::rename(staging, target, ec);
+    if (ec) rc = Fail(Status::Internal("cannot move " + staging.string() + " to " + data + ": " + ec.message()));
+  }
+  if (rc != 0) {
+    fs::remove_all(staging, ec);
+    return rc;
+  }
   std::printf("initialised %s (CA '%s', public URL %s)\n", data.c_str(), config.ca_name.c_str(),
               config.public_url.c_str());
   return 0;

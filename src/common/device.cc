@@ -62,4 +62,19 @@ Status ValidateDeviceId(std::string_view id) {
   return Status::Ok();
 }
 
+std::vector<std::string> ChangedDeviceAttributes(const Device& a, const Device& b) {
+  std::vector<std::string> out;
+  if (a.owner != b.owner) out.push_back("owner");
+  if (a.mode != b.mode) out.push_back("mode");
+  bool same_site = a.site.has_value() == b.site.has_value() &&
+                   (!a.site || (a.site->lat == b.site->lat && a.site->lon == b.site->lon &&
+                                a.site->radius_m == b.site->radius_m));
+  if (!same_site) out.push_back("site");
+  if (a.prefixes != b.prefixes) out.push_back("prefixes");
+  if (a.csg != b.csg) out.push_back("csg");
+  if (a.cert_fp != b.cert_fp) out.push_back("cert_fp");
+  if (a.max_ues != b.max_ues) out.push_back("max_ues");
+  return out;
+}
+
 }  // namespace fg

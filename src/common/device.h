@@ -51,6 +51,10 @@ struct Device {
   UnixMillis last_seen_ms = 0;  // last enrolment, renewal or session; 0 = never
 };
 
+// Names of the registry attributes (owner, mode, site, prefixes, csg,
+// cert_fp, max_ues) that differ between `a` and `b`, in that order.
+std::vector<std::string> ChangedDeviceAttributes(const Device& a, const Device& b);
+
 // Device ids become certificate subjects, URIs and file names: keep them to
 // a conservative alphabet. 1..64 chars of [A-Za-z0-9._-], not starting with '.' or '-'.
 Status ValidateDeviceId(std::string_view id);

@@ -60,12 +60,14 @@ bool AllDigits(const std::string& s) {
 
 }  // namespace
 
-Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pseudonymizer) {
+Result<RegistryEntry> ParseRegistryEntry(std::string_view line, const Pseudonymizer& pseudonymizer) {
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("not a JSON object");
 
-  Device d;
+  RegistryEntry entry;
+  Device& d = entry.device;
+  auto mark = [&entry](RegistryField f) { entry.present |= static_cast<uint32_t>(f); };
   auto dev = j.find("device");
   if (dev == j.end() || !dev->is_string()) return Bad("device", "missing or not a string");
   d.id = dev->get<std::string>();
@@ -75,6 +77,7 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
   }
 
   if (auto it = j.find("status"); it != j.end()) {
+    mark(RegistryField::kStatus);
     if (!it->is_string()) return Bad("status", "not a string");
     FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "status", it->get_ref<const std::string&>(), 32));
     auto st = ParseDeviceStatus(it->get<std::string>());
@@ -82,17 +85,20 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
     d.status = *st;
   }
   if (auto it = j.find("owner"); it != j.end()) {
+    mark(RegistryField::kOwner);
     if (!it->is_string()) return Bad("owner", "not a string");
     d.owner = it->get<std::string>();
     if (!d.owner.empty()) FG_RETURN_IF_ERROR(CheckField(IdKind::kText, "owner", d.owner, 256));
   }
   if (auto it = j.find("mode"); it != j.end()) {
+    mark(RegistryField::kMode);
     if (!it->is_string()) return Bad("mode", "not a string");
     FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "mode", it->get_ref<const std::string&>(), 32));
     auto m = ParseAccessMode(it->get<std::string>());
     if (!m.ok()) return Bad("mode", m.status().message());
     d.mode = *m;
   }
+  if (j.contains("site")) mark(RegistryField::kSite);
   if (auto it = j.find("site"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Bad("site", "not an object");
     Site s;
@@ -113,6 +119,7 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
     }
     d.site = s;
   }
+  if (j.contains("prefixes")) mark(RegistryField::kPrefixes);
   if (auto it = j.find("prefixes"); it != j.end() && !it->is_null()) {
     if (!it->is_array()) return Bad("prefixes", "not an array");
     for (const auto& p : *it) {
@@ -124,6 +131,7 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
       d.prefixes.push_back(*c);
     }
   }
+  if (j.contains("csg")) mark(RegistryField::kCsg);
   if (auto it = j.find("csg"); it != j.end() && !it->is_null()) {
     if (!it->is_array()) return Bad("csg", "not an array");
     for (const auto& m : *it) {
@@ -138,19 +146,39 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
       std::memset(imsi.data(), 0, imsi.size());
     }
   }
+  if (j.contains("cert_fp")) mark(RegistryField::kCertFp);
   if (auto it = j.find("cert_fp"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) return Bad("cert_fp", "not a string");
     d.cert_fp = it->get<std::string>();
     FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "cert_fp", d.cert_fp));
     if (d.cert_fp.rfind("sha256:", 0) != 0) return Bad("cert_fp", "must start with 'sha256:'");
   }
+  if (j.contains("max_ues")) mark(RegistryField::kMaxUes);
   if (auto it = j.find("max_ues"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer()) return Bad("max_ues", "not an integer");
     long long v = it->get<long long>();
     if (v < 0 || v > 100000) return Bad("max_ues", "out of range");
     d.max_ues = static_cast<int>(v);
   }
-  return d;
+  return entry;
+}
+
+Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pseudonymizer) {
+  FG_ASSIGN_OR_RETURN(RegistryEntry entry, ParseRegistryEntry(line, pseudonymizer));
+  return std::move(entry.device);
+}
+
+Device MergeRegistryEntry(const Device& existing, const RegistryEntry& entry) {
+  Device out = existing;
+  const Device& in = entry.device;
+  if (entry.Has(RegistryField::kOwner)) out.owner = in.owner;
+  if (entry.Has(RegistryField::kMode)) out.mode = in.mode;
+  if (entry.Has(RegistryField::kSite)) out.site = in.site;
+  if (entry.Has(RegistryField::kPrefixes)) out.prefixes = in.prefixes;
+  if (entry.Has(RegistryField::kCsg)) out.csg = in.csg;
+  if (entry.Has(RegistryField::kCertFp)) out.cert_fp = in.cert_fp;
+  if (entry.Has(RegistryField::kMaxUes)) out.max_ues = in.max_ues;
+  return out;
 }
 
 }  // namespace fg

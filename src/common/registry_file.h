@@ -4,6 +4,7 @@
 // member IMSIs are pseudonymized here, at the edge; the raw values never
 // leave this function.
 
+#include <cstdint>
 #include <string_view>
 
 #include "common/device.h"
@@ -12,9 +13,37 @@
 
 namespace fg {
 
+// The optional fields a registry line can carry. `device` is always there.
+enum class RegistryField : uint32_t {
+  kStatus = 1u << 0,
+  kOwner = 1u << 1,
+  kMode = 1u << 2,
+  kSite = 1u << 3,
+  kPrefixes = 1u << 4,
+  kCsg = 1u << 5,
+  kCertFp = 1u << 6,
+  kMaxUes = 1u << 7,
+};
+
+// One parsed line and which fields it named. A field given as JSON null is
+// named (it clears the value when merged); an absent field is not.
+struct RegistryEntry {
+  Device device;
+  uint32_t present = 0;
+  bool Has(RegistryField f) const { return (present & static_cast<uint32_t>(f)) != 0; }
+};
+
 // Parses one line. On error the Status message says which field is wrong
 // (the caller adds the line number). Nothing is partially returned.
+Result<RegistryEntry> ParseRegistryEntry(std::string_view line, const Pseudonymizer& pseudonymizer);
+// The same, for callers that take a line as a whole device (replay, sim):
+// absent fields have their defaults.
 Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pseudonymizer);
+
+// `existing` with the attributes `entry` names replaced (merge import, the
+// default of `device import`): an attribute the line does not name stays as
+// it is. Identity, status and timestamps are never taken from the entry.
+Device MergeRegistryEntry(const Device& existing, const RegistryEntry& entry);
 
 // Validates "a.b.c.d/len" or an IPv6 CIDR; returns the canonical text.
 Result<std::string> CanonicalCidr(std::string_view cidr);

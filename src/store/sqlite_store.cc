@@ -576,21 +576,6 @@ void BindAttributes(Statement& s, const Device& d) {
 }
 
 // Names of the registry attributes that differ between `a` and `b`.
-std::vector<std::string> ChangedAttributes(const Device& a, const Device& b) {
-  std::vector<std::string> out;
-  if (a.owner != b.owner) out.push_back("owner");
-  if (a.mode != b.mode) out.push_back("mode");
-  bool same_site = a.site.has_value() == b.site.has_value() &&
-                   (!a.site || (a.site->lat == b.site->lat && a.site->lon == b.site->lon &&
-                                a.site->radius_m == b.site->radius_m));
-  if (!same_site) out.push_back("site");
-  if (a.prefixes != b.prefixes) out.push_back("prefixes");
-  if (a.csg != b.csg) out.push_back("csg");
-  if (a.cert_fp != b.cert_fp) out.push_back("cert_fp");
-  if (a.max_ues != b.max_ues) out.push_back("max_ues");
-  return out;
-}
-
 Status SetDeviceStatusRow(Connection& c, std::string_view id, DeviceStatus to, UnixMillis now) {
   FG_ASSIGN_OR_RETURN(Statement s,
                       c.Prepare("UPDATE devices SET status = ?2, updated_ms = ?3 WHERE id = ?1"));
@@ -954,64 +939,152 @@ SqliteStore::~SqliteStore() = default;
 
 // ---- devices ----
 
+namespace sqlite {
+
+// The bodies of the device writes, run inside a caller's transaction so that
+// ImportDevices can apply a whole registry file in one.
+Status AddDeviceTx(Connection& c, const Device& device, const AuditContext& audit) {
+  const UnixMillis now = NowMillis();
+  {
+    FG_ASSIGN_OR_RETURN(
+        Statement s,
+        c.Prepare("INSERT INTO devices (id, owner, mode, site_lat, site_lon, site_radius_m, "
+                  "prefixes, csg, cert_fp, max_ues, status, created_ms, updated_ms, "
+                  "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                  "?13, ?14)"));
+    s.BindText(1, device.id);
+    sqlite::BindAttributes(s, device);
+    // Timestamps given by the caller (a migration from another store) are kept.
+    s.BindText(11, DeviceStatusName(device.status))
+        .BindInt(12, device.created_ms != 0 ? device.created_ms : now)
+        .BindInt(13, device.updated_ms != 0 ? device.updated_ms : now)
+        .BindInt(14, device.last_seen_ms);
+    Status inserted = s.Run();
+    if (inserted.IsAlreadyExists()) {
+      return Status::AlreadyExists("device " + device.id + " already exists");
+    }
+    FG_RETURN_IF_ERROR(inserted);
+  }
+  json detail = {{"status", DeviceStatusName(device.status)},
+                 {"mode", AccessModeName(device.mode)}};
+  FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.add", device.id, detail));
+  return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
+}
+
+Status UpdateDeviceAttributesTx(Connection& c, const Device& device, const AuditContext& audit) {
+  FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, device.id));
+  if (!current) return Status::NotFound("device " + device.id + " is not registered");
+  std::vector<std::string> changed = ChangedDeviceAttributes(*current, device);
+  if (changed.empty()) return Status::Ok();  // nothing happened, so nothing to record
+  const UnixMillis now = NowMillis();
+  {
+    FG_ASSIGN_OR_RETURN(
+        Statement s,
+        c.Prepare("UPDATE devices SET owner = ?2, mode = ?3, site_lat = ?4, site_lon = ?5, "
+                  "site_radius_m = ?6, prefixes = ?7, csg = ?8, cert_fp = ?9, max_ues = ?10, "
+                  "updated_ms = ?11 WHERE id = ?1"));
+    s.BindText(1, device.id);
+    sqlite::BindAttributes(s, device);
+    s.BindInt(11, now);
+    FG_RETURN_IF_ERROR(s.Run());
+  }
+  json detail = {{"changed", changed}};
+  FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.update", device.id, detail));
+  return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
+}
+
+Result<DeviceTransition> SetDeviceStatusTx(Connection& c, std::string_view id, DeviceStatus to,
+                                           const AuditContext& audit) {
+  const std::string device(id);
+  FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, id));
+  if (!current) return Status::NotFound("device " + device + " is not registered");
+  DeviceTransition t;
+  t.from = current->status;
+  t.to = to;
+  if (!IsAllowedTransition(t.from, to)) {
+    return Status::FailedPrecondition("device " + device + ": transition from " +
+                                      std::string(DeviceStatusName(t.from)) + " to " +
+                                      std::string(DeviceStatusName(to)) + " is not allowed");
+  }
+  const UnixMillis now = NowMillis();
+  FG_RETURN_IF_ERROR(sqlite::SetDeviceStatusRow(c, id, to, now));
+  json detail = {{"from", DeviceStatusName(t.from)}, {"to", DeviceStatusName(to)}};
+  FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.status", device, detail));
+  FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kDevice, device));
+
+  if (to == DeviceStatus::kSuspended) {
+    FG_ASSIGN_OR_RETURN(t.certs_held, sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
+    for (const std::string& serial : t.certs_held) {
+      FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
+          c, now, audit, "cert.hold", serial, device, CertStatus::kHold,
+          RevocationReason::kCertificateHold, now,
+          {{"reason", RevocationReasonName(RevocationReason::kCertificateHold)}}));
+    }
+  } else if (t.from == DeviceStatus::kSuspended && to == DeviceStatus::kActive) {
+    FG_ASSIGN_OR_RETURN(t.certs_released, sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
+    for (const std::string& serial : t.certs_released) {
+      FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
+          c, now, audit, "cert.release", serial, device, CertStatus::kValid,
+          RevocationReason::kUnspecified, 0, json::object()));
+    }
+  } else if (to == DeviceStatus::kDecommissioned) {
+    FG_ASSIGN_OR_RETURN(std::vector<std::string> valid,
+                        sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
+    FG_ASSIGN_OR_RETURN(std::vector<std::string> held,
+                        sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
+    const auto reason = RevocationReason::kCessationOfOperation;
+    for (const auto* group : {&valid, &held}) {
+      const bool was_held = group == &held;
+      for (const std::string& serial : *group) {
+        json d = {{"reason", RevocationReasonName(reason)}};
+        if (was_held) d["from"] = "hold";
+        FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(c, now, audit, "cert.revoke", serial,
+                                                         device, CertStatus::kRevoked, reason,
+                                                         now, std::move(d)));
+        t.certs_revoked.push_back(serial);
+      }
+    }
+  }
+  return t;
+}
+
+}  // namespace sqlite
+
 Status SqliteStore::AddDevice(const Device& device, const AuditContext& audit) {
   FG_RETURN_IF_ERROR(ValidateDeviceId(device.id));
   if (device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
   std::lock_guard lock(mutex_);
   Connection& c = *conn_;
-  return c.WriteTransaction([&]() -> Status {
-    const UnixMillis now = NowMillis();
-    {
-      FG_ASSIGN_OR_RETURN(
-          Statement s,
-          c.Prepare("INSERT INTO devices (id, owner, mode, site_lat, site_lon, site_radius_m, "
-                    "prefixes, csg, cert_fp, max_ues, status, created_ms, updated_ms, "
-                    "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                    "?13, ?14)"));
-      s.BindText(1, device.id);
-      sqlite::BindAttributes(s, device);
-      // Timestamps given by the caller (a migration from another store) are kept.
-      s.BindText(11, DeviceStatusName(device.status))
-          .BindInt(12, device.created_ms != 0 ? device.created_ms : now)
-          .BindInt(13, device.updated_ms != 0 ? device.updated_ms : now)
-          .BindInt(14, device.last_seen_ms);
-      Status inserted = s.Run();
-      if (inserted.IsAlreadyExists()) {
-        return Status::AlreadyExists("device " + device.id + " already exists");
-      }
-      FG_RETURN_IF_ERROR(inserted);
-    }
-    json detail = {{"status", DeviceStatusName(device.status)},
-                   {"mode", AccessModeName(device.mode)}};
-    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.add", device.id, detail));
-    return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
-  });
+  return c.WriteTransaction([&]() -> Status { return sqlite::AddDeviceTx(c, device, audit); });
 }
 
 Status SqliteStore::UpdateDeviceAttributes(const Device& device, const AuditContext& audit) {
   if (device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
   std::lock_guard lock(mutex_);
   Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status { return sqlite::UpdateDeviceAttributesTx(c, device, audit); });
+}
+
+Status SqliteStore::ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) {
+  for (const DeviceImport& step : plan) {
+    FG_RETURN_IF_ERROR(ValidateDeviceId(step.device.id));
+    if (step.device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
+  }
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
   return c.WriteTransaction([&]() -> Status {
-    FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, device.id));
-    if (!current) return Status::NotFound("device " + device.id + " is not registered");
-    std::vector<std::string> changed = sqlite::ChangedAttributes(*current, device);
-    if (changed.empty()) return Status::Ok();  // nothing happened, so nothing to record
-    const UnixMillis now = NowMillis();
-    {
-      FG_ASSIGN_OR_RETURN(
-          Statement s,
-          c.Prepare("UPDATE devices SET owner = ?2, mode = ?3, site_lat = ?4, site_lon = ?5, "
-                    "site_radius_m = ?6, prefixes = ?7, csg = ?8, cert_fp = ?9, max_ues = ?10, "
-                    "updated_ms = ?11 WHERE id = ?1"));
-      s.BindText(1, device.id);
-      sqlite::BindAttributes(s, device);
-      s.BindInt(11, now);
-      FG_RETURN_IF_ERROR(s.Run());
+    for (const DeviceImport& step : plan) {
+      if (step.is_new) {
+        FG_RETURN_IF_ERROR(sqlite::AddDeviceTx(c, step.device, audit));
+        continue;
+      }
+      if (step.attributes) FG_RETURN_IF_ERROR(sqlite::UpdateDeviceAttributesTx(c, step.device, audit));
+      if (step.status) {
+        FG_ASSIGN_OR_RETURN(DeviceTransition t, sqlite::SetDeviceStatusTx(c, step.device.id, *step.status, audit));
+        (void)t;
+      }
     }
-    json detail = {{"changed", changed}};
-    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.update", device.id, detail));
-    return sqlite::WriteChange(c, ChangeKind::kDevice, device.id);
+    return Status::Ok();
   });
 }
 
@@ -1047,59 +1120,7 @@ Result<DeviceTransition> SqliteStore::SetDeviceStatus(std::string_view id, Devic
                                                       const AuditContext& audit) {
   std::lock_guard lock(mutex_);
   Connection& c = *conn_;
-  const std::string device(id);
-  return c.WriteTransaction([&]() -> Result<DeviceTransition> {
-    FG_ASSIGN_OR_RETURN(std::optional<Device> current, sqlite::LoadDevice(c, id));
-    if (!current) return Status::NotFound("device " + device + " is not registered");
-    DeviceTransition t;
-    t.from = current->status;
-    t.to = to;
-    if (!IsAllowedTransition(t.from, to)) {
-      return Status::FailedPrecondition("device " + device + ": transition from " +
-                                        std::string(DeviceStatusName(t.from)) + " to " +
-                                        std::string(DeviceStatusName(to)) + " is not allowed");
-    }
-    const UnixMillis now = NowMillis();
-    FG_RETURN_IF_ERROR(sqlite::SetDeviceStatusRow(c, id, to, now));
-    json detail = {{"from", DeviceStatusName(t.from)}, {"to", DeviceStatusName(to)}};
-    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "device.status", device, detail));
-    FG_RETURN_IF_ERROR(sqlite::WriteChange(c, ChangeKind::kDevice, device));
-
-    if (to == DeviceStatus::kSuspended) {
-      FG_ASSIGN_OR_RETURN(t.certs_held, sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
-      for (const std::string& serial : t.certs_held) {
-        FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
-            c, now, audit, "cert.hold", serial, device, CertStatus::kHold,
-            RevocationReason::kCertificateHold, now,
-            {{"reason", RevocationReasonName(RevocationReason::kCertificateHold)}}));
-      }
-    } else if (t.from == DeviceStatus::kSuspended && to == DeviceStatus::kActive) {
-      FG_ASSIGN_OR_RETURN(t.certs_released, sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
-      for (const std::string& serial : t.certs_released) {
-        FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(
-            c, now, audit, "cert.release", serial, device, CertStatus::kValid,
-            RevocationReason::kUnspecified, 0, json::object()));
-      }
-    } else if (to == DeviceStatus::kDecommissioned) {
-      FG_ASSIGN_OR_RETURN(std::vector<std::string> valid,
-                          sqlite::SerialsWithStatus(c, id, CertStatus::kValid));
-      FG_ASSIGN_OR_RETURN(std::vector<std::string> held,
-                          sqlite::SerialsWithStatus(c, id, CertStatus::kHold));
-      const auto reason = RevocationReason::kCessationOfOperation;
-      for (const auto* group : {&valid, &held}) {
-        const bool was_held = group == &held;
-        for (const std::string& serial : *group) {
-          json d = {{"reason", RevocationReasonName(reason)}};
-          if (was_held) d["from"] = "hold";
-          FG_RETURN_IF_ERROR(sqlite::TransitionCertificate(c, now, audit, "cert.revoke", serial,
-                                                           device, CertStatus::kRevoked, reason,
-                                                           now, std::move(d)));
-          t.certs_revoked.push_back(serial);
-        }
-      }
-    }
-    return t;
-  });
+  return c.WriteTransaction([&]() -> Result<DeviceTransition> { return sqlite::SetDeviceStatusTx(c, id, to, audit); });
 }
 
 Status SqliteStore::TouchDevice(std::string_view id, UnixMillis when) {

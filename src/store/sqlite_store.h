@@ -68,6 +68,7 @@ class SqliteStore final : public Store {
 
   Status AddDevice(const Device& device, const AuditContext& audit) override;
   Status UpdateDeviceAttributes(const Device& device, const AuditContext& audit) override;
+  Status ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) override;
   Result<Device> GetDevice(std::string_view id) override;
   Result<std::vector<Device>> ListDevices(const DeviceFilter& filter) override;
   Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to,

@@ -214,6 +214,14 @@ struct DeviceTransition {
   std::vector<std::string> certs_revoked;   // revoked (decommission)
 };
 
+// One device's part of a registry import (`femtoguard device import`).
+struct DeviceImport {
+  Device device;       // the whole row as it should be after the import
+  bool is_new = false;  // AddDevice (device.status is its first status)
+  bool attributes = false;                   // UpdateDeviceAttributes
+  std::optional<DeviceStatus> status;        // then SetDeviceStatus, with its certificate effects
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -238,6 +246,9 @@ class Store {
   // (including to the same status); NotFound for an unknown device.
   virtual Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to,
                                                    const AuditContext& audit) = 0;
+  // Applies every step of `plan` in order, in one transaction: all of them,
+  // with their audit and change rows, or (on any error) none.
+  virtual Status ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) = 0;
   // Records that the device was seen (enrolment, renewal, session). No audit.
   virtual Status TouchDevice(std::string_view id, UnixMillis when) = 0;
   // The same for many devices in one transaction (admission's periodic

@@ -38,6 +38,10 @@ class FailingStore final : public Store {
     if (fail) return Status::Unavailable("store down (test)");
     return inner.UpdateDeviceAttributes(device, audit);
   }
+  Status ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.ImportDevices(plan, audit);
+  }
   Result<Device> GetDevice(std::string_view id) override {
     if (fail) return Status::Unavailable("store down (test)");
     return inner.GetDevice(id);

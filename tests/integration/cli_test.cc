@@ -90,8 +90,15 @@ TEST_F(CliTest, ImportReportsBadLinesByNumberAndWritesNothingOfThem) {
            "{\"device\":\"FG-0000004\",\"csg\":[\"45008123456789X\"]}\n"
            "\n"
            "{\"device\":\"FG-0000005\",\"status\":\"provisioned\",\"mode\":\"open\"}\n");
-  auto r = Fg({"device", "import", "--data", data_, "--registry", reg});
-  EXPECT_EQ(r.exit_code, 1);  // some lines were rejected
+  // All or nothing by default: the bad lines are reported and nothing is written.
+  auto whole = Fg({"device", "import", "--data", data_, "--registry", reg});
+  EXPECT_EQ(whole.exit_code, 2) << whole.out;
+  EXPECT_THAT(whole.out, HasSubstr(reg + ":3: not valid JSON"));
+  EXPECT_THAT(whole.out, HasSubstr("nothing imported: 4 line(s) rejected"));
+  EXPECT_THAT(Fg({"device", "list", "--data", data_}).out, Not(HasSubstr("FG-0000001")));
+
+  auto r = Fg({"device", "import", "--data", data_, "--registry", reg, "--partial"});
+  EXPECT_EQ(r.exit_code, 2);  // some lines were rejected
   EXPECT_THAT(r.out, HasSubstr(reg + ":2: field 'status'"));
   EXPECT_THAT(r.out, HasSubstr(reg + ":3: not valid JSON"));
   EXPECT_THAT(r.out, HasSubstr(reg + ":4: field 'prefixes'"));
@@ -106,7 +113,7 @@ TEST_F(CliTest, ImportReportsBadLinesByNumberAndWritesNothingOfThem) {
 
   // Re-import is idempotent: nothing changes, nothing is audited again.
   auto audit_before = Fg({"audit", "list", "--data", data_, "--limit", "0"}).out;
-  auto again = Fg({"device", "import", "--data", data_, "--registry", reg});
+  auto again = Fg({"device", "import", "--data", data_, "--registry", reg, "--partial"});
   EXPECT_THAT(again.out, HasSubstr("0 added, 0 updated, 2 unchanged, 4 rejected"));
   EXPECT_EQ(Fg({"audit", "list", "--data", data_, "--limit", "0"}).out, audit_before);
 }
