@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "testing/harness.h"
@@ -148,6 +150,37 @@ TEST_F(ImportTest, AWholeFileIsOneTransactionWithItsAudit) {
     ++adds;
   }
   EXPECT_EQ(adds, 51u);  // the 50, and FG-0000001 from SetUp
+}
+
+}  // namespace
+}  // namespace fg::testing
+
+namespace fg::testing {
+namespace {
+
+// Usage errors are bad input (exit 2), for every kind CLI11 can raise: a
+// missing subcommand or option, an unknown flag, a value of the wrong type,
+// an unknown subcommand. Nothing is created on the way.
+TEST(UsageErrors, ExitTwoAndWriteNothing) {
+  TempDir dir;
+  const std::string data = dir / "never";
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"device"},
+      {"device", "list", "--data", data, "--limit", "x"},
+      {"serve", "--data", data, "--threads", "abc"},
+      {"alert", "list", "--data", data, "--bogus"},
+      {"no-such-command"},
+      {"cert", "issue", "--data", data},
+      {"init", "--data", data, "--listen", "nonsense"},
+  };
+  for (const auto& args : cases) {
+    auto r = Fg(args);
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data));
 }
 
 }  // namespace
