@@ -30,9 +30,12 @@ void AddDeviceTokenCommand(CLI::App* device, Program& program) {
   auto id = std::make_shared<std::string>();
   auto ttl_hours = std::make_shared<int>(72);
   AddDataOption(cmd, data.get());
-  cmd->add_option("--device", *id, "device id")->required()->check(IdArg(IdKind::kDeviceId));
+  cmd->add_option("--device", *id, "device id (required to make a token)")->check(IdArg(IdKind::kDeviceId));
   cmd->add_option("--ttl-hours", *ttl_hours, "hours until the token expires (default 72)")->check(CLI::Range(1, 24 * 90));
-  cmd->callback([&program, data, id, ttl_hours] {
+  AddDeviceTokenSubcommands(cmd, program);  // list | revoke (cmd_token.cc)
+  cmd->callback([&program, cmd, data, id, ttl_hours] {
+    if (!cmd->get_subcommands().empty()) return;  // `device token list|revoke` set the action
+    if (id->empty()) throw CLI::RequiredError("--device");
     program.action = [=] {
       auto env = OpenEnv(*data);
       if (!env.ok()) return Fail(env.status());

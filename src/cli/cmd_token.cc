@@ -1,6 +1,8 @@
 // femtoguard token create|list|revoke: bearer tokens of the HTTP API.
+// femtoguard device token list|revoke: one-time bootstrap (enrolment) tokens.
 
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "common/time.h"
@@ -59,6 +61,64 @@ void RegisterTokenCommands(CLI::App& app, Program& program) {
       if (Status s = env.store->RevokeApiToken(*id, CliAudit("token revoke")); !s.ok()) return Fail(s);
       NotifyServeOrWarn(env.dir);
       std::fprintf(stderr, "femtoguard: token %s revoked\n", id->c_str());
+      return 0;
+    });
+  }
+}
+
+namespace {
+
+// What a bootstrap token can still do, as `device token list` shows it.
+const char* BootstrapTokenState(const BootstrapToken& t, UnixMillis now) {
+  if (t.revoked_ms != 0) return "revoked";
+  if (t.used_ms != 0) return "used";
+  if (t.expires_ms <= now) return "expired";
+  return "live";
+}
+
+}  // namespace
+
+// `device token` makes a token (cmd_enrol.cc); these list and revoke them.
+// The secret is derived from the reference with the data dir's token key and
+// never stored, so nothing here can show it.
+void AddDeviceTokenSubcommands(CLI::App* device_token, Program& program) {
+  {
+    auto* cmd = device_token->add_subcommand("list", "list bootstrap tokens (reference, device, times, state; never secrets)");
+    auto data = std::make_shared<std::string>();
+    auto device = std::make_shared<std::string>();
+    AddDataOption(cmd, data.get());
+    cmd->add_option("--device", *device, "only this device's tokens")->check(IdArg(IdKind::kDeviceId));
+    RunWithEnv(cmd, program, data, [device](Env& env) {
+      std::optional<std::string_view> only;
+      if (!device->empty()) only = *device;
+      auto tokens = env.store->ListBootstrapTokens(only);
+      if (!tokens.ok()) return Fail(tokens.status());
+      const UnixMillis now = NowMillis();
+      std::printf("%-36s %-24s %-24s %-24s %-8s %s\n", "REF", "DEVICE", "CREATED", "EXPIRES", "STATE", "WHEN");
+      for (const BootstrapToken& t : *tokens) {
+        UnixMillis when = t.revoked_ms != 0 ? t.revoked_ms : t.used_ms;
+        std::printf("%-36s %-24s %-24s %-24s %-8s %s\n", Shown(t.ref).c_str(), Shown(t.device).c_str(),
+                    FormatRfc3339(t.created_ms).c_str(), FormatRfc3339(t.expires_ms).c_str(),
+                    BootstrapTokenState(t, now), when != 0 ? FormatRfc3339(when).c_str() : "-");
+      }
+      return 0;
+    });
+  }
+  {
+    auto* cmd = device_token->add_subcommand(
+        "revoke", "revoke an unused bootstrap token; CMP and EST refuse it from now on (audited)");
+    auto data = std::make_shared<std::string>();
+    auto ref = std::make_shared<std::string>();
+    auto reason = std::make_shared<std::string>();
+    AddDataOption(cmd, data.get());
+    cmd->add_option("ref", *ref, "token reference (tok-...)")->required()->check(IdArg(IdKind::kToken));
+    cmd->add_option("--reason", *reason, "why (audit log)")->check(IdArg(IdKind::kText, 512));
+    RunWithEnv(cmd, program, data, [ref, reason](Env& env) {
+      std::string why = reason->empty() ? "device token revoke" : *reason;
+      if (Status s = env.store->RevokeBootstrapToken(*ref, CliAudit(why)); !s.ok()) return Fail(s);
+      // CMP and EST read the token from the store on every request: no
+      // notification is needed for the refusal to take effect.
+      std::fprintf(stderr, "femtoguard: bootstrap token %s revoked\n", ref->c_str());
       return 0;
     });
   }

@@ -67,6 +67,7 @@ void AddDeviceTokenCommand(CLI::App* device, Program& program);
 void AddSweepDormantCommand(CLI::App* device, Program& program);
 void RegisterEndpointCommands(CLI::App& app, Program& program);
 void RegisterTokenCommands(CLI::App& app, Program& program);    // cmd_token.cc
+void AddDeviceTokenSubcommands(CLI::App* device_token, Program& program);  // cmd_token.cc
 void RegisterAdmitCommand(CLI::App& app, Program& program);     // cmd_admit.cc
 void RegisterReplayCommand(CLI::App& app, Program& program);    // cmd_replay.cc
 void RegisterAlertCommands(CLI::App& app, Program& program);    // cmd_alert.cc

@@ -101,8 +101,48 @@ void NotifyServeOrWarn(const DataDir& dir) {
 
 namespace {
 
+// Where the CA keys live (docs/pki.md, "CA custody"): init's and serve's flags.
+struct CustodyFlags {
+  std::string passphrase_file;
+  std::string hsm_uri;
+  std::string hsm_module;
+  std::string hsm_pin_file;
+  std::string issuing_csr_out;  // offline root: make the issuing key and a request, no root
+};
+
+// Checks init's custody flags before anything is written and puts them in
+// `config` (absolute paths). The passphrase from --passphrase-file goes to
+// `passphrase`.
+Status ApplyCustodyFlags(const CustodyFlags& flags, Config& config, std::string& passphrase) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!flags.passphrase_file.empty()) {
+    if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) {
+      return Status::InvalidArgument("give either --passphrase-file or FEMTOGUARD_CA_PASSPHRASE, not both");
+    }
+    FG_ASSIGN_OR_RETURN(passphrase, ReadSecretFile(flags.passphrase_file));
+    config.ca_passphrase_file = fs::absolute(flags.passphrase_file, ec).string();
+  }
+  if (!flags.hsm_uri.empty() || !flags.hsm_module.empty() || !flags.hsm_pin_file.empty()) {
+    if (flags.hsm_uri.empty() || flags.hsm_module.empty() || flags.hsm_pin_file.empty()) {
+      return Status::InvalidArgument("--hsm-uri, --hsm-module and --hsm-pin-file go together");
+    }
+    if (!fs::is_regular_file(flags.hsm_module, ec)) {
+      return Status::InvalidArgument("--hsm-module: no PKCS#11 library at " + flags.hsm_module);
+    }
+    FG_ASSIGN_OR_RETURN(std::string pin, ReadSecretFile(flags.hsm_pin_file));
+    OPENSSL_cleanse(pin.data(), pin.size());
+    config.ca_hsm_uri = flags.hsm_uri;
+    config.ca_hsm_module = fs::absolute(flags.hsm_module, ec).string();
+    config.ca_hsm_pin_file = fs::absolute(flags.hsm_pin_file, ec).string();
+  }
+  return Status::Ok();
+}
+
 // Writes a new data dir's contents into `root` (an empty staging dir).
-int InitInto(const std::filesystem::path& root, const Config& config) {
+// `passphrase` is the operator's (--passphrase-file) or empty.
+int InitInto(const std::filesystem::path& root, const Config& config, std::string passphrase,
+             const CustodyFlags& custody) {
   namespace fs = std::filesystem;
   std::error_code ec;
   DataDir dir(root);
@@ -111,9 +151,10 @@ int InitInto(const std::filesystem::path& root, const Config& config) {
   fs::permissions(dir.root(), fs::perms::owner_all, ec);
   fs::permissions(dir.SecretsDir(), fs::perms::owner_all, ec);
 
-  std::string passphrase;
   bool generated = false;
-  if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) {
+  if (!passphrase.empty()) {
+    // --passphrase-file: nothing about the passphrase is written here.
+  } else if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) {
     passphrase = env;
   } else {
     // No operator passphrase: generate one into a 0600 file. Weaker than an
@@ -128,7 +169,14 @@ int InitInto(const std::filesystem::path& root, const Config& config) {
     return Fail(s);
   }
   if (Status s = WriteFileAtomic(dir.ConfigPath(), config.ToYaml(), 0644); !s.ok()) return Fail(s);
-  Status s = CertificateAuthority::Create(dir, config, passphrase);
+  Status s;
+  if (custody.issuing_csr_out.empty()) {
+    s = CertificateAuthority::Create(dir, config, passphrase);
+  } else {
+    // Offline root (docs/pki.md): no root key here, ever.
+    auto csr = CertificateAuthority::CreateIssuingRequest(dir, config, passphrase);
+    s = csr.ok() ? WriteFileAtomic(custody.issuing_csr_out, *csr, 0644) : csr.status();
+  }
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   if (!s.ok()) return Fail(s);
   auto store = Store::Open(dir.ResolveStoreUrl(config));
@@ -140,7 +188,11 @@ int InitInto(const std::filesystem::path& root, const Config& config) {
   entry.action = "ca.init";
   entry.subject = config.ca_name;
   entry.reason = generated ? "CA keys encrypted with a generated passphrase file"
-                           : "CA keys encrypted with FEMTOGUARD_CA_PASSPHRASE";
+                 : !config.ca_passphrase_file.empty()
+                     ? "CA keys encrypted with the passphrase in " + config.ca_passphrase_file
+                     : "CA keys encrypted with FEMTOGUARD_CA_PASSPHRASE";
+  if (!config.ca_hsm_uri.empty()) entry.reason += "; issuing CA key in the PKCS#11 token " + config.ca_hsm_uri;
+  if (!custody.issuing_csr_out.empty()) entry.reason += "; issuing CA request for an offline root written";
   if (Status a = (*store)->AppendAudit(entry); !a.ok()) return Fail(a);
   return 0;
 }
@@ -150,7 +202,7 @@ int InitInto(const std::filesystem::path& root, const Config& config) {
 // init (a bad flag, a full disk, a refused passphrase) leaves nothing behind,
 // and the next init does not trip over a half-made secrets/.
 int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen,
-            const std::string& tls_listen) {
+            const std::string& tls_listen, const CustodyFlags& custody) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   namespace fs = std::filesystem;
@@ -162,6 +214,8 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
     return Fail(Status::AlreadyExists("refusing to overwrite " + data + ": not a directory"));
   }
   Config config;
+  std::string passphrase;
+  if (Status s = ApplyCustodyFlags(custody, config, passphrase); !s.ok()) return Fail(s);
   if (!listen.empty()) config.listen = listen;
   if (!tls_listen.empty()) config.tls_listen = tls_listen;
   config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
@@ -174,7 +228,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   const fs::path staging =
       target.parent_path() / ("." + target.filename().string() + ".init-" + std::to_string(::getpid()));
   fs::remove_all(staging, ec);
-  int rc = InitInto(staging, config);
+  int rc = InitInto(staging, config, std::move(passphrase), custody);
   if (rc == 0) {
     if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty dir we were given
     fs::rename(staging, target, ec);
@@ -193,6 +247,7 @@ struct ServeFlags {
   std::string segw;
   std::string rules;
   std::string webhook;
+  std::string passphrase_file;
 };
 
 // Every connection is a file descriptor, and the usual soft limit (1,024)
@@ -215,6 +270,14 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
              const ServeFlags& flags) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  if (!flags.passphrase_file.empty()) {
+    // Checked now, read again by the CA loader (DataDir::LoadCaPassphrase).
+    auto pass = ReadSecretFile(flags.passphrase_file);
+    if (!pass.ok()) return Fail(pass.status());
+    OPENSSL_cleanse(pass->data(), pass->size());
+    std::error_code ec;
+    ::setenv("FEMTOGUARD_CA_PASSPHRASE_FILE", std::filesystem::absolute(flags.passphrase_file, ec).c_str(), 1);
+  }
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -267,8 +330,17 @@ int main(int argc, char** argv) {
     cmd->add_option("--public-url", *public_url, "URL devices reach this node at (CRL/OCSP in certificates)");
     cmd->add_option("--listen", *listen, "HOST:PORT serve listens on (default 127.0.0.1:8440)");
     cmd->add_option("--tls-listen", *tls_listen, "HOST:PORT of the TLS listener: EST, device config (default 127.0.0.1:8443)");
-    cmd->callback([&program, data, public_url, listen, tls_listen] {
-      program.action = [=] { return RunInit(*data, *public_url, *listen, *tls_listen); };
+    auto custody = std::make_shared<CustodyFlags>();
+    cmd->add_option("--passphrase-file", custody->passphrase_file,
+                    "CA key passphrase from this file (mode 600), kept outside the data dir");
+    cmd->add_option("--hsm-uri", custody->hsm_uri, "issuing CA key in a PKCS#11 token: pkcs11:token=T;object=L");
+    cmd->add_option("--hsm-module", custody->hsm_module, "PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so");
+    cmd->add_option("--hsm-pin-file", custody->hsm_pin_file, "file (mode 600) holding the token's user PIN");
+    cmd->add_option("--issuing-csr-out", custody->issuing_csr_out,
+                    "offline root: make only the issuing key and write its request here (then `ca sign-issuing`, "
+                    "`ca install-issuing`)");
+    cmd->callback([&program, data, public_url, listen, tls_listen, custody] {
+      program.action = [=] { return RunInit(*data, *public_url, *listen, *tls_listen, *custody); };
     });
   }
   {
@@ -285,6 +357,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--segw", flags->segw, "SeGW to follow and steer, e.g. vici:///run/charon.vici");
     cmd->add_option("--rules", flags->rules, "rules file (default: DATA/rules.yaml if present, else built-in)");
     cmd->add_option("--webhook", flags->webhook, "POST alerts here (http://host:port/path)");
+    cmd->add_option("--passphrase-file", flags->passphrase_file,
+                    "CA key passphrase from this file (mode 600); overrides config ca.passphrase_file");
     cmd->callback([&program, data, listen, tls_listen, threads, flags] {
       program.action = [=] { return RunServe(*data, *listen, *tls_listen, *threads, *flags); };
     });

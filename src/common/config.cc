@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -70,6 +71,13 @@ Status Config::Validate() const {
       CheckRange("config: http.segw_connections", http.segw_connections, 0, 1 << 16));
   FG_RETURN_IF_ERROR(CheckRange("config: log.admission_max_mb", log_admission_max_mb, 0, 1 << 20));
   FG_RETURN_IF_ERROR(CheckRange("config: log.admission_keep", log_admission_keep, 0, 1000));
+  if (!ca_hsm_uri.empty()) {
+    if (ca_hsm_uri.rfind("pkcs11:", 0) != 0) {
+      return Status::InvalidArgument("config: ca.hsm.uri: must be a PKCS#11 URI (pkcs11:token=...;object=...)");
+    }
+    if (ca_hsm_module.empty()) return Status::InvalidArgument("config: ca.hsm.module: required with ca.hsm.uri");
+    if (ca_hsm_pin_file.empty()) return Status::InvalidArgument("config: ca.hsm.pin_file: required with ca.hsm.uri");
+  }
   return Status::Ok();
 }
 
@@ -85,6 +93,14 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "root_validity_days" << YAML::Value << root_validity_days;
   e << YAML::Key << "issuing_validity_days" << YAML::Value << issuing_validity_days;
   e << YAML::Key << "ocsp_signer_validity_days" << YAML::Value << ocsp_signer_validity_days;
+  if (!ca_passphrase_file.empty()) e << YAML::Key << "passphrase_file" << YAML::Value << ca_passphrase_file;
+  if (!ca_hsm_uri.empty()) {
+    e << YAML::Key << "hsm" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "uri" << YAML::Value << ca_hsm_uri;
+    e << YAML::Key << "module" << YAML::Value << ca_hsm_module;
+    e << YAML::Key << "pin_file" << YAML::Value << ca_hsm_pin_file;
+    e << YAML::EndMap;
+  }
   e << YAML::EndMap;
   e << YAML::Key << "certificates" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "default_validity_days" << YAML::Value << cert_default_validity_days;
@@ -136,6 +152,13 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "root_validity_days", &c.root_validity_days, "ca."));
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "issuing_validity_days", &c.issuing_validity_days, "ca."));
   FG_RETURN_IF_ERROR(ReadKey(root["ca"], "ocsp_signer_validity_days", &c.ocsp_signer_validity_days, "ca."));
+  FG_RETURN_IF_ERROR(ReadKey(root["ca"], "passphrase_file", &c.ca_passphrase_file, "ca."));
+  if (root["ca"] && root["ca"]["hsm"]) {
+    const YAML::Node hsm = root["ca"]["hsm"];
+    FG_RETURN_IF_ERROR(ReadKey(hsm, "uri", &c.ca_hsm_uri, "ca.hsm."));
+    FG_RETURN_IF_ERROR(ReadKey(hsm, "module", &c.ca_hsm_module, "ca.hsm."));
+    FG_RETURN_IF_ERROR(ReadKey(hsm, "pin_file", &c.ca_hsm_pin_file, "ca.hsm."));
+  }
   FG_RETURN_IF_ERROR(
       ReadKey(root["certificates"], "default_validity_days", &c.cert_default_validity_days, "certificates."));
   FG_RETURN_IF_ERROR(ReadKey(root["certificates"], "max_validity_days", &c.cert_max_validity_days, "certificates."));
@@ -192,12 +215,37 @@ Result<std::string> DataDir::LoadOrCreateTokenKey() const {
   return key;
 }
 
+Result<std::string> ReadSecretFile(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::NotFound("cannot read secret file " + path.string());
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path.string() + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::PermissionDenied("refusing secret file " + path.string() + " with mode " + mode +
+                                    ": group or other may access it (chmod 600)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Status::PermissionDenied("refusing secret file " + path.string() + ": not owned by this user");
+  }
+  FG_ASSIGN_OR_RETURN(std::string secret, ReadFile(path));
+  if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+  if (secret.empty()) return Status::InvalidArgument("secret file " + path.string() + " is empty");
+  return secret;
+}
+
 Result<std::string> DataDir::LoadCaPassphrase() const {
   if (const char* env = std::getenv("FEMTOGUARD_CA_PASSPHRASE"); env && *env) return std::string(env);
+  if (const char* file = std::getenv("FEMTOGUARD_CA_PASSPHRASE_FILE"); file && *file) return ReadSecretFile(file);
+  if (auto config = LoadConfig(); config.ok() && !config->ca_passphrase_file.empty()) {
+    return ReadSecretFile(config->ca_passphrase_file);
+  }
   auto pass = ReadFile(PassphrasePath());
   if (!pass.ok()) {
     return Status::PermissionDenied(
-        "CA passphrase unavailable: set FEMTOGUARD_CA_PASSPHRASE (the data dir has no generated key file)");
+        "CA passphrase unavailable: pass --passphrase-file, set config ca.passphrase_file or "
+        "FEMTOGUARD_CA_PASSPHRASE (the data dir has no generated passphrase file)");
   }
   return pass;
 }

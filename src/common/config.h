@@ -27,6 +27,15 @@ struct Config {
   int root_validity_days = 7300;
   int issuing_validity_days = 1825;
   int ocsp_signer_validity_days = 365;
+  // CA custody (docs/pki.md, "CA custody"). `ca.passphrase_file`: the CA
+  // key passphrase, outside the data dir (owner-only permissions, else
+  // refused). `ca.hsm`: the issuing CA key in a PKCS#11 token instead of a
+  // file: `uri` names it (pkcs11:token=...;object=...), `module` is the
+  // PKCS#11 library and `pin_file` holds the user PIN (owner-only too).
+  std::string ca_passphrase_file;
+  std::string ca_hsm_uri;
+  std::string ca_hsm_module;
+  std::string ca_hsm_pin_file;
 
   int cert_default_validity_days = 30;
   int cert_max_validity_days = 90;  // never above 365 (enforced on load)
@@ -86,12 +95,22 @@ class DataDir {
   Result<std::string> LoadPseudonymKey() const;
   // The token key, created (0600) when missing.
   Result<std::string> LoadOrCreateTokenKey() const;
-  // FEMTOGUARD_CA_PASSPHRASE if set, else the generated passphrase file.
+  // The CA key passphrase, from the first of: FEMTOGUARD_CA_PASSPHRASE;
+  // the file named by FEMTOGUARD_CA_PASSPHRASE_FILE (`serve
+  // --passphrase-file` sets it); config `ca.passphrase_file`; the
+  // generated DIR/secrets/ca.passphrase. A named file must pass
+  // ReadSecretFile.
   Result<std::string> LoadCaPassphrase() const;
 
  private:
   std::filesystem::path root_;
 };
+
+// A secret kept in a file of its own (CA passphrase, HSM PIN): a regular
+// file owned by this user and neither readable nor writable by group or
+// other (else PermissionDenied, naming the file and its mode), not empty.
+// One trailing newline is dropped (`echo secret > file`).
+Result<std::string> ReadSecretFile(const std::filesystem::path& path);
 
 // Resolves --data / FEMTOGUARD_DATA. Empty when neither is given.
 std::string ResolveDataDirArg(const std::string& flag_value);

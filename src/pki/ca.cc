@@ -7,10 +7,13 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 
+#include "pki/hsm.h"
 #include "store/store.h"
 
 namespace fg {
@@ -202,6 +205,46 @@ Result<std::string> ServiceKeySecret(EVP_PKEY* issuing_key) {
   return secret;
 }
 
+// ---- the issuing key in an HSM (config ca.hsm, pki/hsm.h) ----
+
+// The service keys' secret when the issuing key is in a token: 256 random
+// bits in DIR/secrets, made by Create.
+fs::path ServiceSecretPath(const DataDir& dir) { return dir.SecretsDir() / "service-keys.secret"; }
+
+Result<std::string> HsmServiceKeySecret(const DataDir& dir, bool create) {
+  fs::path path = ServiceSecretPath(dir);
+  if (create) {
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1) return ossl::Error("RAND_bytes");
+    std::string secret = ossl::HexLower(raw, sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
+    std::error_code ec;
+    fs::create_directories(dir.SecretsDir(), ec);
+    FG_RETURN_IF_ERROR(WriteFileAtomic(path, secret, 0600));
+    return secret;
+  }
+  auto secret = ReadFile(path);
+  if (!secret.ok()) return Status::NotFound("service key secret missing: " + path.string());
+  return secret;
+}
+
+// The issuing key from the token named by config ca.hsm; with `create`, the
+// key pair is made in the token first unless it is there already.
+Result<ossl::EvpPkeyPtr> HsmIssuingKey(const Config& config, bool create) {
+  FG_ASSIGN_OR_RETURN(std::string pin, ReadSecretFile(config.ca_hsm_pin_file));
+  Result<ossl::EvpPkeyPtr> key = Status::Internal("unreached");
+  if (create) {
+    auto made = EnsureHsmKey(config.ca_hsm_module, config.ca_hsm_uri, pin);
+    if (!made.ok()) {
+      OPENSSL_cleanse(pin.data(), pin.size());
+      return made.status();
+    }
+  }
+  key = LoadHsmKey(config.ca_hsm_module, config.ca_hsm_uri, pin);
+  OPENSSL_cleanse(pin.data(), pin.size());
+  return key;
+}
+
 Result<X509Ptr> ReadCert(const fs::path& path) {
   FG_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
   return ossl::CertFromPem(pem);
@@ -303,10 +346,10 @@ Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> MakeServiceCredential(const Config&
 Result<std::pair<X509Ptr, ossl::EvpPkeyPtr>> LoadServiceCredential(const fs::path& ca, const Config& config,
                                                                    const ServiceSpec& spec, X509* issuing_cert,
                                                                    EVP_PKEY* issuing_key,
-                                                                   std::string_view passphrase) {
+                                                                   std::string_view passphrase,
+                                                                   std::string secret) {
   fs::path crt = ca / (std::string(spec.file) + ".crt");
   fs::path key = ca / (std::string(spec.file) + ".key");
-  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(issuing_key));
   auto cert = ReadCert(crt);
   auto pkey = ReadKey(key, secret);
   if (!pkey.ok()) {
@@ -356,6 +399,7 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   for (const char* f : {kRootCert, kRootKey, kIssuingCert, kIssuingKey}) {
     if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
   }
+  const bool hsm = !config.ca_hsm_uri.empty();
   UnixMillis now = NowMillis();
 
   FG_ASSIGN_OR_RETURN(auto root_key, ossl::GenerateP256Key());
@@ -369,7 +413,8 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   root.extensions = {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
   FG_ASSIGN_OR_RETURN(auto root_cert, BuildCert(root));
 
-  FG_ASSIGN_OR_RETURN(auto issuing_key, ossl::GenerateP256Key());
+  // In a token: made there (or found there), never in this process's memory.
+  FG_ASSIGN_OR_RETURN(auto issuing_key, hsm ? HsmIssuingKey(config, /*create=*/true) : ossl::GenerateP256Key());
   CertSpec issuing;
   issuing.cn = config.ca_name + " Issuing CA";
   issuing.org = config.ca_name;
@@ -384,15 +429,209 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
 
   FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root_cert.get()));
-  FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, issuing_key.get(), passphrase));
+  if (!hsm) FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, issuing_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, issuing_cert.get()));
-  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(issuing_key.get()));
+  FG_ASSIGN_OR_RETURN(std::string secret,
+                      hsm ? HsmServiceKeySecret(dir, /*create=*/true) : ServiceKeySecret(issuing_key.get()));
   for (const ServiceSpec& spec : ServiceSpecs(config)) {
     FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing_cert.get(), issuing_key.get()));
     FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(spec.file) + ".key"), made.second.get(), secret));
     FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(spec.file) + ".crt"), made.first.get()));
   }
   return Status::Ok();
+}
+
+// ---- offline root ----
+
+namespace {
+
+// The extensions of an issuing CA certificate (as Create makes them).
+std::vector<std::pair<int, std::string>> IssuingCaExtensions() {
+  return {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+}
+
+// The node's issuing key: the token's, or the file's under `passphrase`.
+Result<ossl::EvpPkeyPtr> NodeIssuingKey(const fs::path& ca, const Config& config, std::string_view passphrase) {
+  if (!config.ca_hsm_uri.empty()) return HsmIssuingKey(config, /*create=*/false);
+  return ReadCaKey(ca / kIssuingKey, passphrase);
+}
+
+}  // namespace
+
+Status CertificateAuthority::CreateRoot(const DataDir& root_dir, const Config& config, std::string_view passphrase) {
+  fs::path ca = root_dir.CaDir();
+  std::error_code ec;
+  fs::create_directories(ca, ec);
+  if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
+  fs::permissions(ca, fs::perms::owner_all, ec);
+  for (const char* f : {kRootCert, kRootKey}) {
+    if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
+  }
+  UnixMillis now = NowMillis();
+  FG_ASSIGN_OR_RETURN(auto root_key, ossl::GenerateP256Key());
+  CertSpec root;
+  root.cn = config.ca_name + " Root CA";
+  root.org = config.ca_name;
+  root.subject_key = root_key.get();
+  root.issuer_key = root_key.get();
+  root.not_before = now - 3600 * 1000;
+  root.not_after = now + Days(config.root_validity_days);
+  root.extensions = {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+  FG_ASSIGN_OR_RETURN(auto root_cert, BuildCert(root));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
+  return WriteCert(ca / kRootCert, root_cert.get());
+}
+
+Result<std::string> CertificateAuthority::CreateIssuingRequest(const DataDir& dir, const Config& config,
+                                                               std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  std::error_code ec;
+  fs::create_directories(ca, ec);
+  if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
+  fs::permissions(ca, fs::perms::owner_all, ec);
+  for (const char* f : {kRootKey, kIssuingCert, kIssuingKey}) {
+    if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
+  }
+  const bool hsm = !config.ca_hsm_uri.empty();
+  FG_ASSIGN_OR_RETURN(auto key, hsm ? HsmIssuingKey(config, /*create=*/true) : ossl::GenerateP256Key());
+  if (!hsm) FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, key.get(), passphrase));
+  ossl::Ptr<X509_REQ, X509_REQ_free> req(X509_REQ_new());
+  FG_ASSIGN_OR_RETURN(auto subject, MakeName(config.ca_name + " Issuing CA", config.ca_name));
+  if (!req || !X509_REQ_set_version(req.get(), 0) || !X509_REQ_set_subject_name(req.get(), subject.get()) ||
+      !X509_REQ_set_pubkey(req.get(), key.get())) {
+    return ossl::Error("issuing CA request");
+  }
+  {
+    std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
+    if (hsm) hsm_lock.lock();
+    if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) return ossl::Error("signing the issuing CA request");
+  }
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return ossl::Error("writing the request");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Result<std::string> CertificateAuthority::SignIssuing(const DataDir& root_dir, const Config& config,
+                                                      std::string_view passphrase, std::string_view csr_pem,
+                                                      int validity_days) {
+  fs::path ca = root_dir.CaDir();
+  FG_ASSIGN_OR_RETURN(X509Ptr root_cert, ReadCert(ca / kRootCert));
+  FG_ASSIGN_OR_RETURN(auto root_key, ReadCaKey(ca / kRootKey, passphrase));
+  ossl::BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  ossl::Ptr<X509_REQ, X509_REQ_free> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) {
+    ERR_clear_error();
+    return Status::InvalidArgument("not a PEM certificate request");
+  }
+  EVP_PKEY* pub = X509_REQ_get0_pubkey(req.get());
+  if (pub == nullptr || X509_REQ_verify(req.get(), pub) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("the certificate request's signature does not verify");
+  }
+  UnixMillis now = NowMillis();
+  UnixMillis root_end = 0;
+  FG_ASSIGN_OR_RETURN(root_end, ossl::Asn1TimeToMillis(X509_get0_notAfter(root_cert.get())));
+  CertSpec issuing;
+  issuing.cn = config.ca_name + " Issuing CA";
+  issuing.org = config.ca_name;
+  issuing.subject_key = pub;
+  issuing.issuer_cert = root_cert.get();
+  issuing.issuer_key = root_key.get();
+  issuing.not_before = now - 3600 * 1000;
+  issuing.not_after = std::min(now + Days(validity_days), root_end);  // never past the root
+  issuing.extensions = IssuingCaExtensions();
+  FG_ASSIGN_OR_RETURN(auto cert, BuildCert(issuing));
+  return ossl::CertToPem(cert.get());
+}
+
+Status CertificateAuthority::InstallIssuing(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                            std::string_view issuing_pem, std::string_view root_pem) {
+  fs::path ca = dir.CaDir();
+  if (fs::exists(ca / kRootKey)) {
+    return Status::FailedPrecondition("this data dir holds a root key: it was not made for an offline root");
+  }
+  auto issuing = ossl::CertFromPem(issuing_pem);
+  auto root = ossl::CertFromPem(root_pem);
+  if (!issuing.ok()) return Status::InvalidArgument("issuing CA certificate: not PEM");
+  if (!root.ok()) return Status::InvalidArgument("root CA certificate: not PEM");
+  // The root is self-signed and a CA; the issuing certificate verifies under it.
+  ossl::X509StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), root->get());
+  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), issuing->get(), nullptr) != 1) {
+    return ossl::Error("verification context");
+  }
+  if (X509_verify_cert(ctx.get()) != 1) {
+    std::string why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    ERR_clear_error();
+    return Status::InvalidArgument("the issuing CA certificate does not verify under the root: " + why);
+  }
+  if (X509_check_ca(issuing->get()) < 1) return Status::InvalidArgument("the issuing certificate is not a CA");
+  FG_ASSIGN_OR_RETURN(auto key, NodeIssuingKey(ca, config, passphrase));
+  if (X509_check_private_key(issuing->get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("the issuing CA certificate is not for this node's issuing key");
+  }
+  const bool hsm = !config.ca_hsm_uri.empty();
+  FG_ASSIGN_OR_RETURN(std::string secret,
+                      hsm ? HsmServiceKeySecret(dir, /*create=*/true) : ServiceKeySecret(key.get()));
+  for (const ServiceSpec& spec : ServiceSpecs(config)) {
+    FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, issuing->get(), key.get()));
+    FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(spec.file) + ".key"), made.second.get(), secret));
+    FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(spec.file) + ".crt"), made.first.get()));
+  }
+  OPENSSL_cleanse(secret.data(), secret.size());
+  FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root->get()));
+  return WriteCert(ca / kIssuingCert, issuing->get());
+}
+
+Result<std::string> CertificateAuthority::SignRootCrl(const DataDir& root_dir, std::string_view passphrase,
+                                                      const std::vector<std::string>& revoked_serials,
+                                                      int64_t crl_number, UnixMillis this_update,
+                                                      UnixMillis next_update) {
+  fs::path ca = root_dir.CaDir();
+  FG_ASSIGN_OR_RETURN(X509Ptr root_cert, ReadCert(ca / kRootCert));
+  FG_ASSIGN_OR_RETURN(auto root_key, ReadCaKey(ca / kRootKey, passphrase));
+  ossl::X509CrlPtr crl(X509_CRL_new());
+  if (!crl || !X509_CRL_set_version(crl.get(), 1) ||
+      !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(root_cert.get()))) {
+    return ossl::Error("root CRL header");
+  }
+  ossl::Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(this_update / 1000)));
+  ossl::Asn1TimePtr next(ASN1_TIME_set(nullptr, static_cast<time_t>(next_update / 1000)));
+  if (!X509_CRL_set1_lastUpdate(crl.get(), last.get()) || !X509_CRL_set1_nextUpdate(crl.get(), next.get())) {
+    return ossl::Error("root CRL times");
+  }
+  for (const std::string& hex : revoked_serials) {
+    ossl::X509RevokedPtr entry(X509_REVOKED_new());
+    FG_ASSIGN_OR_RETURN(auto serial, ossl::SerialFromHex(hex));
+    if (!X509_REVOKED_set_serialNumber(entry.get(), serial.get()) ||
+        !X509_REVOKED_set_revocationDate(entry.get(), last.get()) || !X509_CRL_add0_revoked(crl.get(), entry.get())) {
+      return ossl::Error("root CRL entry");
+    }
+    entry.release();
+  }
+  ossl::Asn1IntegerPtr number(ASN1_INTEGER_new());
+  if (!ASN1_INTEGER_set_int64(number.get(), crl_number) ||
+      !X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0)) {
+    return ossl::Error("root CRL number");
+  }
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, root_cert.get(), nullptr, nullptr, crl.get(), 0);
+  ossl::X509ExtPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  if (!aki || !X509_CRL_add_ext(crl.get(), aki.get(), -1)) return ossl::Error("root CRL AKI");
+  if (!X509_CRL_sort(crl.get()) || X509_CRL_sign(crl.get(), root_key.get(), EVP_sha256()) <= 0) {
+    return ossl::Error("signing the root CRL");
+  }
+  unsigned char* der = nullptr;
+  int n = i2d_X509_CRL(crl.get(), &der);
+  if (n <= 0) return ossl::Error("encoding the root CRL");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  return out;
 }
 
 Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const DataDir& dir, const Config& config,
@@ -402,14 +641,21 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const D
   out->config_ = config;
   FG_ASSIGN_OR_RETURN(out->root_cert_, ReadCert(ca / kRootCert));
   FG_ASSIGN_OR_RETURN(out->issuing_cert_, ReadCert(ca / kIssuingCert));
-  FG_ASSIGN_OR_RETURN(out->issuing_key_, ReadCaKey(ca / kIssuingKey, passphrase));
+  out->issuing_in_hsm_ = !config.ca_hsm_uri.empty();
+  if (out->issuing_in_hsm_) {
+    FG_ASSIGN_OR_RETURN(out->issuing_key_, HsmIssuingKey(config, /*create=*/false));
+  } else {
+    FG_ASSIGN_OR_RETURN(out->issuing_key_, ReadCaKey(ca / kIssuingKey, passphrase));
+  }
   UpgradeRootKey(ca / kRootKey, passphrase);
   if (X509_check_private_key(out->issuing_cert_.get(), out->issuing_key_.get()) != 1) {
     return ossl::Error("issuing CA key does not match its certificate");
   }
+  FG_ASSIGN_OR_RETURN(std::string secret, out->issuing_in_hsm_ ? HsmServiceKeySecret(dir, /*create=*/false)
+                                                               : ServiceKeySecret(out->issuing_key_.get()));
   for (const ServiceSpec& spec : ServiceSpecs(config)) {
     FG_ASSIGN_OR_RETURN(auto cred, LoadServiceCredential(ca, config, spec, out->issuing_cert_.get(),
-                                                         out->issuing_key_.get(), passphrase));
+                                                         out->issuing_key_.get(), passphrase, secret));
     std::string file = spec.file;
     if (file == "ocsp") {
       out->ocsp_cert_ = std::move(cred.first);
@@ -441,6 +687,8 @@ Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view dev
   spec.not_after = not_after;
   spec.serial = serial;
   const std::string& base = config_.public_url;
+  std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
+  if (issuing_in_hsm_) hsm_lock.lock();
   spec.extensions = {
       {NID_basic_constraints, "critical,CA:FALSE"},
       {NID_key_usage, "critical,digitalSignature"},
@@ -495,6 +743,8 @@ Result<ossl::X509CrlPtr> CertificateAuthority::SignCrl(const std::vector<Certifi
   X509V3_set_ctx(&ctx, issuing_cert_.get(), nullptr, nullptr, crl.get(), 0);
   ossl::X509ExtPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
   if (!aki || !X509_CRL_add_ext(crl.get(), aki.get(), -1)) return ossl::Error("CRL AKI");
+  std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
+  if (issuing_in_hsm_) hsm_lock.lock();
   if (!X509_CRL_sort(crl.get()) || X509_CRL_sign(crl.get(), issuing_key_.get(), EVP_sha256()) <= 0) {
     return ossl::Error("signing CRL");
   }

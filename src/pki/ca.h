@@ -12,8 +12,16 @@
 // and are re-encrypted on Load. Nothing here ever writes or prints a private
 // key in clear.
 //
+// The issuing CA key is either such a file or, with config `ca.hsm`, a key
+// in a PKCS#11 token (pki/hsm.h): then it is an engine-backed EVP_PKEY, the
+// token signs, and no file holds it; every signer below works the same. The
+// service keys are then encrypted under a random secret in
+// DIR/secrets/service-keys.secret instead (nothing can be derived from a key
+// that cannot be read).
+//
 // Thread-safety: immutable after Load(); signing calls are safe to make
-// concurrently (OpenSSL 3 keys are safe for concurrent signing).
+// concurrently (OpenSSL 3 keys are safe for concurrent signing; an HSM key
+// signs under HsmSignLock()).
 
 #include <memory>
 #include <string>
@@ -37,6 +45,31 @@ class CertificateAuthority {
   static Result<std::unique_ptr<CertificateAuthority>> Load(const DataDir& dir, const Config& config,
                                                             std::string_view passphrase);
 
+  // ---- offline root (docs/pki.md, "Offline root") ----
+  // A root-only data dir: ROOT/ca/root.crt and root.key (under
+  // `passphrase`), nothing else. Fails if either exists.
+  static Status CreateRoot(const DataDir& root_dir, const Config& config, std::string_view passphrase);
+  // A node whose root is elsewhere, step 1: makes the issuing key (a file
+  // under `passphrase`, or in the token of config ca.hsm) and returns a
+  // PKCS#10 request for it, PEM. No root key is made or needed.
+  static Result<std::string> CreateIssuingRequest(const DataDir& dir, const Config& config,
+                                                  std::string_view passphrase);
+  // In the root data dir: an issuing CA certificate for `csr_pem` (its
+  // signature checked; the subject and extensions are ours, not the
+  // request's), valid `validity_days`. PEM.
+  static Result<std::string> SignIssuing(const DataDir& root_dir, const Config& config, std::string_view passphrase,
+                                         std::string_view csr_pem, int validity_days);
+  // Step 2: installs the issuing certificate signed by the root and the
+  // root certificate; the issuing certificate must verify under the root
+  // and match the key of step 1. Makes the service credentials.
+  static Status InstallIssuing(const DataDir& dir, const Config& config, std::string_view passphrase,
+                               std::string_view issuing_pem, std::string_view root_pem);
+  // In the root data dir: the root's CRL listing `revoked_serials` (hex),
+  // DER.
+  static Result<std::string> SignRootCrl(const DataDir& root_dir, std::string_view passphrase,
+                                         const std::vector<std::string>& revoked_serials, int64_t crl_number,
+                                         UnixMillis this_update, UnixMillis next_update);
+
   X509* root_cert() const { return root_cert_.get(); }
   X509* issuing_cert() const { return issuing_cert_.get(); }
   EVP_PKEY* issuing_key() const { return issuing_key_.get(); }
@@ -49,6 +82,8 @@ class CertificateAuthority {
   X509* tls_cert() const { return tls_cert_.get(); }
   EVP_PKEY* tls_key() const { return tls_key_.get(); }
   const Config& config() const { return config_; }
+  // True when the issuing CA key is in a PKCS#11 token (config ca.hsm).
+  bool issuing_key_in_hsm() const { return issuing_in_hsm_; }
 
   std::string RootPem() const;
   std::string IssuingPem() const;
@@ -80,6 +115,7 @@ class CertificateAuthority {
   CertificateAuthority() = default;
 
   Config config_;
+  bool issuing_in_hsm_ = false;
   ossl::X509Ptr root_cert_;
   ossl::X509Ptr issuing_cert_;
   ossl::EvpPkeyPtr issuing_key_;

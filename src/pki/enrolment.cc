@@ -34,6 +34,8 @@ std::string_view RefusalReasonName(RefusalReason reason) {
       return "token_used";
     case RefusalReason::kTokenExpired:
       return "token_expired";
+    case RefusalReason::kTokenRevoked:
+      return "token_revoked";
     case RefusalReason::kTokenSecret:
       return "token_secret";
     case RefusalReason::kBadIdentifier:
@@ -417,7 +419,10 @@ PresentedCredential Enrolment::FromToken(std::string_view ref) {
     return c;
   }
   c.device = token->device;
-  if (token->used_ms != 0) {
+  if (token->revoked_ms != 0) {
+    c.refusal = "bootstrap token revoked";
+    c.refusal_reason = RefusalReason::kTokenRevoked;
+  } else if (token->used_ms != 0) {
     c.refusal = "bootstrap token already used";
     c.refusal_reason = RefusalReason::kTokenUsed;
   } else if (token->expires_ms <= NowMillis()) {

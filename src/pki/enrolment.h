@@ -43,6 +43,7 @@ enum class RefusalReason : uint8_t {
   kTokenUnknown,     // bootstrap token reference not known
   kTokenUsed,        // bootstrap token already used (a replay)
   kTokenExpired,     // bootstrap token expired
+  kTokenRevoked,     // bootstrap token revoked by an operator (`device token revoke`)
   kTokenSecret,      // EST Basic auth: wrong secret
   kBadIdentifier,    // a reference, CN or serialNumber outside docs/identifiers.md
   kCertRefused,      // own certificate revoked, on hold, not verifying

@@ -204,6 +204,10 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_ts ON alerts (ts_ms);
 CREATE INDEX alerts_device ON alerts (device);
 )sql",
+    // Version 4: a bootstrap token can be revoked (issue 14, CA custody).
+    R"sql(
+ALTER TABLE bootstrap_tokens ADD COLUMN revoked_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -717,7 +721,7 @@ Status CheckCredentialValid(Connection& c, std::string_view device,
     case EnrolmentKind::kVendorCertificate:  // the chain is checked by pki; uses below
       return Status::Ok();
     case EnrolmentKind::kBootstrapToken: {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device, expires_ms, used_ms FROM "
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device, expires_ms, used_ms, revoked_ms FROM "
                                                  "bootstrap_tokens WHERE ref = ?1"));
       s.BindText(1, cred);
       FG_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -726,6 +730,10 @@ Status CheckCredentialValid(Connection& c, std::string_view device,
       if (s.Text(0) != device) {
         return Status::PermissionDenied("bootstrap token " + cred + " was not issued for device " +
                                         dev);
+      }
+      if (s.Int(3) != 0) {
+        return Status::PermissionDenied("bootstrap token " + cred + " was revoked at " +
+                                        FormatRfc3339(s.Int(3)));
       }
       if (s.Int(2) != 0) {
         return Status::PermissionDenied("bootstrap token " + cred + " was already used at " +
@@ -857,6 +865,7 @@ Result<BootstrapToken> ReadBootstrapToken(const Statement& s) {
   t.created_ms = s.Int(2);
   t.expires_ms = s.Int(3);
   t.used_ms = s.Int(4);
+  t.revoked_ms = s.Int(5);
   return t;
 }
 
@@ -1386,7 +1395,7 @@ Status SqliteStore::AddBootstrapToken(const BootstrapToken& token, const AuditCo
 Result<BootstrapToken> SqliteStore::GetBootstrapToken(std::string_view ref) {
   std::lock_guard lock(mutex_);
   FG_ASSIGN_OR_RETURN(Statement s,
-                      conn_->Prepare("SELECT ref, device, created_ms, expires_ms, used_ms FROM "
+                      conn_->Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
                                      "bootstrap_tokens WHERE ref = ?1"));
   s.BindText(1, ref);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1695,6 +1704,58 @@ Status SqliteStore::RevokeApiToken(std::string_view id, const AuditContext& audi
       return Status::NotFound("no live API token " + std::string(id));
     }
     return sqlite::WriteAudit(c, now, audit, "api_token.revoke", id, json::object());
+  });
+}
+
+// ---- bootstrap token custody (issue 14) ----
+
+Result<std::vector<BootstrapToken>> SqliteStore::ListBootstrapTokens(std::optional<std::string_view> device) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      conn_->Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
+                                     "bootstrap_tokens WHERE ?1 IS NULL OR device = ?1 ORDER BY created_ms, ref"));
+  if (device) s.BindText(1, *device);
+  std::vector<BootstrapToken> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(BootstrapToken t, sqlite::ReadBootstrapToken(s));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Status SqliteStore::RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    BootstrapToken t;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms "
+                                                 "FROM bootstrap_tokens WHERE ref = ?1"));
+      s.BindText(1, ref);
+      FG_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::NotFound("no bootstrap token " + std::string(ref));
+      FG_ASSIGN_OR_RETURN(t, sqlite::ReadBootstrapToken(s));
+    }
+    if (t.revoked_ms != 0) {
+      return Status::FailedPrecondition("bootstrap token " + t.ref + " was already revoked at " +
+                                        FormatRfc3339(t.revoked_ms));
+    }
+    if (t.used_ms != 0) {
+      return Status::FailedPrecondition("bootstrap token " + t.ref + " was already used at " +
+                                        FormatRfc3339(t.used_ms) + "; revoke the certificate it paid for instead");
+    }
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE bootstrap_tokens SET revoked_ms = ?2 "
+                                                 "WHERE ref = ?1 AND revoked_ms = 0 AND used_ms = 0"));
+      s.BindText(1, ref).BindInt(2, now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) return Status::Internal("bootstrap token " + t.ref + " changed under us");
+    json detail = {{"ref", t.ref}};
+    return sqlite::WriteAudit(c, now, audit, "token.revoke", t.device, detail);
   });
 }
 

@@ -111,6 +111,8 @@ class SqliteStore final : public Store {
   Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) override;
   Result<std::vector<ApiToken>> ListApiTokens() override;
   Status RevokeApiToken(std::string_view id, const AuditContext& audit) override;
+  Result<std::vector<BootstrapToken>> ListBootstrapTokens(std::optional<std::string_view> device) override;
+  Status RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) override;
 
   Status AddBlock(const Block& block, const AuditContext& audit) override;
   Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) override;

@@ -116,6 +116,7 @@ struct BootstrapToken {
   UnixMillis created_ms = 0;
   UnixMillis expires_ms = 0;
   UnixMillis used_ms = 0;  // 0 = unused
+  UnixMillis revoked_ms = 0;  // 0 = not revoked (schema v4)
 };
 
 // A manufacturer CA trusted for initial enrolment.
@@ -366,6 +367,23 @@ class Store {
   // ---- counters ----
   // Atomically increments and returns a named counter (CRL numbers).
   virtual Result<int64_t> NextCounter(std::string_view name) = 0;
+
+  // ---- bootstrap token custody (issue 14, schema v4) ----
+  // Bootstrap tokens, of one device or all, oldest first. Never a secret:
+  // the store has none.
+  virtual Result<std::vector<BootstrapToken>> ListBootstrapTokens(std::optional<std::string_view> device) {
+    (void)device;
+    return Status::FailedPrecondition("this store cannot list bootstrap tokens");
+  }
+  // Revokes an unused, unrevoked token: from then on CMP and EST refuse it
+  // (RecordIssuedCertificate re-checks in its transaction). Audited as
+  // "token.revoke" on the device. NotFound for an unknown ref;
+  // FailedPrecondition when already used or revoked.
+  virtual Status RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) {
+    (void)ref;
+    (void)audit;
+    return Status::FailedPrecondition("this store cannot revoke bootstrap tokens");
+  }
 };
 
 }  // namespace fg
