@@ -276,7 +276,18 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   impl->bus->Subscribe(std::string(kEventsSubject),
                        [self](std::string_view, const std::string& message) { self->OnMessage(message); });
   FG_RETURN_IF_ERROR(impl->bus->Start());
-  return std::unique_ptr<LiveDetection>(new LiveDetection(std::move(impl)));
+  auto live = std::unique_ptr<LiveDetection>(new LiveDetection(std::move(impl)));
+  // The journal replay above may have fired alerts again that an operator
+  // has since dismissed as false positives: their effects do not come back.
+  AlertFilter undone;
+  undone.state = AlertState::kDismissed;
+  undone.limit = 100000;
+  if (auto dismissed = store.ListAlerts(undone); dismissed.ok()) {
+    for (const StoredAlert& a : *dismissed) {
+      if (a.false_positive) live->ResyncAfterUndo(a);
+    }
+  }
+  return live;
 }
 
 void LiveDetection::Stop() {
@@ -555,8 +566,51 @@ void LiveDetection::ApplyChange(const Change& change) {
     case ChangeKind::kBlock:
       ApplyChanges({change});  // reads the block list
       return;
+    case ChangeKind::kAlert: {
+      // An alert dismissed as a false positive (issue 14): what the engine
+      // put into the World when it fired (suspicion, a status, a block, a
+      // payment hold) is set back to what the store now says.
+      auto a = store.GetAlert(change.key);
+      if (!a.ok() || !a->false_positive) return;
+      ResyncAfterUndo(*a);
+      return;
+    }
     default:
       return;
+  }
+}
+
+void LiveDetection::ResyncAfterUndo(const StoredAlert& alert) {
+  Store& store = *impl_->store;
+  std::optional<Device> device;
+  if (!alert.device.empty()) {
+    if (auto d = store.GetDevice(alert.device); d.ok()) device = std::move(d).value();
+  }
+  const bool device_blocked = !alert.device.empty() && store.GetBlock("device", alert.device).ok();
+  std::vector<std::pair<detect::SubjectId, bool>> subjects;
+  json j = json::parse(alert.json, nullptr, false);
+  if (j.is_object() && j.contains("subjects") && j["subjects"].is_array()) {
+    for (const json& s : j["subjects"]) {
+      detect::SubjectId id;
+      if (s.is_string() && detect::SubjectId::FromString(s.get<std::string>(), &id)) {
+        subjects.emplace_back(id, store.GetBlock("payments", s.get<std::string>()).ok());
+      }
+    }
+  }
+  Impl::QueryLock lock(*impl_);
+  detect::World& world = impl_->engine->world();
+  if (!alert.device.empty()) {
+    detect::DeviceIdx i = world.Find(alert.device);
+    if (i != detect::kNoDevice) {
+      if (device) world.Register(*device);  // the status the store has, not the one the alert assumed
+      detect::DeviceState& d = world.device(i);
+      d.suspect_until_ms = 0;
+      d.suspect_rule.clear();
+      d.blocked = device_blocked;
+    }
+  }
+  for (const auto& [id, held] : subjects) {
+    if (world.subscriber(id) != nullptr) world.MutableSubscriber(id).payments_held = held;
   }
 }
 
