@@ -275,8 +275,45 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
     report.steps.push_back({std::move(action), std::move(outcome), std::move(note)});
   };
   const std::string marker = "alert " + alert.id + " ";
-  const auto placed_by_this_alert = [&](const Block& b) { return b.alert_id == alert.id; };
-  for (const std::string& action : alert.actions_done) {
+  // This alert's block, or one whose own alert was undone already while
+  // this one still wanted it (it is released with the last of them).
+  const auto placed_by_this_alert = [&](const Block& b) {
+    if (b.alert_id == alert.id) return true;
+    if (b.alert_id.empty()) return false;
+    auto owner = store_.GetAlert(b.alert_id);
+    return owner.ok() && owner->false_positive;
+  };
+  // A block is kept by (kind, value) with the alert that placed it; another
+  // alert that wanted the same block found it in place and recorded its
+  // action as skipped. Such an alert, not itself a false positive, keeps
+  // the block alive: the undo names it instead of lifting the block.
+  std::vector<StoredAlert> others;
+  bool others_loaded = false;
+  const auto still_wanted_by = [&](std::string_view action, std::string_view needle) -> Result<std::string> {
+    if (!others_loaded) {
+      AlertFilter all;
+      all.limit = 0;
+      FG_ASSIGN_OR_RETURN(others, store_.ListAlerts(all));
+      others_loaded = true;
+    }
+    for (const StoredAlert& o : others) {
+      if (o.id == alert.id || o.false_positive) continue;
+      if (action == "block" ? o.device != needle : o.json.find(needle) == std::string::npos) continue;
+      bool wanted = Contains(o.actions_done, action);
+      for (const auto& k : o.actions_skipped) wanted = wanted || k.action == action;
+      if (wanted) return o.id;
+    }
+    return std::string();
+  };
+  // A block or hold the alert found already in place (skipped) may be its
+  // to release too, when the alert that placed it was undone before.
+  std::vector<std::string> to_undo = alert.actions_done;
+  for (const auto& k : alert.actions_skipped) {
+    if ((k.action == "block" || k.action == "hold_payments") && !Contains(to_undo, k.action)) {
+      to_undo.push_back(k.action);
+    }
+  }
+  for (const std::string& action : to_undo) {
     if (action == "revoke") {
       FG_ASSIGN_OR_RETURN(auto certs, store_.ListCertificates(alert.device));
       std::string serials;
@@ -328,12 +365,17 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
              "the block is " + (b->alert_id.empty() ? std::string("an operator's") : "alert " + b->alert_id + "'s") +
                  "; remove it with femtoguard block remove --device " + alert.device);
       } else {
-        FG_RETURN_IF_ERROR(store_.RemoveBlock("device", alert.device, undo));
-        step("block", "undone", "device unblocked");
+        FG_ASSIGN_OR_RETURN(std::string other, still_wanted_by("block", alert.device));
+        if (!other.empty()) {
+          step("block", "skipped", "alert " + other + " also blocks the device; the block stays");
+        } else {
+          FG_RETURN_IF_ERROR(store_.RemoveBlock("device", alert.device, undo));
+          step("block", "undone", "device unblocked");
+        }
       }
     } else if (action == "hold_payments") {
       size_t released = 0;
-      std::string others;
+      std::string kept;
       for (const std::string& subject : SubjectsOf(alert.json)) {
         auto b = store_.GetBlock("payments", subject);
         if (!b.ok()) {
@@ -341,14 +383,19 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
           continue;
         }
         if (!placed_by_this_alert(*b)) {
-          others += (others.empty() ? "" : ", ") + subject;
+          kept += (kept.empty() ? "" : ", ") + subject;
+          continue;
+        }
+        FG_ASSIGN_OR_RETURN(std::string other, still_wanted_by("hold_payments", "\"" + subject + "\""));
+        if (!other.empty()) {
+          kept += (kept.empty() ? "" : ", ") + subject + " (alert " + other + ")";
           continue;
         }
         FG_RETURN_IF_ERROR(store_.RemoveBlock("payments", subject, undo));
         ++released;
       }
       std::string note = std::to_string(released) + " subscriber(s) released";
-      if (!others.empty()) note += "; still held by another alert or an operator: " + others;
+      if (!kept.empty()) note += "; still held by another alert or an operator: " + kept;
       step("hold_payments", released > 0 ? "undone" : "skipped", note);
     } else if (action == "terminate") {
       step("terminate", "skipped", "ended sessions stay ended; the device reconnects by itself");

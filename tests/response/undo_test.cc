@@ -293,5 +293,25 @@ TEST_F(UndoTest, ActionsWithNothingToActOnAreSkippedWithTheReason) {
   }
 }
 
+// A block or hold that a second, genuine alert also wanted (its action was
+// skipped as "already blocked/held") stays when the first is undone.
+TEST_F(UndoTest, ABlockAnotherAlertAlsoWantedStays) {
+  Responder r(*store_, Quiet());
+  ASSERT_TRUE(r.Handle(MakeAlert("fp7", {"block", "hold_payments"}, {kSub1, kSub2})).ok());
+  ASSERT_TRUE(r.Handle(MakeAlert("real", {"block", "hold_payments"}, {kSub1})).ok());
+  auto real = store_->GetAlert("real").value();
+  ASSERT_EQ(real.actions_skipped.size(), 2u) << "found both in place";
+  auto report = r.DismissFalsePositive("fp7", kOp);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(HasBlock("device", "FG-1"));
+  EXPECT_THAT(Step(*report, "block")->note, HasSubstr("real"));
+  EXPECT_TRUE(HasBlock("payments", kSub1)) << "the genuine alert named subscriber 1";
+  EXPECT_FALSE(HasBlock("payments", kSub2)) << "only the false positive named subscriber 2";
+  // Once the second one is a false positive too, nothing keeps them.
+  ASSERT_TRUE(r.DismissFalsePositive("real", kOp).ok());
+  EXPECT_FALSE(HasBlock("device", "FG-1"));
+  EXPECT_FALSE(HasBlock("payments", kSub1));
+}
+
 }  // namespace
 }  // namespace fg::response
