@@ -73,5 +73,7 @@ void RegisterReplayCommand(CLI::App& app, Program& program);    // cmd_replay.cc
 void RegisterAlertCommands(CLI::App& app, Program& program);    // cmd_alert.cc
 void RegisterSimCommands(CLI::App& app, Program& program);      // cmd_sim.cc (sim, score)
 void RegisterFeedCommand(CLI::App& app, Program& program);      // cmd_feed.cc
+void RegisterBlockCommands(CLI::App& app, Program& program);    // cmd_block.cc
+void RegisterPaymentsCommands(CLI::App& app, Program& program); // cmd_payments.cc
 
 }  // namespace fg::cli

@@ -372,6 +372,8 @@ int main(int argc, char** argv) {
   RegisterAdmitCommand(app, program);
   RegisterReplayCommand(app, program);
   RegisterAlertCommands(app, program);
+  RegisterBlockCommands(app, program);     // cmd_block.cc
+  RegisterPaymentsCommands(app, program);  // cmd_payments.cc
   RegisterSimCommands(app, program);
   RegisterFeedCommand(app, program);
 

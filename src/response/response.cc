@@ -118,8 +118,10 @@ Result<bool> Responder::Attempt(Work& work) {
   const AuditContext audit{"serve:response", "alert " + alert.id + " (" + alert.rule + ")"};
   // Actions first, each idempotent; the alert row last, so that a stored
   // alert always means its actions are done.
-  FG_RETURN_IF_ERROR(Apply(stored, alert.subjects, alert.actions, audit, &work.done, &work.finished));
+  FG_RETURN_IF_ERROR(
+      Apply(stored, alert.subjects, alert.actions, audit, &work.done, &work.finished, &work.skipped));
   stored.actions_done = work.done;
+  stored.actions_skipped = work.skipped;
   FG_ASSIGN_OR_RETURN(bool inserted, store_.AddAlert(stored, audit));
   if (inserted) {
     Metrics::Global()
@@ -135,7 +137,7 @@ void Responder::Submit(detect::Alert alert, uint64_t seq) {
       "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
   {
     std::lock_guard lock(work_mutex_);
-    work_.push_back(Work{std::move(alert), seq, false, {}, {}});
+    work_.push_back(Work{std::move(alert), seq, false, {}, {}, {}});
     pending.Set(static_cast<int64_t>(work_.size()));
   }
   work_cv_.notify_all();
@@ -233,8 +235,15 @@ Status Responder::Approve(std::string_view alert_id, const AuditContext& audit) 
                                       ", not waiting for approval");
   }
   std::vector<std::string> done, finished;
-  FG_RETURN_IF_ERROR(Apply(alert, SubjectsOf(alert.json), alert.actions_pending, audit, &done, &finished));
+  std::vector<StoredAlert::Skipped> skipped;
+  // The alert id leads the reason, so that an undo can tell this alert's
+  // changes (a suspension) from later ones.
+  const AuditContext approved{audit.actor, "alert " + alert.id + " (" + alert.rule + ") approved" +
+                                               (audit.reason.empty() ? "" : ": " + audit.reason)};
+  FG_RETURN_IF_ERROR(
+      Apply(alert, SubjectsOf(alert.json), alert.actions_pending, approved, &done, &finished, &skipped));
   alert.actions_done.insert(alert.actions_done.end(), done.begin(), done.end());
+  alert.actions_skipped.insert(alert.actions_skipped.end(), skipped.begin(), skipped.end());
   alert.actions_pending.clear();
   alert.state = AlertState::kActed;
   return store_.UpdateAlert(alert, audit);
@@ -249,9 +258,172 @@ Status Responder::Dismiss(std::string_view alert_id, const AuditContext& audit) 
   return store_.UpdateAlert(alert, audit);
 }
 
+Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.GetAlert(alert_id));
+  UndoReport report;
+  report.alert_id = alert.id;
+  if (alert.false_positive) {
+    report.already_undone = true;
+    return report;
+  }
+  // Every store change below carries the alert id and the operator's why.
+  const AuditContext undo{audit.actor, "false positive: alert " + alert.id + " (" + alert.rule + ")" +
+                                           (audit.reason.empty() ? "" : ": " + audit.reason)};
+  auto step = [&](std::string action, std::string outcome, std::string note) {
+    CountAction("undo_" + action, outcome);
+    report.steps.push_back({std::move(action), std::move(outcome), std::move(note)});
+  };
+  const std::string marker = "alert " + alert.id + " ";
+  // This alert's block, or one whose own alert was undone already while
+  // this one still wanted it (it is released with the last of them).
+  const auto placed_by_this_alert = [&](const Block& b) {
+    if (b.alert_id == alert.id) return true;
+    if (b.alert_id.empty()) return false;
+    auto owner = store_.GetAlert(b.alert_id);
+    return owner.ok() && owner->false_positive;
+  };
+  // A block is kept by (kind, value) with the alert that placed it; another
+  // alert that wanted the same block found it in place and recorded its
+  // action as skipped. Such an alert, not itself a false positive, keeps
+  // the block alive: the undo names it instead of lifting the block.
+  std::vector<StoredAlert> others;
+  bool others_loaded = false;
+  const auto still_wanted_by = [&](std::string_view action, std::string_view needle) -> Result<std::string> {
+    if (!others_loaded) {
+      AlertFilter all;
+      all.limit = 0;
+      FG_ASSIGN_OR_RETURN(others, store_.ListAlerts(all));
+      others_loaded = true;
+    }
+    for (const StoredAlert& o : others) {
+      if (o.id == alert.id || o.false_positive) continue;
+      if (action == "block" ? o.device != needle : o.json.find(needle) == std::string::npos) continue;
+      bool wanted = Contains(o.actions_done, action);
+      for (const auto& k : o.actions_skipped) wanted = wanted || k.action == action;
+      if (wanted) return o.id;
+    }
+    return std::string();
+  };
+  // A block or hold the alert found already in place (skipped) may be its
+  // to release too, when the alert that placed it was undone before.
+  std::vector<std::string> to_undo = alert.actions_done;
+  for (const auto& k : alert.actions_skipped) {
+    if ((k.action == "block" || k.action == "hold_payments") && !Contains(to_undo, k.action)) {
+      to_undo.push_back(k.action);
+    }
+  }
+  for (const std::string& action : to_undo) {
+    if (action == "revoke") {
+      FG_ASSIGN_OR_RETURN(auto certs, store_.ListCertificates(alert.device));
+      std::string serials;
+      for (const Certificate& c : certs) {
+        if (c.status == CertStatus::kRevoked && c.reason == RevocationReason::kKeyCompromise) {
+          serials += (serials.empty() ? "" : ", ") + c.serial;
+        }
+      }
+      step("revoke", "impossible",
+           "a revoked certificate cannot be un-revoked" + (serials.empty() ? "" : " (" + serials + ")") +
+               "; re-enrol the device: femtoguard device token --device " + alert.device);
+    } else if (action == "suspend") {
+      auto device = store_.GetDevice(alert.device);
+      if (!device.ok()) {
+        if (!device.status().IsNotFound()) return device.status();
+        step("suspend", "skipped", "device not registered");
+        continue;
+      }
+      if (device->status != DeviceStatus::kSuspended) {
+        step("suspend", "skipped", "device is " + std::string(DeviceStatusName(device->status)) + ", not suspended");
+        continue;
+      }
+      // Re-activate only if the suspension is still this alert's: an
+      // operator's later suspension (or another alert's) stands.
+      FG_ASSIGN_OR_RETURN(auto entries, store_.ListAudit(AuditFilter{alert.device, 200}));
+      const AuditEntry* last = nullptr;
+      for (const AuditEntry& e : entries) {  // newest first
+        if (e.action == "device.status") {
+          last = &e;
+          break;
+        }
+      }
+      if (last == nullptr || last->reason.rfind(marker, 0) != 0) {
+        step("suspend", "skipped",
+             "the device's last status change was not this alert's (" + (last ? last->actor : "unknown") +
+                 "); set it with femtoguard device set-status");
+        continue;
+      }
+      FG_ASSIGN_OR_RETURN(auto t, store_.SetDeviceStatus(alert.device, DeviceStatus::kActive, undo));
+      step("suspend", "undone",
+           "device re-activated; " + std::to_string(t.certs_released.size()) + " certificate(s) released from hold");
+    } else if (action == "block") {
+      auto b = store_.GetBlock("device", alert.device);
+      if (!b.ok()) {
+        if (!b.status().IsNotFound()) return b.status();
+        step("block", "skipped", "device is not blocked any more");
+      } else if (!placed_by_this_alert(*b)) {
+        step("block", "skipped",
+             "the block is " + (b->alert_id.empty() ? std::string("an operator's") : "alert " + b->alert_id + "'s") +
+                 "; remove it with femtoguard block remove --device " + alert.device);
+      } else {
+        FG_ASSIGN_OR_RETURN(std::string other, still_wanted_by("block", alert.device));
+        if (!other.empty()) {
+          step("block", "skipped", "alert " + other + " also blocks the device; the block stays");
+        } else {
+          FG_RETURN_IF_ERROR(store_.RemoveBlock("device", alert.device, undo));
+          step("block", "undone", "device unblocked");
+        }
+      }
+    } else if (action == "hold_payments") {
+      size_t released = 0;
+      std::string kept;
+      for (const std::string& subject : SubjectsOf(alert.json)) {
+        auto b = store_.GetBlock("payments", subject);
+        if (!b.ok()) {
+          if (!b.status().IsNotFound()) return b.status();
+          continue;
+        }
+        if (!placed_by_this_alert(*b)) {
+          kept += (kept.empty() ? "" : ", ") + subject;
+          continue;
+        }
+        FG_ASSIGN_OR_RETURN(std::string other, still_wanted_by("hold_payments", "\"" + subject + "\""));
+        if (!other.empty()) {
+          kept += (kept.empty() ? "" : ", ") + subject + " (alert " + other + ")";
+          continue;
+        }
+        FG_RETURN_IF_ERROR(store_.RemoveBlock("payments", subject, undo));
+        ++released;
+      }
+      std::string note = std::to_string(released) + " subscriber(s) released";
+      if (!kept.empty()) note += "; still held by another alert or an operator: " + kept;
+      step("hold_payments", released > 0 ? "undone" : "skipped", note);
+    } else if (action == "terminate") {
+      step("terminate", "skipped", "ended sessions stay ended; the device reconnects by itself");
+    }
+  }
+  if (!alert.device.empty()) {
+    step("suspicion", "undone", "a serving node clears the device's suspicion when it sees this dismissal");
+  }
+  json steps = json::array();
+  for (const UndoStep& s : report.steps) steps.push_back({{"action", s.action}, {"outcome", s.outcome}, {"note", s.note}});
+  AuditEntry entry;
+  entry.actor = undo.actor;
+  entry.action = "alert.undo";
+  entry.subject = alert.id;
+  entry.reason = undo.reason;
+  entry.detail = json{{"device", alert.device}, {"steps", steps}}.dump();
+  FG_RETURN_IF_ERROR(store_.AppendAudit(entry));
+  alert.actions_pending.clear();
+  alert.state = AlertState::kDismissed;
+  alert.false_positive = true;
+  FG_RETURN_IF_ERROR(store_.UpdateAlert(alert, undo));  // last: a failure above is retried whole
+  return report;
+}
+
 Status Responder::Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
                         const std::vector<std::string>& actions, const AuditContext& audit,
-                        std::vector<std::string>* done, std::vector<std::string>* finished) {
+                        std::vector<std::string>* done, std::vector<std::string>* finished,
+                        std::vector<StoredAlert::Skipped>* skipped) {
   // Order matters: cut the identity off (revoke/suspend/block) before the
   // sessions are terminated, so that a reconnect is refused.
   static const char* kOrder[] = {"revoke", "suspend", "block", "terminate", "hold_payments", "notify"};
@@ -264,6 +436,7 @@ Status Responder::Apply(const StoredAlert& alert, const std::vector<std::string>
     } else if (s.code() == StatusCode::kFailedPrecondition) {
       CountAction(action, "skipped");  // nothing to do (already revoked, unknown device, ...)
       spdlog::info("alert {}: {} skipped: {}", alert.id, action, s.message());
+      skipped->push_back({action, s.message()});
     } else if (s.code() == StatusCode::kInvalidArgument) {
       CountAction(action, "failed");  // cannot succeed by retrying
       spdlog::error("alert {}: {} failed: {}", alert.id, action, s.ToString());
@@ -299,26 +472,50 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
   }
   if (action == "block") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
+    auto existing = store_.GetBlock("device", alert.device);
+    if (existing.ok()) {
+      // Ours (a retry after a crash): done. Anyone else's: nothing to do.
+      if (existing->alert_id == alert.id) return Status::Ok();
+      return Status::FailedPrecondition(existing->alert_id.empty()
+                                            ? "device already blocked by an operator"
+                                            : "device already blocked by alert " + existing->alert_id);
+    }
+    if (!existing.status().IsNotFound()) return existing.status();
     return store_.AddBlock(Block{"device", alert.device, alert.id, alert.rule, now}, audit);
   }
   if (action == "terminate") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
     if (terminator_ == nullptr) {
-      // The node terminates when it sees this alert on the change feed.
-      return Status::Ok();
+      // The CLI: a serving node terminates when it sees this alert on the
+      // change feed. serve without a SeGW: there is nothing to terminate.
+      if (options_.terminate_via_node) return Status::Ok();
+      return Status::FailedPrecondition("no SeGW connected");
     }
-    terminator_->TerminateDevice(alert.device, "alert " + alert.id + " " + alert.rule);
+    int n = terminator_->TerminateDevice(alert.device, "alert " + alert.id + " " + alert.rule);
+    if (n == 0) return Status::FailedPrecondition("no live session of the device");
     return Status::Ok();
   }
   if (action == "hold_payments") {
     if (subjects.empty()) return Status::FailedPrecondition("no subscriber named");
+    size_t held = 0;
     for (const std::string& s : subjects) {
+      auto existing = store_.GetBlock("payments", s);
+      if (existing.ok()) {
+        if (existing->alert_id == alert.id) ++held;  // ours, from an earlier attempt
+        continue;
+      }
+      if (!existing.status().IsNotFound()) return existing.status();
       FG_RETURN_IF_ERROR(store_.AddBlock(Block{"payments", s, alert.id, alert.rule, now}, audit));
+      ++held;
     }
+    if (held == 0) return Status::FailedPrecondition("every subscriber's payments were already held");
     return Status::Ok();
   }
   if (action == "notify") {
-    Notify(alert);
+    Notify(alert);  // syslog at least; it is not a channel an operator configured
+    if (options_.webhook_url.empty()) {
+      return Status::FailedPrecondition("no notification channel configured (no --webhook); syslog only");
+    }
     return Status::Ok();
   }
   return Status::InvalidArgument("unknown action '" + std::string(action) + "'");

@@ -17,6 +17,19 @@
 //                  refused until released (store block kind "payments")
 //   notify         syslog, and a webhook POST of the alert JSON when configured
 //
+// An action that has nothing to act on (a block of a device already
+// blocked, terminate with no SeGW connected or no live session, notify with
+// no webhook configured, hold_payments for subscribers already held) is
+// recorded in the alert as skipped, with the reason, never as done.
+//
+// Undo (`alert dismiss --false-positive`, DismissFalsePositive): every
+// action the alert did is rolled back where it can be, each step audited:
+// its block and payment holds are removed (only those this alert placed),
+// a device it suspended is re-activated (only if its last status change was
+// this alert's), and serve clears the device's suspicion when it sees the
+// alert change on the change feed. A revoked certificate stays revoked: the
+// device must be re-enrolled.
+//
 // A response is never dropped. Submit() puts the decision into effect in
 // memory at once (Options::enforce: admission denies the device, the payment
 // check holds the subscribers) and hands the store writes to the
@@ -58,6 +71,22 @@ struct Options {
   std::function<void(const detect::Alert&)> landed;
   int retry_initial_ms = 100;
   int retry_max_ms = 2000;
+  // The CLI has no SeGW: `terminate` is done by a serving node when it sees
+  // the alert on the change feed (counted as done). Without it and without a
+  // terminator (serve without --segw), terminate is skipped.
+  bool terminate_via_node = false;
+};
+
+// One step of an undo: what was rolled back, or why not.
+struct UndoStep {
+  std::string action;   // the alert's action ("block", "hold_payments", ...) or "suspicion"
+  std::string outcome;  // "undone", "skipped" (nothing to undo / not ours), "impossible"
+  std::string note;
+};
+struct UndoReport {
+  std::string alert_id;
+  bool already_undone = false;  // a second dismissal: nothing was changed
+  std::vector<UndoStep> steps;
 };
 
 class Responder {
@@ -90,6 +119,10 @@ class Responder {
   Status Approve(std::string_view alert_id, const AuditContext& audit);
   // Drops the pending actions (-> dismissed); nothing is done.
   Status Dismiss(std::string_view alert_id, const AuditContext& audit);
+  // Dismisses as a false positive and rolls back what the alert did (see
+  // above). Idempotent: the second call changes nothing and says so.
+  // NotFound for an unknown alert.
+  Result<UndoReport> DismissFalsePositive(std::string_view alert_id, const AuditContext& audit);
 
   // Waits until queued webhook posts are sent (tests, shutdown).
   void FlushNotifications();
@@ -100,7 +133,7 @@ class Responder {
   // (returned: retry later with the same vectors).
   Status Apply(const StoredAlert& alert, const std::vector<std::string>& subjects,
                const std::vector<std::string>& actions, const AuditContext& audit, std::vector<std::string>* done,
-               std::vector<std::string>* finished);
+               std::vector<std::string>* finished, std::vector<StoredAlert::Skipped>* skipped);
   Status ApplyOne(const StoredAlert& alert, const std::vector<std::string>& subjects, std::string_view action,
                   const AuditContext& audit);
   void Notify(const StoredAlert& alert);
@@ -113,6 +146,7 @@ class Responder {
     bool checked = false;               // not a duplicate
     std::vector<std::string> done;      // actions that took effect
     std::vector<std::string> finished;  // done or skipped: not to run again
+    std::vector<StoredAlert::Skipped> skipped;  // nothing to act on, and why
   };
   // One attempt (mutex_ held): true when stored now, false for a duplicate,
   // an error to retry.

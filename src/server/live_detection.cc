@@ -78,6 +78,32 @@ bool ValidImsi(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
+// An alert dismissed as a false positive (issue 14): what the engine put
+// into the World when it fired (suspicion, a status, a block, a payment
+// hold) is set back to what the store now says. The caller holds the
+// engine's lock.
+void ApplyUndoToWorld(Store& store, detect::World& world, const StoredAlert& alert) {
+  if (!alert.device.empty()) {
+    detect::DeviceIdx i = world.Find(alert.device);
+    if (i != detect::kNoDevice) {
+      // The status the store has, not the one the alert assumed.
+      if (auto d = store.GetDevice(alert.device); d.ok()) world.Register(*d);
+      detect::DeviceState& d = world.device(i);
+      d.suspect_until_ms = 0;
+      d.suspect_rule.clear();
+      d.blocked = store.GetBlock("device", alert.device).ok();
+    }
+  }
+  json j = json::parse(alert.json, nullptr, false);
+  if (!j.is_object() || !j.contains("subjects") || !j["subjects"].is_array()) return;
+  for (const json& s : j["subjects"]) {
+    detect::SubjectId id;
+    if (!s.is_string() || !detect::SubjectId::FromString(s.get<std::string>(), &id)) continue;
+    if (world.subscriber(id) == nullptr) continue;
+    world.MutableSubscriber(id).payments_held = store.GetBlock("payments", s.get<std::string>()).ok();
+  }
+}
+
 }  // namespace
 
 class LiveDetection::Impl {
@@ -207,8 +233,22 @@ class LiveDetection::Impl {
   // check holds, detection sees the block). The store writes go to the
   // responder's queue and never hold up the stream or a payment check.
   void OnAlert(const detect::Alert& alert) {
+    // The journal replay at start fires the alerts of the replayed events
+    // again, with their stable ids. One an operator has since dismissed as a
+    // false positive is not enforced again, and the World is set back at
+    // once, so that the events after it are judged as they were (a cell the
+    // replay re-suspended would otherwise raise device.inactive anew). Only
+    // during the replay: the live stream never waits for the store.
+    if (replaying) {
+      auto stored = store->GetAlert(alert.id);
+      if (stored.ok() && stored->false_positive) {
+        ApplyUndoToWorld(*store, engine->world(), *stored);
+        return;
+      }
+    }
     responder->Submit(alert, current_seq);
   }
+  bool replaying = false;  // during the journal replay in Start() (engine thread only)
 };
 
 LiveDetection::LiveDetection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -262,10 +302,12 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   jo.retain_bytes = options.journal_retain_bytes;
   jo.max_backlog_bytes = options.journal_max_backlog_bytes;
   uint64_t replayed = 0;
+  impl->replaying = true;
   auto journal = ingest::Journal::Open(jo, [self, &replayed](const ingest::Journal::Record& r) {
     self->OnBatch(r.seq, r.payload);
     ++replayed;
   });
+  impl->replaying = false;
   if (!journal.ok()) return Status::Internal("ingest journal: " + journal.status().message());
   impl->journal = std::move(journal).value();
   impl->checkpoint_journal.store(impl->journal.get(), std::memory_order_release);
@@ -555,9 +597,23 @@ void LiveDetection::ApplyChange(const Change& change) {
     case ChangeKind::kBlock:
       ApplyChanges({change});  // reads the block list
       return;
+    case ChangeKind::kAlert: {
+      // An alert dismissed as a false positive (issue 14): what the engine
+      // put into the World when it fired (suspicion, a status, a block, a
+      // payment hold) is set back to what the store now says.
+      auto a = store.GetAlert(change.key);
+      if (!a.ok() || !a->false_positive) return;
+      ResyncAfterUndo(*a);
+      return;
+    }
     default:
       return;
   }
+}
+
+void LiveDetection::ResyncAfterUndo(const StoredAlert& alert) {
+  Impl::QueryLock lock(*impl_);
+  ApplyUndoToWorld(*impl_->store, impl_->engine->world(), alert);
 }
 
 void LiveDetection::ApplyChanges(const std::vector<Change>& changes) {

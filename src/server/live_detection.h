@@ -82,6 +82,9 @@ class LiveDetection {
 
  private:
   void ApplyBlock(const std::string& key, bool present);  // key "kind:value"
+  // Sets the World back to the store for an alert dismissed as a false
+  // positive (suspicion cleared, status, block and payment holds re-read).
+  void ResyncAfterUndo(const StoredAlert& alert);
 
   class Impl;
   explicit LiveDetection(std::unique_ptr<Impl> impl);

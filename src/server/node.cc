@@ -33,6 +33,7 @@
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
 #include "server/api_auth.h"
+#include "server/api_operator.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -370,6 +371,7 @@ class Node::Impl {
     http->Route("GET", "/v1/alerts", RequireRole(*auth, {ApiRole::kOperator}, [this](const HttpRequest& req) {
       return detection->ListAlerts(req);
     }));
+    RegisterOperatorRoutes(*http, {*store, *auth, detection->responder(), (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
     http->Route("GET", "/metrics", RequireRole(*auth, {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
       resp.content_type = "text/plain; version=0.0.4";

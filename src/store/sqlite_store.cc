@@ -208,6 +208,17 @@ CREATE INDEX alerts_device ON alerts (device);
     R"sql(
 ALTER TABLE bootstrap_tokens ADD COLUMN revoked_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // Version 5 (issue 14, the alert workflow): a stable insertion sequence
+    // for SIEM pollers (rowid is not stable across VACUUM), skipped actions
+    // with their reasons, and whether a dismissal undid the alert.
+    R"sql(
+ALTER TABLE alerts ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+UPDATE alerts SET seq = o.r
+  FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY rowid) AS r FROM alerts) AS o WHERE o.id = alerts.id;
+CREATE UNIQUE INDEX alerts_seq ON alerts (seq);
+ALTER TABLE alerts ADD COLUMN actions_skipped TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE alerts ADD COLUMN false_positive INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -1840,7 +1851,25 @@ Result<AlertState> ParseAlertState(std::string_view s) {
   return Status::Internal("store: unknown alert state '" + std::string(s) + "'");
 }
 constexpr const char* kAlertColumns =
-    "id, ts_ms, rule, severity, device, json, state, actions_done, actions_pending, updated_ms";
+    "id, ts_ms, rule, severity, device, json, state, actions_done, actions_pending, updated_ms, "
+    "actions_skipped, false_positive, seq";
+std::string SkippedJson(const std::vector<StoredAlert::Skipped>& skipped) {
+  json out = json::array();
+  for (const auto& k : skipped) out.push_back({{"action", k.action}, {"reason", k.reason}});
+  return Dump(out);
+}
+Result<std::vector<StoredAlert::Skipped>> ParseSkipped(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return Status::Internal("store: actions_skipped is not a JSON array");
+  std::vector<StoredAlert::Skipped> out;
+  for (const json& e : j) {
+    if (!e.is_object() || !e.contains("action") || !e["action"].is_string()) {
+      return Status::Internal("store: bad actions_skipped entry");
+    }
+    out.push_back({e["action"].get<std::string>(), e.value("reason", std::string())});
+  }
+  return out;
+}
 Result<StoredAlert> ReadAlert(Statement& s) {
   StoredAlert a;
   a.id = s.Text(0);
@@ -1853,6 +1882,9 @@ Result<StoredAlert> ReadAlert(Statement& s) {
   FG_ASSIGN_OR_RETURN(a.actions_done, ParseStringArray(s.Text(7), "actions_done"));
   FG_ASSIGN_OR_RETURN(a.actions_pending, ParseStringArray(s.Text(8), "actions_pending"));
   a.updated_ms = s.Int(9);
+  FG_ASSIGN_OR_RETURN(a.actions_skipped, ParseSkipped(s.Text(10)));
+  a.false_positive = s.Int(11) != 0;
+  a.seq = s.Int(12);
   return a;
 }
 }  // namespace
@@ -1867,7 +1899,8 @@ Result<bool> SqliteStore::AddAlert(const StoredAlert& alert, const AuditContext&
     {
       FG_ASSIGN_OR_RETURN(Statement s,
                           c.Prepare((std::string("INSERT OR IGNORE INTO alerts (") + kAlertColumns +
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                                     "(SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts))")
                                         .c_str()));
       s.BindText(1, alert.id)
           .BindInt(2, alert.ts_ms)
@@ -1878,7 +1911,9 @@ Result<bool> SqliteStore::AddAlert(const StoredAlert& alert, const AuditContext&
           .BindText(7, AlertStateName(alert.state))
           .BindText(8, Dump(json(alert.actions_done)))
           .BindText(9, Dump(json(alert.actions_pending)))
-          .BindInt(10, now);
+          .BindInt(10, now)
+          .BindText(11, SkippedJson(alert.actions_skipped))
+          .BindInt(12, alert.false_positive ? 1 : 0);
       FG_RETURN_IF_ERROR(s.Run());
     }
     inserted = sqlite3_changes(c.handle()) > 0;
@@ -1907,12 +1942,14 @@ Result<std::vector<StoredAlert>> SqliteStore::ListAlerts(const AlertFilter& filt
       Statement s,
       conn_->Prepare((std::string("SELECT ") + kAlertColumns +
                       " FROM alerts WHERE (?1 = '' OR rule = ?1) AND (?2 = '' OR device = ?2) "
-                      "AND (?3 = '' OR state = ?3) ORDER BY ts_ms DESC, id LIMIT ?4")
+                      "AND (?3 = '' OR state = ?3) AND (?5 = '' OR severity = ?5) "
+                      "ORDER BY ts_ms DESC, id LIMIT ?4")
                          .c_str()));
   s.BindText(1, filter.rule)
       .BindText(2, filter.device)
       .BindText(3, filter.state ? AlertStateName(*filter.state) : std::string_view())
-      .BindInt(4, filter.limit == 0 ? -1 : static_cast<int64_t>(filter.limit));
+      .BindInt(4, filter.limit == 0 ? -1 : static_cast<int64_t>(filter.limit))
+      .BindText(5, filter.severity);
   std::vector<StoredAlert> out;
   for (;;) {
     FG_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1930,21 +1967,60 @@ Status SqliteStore::UpdateAlert(const StoredAlert& alert, const AuditContext& au
     const UnixMillis now = NowMillis();
     {
       FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE alerts SET state = ?2, actions_done = ?3, "
-                                                 "actions_pending = ?4, updated_ms = ?5 WHERE id = ?1"));
+                                                 "actions_pending = ?4, updated_ms = ?5, actions_skipped = ?6, "
+                                                 "false_positive = ?7 WHERE id = ?1"));
       s.BindText(1, alert.id)
           .BindText(2, AlertStateName(alert.state))
           .BindText(3, Dump(json(alert.actions_done)))
           .BindText(4, Dump(json(alert.actions_pending)))
-          .BindInt(5, now);
+          .BindInt(5, now)
+          .BindText(6, SkippedJson(alert.actions_skipped))
+          .BindInt(7, alert.false_positive ? 1 : 0);
       FG_RETURN_IF_ERROR(s.Run());
     }
     if (sqlite3_changes(c.handle()) == 0) return Status::NotFound("no alert " + alert.id);
     json detail = {{"state", AlertStateName(alert.state)},
                    {"done", alert.actions_done},
-                   {"pending", alert.actions_pending}};
+                   {"pending", alert.actions_pending},
+                   {"skipped", json::parse(SkippedJson(alert.actions_skipped))},
+                   {"false_positive", alert.false_positive}};
     FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, "alert.update", alert.id, detail));
     return sqlite::WriteChange(c, ChangeKind::kAlert, alert.id);
   });
+}
+
+// ---- the alert workflow (issue 14) ----
+
+Result<std::vector<StoredAlert>> SqliteStore::ListAlertsSince(int64_t after_seq, size_t limit) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare((std::string("SELECT ") + kAlertColumns +
+                                                   " FROM alerts WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                                                      .c_str()));
+  s.BindInt(1, after_seq).BindInt(2, sqlite::LimitOrAll(limit));
+  std::vector<StoredAlert> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    FG_ASSIGN_OR_RETURN(StoredAlert a, ReadAlert(s));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Result<Block> SqliteStore::GetBlock(std::string_view kind, std::string_view value) {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT kind, value, alert_id, reason, created_ms "
+                                                  "FROM blocks WHERE kind = ?1 AND value = ?2"));
+  s.BindText(1, kind).BindText(2, value);
+  FG_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::NotFound("no block " + BlockKey(kind, value));
+  Block b;
+  b.kind = s.Text(0);
+  b.value = s.Text(1);
+  b.alert_id = s.Text(2);
+  b.reason = s.Text(3);
+  b.created_ms = s.Int(4);
+  return b;
 }
 
 // ---- audit and change feed ----

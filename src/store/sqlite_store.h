@@ -122,6 +122,8 @@ class SqliteStore final : public Store {
   Result<StoredAlert> GetAlert(std::string_view id) override;
   Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) override;
   Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) override;
+  Result<std::vector<StoredAlert>> ListAlertsSince(int64_t after_seq, size_t limit) override;
+  Result<Block> GetBlock(std::string_view kind, std::string_view value) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<int64_t> UpsertAggregateAudit(const AuditEntry& entry) override;

@@ -188,12 +188,22 @@ struct StoredAlert {
   std::vector<std::string> actions_done;     // actions applied, in order
   std::vector<std::string> actions_pending;  // waiting for `alert approve`
   UnixMillis updated_ms = 0;
+  // Schema v5 (issue 14, the alert workflow):
+  // actions that had nothing to act on, with why (never counted as done).
+  struct Skipped {
+    std::string action;
+    std::string reason;
+  };
+  std::vector<Skipped> actions_skipped;
+  bool false_positive = false;  // dismissed with --false-positive: its actions were undone
+  int64_t seq = 0;              // assigned by the store at insert, increasing: the SIEM cursor
 };
 struct AlertFilter {
   std::string rule;    // empty = any
   std::string device;  // empty = any
   std::optional<AlertState> state;
   size_t limit = 100;  // newest first
+  std::string severity;  // empty = any
 };
 
 struct DeviceFilter {
@@ -345,6 +355,25 @@ class Store {
   virtual Result<std::vector<StoredAlert>> ListAlerts(const AlertFilter& filter) = 0;
   // Replaces state and action lists; audited.
   virtual Status UpdateAlert(const StoredAlert& alert, const AuditContext& audit) = 0;
+
+  // ---- the alert workflow (issue 14) ----
+  // Alerts with seq > `after_seq`, in seq (insertion) order, at most
+  // `limit`: a poller that passes the last seq it saw gets every alert
+  // exactly once, including those raised between two polls.
+  // (Not pure: test doubles that never hold alerts need not implement it.)
+  virtual Result<std::vector<StoredAlert>> ListAlertsSince(int64_t after_seq, size_t limit) {
+    (void)after_seq;
+    (void)limit;
+    return Status::Internal("this store cannot list alerts by cursor");
+  }
+  // The block on (kind, value); NotFound when there is none.
+  virtual Result<Block> GetBlock(std::string_view kind, std::string_view value) {
+    FG_ASSIGN_OR_RETURN(std::vector<Block> blocks, ListBlocks());
+    for (Block& b : blocks) {
+      if (b.kind == kind && b.value == value) return std::move(b);
+    }
+    return Status::NotFound("no block " + std::string(kind) + ":" + std::string(value));
+  }
 
   // ---- audit and change feed ----
   // For events that are not state changes (refusals, detections).
