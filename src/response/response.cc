@@ -318,7 +318,7 @@ void Responder::Notify(const StoredAlert& alert) {
 }
 
 void Responder::FlushNotifications() {
-  if (webhook_) webhook_->Flush();
+  if (webhook_) (void)webhook_->Flush(30000);  // bounded: undelivered ones stay queued on disk
 }
 
 }  // namespace fg::response

@@ -443,7 +443,7 @@ class Node::Impl {
   }
 
   // docs/limits.md. Unset caps split the open-files budget: 3/4 for the plain
-  // listener (admission, OCSP, ingest), 1/4 for TLS (EST, device config).
+  // listener (OCSP, CRL, CMP), 1/4 for TLS (EST, device config, the API).
   void ApplyHttpLimits(HttpServer::Options& o, int max_connections, bool tls) const {
     const auto& h = config.http;
     const size_t budget = HttpServer::ConnectionBudget();

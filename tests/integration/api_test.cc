@@ -38,22 +38,11 @@ class ApiTest : public NodeFixture {
   }
   static void TearDownTestSuite() { StopNode(); }
 
-  // (HTTP status, body) of a request with an optional token.
+  // (HTTP status, body) of a request with an optional token, on the TLS
+  // listener (the API is served there only).
   static std::pair<std::string, std::string> Http(const std::string& method, const std::string& path,
                                                   const std::string& token, const std::string& body = {}) {
-    std::string out = P("resp.body");
-    std::vector<std::string> args = {"curl", "-s", "-o", out, "-w", "%{http_code}", "-X", method};
-    if (!token.empty()) {
-      args.push_back("-H");
-      args.push_back("Authorization: Bearer " + token);
-    }
-    if (!body.empty()) {
-      WriteAll(P("req.body"), body);
-      args.insert(args.end(), {"-H", "Content-Type: application/json", "--data-binary", "@" + P("req.body")});
-    }
-    args.push_back(url_ + path);
-    auto r = Sh(args);
-    return {r.out, ReadAll(out)};
+    return Api(method, path, token, body);
   }
 
   // Polls GET /v1/alerts until one matches `rule` (and `device`), up to 10 s.
