@@ -156,7 +156,10 @@ std::unique_ptr<Webhook> StartWebhookOrLog(const Options& o) {
   }
   if (w.queue_dir.empty()) {
     std::string tmpl = (fs::temp_directory_path() / "fg-webhook-XXXXXX").string();
-    if (::mkdtemp(tmpl.data())) w.queue_dir = tmpl;
+    if (::mkdtemp(tmpl.data())) {
+      w.queue_dir = tmpl;
+      w.remove_queue_dir = true;
+    }
   }
   auto hook = Webhook::Start(std::move(w));
   if (!hook.ok()) {
@@ -225,6 +228,10 @@ Webhook::~Webhook() {
   }
   cv_.notify_all();
   if (sender_.joinable()) sender_.join();
+  if (options_.remove_queue_dir) {
+    std::error_code ec;
+    fs::remove_all(options_.queue_dir, ec);
+  }
 }
 
 void Webhook::Enqueue(std::string_view alert_id, std::string_view alert_json) {

@@ -44,6 +44,7 @@ struct WebhookOptions {
   int timeout_ms = 5000;
   int retry_initial_ms = 500;
   int retry_max_ms = 60000;
+  bool remove_queue_dir = false;  // a temp queue (tests): removed with the Webhook
 };
 
 struct WebhookTarget {
