@@ -45,6 +45,9 @@ PORT=$(( 30000 + RANDOM % 20000 ))
 log "fleet of $DEVICES femtocells (femtoguard sim, benign world)"
 "$FG" sim --scenario benign --devices "$DEVICES" --seed 11 --days 1 --out "$W/world" >/dev/null
 "$FG" init --data "$W/data" --listen "127.0.0.1:$PORT" >/dev/null
+# The bearer-token API is on the TLS listener by default; this harness drives it with
+# plain-HTTP load generators on loopback, so it keeps the lab switch on (docs/operations.md).
+sed -i "s/plain_http: false/plain_http: true/" "$W/data"/config.yaml
 t0=$(date +%s.%N)
 "$FG" device import --data "$W/data" --registry "$W/world/registry.jsonl" >/dev/null
 log "registry imported in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s"

@@ -135,6 +135,9 @@ RUNS=$ROUNDS
 TOTAL=$((RUNS * ENROLMENTS))
 log "init; $TOTAL provisioned devices (device import), one bootstrap token each"
 "$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" --tls-listen "127.0.0.1:$TLS_PORT" >/dev/null
+# The bearer-token API is on the TLS listener by default; this harness drives it with
+# plain-HTTP load generators on loopback, so it keeps the lab switch on (docs/operations.md).
+sed -i "s/plain_http: false/plain_http: true/" "$DATA"/config.yaml
 METRICS_TOKEN=$("$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
 dev() { printf 'FGC-%06d' "$1"; }
 for i in $(seq 1 "$TOTAL"); do printf '{"device":"%s","status":"provisioned"}\n' "$(dev "$i")"; done > "$WORK/registry.jsonl"

@@ -58,6 +58,9 @@ DEVICES=$(( (REQUESTS * 3 + 200) * 2 ))
 log "fleet of $DEVICES femtocells (femtoguard sim, benign world)"
 "$FG" sim --scenario benign --devices "$DEVICES" --seed 13 --days 1 --out "$W/world" >/dev/null
 "$FG" init --data "$W/data" --listen "127.0.0.1:$PORT" --tls-listen "127.0.0.1:$TLS_PORT" >/dev/null
+# The bearer-token API is on the TLS listener by default; this harness drives it with
+# plain-HTTP load generators on loopback, so it keeps the lab switch on (docs/operations.md).
+sed -i "s/plain_http: false/plain_http: true/" "$W/data"/config.yaml
 # The TLS listener must be allowed to hold the idle TLS connections of (b)
 # (by default it gets a quarter of the open-files budget), and hold them
 # idle for the length of the measurement.

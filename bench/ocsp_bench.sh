@@ -100,6 +100,9 @@ OS_URL="http://127.0.0.1:$OS_PORT/"
 # ---------------------------------------------------------------- fleet
 log "init, $DEVICES active devices, one P-256 key and certificate each (femtoguard CLI)"
 "$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" >/dev/null
+# The bearer-token API is on the TLS listener by default; this harness drives it with
+# plain-HTTP load generators on loopback, so it keeps the lab switch on (docs/operations.md).
+sed -i "s/plain_http: false/plain_http: true/" "$DATA"/config.yaml
 METRICS_TOKEN=$("$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
 "$FG" ca cert --data "$DATA" --chain > "$WORK/chain.pem"
 "$FG" ca cert --data "$DATA" > "$WORK/issuing.pem"

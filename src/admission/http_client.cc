@@ -1,97 +1,78 @@
 #include "admission/http_client.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <curl/curl.h>
 
-#include <cerrno>
 #include <charconv>
-#include <chrono>
-#include <algorithm>
-#include <cstring>
 #include <memory>
+#include <mutex>
 
 namespace fg::admission {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxResponse = 1 << 20;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
+struct Sink {
+  std::string body;
+  bool overflow = false;
 };
 
-int RemainingMs(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left > 0 ? static_cast<int>(left) : 0;
-}
-
-// Waits for `events` on fd; Unavailable on timeout.
-Status Wait(int fd, short events, Clock::time_point deadline, const char* what) {
-  for (;;) {
-    int left = RemainingMs(deadline);
-    if (left == 0) return Status::Unavailable(std::string("timed out ") + what);
-    pollfd p{fd, events, 0};
-    int n = ::poll(&p, 1, left);
-    if (n > 0) return Status::Ok();
-    if (n == 0) return Status::Unavailable(std::string("timed out ") + what);
-    if (errno != EINTR) return Status::Unavailable(std::string("poll: ") + std::strerror(errno));
+size_t Collect(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t bytes = size * n;
+  if (sink->body.size() + bytes > kMaxResponse) {
+    sink->overflow = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
   }
+  sink->body.append(data, bytes);
+  return bytes;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-Result<std::string> Dechunk(std::string_view body) {
-  std::string out;
-  size_t pos = 0;
-  for (;;) {
-    size_t eol = body.find("\r\n", pos);
-    if (eol == std::string_view::npos) return Status::InvalidArgument("truncated chunked body");
-    std::string_view size_text = body.substr(pos, eol - pos);
-    size_text = size_text.substr(0, size_text.find(';'));
-    size_t size = 0;
-    auto [p, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
-    if (ec != std::errc() || size_text.empty()) return Status::InvalidArgument("bad chunk size");
-    pos = eol + 2;
-    if (size == 0) return out;
-    if (pos + size > body.size()) return Status::InvalidArgument("truncated chunk");
-    out.append(body.substr(pos, size));
-    pos += size + 2;
-  }
-}
+using EasyPtr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+using ListPtr = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
 
 }  // namespace
 
-Result<HostPort> ParseHostPort(const std::string& text) {
+Result<HostPort> ParseHostPort(const std::string& input) {
   HostPort hp;
+  std::string text = input;
+  if (text.rfind("https://", 0) == 0) {
+    hp.https = true;
+    text = text.substr(8);
+  } else if (text.rfind("http://", 0) == 0) {
+    text = text.substr(7);
+  } else if (text.find("://") != std::string::npos) {
+    return Status::InvalidArgument("server must be HOST:PORT, http://HOST:PORT or https://HOST:PORT, got \"" +
+                                   input + "\"");
+  }
+  if (!text.empty() && text.back() == '/') text.pop_back();
+  if (text.find('/') != std::string::npos) {
+    return Status::InvalidArgument("server must not carry a path, got \"" + input + "\"");
+  }
   std::string port;
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
     if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return Status::InvalidArgument("server must be HOST:PORT, got \"" + text + "\"");
+      return Status::InvalidArgument("server must be HOST:PORT, got \"" + input + "\"");
     }
     hp.host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) return Status::InvalidArgument("server must be HOST:PORT, got \"" + text + "\"");
+    if (colon == std::string::npos || colon == 0) {
+      return Status::InvalidArgument("server must be HOST:PORT, got \"" + input + "\"");
+    }
     hp.host = text.substr(0, colon);
     port = text.substr(colon + 1);
+  }
+  for (char c : hp.host) {
+    if (c == '@' || c == ' ' || c == '?' || c == '#' || static_cast<unsigned char>(c) < 0x21) {
+      return Status::InvalidArgument("server host is malformed in \"" + input + "\"");
+    }
   }
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), hp.port);
   if (ec != std::errc() || p != port.data() + port.size() || hp.port < 1 || hp.port > 65535) {
@@ -100,121 +81,111 @@ Result<HostPort> ParseHostPort(const std::string& text) {
   return hp;
 }
 
+std::string BaseUrl(const HostPort& server) {
+  std::string host = server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host;
+  return std::string(server.https ? "https://" : "http://") + host + ":" + std::to_string(server.port);
+}
+
+namespace {
+
+void SetTls(CURL* h, const HostPort& server, const ClientTls& tls) {
+  if (!server.https) return;
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (!tls.ca_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, tls.ca_file.c_str());
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);  // this CA only
+  }
+}
+
+Status CurlError(CURLcode rc, const char* error, const std::string& where, const ClientTls& tls) {
+  std::string why = error[0] ? std::string(error) : curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_PARTIAL_FILE:
+      return Status::InvalidArgument("malformed response from " + where + ": " + why);
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return Status::PermissionDenied(where + ": server certificate not trusted or not for this host: " + why);
+    case CURLE_SSL_CACERT_BADFILE:
+      return Status::InvalidArgument("CA file " + tls.ca_file + ": " + why);
+    default:
+      return Status::Unavailable(where + ": " + why);
+  }
+}
+
+}  // namespace
+
+Status Connect(const HostPort& server, int timeout_ms, const ClientTls& tls) {
+  GlobalInit();
+  EasyPtr curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return Status::Internal("libcurl: cannot create a handle");
+  CURL* h = curl.get();
+  const std::string url = BaseUrl(server) + "/";
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  SetTls(h, server, tls);
+  CURLcode rc = curl_easy_perform(h);
+  if (rc != CURLE_OK) return CurlError(rc, error, BaseUrl(server), tls);
+  return Status::Ok();
+}
+
 Result<HttpResponse> HttpPost(const HostPort& server, const std::string& path, const std::string& content_type,
                               const std::string& body,
-                              const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
-  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(server.port);
-  if (int rc = ::getaddrinfo(server.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return Status::Unavailable("cannot resolve " + server.host + ": " + gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addrs(res, freeaddrinfo);
-  const std::string where = server.host + ":" + port;
+                              const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms,
+                              const ClientTls& tls) {
+  GlobalInit();
+  EasyPtr curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return Status::Internal("libcurl: cannot create a handle");
+  CURL* h = curl.get();
+  const std::string url = BaseUrl(server) + path;
+  const std::string where = BaseUrl(server);
 
-  Status last = Status::Unavailable("no address for " + where);
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
-    if (fd.get() < 0) {
-      last = Status::Unavailable(std::string("socket: ") + std::strerror(errno));
-      continue;
+  ListPtr list(nullptr, curl_slist_free_all);
+  auto add = [&list](const std::string& line) {
+    curl_slist* next = curl_slist_append(list.get(), line.c_str());
+    if (next) {
+      (void)list.release();
+      list.reset(next);
     }
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      if (errno != EINPROGRESS) {
-        last = Status::Unavailable("connect " + where + ": " + std::strerror(errno));
-        continue;
-      }
-      if (Status s = Wait(fd.get(), POLLOUT, deadline, ("connecting to " + where).c_str()); !s.ok()) return s;
-      int err = 0;
-      socklen_t len = sizeof(err);
-      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        last = Status::Unavailable("connect " + where + ": " + std::strerror(err));
-        continue;
-      }
-    }
+  };
+  add("Content-Type: " + content_type);
+  add("Expect:");  // no 100-continue round trip
+  for (const auto& [k, v] : headers) add(k + ": " + v);
 
-    std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + where + "\r\nConnection: close\r\nContent-Type: " +
-                      content_type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-    req += "\r\n";
-    req += body;
-    size_t sent = 0;
-    while (sent < req.size()) {
-      ssize_t n = ::send(fd.get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        FG_RETURN_IF_ERROR(Wait(fd.get(), POLLOUT, deadline, ("sending to " + where).c_str()));
-        continue;
-      }
-      return Status::Unavailable("send to " + where + ": " + std::strerror(errno));
-    }
+  Sink sink;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(h, CURLOPT_POST, 1L);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "femtoguard");
+  SetTls(h, server, tls);
 
-    std::string in;
-    size_t header_end = std::string::npos;
-    size_t content_length = std::string::npos;
-    bool chunked = false;
-    char buf[8192];
-    for (;;) {
-      if (header_end != std::string::npos && content_length != std::string::npos &&
-          in.size() >= header_end + 4 + content_length) {
-        break;
-      }
-      ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-      if (n > 0) {
-        in.append(buf, static_cast<size_t>(n));
-        if (in.size() > kMaxResponse) return Status::InvalidArgument("response from " + where + " too large");
-        if (header_end == std::string::npos && (header_end = in.find("\r\n\r\n")) != std::string::npos) {
-          std::string head = Lower(in.substr(0, header_end));
-          size_t cl = head.find("\r\ncontent-length:");
-          if (cl != std::string::npos) {
-            size_t v = cl + 17;
-            while (v < head.size() && head[v] == ' ') ++v;
-            size_t len = 0;
-            auto [p, ec] = std::from_chars(head.data() + v, head.data() + head.size(), len);
-            if (ec != std::errc()) return Status::InvalidArgument("bad Content-Length from " + where);
-            content_length = len;
-          }
-          chunked = head.find("\r\ntransfer-encoding: chunked") != std::string::npos;
-        }
-        continue;
-      }
-      if (n == 0) break;
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        FG_RETURN_IF_ERROR(Wait(fd.get(), POLLIN, deadline, ("waiting for " + where).c_str()));
-        continue;
-      }
-      return Status::Unavailable("recv from " + where + ": " + std::strerror(errno));
-    }
-    if (header_end == std::string::npos) return Status::InvalidArgument("incomplete response from " + where);
-    HttpResponse out;
-    if (in.compare(0, 9, "HTTP/1.1 ") != 0 && in.compare(0, 9, "HTTP/1.0 ") != 0) {
-      return Status::InvalidArgument("not an HTTP response from " + where);
-    }
-    auto [p, ec] = std::from_chars(in.data() + 9, in.data() + std::min<size_t>(in.size(), 12), out.status);
-    if (ec != std::errc() || out.status < 100 || out.status > 599) {
-      return Status::InvalidArgument("bad status line from " + where);
-    }
-    std::string payload = in.substr(header_end + 4);
-    if (chunked) {
-      FG_ASSIGN_OR_RETURN(out.body, Dechunk(payload));
-    } else if (content_length != std::string::npos) {
-      if (payload.size() < content_length) return Status::InvalidArgument("truncated response from " + where);
-      out.body = payload.substr(0, content_length);
-    } else {
-      out.body = std::move(payload);
-    }
-    return out;
-  }
-  return last;
+  CURLcode rc = curl_easy_perform(h);
+  if (sink.overflow) return Status::InvalidArgument("response from " + where + " too large");
+  if (rc != CURLE_OK) return CurlError(rc, error, where, tls);
+  HttpResponse out;
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 100 || status > 599) return Status::InvalidArgument("bad status line from " + where);
+  out.status = static_cast<int>(status);
+  out.body = std::move(sink.body);
+  return out;
 }
 
 }  // namespace fg::admission

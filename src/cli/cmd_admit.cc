@@ -6,7 +6,8 @@
 //   IKE_LOCAL_HOST   the SeGW address it connected to -> endpoint
 //   IKE_UNIQUE_ID    the IKE_SA's unique id           -> session
 //   IKE_NAME         the connection name (for the error line only)
-// asks the node's POST /v1/admission, and exits 0 only on "allow".
+// asks the node's POST /v1/admission (https on the TLS listener, the server
+// checked against --cacert), and exits 0 only on "allow".
 // Deny by default: deny and quarantine exit 1, any error or timeout 2, each
 // with one line on stderr.
 
@@ -73,18 +74,36 @@ void RegisterAdmitCommand(CLI::App& app, Program& program) {
     std::string token_file;
     int timeout_ms = 2000;
     std::string segw;
+    std::string cacert;
+    std::string data;
   };
   auto opt = std::make_shared<Options>();
-  cmd->add_option("--server", opt->server, "node HOST:PORT (default $FEMTOGUARD_SERVER or 127.0.0.1:8440)");
+  cmd->add_option("--server", opt->server,
+                  "node API: https://HOST:PORT (TLS listener), or HOST:PORT for plain HTTP (only with "
+                  "api.plain_http); default $FEMTOGUARD_SERVER or https://127.0.0.1:8443");
+  cmd->add_option("--cacert", opt->cacert,
+                  "CA certificate(s), PEM, to check the node's TLS certificate (default $FEMTOGUARD_CACERT, else "
+                  "DIR/ca/root.crt with --data DIR, else the system's trust store)");
+  cmd->add_option("--data", opt->data, "data dir whose root CA checks the node (default $FEMTOGUARD_DATA)");
   cmd->add_option("--token-file", opt->token_file, "file holding the bearer token (default $FEMTOGUARD_TOKEN)");
   cmd->add_option("--timeout-ms", opt->timeout_ms, "give up (and refuse) after this long")->check(CLI::Range(1, 60000));
   cmd->add_option("--segw", opt->segw, "this SeGW's id in the decision (default: the host name)");
   cmd->callback([&program, opt] {
     program.action = [opt]() -> int {
       std::string server = !opt->server.empty() ? opt->server : GetEnv("FEMTOGUARD_SERVER");
-      if (server.empty()) server = "127.0.0.1:8440";
+      if (server.empty()) server = "https://127.0.0.1:8443";
       auto hp = admission::ParseHostPort(server);
       if (!hp.ok()) return Error(hp.status().message());
+      admission::ClientTls tls;
+      tls.ca_file = !opt->cacert.empty() ? opt->cacert : GetEnv("FEMTOGUARD_CACERT");
+      if (tls.ca_file.empty()) {
+        if (std::string data = ResolveDataDirArg(opt->data); !data.empty()) {
+          tls.ca_file = (DataDir(data).CaDir() / "root.crt").string();
+        }
+      }
+      if (hp->https && !tls.ca_file.empty() && ::access(tls.ca_file.c_str(), R_OK) != 0) {
+        return Error("CA file " + tls.ca_file + " is not readable");
+      }
 
       std::string token;
       if (!opt->token_file.empty()) {
@@ -112,7 +131,7 @@ void RegisterAdmitCommand(CLI::App& app, Program& program) {
       if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
       auto resp = admission::HttpPost(*hp, "/v1/admission", "application/json",
                                       body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), headers,
-                                      opt->timeout_ms);
+                                      opt->timeout_ms, tls);
       if (!resp.ok()) return Error(resp.status().message());
       auto j = nlohmann::json::parse(resp->body, nullptr, false);
       if (resp->status != 200) {

@@ -3,7 +3,9 @@
 // they fire and the actions taken. The demo's main job; also how an operator
 // pushes a day of exported logs through a live node.
 //
-// Events go over the API (POST /v1/events, ingest token), paced by event
+// Events go over the API (POST /v1/events, ingest token) on serve's TLS
+// listener (https, server checked against --cacert, by default the data
+// dir's root CA), paced by event
 // time so that the whole file takes --duration seconds of wall time. Alerts
 // are read from the node's store (as `femtoguard alert list` does).
 
@@ -26,7 +28,8 @@ namespace fg::cli {
 namespace {
 
 struct FeedOptions {
-  std::string server = "127.0.0.1:8440";
+  std::string server;  // empty: https://<tls_listen of the data dir's config>
+  std::string cacert;  // empty: <data dir>/ca/root.crt
   std::string token_file;
   std::string events;
   std::string alerts_out;
@@ -92,9 +95,23 @@ class AlertWatcher {
   std::set<std::string> seen_;
 };
 
+// serve's TLS listener as this host reaches it: a wildcard address becomes loopback.
+std::string DefaultServer(const Config& config) {
+  std::string listen = config.tls_listen;
+  if (listen.rfind("0.0.0.0:", 0) == 0) listen = "127.0.0.1" + listen.substr(7);
+  if (listen.rfind("[::]:", 0) == 0) listen = "[::1]" + listen.substr(4);
+  return "https://" + listen;
+}
+
 int RunFeed(Env& env, const FeedOptions& o) {
-  auto hp = admission::ParseHostPort(o.server);
+  const std::string server = o.server.empty() ? DefaultServer(env.config) : o.server;
+  auto hp = admission::ParseHostPort(server);
   if (!hp.ok()) return Fail(hp.status());
+  admission::ClientTls tls;
+  tls.ca_file = o.cacert.empty() ? (env.dir.CaDir() / "root.crt").string() : o.cacert;
+  if (hp->https && ::access(tls.ca_file.c_str(), R_OK) != 0) {
+    return Fail(Status::InvalidArgument("--cacert: cannot read " + tls.ca_file));
+  }
   std::string token;
   if (!o.token_file.empty()) {
     auto t = ReadFile(o.token_file);
@@ -153,7 +170,7 @@ int RunFeed(Env& env, const FeedOptions& o) {
     } else {
       headers[1].second = run_id + "-" + std::to_string(batch_no++);
       for (int attempt = 0;; ++attempt) {
-        auto r = admission::HttpPost(*hp, "/v1/events", "application/x-ndjson", body, headers, 10000);
+        auto r = admission::HttpPost(*hp, "/v1/events", "application/x-ndjson", body, headers, 10000, tls);
         // 400 with a report = every line of the batch was malformed: reported
         // by serve and skipped, like replay does; the feed goes on.
         if (r.ok() && (r->status == 200 || (r->status == 400 && r->body.find("\"malformed\"") != std::string::npos))) {
@@ -162,8 +179,10 @@ int RunFeed(Env& env, const FeedOptions& o) {
           break;
         }
         // 503: the node is busy (or its disk full); no answer at all: it may
-        // be restarting. Either way the same batch goes again, same key.
-        if (((r.ok() && r->status == 503) || !r.ok()) && attempt < 100) {
+        // be restarting. Either way the same batch goes again, same key. Bad
+        // input on our side (an unreadable CA file) is not retried.
+        const bool retry = r.ok() ? r->status == 503 : r.status().code() == StatusCode::kUnavailable;
+        if (retry && attempt < 100) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
           continue;
         }
@@ -219,7 +238,11 @@ void RegisterFeedCommand(CLI::App& app, Program& program) {
   auto data = std::make_shared<std::string>();
   auto o = std::make_shared<FeedOptions>();
   AddDataOption(cmd, data.get());
-  cmd->add_option("--server", o->server, "serve's HOST:PORT (default 127.0.0.1:8440)");
+  cmd->add_option("--server", o->server,
+                  "serve's API: https://HOST:PORT (TLS listener; default https://<tls_listen> of the data dir), "
+                  "or HOST:PORT for plain HTTP (only with api.plain_http)");
+  cmd->add_option("--cacert", o->cacert, "CA certificate(s), PEM, to check serve's TLS certificate (default: "
+                                         "the data dir's root CA, ca/root.crt)");
   cmd->add_option("--token-file", o->token_file, "file holding an ingest token (default: $FEMTOGUARD_TOKEN)");
   cmd->add_option("--events", o->events, "events.jsonl, sorted by ts")->required();
   cmd->add_option("--duration", o->duration_s, "wall seconds the whole file should take (default 45)");

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/pseudonym.h"
 #include "pki/ca.h"
+#include "response/webhook.h"
 #include "server/node.h"
 
 namespace fg::cli {
@@ -168,6 +169,8 @@ int InitInto(const std::filesystem::path& root, const Config& config, std::strin
   if (Status s = WriteFileAtomic(dir.PseudonymKeyPath(), Pseudonymizer::GenerateKey(), 0600); !s.ok()) {
     return Fail(s);
   }
+  // The alert webhook's HMAC key (response/webhook.h), for the receiver to share.
+  if (auto k = response::LoadOrCreateWebhookSecret(dir.SecretsDir()); !k.ok()) return Fail(k.status());
   if (Status s = WriteFileAtomic(dir.ConfigPath(), config.ToYaml(), 0644); !s.ok()) return Fail(s);
   Status s;
   if (custody.issuing_csr_out.empty()) {
@@ -248,6 +251,8 @@ struct ServeFlags {
   std::string rules;
   std::string webhook;
   std::string passphrase_file;
+  std::string webhook_cacert;
+  int webhook_retry_max_s = 60;
 };
 
 // Every connection is a file descriptor, and the usual soft limit (1,024)
@@ -295,6 +300,8 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   options.segw = flags.segw;
   options.rules_path = flags.rules;
   options.webhook_url = flags.webhook;
+  options.webhook_ca_file = flags.webhook_cacert;
+  options.webhook_retry_max_ms = flags.webhook_retry_max_s * 1000;
   auto node = Node::Start(options);
   if (!node.ok()) return Fail(node.status());
   std::printf("femtoguard serve: listening on port %u (data %s)\n", (*node)->port(), data.c_str());
@@ -356,7 +363,13 @@ int main(int argc, char** argv) {
     auto flags = std::make_shared<ServeFlags>();
     cmd->add_option("--segw", flags->segw, "SeGW to follow and steer, e.g. vici:///run/charon.vici");
     cmd->add_option("--rules", flags->rules, "rules file (default: DATA/rules.yaml if present, else built-in)");
-    cmd->add_option("--webhook", flags->webhook, "POST alerts here (http://host:port/path)");
+    cmd->add_option("--webhook", flags->webhook,
+                    "POST alerts here, signed (https://host:port/path; docs/operations.md)");
+    cmd->add_option("--webhook-cacert", flags->webhook_cacert,
+                    "CA certificate(s), PEM, that the webhook's HTTPS server must chain to (default: system store)");
+    cmd->add_option("--webhook-retry-max-s", flags->webhook_retry_max_s,
+                    "longest wait between webhook retries (backoff doubles up to it; default 60)")
+        ->check(CLI::Range(1, 3600));
     cmd->add_option("--passphrase-file", flags->passphrase_file,
                     "CA key passphrase from this file (mode 600); overrides config ca.passphrase_file");
     cmd->callback([&program, data, listen, tls_listen, threads, flags] {

@@ -129,6 +129,9 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "admission_max_mb" << YAML::Value << log_admission_max_mb;
   e << YAML::Key << "admission_keep" << YAML::Value << log_admission_keep;
   e << YAML::EndMap;
+  e << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "plain_http" << YAML::Value << api.plain_http;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -175,6 +178,7 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["http"], "segw_sources", &c.http.segw_sources, "http."));
   FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_max_mb", &c.log_admission_max_mb, "log."));
   FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_keep", &c.log_admission_keep, "log."));
+  FG_RETURN_IF_ERROR(ReadKey(root["api"], "plain_http", &c.api.plain_http, "api."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
 }

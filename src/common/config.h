@@ -66,6 +66,13 @@ struct Config {
   int log_admission_max_mb = 64;
   int log_admission_keep = 5;
 
+  // The bearer-token API (/v1/*, /metrics): served on the TLS listener only.
+  // plain_http also keeps it on the plain listener, for labs and tests; serve
+  // refuses it unless the plain listener is on loopback (docs/operations.md).
+  struct Api {
+    bool plain_http = false;
+  } api;
+
   Status Validate() const;
   std::string ToYaml() const;
   static Result<Config> FromYaml(const std::string& text);

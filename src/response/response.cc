@@ -42,23 +42,10 @@ std::vector<std::string> SubjectsOf(const std::string& alert_json) {
   return out;
 }
 
-// "http://host:port/path" -> (host:port, /path).
-bool SplitUrl(const std::string& url, admission::HostPort* hp, std::string* path) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.compare(0, kScheme.size(), kScheme) != 0) return false;
-  std::string rest = url.substr(kScheme.size());
-  size_t slash = rest.find('/');
-  *path = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto parsed = admission::ParseHostPort(rest.substr(0, slash));
-  if (!parsed.ok()) return false;
-  *hp = *parsed;
-  return true;
-}
-
 }  // namespace
 
 Responder::Responder(Store& store, Options options) : store_(store), options_(std::move(options)) {
-  if (!options_.webhook_url.empty()) notifier_ = std::thread([this] { RunNotifier(); });
+  if (!options_.webhook_url.empty()) webhook_ = StartWebhookOrLog(options_);
   worker_ = std::thread([this] { RunWorker(); });
 }
 
@@ -69,12 +56,7 @@ Responder::~Responder() {
   }
   work_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
-  {
-    std::lock_guard lock(notify_mutex_);
-    notify_stop_ = true;
-  }
-  notify_cv_.notify_all();
-  if (notifier_.joinable()) notifier_.join();
+  webhook_.reset();
 }
 
 void Responder::SetTerminator(admission::SessionTerminator* terminator) {
@@ -529,53 +511,11 @@ void Responder::Notify(const StoredAlert& alert) {
              Printable(alert.id).c_str(), Printable(alert.rule).c_str(), Printable(alert.severity).c_str(),
              Printable(alert.device).c_str());
   }
-  if (options_.webhook_url.empty()) return;
-  std::lock_guard lock(notify_mutex_);
-  if (webhook_queue_.size() >= 10000) {
-    Metrics::Global().GetCounter("femtoguard_webhook_dropped_total", {}, "Webhook posts dropped (queue full)").Inc();
-    return;
-  }
-  webhook_queue_.push_back(alert.json);
-  notify_cv_.notify_one();
-}
-
-void Responder::RunNotifier() {
-  admission::HostPort hp;
-  std::string path;
-  const bool valid = SplitUrl(options_.webhook_url, &hp, &path);
-  if (!valid) spdlog::error("webhook URL '{}' is not http://host:port/path; notifications are dropped", options_.webhook_url);
-  for (;;) {
-    std::string body;
-    {
-      std::unique_lock lock(notify_mutex_);
-      notify_cv_.wait(lock, [this] { return notify_stop_ || !webhook_queue_.empty(); });
-      if (webhook_queue_.empty()) return;
-      body = std::move(webhook_queue_.front());
-      webhook_queue_.pop_front();
-      ++webhook_in_flight_;
-    }
-    bool ok = false;
-    if (valid) {
-      auto r = admission::HttpPost(hp, path, "application/json", body, {}, options_.webhook_timeout_ms);
-      ok = r.ok() && r->status >= 200 && r->status < 300;
-      if (!ok) spdlog::warn("webhook: {}", r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString());
-    }
-    Metrics::Global()
-        .GetCounter("femtoguard_webhook_posts_total", ok ? "result=\"ok\"" : "result=\"failed\"",
-                    "Alert webhook posts")
-        .Inc();
-    {
-      std::lock_guard lock(notify_mutex_);
-      --webhook_in_flight_;
-    }
-    notify_cv_.notify_all();
-  }
+  if (webhook_) webhook_->Enqueue(alert.id, alert.json);
 }
 
 void Responder::FlushNotifications() {
-  if (options_.webhook_url.empty()) return;
-  std::unique_lock lock(notify_mutex_);
-  notify_cv_.wait(lock, [this] { return notify_stop_ || (webhook_queue_.empty() && webhook_in_flight_ == 0); });
+  if (webhook_) (void)webhook_->Flush(30000);  // bounded: undelivered ones stay queued on disk
 }
 
 }  // namespace fg::response

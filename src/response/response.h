@@ -15,7 +15,8 @@
 //   block          the device identity is denied at admission (store block)
 //   hold_payments  the alert's subscribers' carrier-billed payments are
 //                  refused until released (store block kind "payments")
-//   notify         syslog, and a webhook POST of the alert JSON when configured
+//   notify         syslog, and a signed webhook POST of the alert JSON when
+//                  configured (response/webhook.h: durable queue, retried)
 //
 // An action that has nothing to act on (a block of a device already
 // blocked, terminate with no SeGW connected or no live session, notify with
@@ -47,6 +48,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -56,13 +58,19 @@
 #include "admission/admission.h"
 #include "common/status.h"
 #include "detect/engine.h"
+#include "response/webhook.h"
 #include "store/store.h"
 
 namespace fg::response {
 
 struct Options {
-  std::string webhook_url;  // "http://host:port/path"; empty = no webhook
+  std::string webhook_url;  // "https://host:port/path"; empty = no webhook (response/webhook.h)
   int webhook_timeout_ms = 2000;
+  std::string webhook_ca_file;                // empty: the system's trust store
+  std::string webhook_secret;                 // HMAC key; empty: made for this Responder only
+  std::string webhook_queue_dir;              // durable queue; empty: a temp dir (tests)
+  int webhook_retry_initial_ms = 500;
+  int webhook_retry_max_ms = 60000;
   bool syslog = true;
   // Called by Submit() before anything is written: the decision in memory.
   std::function<void(const detect::Alert&)> enforce;
@@ -137,7 +145,6 @@ class Responder {
   Status ApplyOne(const StoredAlert& alert, const std::vector<std::string>& subjects, std::string_view action,
                   const AuditContext& audit);
   void Notify(const StoredAlert& alert);
-  void RunNotifier();
 
   // Progress of one alert through its store writes (kept across retries).
   struct Work {
@@ -163,12 +170,7 @@ class Responder {
   bool work_stop_ = false;               // guarded by work_mutex_
   std::thread worker_;
 
-  std::mutex notify_mutex_;
-  std::condition_variable notify_cv_;
-  std::deque<std::string> webhook_queue_;  // guarded by notify_mutex_
-  size_t webhook_in_flight_ = 0;           // guarded by notify_mutex_
-  bool notify_stop_ = false;               // guarded by notify_mutex_
-  std::thread notifier_;
+  std::unique_ptr<Webhook> webhook_;  // null without a webhook URL
 };
 
 }  // namespace fg::response

@@ -390,18 +390,14 @@ class OperatorApi {
 
 }  // namespace
 
-void RegisterOperatorRoutes(HttpServer& server, OperatorApiContext context) {
+void RegisterOperatorRoutes(ApiRoutes& api_routes, OperatorApiContext context) {
   auto api = std::make_shared<OperatorApi>(context);
-  ApiAuth& auth = context.auth;
-  server.Route("GET", "/v1/alerts",
-               RequireRole(auth, {ApiRole::kOperator},
-                           [api](const HttpRequest& req) { return api->ListAlerts(req); }));
-  server.Route("POST", "/v1/alerts/",
-               RequireRole(auth, {ApiRole::kOperator},
-                           [api](const HttpRequest& req) { return api->Post(req); }));
-  server.Route("GET", "/v1/devices/",
-               RequireRole(auth, {ApiRole::kOperator},
-                           [api](const HttpRequest& req) { return api->Timeline(req); }));
+  api_routes.Route("GET", "/v1/alerts", {ApiRole::kOperator},
+                   [api](const HttpRequest& req) { return api->ListAlerts(req); });
+  api_routes.Route("POST", "/v1/alerts/", {ApiRole::kOperator},
+                   [api](const HttpRequest& req) { return api->Post(req); });
+  api_routes.Route("GET", "/v1/devices/", {ApiRole::kOperator},
+                   [api](const HttpRequest& req) { return api->Timeline(req); });
 }
 
 }  // namespace fg

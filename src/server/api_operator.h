@@ -14,6 +14,7 @@
 
 #include "response/response.h"
 #include "server/api_auth.h"
+#include "server/api_routes.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -27,6 +28,7 @@ struct OperatorApiContext {
   std::function<void()> sync;     // may be empty
 };
 
-void RegisterOperatorRoutes(HttpServer& server, OperatorApiContext context);
+// On `api` (api_routes.h): served on the TLS listener.
+void RegisterOperatorRoutes(ApiRoutes& api, OperatorApiContext context);
 
 }  // namespace fg

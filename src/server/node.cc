@@ -1,6 +1,8 @@
 #include "server/node.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -32,8 +34,10 @@
 #include "pki/device_config.h"
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
+#include "response/webhook.h"
 #include "server/api_auth.h"
 #include "server/api_operator.h"
+#include "server/api_routes.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -65,6 +69,30 @@ std::string UrlHost(const std::string& url) {
 }
 
 constexpr std::string_view kEstPrefix = "/.well-known/est/";
+
+// 127.0.0.0/8, ::1 or "localhost".
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// api.plain_http keeps bearer tokens on plain HTTP: loopback only.
+Status CheckPlainApi(const Config& config, const std::string& plain_host, const std::string& tls_listen) {
+  if (config.api.plain_http) {
+    if (!IsLoopbackHost(plain_host)) {
+      return Status::InvalidArgument("config: api.plain_http is allowed only with the plain listener on loopback "
+                                     "(127.0.0.0/8, ::1), not on '" + plain_host +
+                                     "': serve the API over TLS (tls_listen) instead");
+    }
+    spdlog::warn("api.plain_http: the bearer-token API is also served on plain HTTP on {} (loopback)", plain_host);
+  } else if (tls_listen == "off") {
+    spdlog::warn("the TLS listener is off: the bearer-token API (/v1/*, /metrics) is not served");
+  }
+  return Status::Ok();
+}
 
 sockaddr_un ControlAddress(const std::filesystem::path& path, bool* ok) {
   sockaddr_un addr{};
@@ -355,29 +383,29 @@ class Node::Impl {
     http->Route("POST", "/pkix/", cmp_handler);
     RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
     http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
-    http->Route("POST", "/v1/admission", RequireRole(*auth, {ApiRole::kSegw}, [this](const HttpRequest& req) {
+    // Bearer-token routes: on the TLS listener (api_routes.h).
+    ApiRoutes api(*auth, *http, https.get(), config.api.plain_http);
+    api.Route("POST", "/v1/admission", {ApiRole::kSegw}, [this](const HttpRequest& req) {
       int status = 200;
       std::string body = admission::HandleAdmissionJson(*gate, req.body, &status);
       HttpResponse resp = HttpResponse::Json(status, std::move(body));
       resp.trusted_peer = true;  // a SeGW token: its connection is never crowded out
       return resp;
-    }));
-    http->Route("POST", "/v1/events", RequireRole(*auth, {ApiRole::kIngest}, [this](const HttpRequest& req) {
+    });
+    api.Route("POST", "/v1/events", {ApiRole::kIngest}, [this](const HttpRequest& req) {
       return detection->PostEvents(req);
-    }));
-    http->Route("POST", "/v1/payment/check", RequireRole(*auth, {ApiRole::kPayments}, [this](const HttpRequest& req) {
+    });
+    api.Route("POST", "/v1/payment/check", {ApiRole::kPayments}, [this](const HttpRequest& req) {
       return detection->PaymentCheck(req);
-    }));
-    http->Route("GET", "/v1/alerts", RequireRole(*auth, {ApiRole::kOperator}, [this](const HttpRequest& req) {
-      return detection->ListAlerts(req);
-    }));
-    RegisterOperatorRoutes(*http, {*store, *auth, detection->responder(), (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
-    http->Route("GET", "/metrics", RequireRole(*auth, {ApiRole::kOperator}, [](const HttpRequest&) {
+    });
+    RegisterOperatorRoutes(api, {*store, *auth, detection->responder(),
+                                 (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
+    api.Route("GET", "/metrics", {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
       resp.content_type = "text/plain; version=0.0.4";
       resp.body = Metrics::Global().RenderPrometheus();
       return resp;
-    }));
+    });
   }
 
   // EST and the device config document. Registered on both listeners: the
@@ -415,7 +443,7 @@ class Node::Impl {
   }
 
   // docs/limits.md. Unset caps split the open-files budget: 3/4 for the plain
-  // listener (admission, OCSP, ingest), 1/4 for TLS (EST, device config).
+  // listener (OCSP, CRL, CMP), 1/4 for TLS (EST, device config, the API).
   void ApplyHttpLimits(HttpServer::Options& o, int max_connections, bool tls) const {
     const auto& h = config.http;
     const size_t budget = HttpServer::ConnectionBudget();
@@ -433,14 +461,15 @@ class Node::Impl {
 
   // The TLS listener: the CA's TLS server credential, chain up to (not
   // including) the root. The key is handed over as unencrypted PEM in memory
-  // only, and wiped here once the server holds its own copy.
-  Status StartTls(const std::string& listen, int threads) {
+  // only, and wiped here once the server holds its own copy. Made before
+  // RegisterRoutes (the API lands on it), started after.
+  Status MakeTls(const std::string& listen, int threads) {
     FG_ASSIGN_OR_RETURN(auto hp, SplitHostPort(listen));
     HttpServer::Options tls_options;
     tls_options.host = hp.first;
     tls_options.port = hp.second;
     tls_options.threads = threads;
-    tls_options.max_body_bytes = 64 << 10;  // EST bodies are CSRs
+    tls_options.max_body_bytes = 1 << 20;  // EST bodies are CSRs; the API takes event batches
     ApplyHttpLimits(tls_options, config.http.tls_max_connections, /*tls=*/true);
     auto key_pem = ossl::KeyToPkcs8Pem(ca->tls_key(), "");
     if (!key_pem.ok()) {
@@ -455,9 +484,13 @@ class Node::Impl {
     OPENSSL_cleanse(tls_options.tls->key_pem.data(), tls_options.tls->key_pem.size());
     RegisterTlsRoutes(*https);
     https->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    return Status::Ok();
+  }
+
+  Status StartTls(const std::string& listen) {
     if (Status s = https->Start(); !s.ok()) {
       https.reset();
-      std::string why = "TLS listener (EST, device config) on " + listen + ": " + s.message();
+      std::string why = "TLS listener (EST, device config, API) on " + listen + ": " + s.message();
       return s.code() == StatusCode::kInvalidArgument ? Status::InvalidArgument(why) : Status::Unavailable(why);
     }
     device_config->SetEstUrl("https://" + UrlHost(config.public_url) + ":" + std::to_string(https->port()) +
@@ -536,6 +569,16 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   LiveDetection::Options det_options;
   det_options.rules_path = options.rules_path;
   det_options.response.webhook_url = options.webhook_url;
+  if (!options.webhook_url.empty()) {
+    // A malformed URL or an unreadable CA file is bad input (exit 2), not a warning.
+    FG_RETURN_IF_ERROR(response::ValidateWebhook(options.webhook_url, options.webhook_ca_file));
+    FG_ASSIGN_OR_RETURN(det_options.response.webhook_secret,
+                        response::LoadOrCreateWebhookSecret(impl->dir.SecretsDir()));
+    det_options.response.webhook_queue_dir = (impl->dir.root() / "webhook").string();
+    det_options.response.webhook_ca_file = options.webhook_ca_file;
+    det_options.response.webhook_retry_max_ms = options.webhook_retry_max_ms;
+    det_options.response.webhook_timeout_ms = 5000;
+  }
   admission::Engine* admission_engine = impl->admission.get();
   det_options.on_session_down = [admission_engine](std::string_view device, std::string_view session) {
     admission_engine->SessionDown(device, session);
@@ -571,9 +614,11 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   http_options.max_body_bytes = 1 << 20;
   impl->ApplyHttpLimits(http_options, impl->config.http.max_connections, /*tls=*/false);
   impl->http = std::make_unique<HttpServer>(http_options);
+  FG_RETURN_IF_ERROR(CheckPlainApi(impl->config, hp.first, tls_listen));
+  if (tls_listen != "off") FG_RETURN_IF_ERROR(impl->MakeTls(tls_listen, options.threads));
   impl->RegisterRoutes();
   // TLS first: once the plain listener answers (health checks), both are up.
-  if (tls_listen != "off") FG_RETURN_IF_ERROR(impl->StartTls(tls_listen, options.threads));
+  if (impl->https) FG_RETURN_IF_ERROR(impl->StartTls(tls_listen));
   FG_RETURN_IF_ERROR(impl->http->Start());
   FG_RETURN_IF_ERROR(impl->StartControl());
   if (!options.segw.empty()) {

@@ -1,11 +1,13 @@
 #pragma once
 
 // One femtoguard node: every service of `femtoguard serve` wired together.
-// OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...), CMP (/pkix/),
-// health, and behind bearer tokens metrics, admission (/v1/admission), event
-// ingest (/v1/events), the payment check and alerts, on the plain listener; EST (/.well-known/est/) and the
-// signed device config document (/v1/device/config) on the TLS listener
-// (client-certificate authentication; the plain listener answers 403 there). A change-feed follower keeps the OCSP cache and the CRL in step
+// On the plain listener: OCSP (/ocsp), CRL (/crl), CA certificates (/ca/...),
+// CMP (/pkix/) and health. On the TLS listener: EST (/.well-known/est/), the
+// signed device config document (/v1/device/config) and, behind bearer
+// tokens, the API (metrics, /v1/admission, /v1/events, the payment check,
+// alerts; server/api_routes.h), which the plain listener refuses with 403
+// unless config api.plain_http keeps it there too (loopback only). EST and the
+// device config use client-certificate authentication. A change-feed follower keeps the OCSP cache and the CRL in step
 // with the store, both on a short poll and on demand through the control
 // socket (DataDir::ControlSocketPath), which the CLI pokes after each change
 // so that a revocation is visible the moment `cert revoke` returns. The same
@@ -33,7 +35,9 @@ class Node {
     // SeGW adapter, e.g. "vici:///run/charon.vici"; empty = none.
     std::string segw;
     std::string rules_path;   // empty: DIR/rules.yaml if present, else built-in default
-    std::string webhook_url;  // alert notifications (http://host:port/path); empty = none
+    std::string webhook_url;  // alert notifications (https://host:port/path); empty = none
+    std::string webhook_ca_file;    // PEM CA(s) for the webhook's server; empty = system store
+    int webhook_retry_max_ms = 60000;
   };
 
   static Result<std::unique_ptr<Node>> Start(const Options& options);

@@ -70,6 +70,22 @@ TEST(ConfigTest, YamlRoundTrip) {
   EXPECT_EQ(back->crl_validity_s, c.crl_validity_s);
 }
 
+TEST(ConfigTest, ApiPlainHttpIsOffByDefaultRoundTripsAndIsTyped) {
+  Config c;
+  EXPECT_FALSE(c.api.plain_http) << "the API is TLS only unless an operator says otherwise";
+  EXPECT_NE(c.ToYaml().find("plain_http: false"), std::string::npos) << c.ToYaml();
+  auto absent = Config::FromYaml("listen: 127.0.0.1:8440\n");
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent->api.plain_http);
+  c.api.plain_http = true;
+  auto back = Config::FromYaml(c.ToYaml());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->api.plain_http);
+  auto bad = Config::FromYaml("api:\n  plain_http: sometimes\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("api.plain_http"), std::string::npos) << bad.status().message();
+}
+
 TEST(ConfigTest, HttpLimitsRoundTripAndAreChecked) {
   Config c;
   c.http.max_connections = 5000;

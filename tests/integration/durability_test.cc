@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/fg_node_fixture.h"
 #include "testing/harness.h"
 
 namespace fg::testing {
@@ -59,6 +60,9 @@ class Node {
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_)});
     EXPECT_EQ(init.exit_code, 0) << init.out;
+    // serve runs with --tls-listen off here: the lab switch keeps the API on
+    // the plain loopback listener (the TLS API is tested in tls_api_test.cc).
+    SetPlainHttpApi(data_, true);
     if (!pseudonym_key_from.empty()) {
       fs::copy_file(pseudonym_key_from + "/secrets/pseudonym.key", data_ + "/secrets/pseudonym.key",
                     fs::copy_options::overwrite_existing);

@@ -2,8 +2,9 @@
 
 // A femtoguard node (init + serve) in a temp dir for one test suite, and the
 // helpers the enrolment tests share: real `openssl` for keys, CSRs and CMP,
-// real `curl` for the TLS listener (EST, device config). Both listeners are
-// on free loopback ports, never the defaults (8440/8443).
+// real `curl` for the TLS listener (EST, device config, and the bearer-token
+// API, which the plain listener refuses). Both listeners are on free loopback
+// ports, never the defaults (8440/8443).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,6 +18,20 @@
 #include "testing/harness.h"
 
 namespace fg::testing {
+
+// Sets config api.plain_http in DATA/config.yaml (as `init` wrote it): the
+// bearer-token API also on the plain listener, for tests and benches on
+// loopback that drive it with a plain-HTTP client. Off by default.
+inline void SetPlainHttpApi(const std::string& data, bool on) {
+  std::string path = data + "/config.yaml";
+  std::string text = ReadAll(path);
+  const std::string from = on ? "plain_http: false" : "plain_http: true";
+  const std::string to = on ? "plain_http: true" : "plain_http: false";
+  size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << path << " has no api.plain_http key:\n" << text;
+  text.replace(at, from.size(), to);
+  WriteAll(path, text);
+}
 
 class NodeFixture : public ::testing::Test {
  protected:
@@ -118,6 +133,23 @@ class NodeFixture : public ::testing::Test {
     std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20", "--cacert", P("chain.pem")};
     argv.insert(argv.end(), args.begin(), args.end());
     return fg::testing::Run(argv);
+  }
+
+  // (HTTP status, body) of a bearer-token API request on the TLS listener
+  // (`url` defaults to it), the server checked against the CA chain.
+  static std::pair<std::string, std::string> Api(const std::string& method, const std::string& path,
+                                                 const std::string& token, const std::string& body = {},
+                                                 const std::string& url = {}) {
+    std::string out = P("api-" + std::to_string(++exchanges_) + ".body");
+    std::vector<std::string> args = {"-o", out, "-w", "%{http_code}", "-X", method};
+    if (!token.empty()) args.insert(args.end(), {"-H", "Authorization: Bearer " + token});
+    if (!body.empty()) {
+      WriteAll(out + ".req", body);
+      args.insert(args.end(), {"-H", "Content-Type: application/json", "--data-binary", "@" + out + ".req"});
+    }
+    args.push_back((url.empty() ? tls_url_ : url) + path);
+    auto r = Curl(args);
+    return {r.out, ReadAll(out)};
   }
 
   // One HTTP exchange through curl: status, response Content-Type, and the

@@ -58,21 +58,11 @@ class InjectionTest : public NodeFixture {
   }
   static void TearDownTestSuite() { StopNode(); }
 
-  // (HTTP status, body) of a request on the plain listener.
+  // (HTTP status, body) of a request on the TLS listener (the API is there).
   static std::pair<std::string, std::string> Http(const std::string& method,
                                                   const std::string& path, const std::string& token,
                                                   const std::string& body = {}) {
-    std::string out = P("resp.body");
-    std::vector<std::string> args = {"curl", "-s", "-o", out, "-w", "%{http_code}", "-X", method};
-    if (!token.empty()) args.insert(args.end(), {"-H", "Authorization: Bearer " + token});
-    if (!body.empty()) {
-      WriteAll(P("req.body"), body);
-      args.insert(args.end(),
-                  {"-H", "Content-Type: application/json", "--data-binary", "@" + P("req.body")});
-    }
-    args.push_back(url_ + path);
-    auto r = Sh(args);
-    return {r.out, ReadAll(out)};
+    return Api(method, path, token, body);
   }
 
   // The value of one counter (name with its labels) in /metrics; 0 if absent.

@@ -27,6 +27,7 @@ class OcspCrlTest : public ::testing::Test {
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     int tls_port = FreePort();
     while (tls_port == port_) tls_port = FreePort();
+    tls_url_ = "https://127.0.0.1:" + std::to_string(tls_port);
     auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_), "--tls-listen",
                     "127.0.0.1:" + std::to_string(tls_port)});
     ASSERT_EQ(init.exit_code, 0) << init.out;
@@ -90,6 +91,7 @@ class OcspCrlTest : public ::testing::Test {
   static int port_;
   static std::string data_;
   static std::string url_;
+  static inline std::string tls_url_;  // the API (/metrics) is on the TLS listener
 };
 
 TempDir* OcspCrlTest::dir_ = nullptr;
@@ -238,9 +240,11 @@ TEST_F(OcspCrlTest, GarbageIsMalformedRequestAndServerKeepsServing) {
   auto token = Fg({"token", "create", "--data", data_, "--role", "operator"});
   ASSERT_EQ(token.exit_code, 0) << token.out;
   const std::string auth = "Authorization: Bearer " + FindApiToken(token.out);
-  EXPECT_EQ(Sh({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url_ + "/metrics"}).out, "401")
+  const std::string ca = *dir_ / "chain.pem";
+  EXPECT_EQ(Sh({"curl", "-s", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", tls_url_ + "/metrics"}).out,
+            "401")
       << "metrics need a token";
-  auto before = Sh({"curl", "-s", "-H", auth, url_ + "/metrics"}).out;
+  auto before = Sh({"curl", "-s", "--cacert", ca, "-H", auth, tls_url_ + "/metrics"}).out;
   std::string garbage = *dir_ / "garbage.bin";
   WriteAll(garbage, "this is not DER at all \x01\x02\x03");
   std::string resp = *dir_ / "garbage.resp";
@@ -255,7 +259,7 @@ TEST_F(OcspCrlTest, GarbageIsMalformedRequestAndServerKeepsServing) {
                   url_ + "/ocsp"});
   EXPECT_EQ(big.out, "400");
 
-  auto after = Sh({"curl", "-s", "-H", auth, url_ + "/metrics"}).out;
+  auto after = Sh({"curl", "-s", "--cacert", ca, "-H", auth, tls_url_ + "/metrics"}).out;
   std::regex re("femtoguard_ocsp_responses_total\\{status=\"malformedRequest\"\\} (\\d+)");
   std::smatch mb, ma;
   ASSERT_TRUE(std::regex_search(after, ma, re)) << after;

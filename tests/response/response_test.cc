@@ -163,16 +163,22 @@ TEST_F(ResponderTest, NotifyPostsTheAlertJsonToTheWebhook) {
   ::listen(lfd, 4);
   std::string received;
   std::thread server([&] {
-    int fd = ::accept(lfd, nullptr, nullptr);
-    char buf[8192];
+    // The webhook first connects once without a request (its reachability
+    // probe at start): skip empty connections.
+    int fd = -1;
     std::string req;
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      req.append(buf, static_cast<size_t>(n));
-      auto hdr_end = req.find("\r\n\r\n");
-      if (hdr_end != std::string::npos && req.find("}\n", hdr_end) != std::string::npos) break;
-      if (hdr_end != std::string::npos && req.back() == '}') break;
+    while (req.empty()) {
+      if (fd >= 0) ::close(fd);
+      fd = ::accept(lfd, nullptr, nullptr);
+      char buf[8192];
+      for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+        auto hdr_end = req.find("\r\n\r\n");
+        if (hdr_end != std::string::npos && req.find("}\n", hdr_end) != std::string::npos) break;
+        if (hdr_end != std::string::npos && req.back() == '}') break;
+      }
     }
     received = req;
     const char* resp = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -185,6 +191,8 @@ TEST_F(ResponderTest, NotifyPostsTheAlertJsonToTheWebhook) {
   server.join();
   ::close(lfd);
   EXPECT_THAT(received, HasSubstr("POST /hook"));
+  EXPECT_THAT(received, HasSubstr("X-Femtoguard-Alert-Id: a5\r\n"));
+  EXPECT_THAT(received, HasSubstr("X-Femtoguard-Signature: t="));
   EXPECT_THAT(received, HasSubstr("\"rule\":\"cert.clone\""));
   EXPECT_THAT(received, HasSubstr("\"id\":\"a5\""));
 }
