@@ -17,6 +17,7 @@ ApiRoutes::ApiRoutes(ApiAuth& auth, HttpServer& plain, HttpServer* tls, bool pla
 
 void ApiRoutes::Route(const std::string& method, const std::string& path, std::vector<ApiRole> roles,
                       HttpHandler handler) {
+  routes_.push_back(method + " " + path);
   HttpHandler guarded = RequireRole(auth_, std::move(roles), std::move(handler));
   if (tls_) tls_->Route(method, path, guarded);
   if (plain_api_) {

@@ -33,6 +33,10 @@ class ApiRoutes {
   void Route(const std::string& method, const std::string& path, std::vector<ApiRole> roles, HttpHandler handler);
 
   ApiAuth& auth() { return auth_; }
+  // "METHOD /path" of every route registered, in order (a path ending in '/'
+  // is a prefix). serve logs them at start; tests/integration/openapi_test.cc
+  // checks them against docs/openapi.yaml.
+  const std::vector<std::string>& routes() const { return routes_; }
 
   // The plain listener's answer to a token route: 403, JSON, counted in
   // femtoguard_api_plain_http_refused_total.
@@ -43,6 +47,7 @@ class ApiRoutes {
   HttpServer& plain_;
   HttpServer* tls_;
   const bool plain_api_;
+  std::vector<std::string> routes_;
 };
 
 }  // namespace fg

@@ -406,6 +406,9 @@ class Node::Impl {
       resp.body = Metrics::Global().RenderPrometheus();
       return resp;
     });
+    std::string listed;
+    for (const std::string& r : api.routes()) listed += (listed.empty() ? "" : ", ") + r;
+    spdlog::info("api: token routes ({}): {}", https ? "TLS listener" : "no TLS listener", listed);
   }
 
   // EST and the device config document. Registered on both listeners: the
