@@ -242,6 +242,14 @@ TEST(DaemonTest, SighupReloadsRulesAndKeepsTheOldOnesWhenTheNewFileIsBroken) {
   EXPECT_EQ(Sample(metrics, R"(femtoguard_reload_total{what="admission",result="ok"})"), 2) << metrics;
   EXPECT_EQ(Sample(metrics, R"(femtoguard_reload_total{what="admission",result="failed"})"), 1) << metrics;
 
+  // A broken cell database: refused for detection (and for admission, which
+  // reads the same DIR/cells.csv); serve stays up.
+  WriteAll(d.data() + "/cells.csv", "this is not the OpenCellID header\n");
+  ASSERT_EQ(::kill(d.serve().pid(), SIGHUP), 0);
+  ASSERT_TRUE(d.WaitForLogLines({"reload what=cells", "result=failed", "OpenCellID header"}, 1)) << ReadAll(d.log());
+  EXPECT_TRUE(d.serve().Running());
+  EXPECT_TRUE(WaitForHttp(Url(d.port()) + "/healthz", 2000));
+
   // SIGTERM still stops it cleanly.
   EXPECT_EQ(d.serve().Stop(), 0);
 }
