@@ -45,11 +45,12 @@ bool IsSameOrReconnect(const LiveSession& s, const AdmissionRequest& r, const En
   return false;
 }
 
-Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy policy, EngineOptions options) {
+Result<std::vector<Engine::NamedCheck>> Engine::BuildChain(const AdmissionPolicy& policy,
+                                                           const std::vector<CheckRegistration>& extra_checks) {
   std::vector<NamedCheck> chain;
   for (const std::string& name : policy.chain) {
     const CheckRegistration* reg = nullptr;
-    for (const auto& r : options.extra_checks) {
+    for (const auto& r : extra_checks) {
       if (r.name == name) reg = &r;
     }
     for (const auto& r : BuiltinChecks()) {
@@ -60,12 +61,41 @@ Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy pol
     if (!check) return Status::Internal("admission: check \"" + name + "\" could not be built");
     chain.push_back({name, std::move(check)});
   }
+  return chain;
+}
+
+Status Engine::ReplacePolicy(AdmissionPolicy policy, std::shared_ptr<const CellDb> cells) {
+  FG_ASSIGN_OR_RETURN(std::vector<NamedCheck> chain, BuildChain(policy, extra_checks_));
+  std::unique_lock lock(policy_mu_);  // waits for decisions in flight
+  policy_ = std::move(policy);
+  cells_ = std::move(cells);
+  chain_ = std::move(chain);
+  return Status::Ok();
+}
+
+Result<std::string> Engine::ReloadForDataDir(const DataDir& dir, const Config& config) {
+  FG_ASSIGN_OR_RETURN(AdmissionPolicy policy, AdmissionPolicy::LoadForDataDir(dir, config));
+  std::shared_ptr<const CellDb> cells;
+  std::string summary = std::to_string(policy.chain.size()) + " checks";
+  if (!policy.cells_csv.empty()) {
+    FG_ASSIGN_OR_RETURN(CellDb loaded, CellDb::Load(policy.cells_csv));
+    summary += ", " + std::to_string(loaded.size()) + " cells from " + policy.cells_csv;
+    cells = std::make_shared<const CellDb>(std::move(loaded));
+  }
+  FG_RETURN_IF_ERROR(ReplacePolicy(std::move(policy), std::move(cells)));
+  return summary;
+}
+
+Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy policy, EngineOptions options) {
+  FG_ASSIGN_OR_RETURN(std::vector<NamedCheck> chain, BuildChain(policy, options.extra_checks));
+  std::vector<CheckRegistration> extra_checks = options.extra_checks;  // options is moved below
   std::unique_ptr<DecisionLog> log;
   if (!options.decision_log_path.empty()) {
     FG_ASSIGN_OR_RETURN(log, DecisionLog::Open(options.decision_log_path, options.decision_log_rotation));
   }
   std::unique_ptr<Engine> engine(new Engine(store, std::move(policy), std::move(options)));
   engine->chain_ = std::move(chain);
+  engine->extra_checks_ = std::move(extra_checks);
   engine->log_ = std::move(log);
   if (Status s = engine->TryLoad(); !s.ok()) {
     spdlog::error("admission: cannot load the registry snapshot, denying every admission until it loads: {}",
@@ -244,6 +274,7 @@ Decision Engine::Admit(const AdmissionRequest& request) {
 Decision Engine::Decide(const AdmissionRequest& r, UnixMillis now, SessionStripe& stripe) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
+  std::shared_lock policy_lock(policy_mu_);  // policy_, cells_, chain_ (ReplacePolicy)
   const auto budget = std::chrono::milliseconds(policy_.time_budget_ms);
 
   std::shared_lock snap_lock(snapshot_mu_);

@@ -97,7 +97,16 @@ class Engine final : public Gate {
   // Writes the buffered decision log lines now.
   Status FlushLog();
 
+  // Not safe against a concurrent ReplacePolicy().
   const AdmissionPolicy& policy() const { return policy_; }
+
+  // SIGHUP: a new policy and cell database. The chain is built first; on an
+  // error nothing changes. Decisions in flight finish with the old policy.
+  // Live sessions, the snapshot and pending blocks are kept.
+  Status ReplacePolicy(AdmissionPolicy policy, std::shared_ptr<const CellDb> cells);
+  // DIR/admission.yaml and the cells it names, loaded as CreateForDataDir
+  // does, then ReplacePolicy. OK carries a one-line summary.
+  Result<std::string> ReloadForDataDir(const DataDir& dir, const Config& config);
 
  private:
   struct NamedCheck {
@@ -111,6 +120,8 @@ class Engine final : public Gate {
   static constexpr size_t kStripes = 64;
 
   Engine(Store& store, AdmissionPolicy policy, EngineOptions options);
+  static Result<std::vector<NamedCheck>> BuildChain(const AdmissionPolicy& policy,
+                                                    const std::vector<CheckRegistration>& extra_checks);
   Decision Decide(const AdmissionRequest& request, UnixMillis now, SessionStripe& stripe);
   Decision Internal(std::string_view cause, std::string_view where, std::string_view message);
   void Count(const Decision& d);
@@ -120,8 +131,11 @@ class Engine final : public Gate {
 
   // Constant after construction.
   Store& store_;
-  const AdmissionPolicy policy_;
-  const std::shared_ptr<const CellDb> cells_;
+  std::vector<CheckRegistration> extra_checks_;
+  // Replaced as a whole by ReplacePolicy; read by decisions under a shared lock.
+  mutable std::shared_mutex policy_mu_;
+  AdmissionPolicy policy_;
+  std::shared_ptr<const CellDb> cells_;
   std::vector<NamedCheck> chain_;
   std::unique_ptr<DecisionLog> log_;
   Counter* decisions_[3];  // allow, deny, quarantine

@@ -5,9 +5,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <iostream>
 
@@ -253,7 +258,29 @@ struct ServeFlags {
   std::string passphrase_file;
   std::string webhook_cacert;
   int webhook_retry_max_s = 60;
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
+
+// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path,
+// or '@' for the abstract namespace). Nothing when not run by systemd.
+void NotifySystemd(const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  const socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  if (::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
+    spdlog::warn("sd_notify to {}: {}", path, std::strerror(errno));
+  }
+  ::close(fd);
+}
 
 // Every connection is a file descriptor, and the usual soft limit (1,024)
 // is far below what a node under a connection flood needs; the hard limit
@@ -275,6 +302,7 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
              const ServeFlags& flags) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  if (Status s = ConfigureLogging(flags.log_format, flags.log_level); !s.ok()) return Fail(s);
   if (!flags.passphrase_file.empty()) {
     // Checked now, read again by the CA loader (DataDir::LoadCaPassphrase).
     auto pass = ReadSecretFile(flags.passphrase_file);
@@ -283,11 +311,13 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
     std::error_code ec;
     ::setenv("FEMTOGUARD_CA_PASSPHRASE_FILE", std::filesystem::absolute(flags.passphrase_file, ec).c_str(), 1);
   }
-  // Block the stop signals in every thread; the main thread waits for them.
+  // Block the stop and reload signals in every thread; the main thread waits
+  // for them.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   RaiseOpenFileLimit();
@@ -306,9 +336,19 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   if (!node.ok()) return Fail(node.status());
   std::printf("femtoguard serve: listening on port %u (data %s)\n", (*node)->port(), data.c_str());
   std::fflush(stdout);
+  NotifySystemd("READY=1\nMAINPID=" + std::to_string(::getpid()));
   int sig = 0;
-  sigwait(&set, &sig);
+  for (;;) {
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    // A reload that fails keeps what runs: serve stays up either way. Each
+    // part's outcome is already logged (event "reload") and counted.
+    NotifySystemd("RELOADING=1");
+    (void)(*node)->Reload();
+    NotifySystemd("READY=1");
+  }
   spdlog::info("signal {}: stopping", sig);
+  NotifySystemd("STOPPING=1");
   (*node)->Stop();
   return 0;
 }
@@ -372,6 +412,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 3600));
     cmd->add_option("--passphrase-file", flags->passphrase_file,
                     "CA key passphrase from this file (mode 600); overrides config ca.passphrase_file");
+    cmd->add_option("--log-format", flags->log_format, "stderr log lines: text or json (one object per line)")
+        ->check(CLI::IsMember({"text", "json"}));
+    cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error (default info)")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     cmd->callback([&program, data, listen, tls_listen, threads, flags] {
       program.action = [=] { return RunServe(*data, *listen, *tls_listen, *threads, *flags); };
     });

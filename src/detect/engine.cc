@@ -105,17 +105,58 @@ class Engine::Impl {
         rules_(std::move(rules)),
         sink_(std::move(sink)),
         invalid_evidence_(Metrics::Global().GetCounter(
-            "fg_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")) {
-    for (const DetectorInfo& info : detectors) {
-      const RuleConfig* config = rules_.Find(info.rule);
-      if (config && !config->outcome.enabled) continue;  // `enabled: false`: not run at all
-      const RuleParams& params = config ? config->params : EmptyParams();
-      auto slot = std::make_unique<Slot>(this, info.rule, params);
-      slot->detector = info.make(params);
-      if (!slot->detector) continue;
-      if (slot->detector->Prefetches()) prefetchers_.push_back(slot->detector.get());
-      slots_.push_back(std::move(slot));
+            "fg_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")),
+        detectors_(detectors) {
+    for (const DetectorInfo& info : detectors_) {
+      if (auto slot = MakeSlot(info)) slots_.push_back(std::move(slot));
     }
+    IndexPrefetchers();
+  }
+
+  // A detector whose rule keeps its params (and stays enabled) keeps its
+  // state; one whose params changed starts afresh with the new ones (its
+  // pending timers are dropped); one switched off stops. Dedup windows and
+  // the World are kept.
+  size_t ReplaceRules(RuleSet rules) {
+    // The running slots point into the old rules' params: keep them alive
+    // (a moved std::map keeps its nodes) until every slot is compared.
+    RuleSet previous = std::move(rules_);
+    rules_ = std::move(rules);
+    std::vector<std::unique_ptr<Slot>> old = std::move(slots_);
+    slots_.clear();
+    size_t restarted = 0;
+    for (const DetectorInfo& info : detectors_) {
+      const RuleConfig* config = rules_.Find(info.rule);
+      const bool enabled = !(config && !config->outcome.enabled);
+      const RuleParams& params = config ? config->params : EmptyParams();
+      auto it = std::find_if(old.begin(), old.end(), [&](const auto& s) { return s && s->rule == info.rule; });
+      if (it != old.end() && enabled && SameParams(*(*it)->params_, params)) {
+        (*it)->params_ = &params;  // the old RuleSet is gone: point at the new copy
+        slots_.push_back(std::move(*it));
+        continue;
+      }
+      if (auto slot = enabled ? MakeSlot(info) : nullptr) {
+        slots_.push_back(std::move(slot));
+        ++restarted;
+      } else if (it != old.end()) {
+        ++restarted;  // switched off
+      }
+    }
+    // Timers of detectors that were replaced point at slots about to go.
+    std::vector<Timer> kept;
+    while (!timers_.empty()) {
+      const Timer& t = timers_.top();
+      for (const auto& s : slots_) {
+        if (s.get() == t.slot) {
+          kept.push_back(t);
+          break;
+        }
+      }
+      timers_.pop();
+    }
+    for (Timer& t : kept) timers_.push(t);
+    IndexPrefetchers();
+    return restarted;
   }
 
   void Process(const Event& e) {
@@ -160,9 +201,9 @@ class Engine::Impl {
  private:
   // One per running detector: its Context.
   struct Slot final : Context {
-    Slot(Impl* impl, std::string_view rule, const RuleParams& params) : impl(impl), rule(rule), params_(params) {}
+    Slot(Impl* impl, std::string_view rule, const RuleParams& params) : impl(impl), rule(rule), params_(&params) {}
     const World& world() const override { return impl->world_; }
-    const RuleParams& params() const override { return params_; }
+    const RuleParams& params() const override { return *params_; }
     void Emit(Evidence evidence) override {
       if (evidence.rule.empty()) evidence.rule = rule;
       impl->pending_.push_back(std::move(evidence));
@@ -173,9 +214,30 @@ class Engine::Impl {
 
     Impl* impl;
     std::string rule;
-    const RuleParams& params_;
+    const RuleParams* params_;  // into impl->rules_ (re-pointed by ReplaceRules)
     std::unique_ptr<Detector> detector;
   };
+
+  std::unique_ptr<Slot> MakeSlot(const DetectorInfo& info) {
+    const RuleConfig* config = rules_.Find(info.rule);
+    if (config && !config->outcome.enabled) return nullptr;  // `enabled: false`: not run at all
+    const RuleParams& params = config ? config->params : EmptyParams();
+    auto slot = std::make_unique<Slot>(this, info.rule, params);
+    slot->detector = info.make(params);
+    if (!slot->detector) return nullptr;
+    return slot;
+  }
+
+  void IndexPrefetchers() {
+    prefetchers_.clear();
+    for (const auto& slot : slots_) {
+      if (slot->detector->Prefetches()) prefetchers_.push_back(slot->detector.get());
+    }
+  }
+
+  static bool SameParams(const RuleParams& a, const RuleParams& b) {
+    return a.scalars == b.scalars && a.lists == b.lists && a.maps == b.maps;
+  }
 
   struct Timer {
     UnixMillis when;
@@ -289,6 +351,7 @@ class Engine::Impl {
   RuleSet rules_;
   AlertSink sink_;
   Counter& invalid_evidence_;
+  std::vector<DetectorInfo> detectors_;  // what the engine may run (ReplaceRules)
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<const Detector*> prefetchers_;  // of slots_, those with Prefetches()
   std::vector<Evidence> pending_;
@@ -312,6 +375,7 @@ bool Engine::ReadsSecondaryIds() const { return impl_->ReadsSecondaryIds(); }
 void Engine::Flush(UnixMillis now_ms) { impl_->Flush(now_ms); }
 World& Engine::world() { return impl_->world(); }
 const RuleSet& Engine::rules() const { return impl_->rules(); }
+size_t Engine::ReplaceRules(RuleSet rules) { return impl_->ReplaceRules(std::move(rules)); }
 EngineStats Engine::stats() const { return impl_->stats(); }
 
 }  // namespace fg::detect

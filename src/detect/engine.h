@@ -82,6 +82,10 @@ class Engine {
 
   World& world();
   const RuleSet& rules() const;
+  // A reloaded rules file (SIGHUP). Detectors whose params are unchanged
+  // keep their state; the others restart with the new params. Returns how
+  // many detectors were restarted or switched off.
+  size_t ReplaceRules(RuleSet rules);
   EngineStats stats() const;
 
  private:

@@ -10,6 +10,7 @@
 #include "common/der.h"
 #include "common/ids.h"
 #include "common/metrics.h"
+#include "common/security_log.h"
 
 namespace fg {
 
@@ -162,6 +163,7 @@ OSSL_CMP_PKISI* OnRevocation(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* /*req*/,
   Status s = e.store().RevokeCertificate(hex, tx->rr_reason, NowMillis(),
                                          {"cmp:" + tx->cred.device, "revocation requested by the device (rr)"});
   if (!s.ok()) return Rejected(OSSL_CMP_PKIFAILUREINFO_badRequest, s.message());
+  seclog::CertificateRevoked(hex, tx->cred.device, RevocationReasonName(tx->rr_reason), "cmp:" + tx->cred.device);
   e.NotifyChanged();
   return Accepted();
 }
@@ -222,6 +224,7 @@ int OnCertConf(OSSL_CMP_SRV_CTX* srv, const OSSL_CMP_MSG* /*req*/, int /*cert_re
     Status s = tx->enrolment->store().RevokeCertificate(
         tx->issued_serial, RevocationReason::kCessationOfOperation, NowMillis(),
         {"cmp:" + tx->cred.device, "certificate rejected by the device in certConf"});
+    if (s.ok()) seclog::CertificateRevoked(tx->issued_serial, tx->cred.device, "cessationOfOperation", "cmp:" + tx->cred.device);
     if (s.ok()) tx->enrolment->NotifyChanged();
   }
   return 1;

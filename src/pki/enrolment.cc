@@ -19,6 +19,7 @@
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "common/net.h"
+#include "common/security_log.h"
 
 namespace fg {
 
@@ -554,6 +555,7 @@ void Enrolment::RecordRefusal(RefusalReason reason, const std::string& rule,
                               const std::string& protocol, const std::string& source_ip) {
   const bool security_event = !rule.empty();
   if (security_event) reason = RefusalReason::kSecurityEvent;
+  seclog::EnrolmentRefused(protocol, device, RefusalReasonName(reason), why, source_ip);  // every refusal, unaggregated
   if (!refusals_->Add(reason, security_event, device, why, protocol, source_ip)) return;
   Metrics::Global()
       .GetCounter("femtoguard_enrolment_alerts_total", "rule=\"" + rule + "\"",
@@ -662,6 +664,8 @@ Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std:
     if (issued.status().IsAlreadyExists() && cred.kind == EnrolmentKind::kLegacyCredential) rule = "cert.clone";
     return refuse(issued.status(), rule, device);
   }
+  seclog::EnrolmentIssued(protocol, device, issued->record.serial, source_ip);
+  for (const std::string& old : issued->superseded) seclog::CertificateRevoked(old, device, "superseded", request.audit.actor);
   NotifyChanged();
   return issued;
 }

@@ -12,6 +12,7 @@
 #include "admission/http_client.h"
 #include "common/ids.h"
 #include "common/metrics.h"
+#include "common/security_log.h"
 #include "common/time.h"
 
 namespace fg::response {
@@ -106,6 +107,7 @@ Result<bool> Responder::Attempt(Work& work) {
   stored.actions_skipped = work.skipped;
   FG_ASSIGN_OR_RETURN(bool inserted, store_.AddAlert(stored, audit));
   if (inserted) {
+    seclog::AlertRaised(alert.id, alert.rule, stored.severity, alert.device);  // once: only the insert logs
     Metrics::Global()
         .GetCounter("femtoguard_alerts_total", "rule=\"" + alert.rule + "\"", "Alerts raised, by rule")
         .Inc();
@@ -415,13 +417,14 @@ Status Responder::Apply(const StoredAlert& alert, const std::vector<std::string>
     if (s.ok()) {
       done->push_back(action);
       CountAction(action, "done");
+      seclog::AlertAction(alert.id, action, alert.device, "done");
     } else if (s.code() == StatusCode::kFailedPrecondition) {
       CountAction(action, "skipped");  // nothing to do (already revoked, unknown device, ...)
-      spdlog::info("alert {}: {} skipped: {}", alert.id, action, s.message());
+      seclog::AlertAction(alert.id, action, alert.device, "skipped", s.message());
       skipped->push_back({action, s.message()});
     } else if (s.code() == StatusCode::kInvalidArgument) {
       CountAction(action, "failed");  // cannot succeed by retrying
-      spdlog::error("alert {}: {} failed: {}", alert.id, action, s.ToString());
+      seclog::AlertAction(alert.id, action, alert.device, "failed", s.ToString());
     } else {
       CountAction(action, "retry");
       return s;  // the store: retried with what is left
@@ -441,6 +444,7 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
     for (const Certificate& c : certs) {
       if (c.status == CertStatus::kRevoked) continue;
       FG_RETURN_IF_ERROR(store_.RevokeCertificate(c.serial, RevocationReason::kKeyCompromise, now, audit));
+      seclog::CertificateRevoked(c.serial, alert.device, RevocationReasonName(RevocationReason::kKeyCompromise), audit.actor);
       ++n;
     }
     if (n == 0) return Status::FailedPrecondition("no certificate to revoke");

@@ -6,9 +6,12 @@
 
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "common/ossl.h"
+#include "common/security_log.h"
 
 namespace fg {
 namespace {
@@ -34,6 +37,16 @@ HttpResponse Unauthorized(std::string_view why) {
   HttpResponse r = HttpResponse::Json(401, std::string(R"({"error":")") + std::string(why) + "\"}\n");
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"femtoguard\"");
   return r;
+}
+
+// One auth.failure line per 401/403 (a 503 is the store, not the caller).
+void LogAuthFailure(const HttpRequest& req, const std::vector<ApiRole>& roles, const HttpResponse& refused) {
+  if (refused.status != 401 && refused.status != 403) return;
+  std::string wanted = "admin";
+  for (ApiRole r : roles) wanted += "|" + std::string(ApiRoleName(r));
+  auto body = nlohmann::json::parse(refused.body, nullptr, /*allow_exceptions=*/false);
+  std::string why = body.is_object() && body.contains("error") && body["error"].is_string() ? body["error"].get<std::string>() : "";
+  seclog::AuthFailure(refused.status, req.path, wanted, req.remote_addr, why);
 }
 
 }  // namespace
@@ -118,7 +131,10 @@ void ApiAuth::Invalidate() {
 
 HttpHandler RequireRole(ApiAuth& auth, std::vector<ApiRole> roles, HttpHandler handler) {
   return [&auth, roles = std::move(roles), handler = std::move(handler)](const HttpRequest& req) {
-    if (std::optional<HttpResponse> refused = auth.Check(req, roles)) return std::move(*refused);
+    if (std::optional<HttpResponse> refused = auth.Check(req, roles)) {
+      LogAuthFailure(req, roles, *refused);  // never the token: route, roles, address, the answer's error
+      return std::move(*refused);
+    }
     return handler(req);
   };
 }

@@ -122,6 +122,19 @@ class LiveDetection::Impl {
   std::function<void(std::string_view, std::string_view)> on_session_down;  // fixed after Start
   uint64_t current_seq = 0;                // record being processed; guarded by mutex
 
+  // The --rules / cells flags and the data dir, for a reload (constant).
+  std::string rules_flag;
+  std::string cells_flag;
+  std::filesystem::path data_root;
+  std::string RulesPath() const {
+    if (rules_flag.empty() && std::filesystem::exists(data_root / "rules.yaml")) return (data_root / "rules.yaml").string();
+    return rules_flag;
+  }
+  std::string CellsPath() const {
+    if (cells_flag.empty() && std::filesystem::exists(data_root / "cells.csv")) return (data_root / "cells.csv").string();
+    return cells_flag;
+  }
+
   std::mutex mutex;  // guards engine (and its World) and watermark
   std::unique_ptr<detect::Engine> engine;
   UnixMillis watermark = 0;
@@ -260,10 +273,10 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   FG_ASSIGN_OR_RETURN(std::string key, dir.LoadPseudonymKey());
   impl->pseudonymizer = std::make_unique<Pseudonymizer>(std::move(key));
 
-  std::string rules_path = options.rules_path;
-  if (rules_path.empty() && std::filesystem::exists(dir.root() / "rules.yaml")) {
-    rules_path = (dir.root() / "rules.yaml").string();
-  }
+  impl->rules_flag = options.rules_path;
+  impl->cells_flag = options.cells_path;
+  impl->data_root = dir.root();
+  std::string rules_path = impl->RulesPath();
   auto rules = detect::LoadRulesOrDefault(rules_path);
   if (!rules.ok()) return Status::InvalidArgument("rules " + rules_path + ": " + rules.status().message());
 
@@ -272,10 +285,7 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   seed.devices = true;
   seed.blocks = true;
   FG_RETURN_IF_ERROR(ingest::SeedFromStore(store, seed, &world, &*rules));
-  std::string cells_path = options.cells_path;
-  if (cells_path.empty() && std::filesystem::exists(dir.root() / "cells.csv")) {
-    cells_path = (dir.root() / "cells.csv").string();
-  }
+  std::string cells_path = impl->CellsPath();
   if (!cells_path.empty()) {
     FG_ASSIGN_OR_RETURN(CellDb cells, CellDb::Load(cells_path));
     spdlog::info("detection: {} macro cells from {}", cells.size(), cells_path);
@@ -652,6 +662,45 @@ void LiveDetection::ApplyBlock(const std::string& key, bool present) {
 
 response::Responder& LiveDetection::responder() { return *impl_->responder; }
 const detect::RuleSet& LiveDetection::rules() const { return impl_->engine->rules(); }
+
+std::optional<detect::RuleConfig> LiveDetection::FindRule(std::string_view rule) const {
+  Impl::QueryLock lock(*impl_);
+  const detect::RuleConfig* found = impl_->engine->rules().Find(rule);
+  if (found == nullptr) return std::nullopt;
+  return *found;
+}
+
+Result<std::string> LiveDetection::ReloadRules() {
+  // Everything that can fail happens before the lock: a bad file changes nothing.
+  const std::string path = impl_->RulesPath();
+  auto rules = detect::LoadRulesOrDefault(path);
+  if (!rules.ok()) return Status::InvalidArgument(rules.status().message());  // names the file and the line
+  detect::World scratch;  // SeedFromStore also reads endpoints; only the rules' legacy credentials are kept
+  ingest::SeedOptions seed;
+  seed.devices = false;
+  seed.blocks = false;
+  FG_RETURN_IF_ERROR(ingest::SeedFromStore(*impl_->store, seed, &scratch, &*rules));
+  const size_t count = rules->rules().size();
+  size_t restarted = 0;
+  {
+    Impl::QueryLock lock(*impl_);
+    restarted = impl_->engine->ReplaceRules(std::move(rules).value());
+  }
+  return (path.empty() ? std::string("built-in rules") : path) + ": " + std::to_string(count) + " rules, " +
+         std::to_string(restarted) + " detector(s) restarted";
+}
+
+Result<std::string> LiveDetection::ReloadCells() {
+  const std::string path = impl_->CellsPath();
+  if (path.empty()) return std::string("no cell database");
+  FG_ASSIGN_OR_RETURN(CellDb cells, CellDb::Load(path));
+  const size_t n = cells.size();
+  {
+    Impl::QueryLock lock(*impl_);
+    impl_->engine->world().SetCells(std::move(cells));
+  }
+  return path + ": " + std::to_string(n) + " macro cells";
+}
 const Pseudonymizer& LiveDetection::pseudonymizer() const { return *impl_->pseudonymizer; }
 
 }  // namespace fg

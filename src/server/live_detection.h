@@ -15,6 +15,7 @@
 // held by the bus thread per batch and briefly by payment checks.
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -77,7 +78,15 @@ class LiveDetection {
   bool DrainResponses(int timeout_ms);
 
   response::Responder& responder();
+  // Not safe against a concurrent ReloadRules(); other threads use FindRule.
   const detect::RuleSet& rules() const;
+  // A copy of one rule's config, taken under the engine's lock.
+  std::optional<detect::RuleConfig> FindRule(std::string_view rule) const;
+  // SIGHUP: load and validate the rules file (--rules, else DIR/rules.yaml,
+  // else built-in) and the cell database (DIR/cells.csv), then swap them in.
+  // On an error nothing changes. OK carries a one-line summary.
+  Result<std::string> ReloadRules();
+  Result<std::string> ReloadCells();
   const Pseudonymizer& pseudonymizer() const;
 
  private:

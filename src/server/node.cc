@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -21,6 +22,7 @@
 
 #include "admission/api.h"
 #include "admission/engine.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "segw/vici_segw.h"
 #include "server/live_detection.h"
@@ -103,6 +105,42 @@ sockaddr_un ControlAddress(const std::filesystem::path& path, bool* ok) {
   return addr;
 }
 
+// Takes DIR/serve.lock (flock, exclusive, not waiting) and writes our pid
+// into it. A second serve on the same data dir gets FailedPrecondition
+// (exit 4) before it opens the store or touches the control socket. The
+// lock goes with the process, so a crashed serve leaves no stale lock.
+Result<int> LockDataDir(const DataDir& dir) {
+  const std::string path = (dir.root() / kServeLockFile).string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::Internal("cannot open the data dir lock " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    if (err == EWOULDBLOCK) {
+      return Status::FailedPrecondition("another femtoguard serve" + (holder.empty() ? "" : " (pid " + holder + ")") +
+                                        " holds " + path + "; refusing to start a second one on this data dir");
+    }
+    return Status::Internal("cannot lock " + path + ": " + std::strerror(err));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    spdlog::warn("data dir lock {}: cannot record the pid", path);
+  }
+  return fd;
+}
+
+void CountReload(std::string_view what, bool ok) {
+  Metrics::Global()
+      .GetCounter("femtoguard_reload_total",
+                  "what=\"" + std::string(what) + "\",result=\"" + (ok ? "ok" : "failed") + "\"",
+                  "Reloads (SIGHUP) of the rules, the admission policy and the cell database, by result")
+      .Inc();
+}
+
 }  // namespace
 
 class Node::Impl {
@@ -137,6 +175,37 @@ class Node::Impl {
   std::thread control;
   int control_fd = -1;
   int wake_pipe[2] = {-1, -1};
+  int lock_fd = -1;  // DIR/serve.lock, held (flock) until Stop()
+
+  ~Impl() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  // SIGHUP (Node::Reload). One part's failure does not stop the others.
+  Status Reload() {
+    std::vector<std::string> failed;
+    auto report = [&](std::string_view what, const Result<std::string>& r) {
+      CountReload(what, r.ok());
+      if (r.ok()) {
+        LogEvent(spdlog::level::info, "reload", {{"what", std::string(what)}, {"result", "ok"}, {"detail", *r}});
+      } else {
+        LogEvent(spdlog::level::err, "reload",
+                 {{"what", std::string(what)}, {"result", "failed"}, {"detail", r.status().message() + "; the old one is kept"}});
+        failed.push_back(std::string(what) + ": " + r.status().message());
+      }
+    };
+    report("rules", detection->ReloadRules());
+    Result<std::string> adm = [&]() -> Result<std::string> {
+      FG_ASSIGN_OR_RETURN(Config fresh, dir.LoadConfig());
+      return admission->ReloadForDataDir(dir, fresh);
+    }();
+    report("admission", adm);
+    report("cells", detection->ReloadCells());
+    if (failed.empty()) return Status::Ok();
+    std::string why;
+    for (const std::string& f : failed) why += (why.empty() ? "" : "; ") + f;
+    return Status::InvalidArgument("reload: " + why);
+  }
 
   Status Sync() {
     std::lock_guard lock(sync_mutex);
@@ -526,6 +595,10 @@ class Node::Impl {
     for (int fd : wake_pipe) {
       if (fd >= 0) ::close(fd);
     }
+    if (lock_fd >= 0) {  // last: the next serve may start once everything above is let go
+      ::close(lock_fd);
+      lock_fd = -1;
+    }
   }
 };
 
@@ -534,6 +607,7 @@ Node::~Node() { Stop(); }
 uint16_t Node::port() const { return impl_->http->port(); }
 uint16_t Node::tls_port() const { return impl_->https ? impl_->https->port() : 0; }
 Status Node::Sync() { return impl_->Sync(); }
+Status Node::Reload() { return impl_->Reload(); }
 void Node::Stop() { impl_->Stop(); }
 
 Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
@@ -541,6 +615,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->dir = DataDir(options.data_dir);
   impl->poll_ms = options.poll_ms;
   FG_ASSIGN_OR_RETURN(impl->config, impl->dir.LoadConfig());
+  FG_ASSIGN_OR_RETURN(impl->lock_fd, LockDataDir(impl->dir));  // before anything is opened or bound
   FG_ASSIGN_OR_RETURN(impl->store, Store::Open(impl->dir.ResolveStoreUrl(impl->config)));
   FG_ASSIGN_OR_RETURN(std::string passphrase, impl->dir.LoadCaPassphrase());
   FG_ASSIGN_OR_RETURN(impl->ca, CertificateAuthority::Load(impl->dir, impl->config, passphrase));

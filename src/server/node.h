@@ -47,6 +47,12 @@ class Node {
   uint16_t tls_port() const;  // 0 when the TLS listener is off
   // Applies pending store changes to the OCSP cache and CRL now.
   Status Sync();
+  // SIGHUP: reloads the rules file, the admission policy (admission.yaml)
+  // and the cell database. Each is loaded and validated before it replaces
+  // the running one; one that fails keeps the old one, is logged (event
+  // "reload") and counted in femtoguard_reload_total{what,result}. The
+  // error names every part that failed.
+  Status Reload();
   void Stop();
 
  private:
@@ -54,6 +60,9 @@ class Node {
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The data-dir lock file (flock) that one `serve` holds for its whole life.
+inline constexpr const char* kServeLockFile = "serve.lock";
 
 // Asks a running `serve` on this data dir to Sync(). OK when no server runs
 // (nothing to tell); an error only when a server is there but fails.

@@ -97,7 +97,7 @@ class NodeGate final : public admission::Gate {
     a.device = r.device;
     a.severity = detect::Severity::kHigh;
     a.actions = {"notify"};
-    if (const detect::RuleConfig* cfg = detection_.rules().Find(rule)) {
+    if (const std::optional<detect::RuleConfig> cfg = detection_.FindRule(rule)) {  // a copy: rules reload on SIGHUP
       const detect::RuleOutcome& o = cfg->For(kind);
       a.severity = o.severity;
       for (const auto* list : {&o.actions, &o.approve}) {

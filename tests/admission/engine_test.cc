@@ -333,5 +333,33 @@ TEST_F(AdmissionTest, CreateForDataDirUsesPolicyCellsAndLog) {
   EXPECT_THAT(bad.status().message(), HasSubstr("chain"));
 }
 
+// SIGHUP in serve: a new policy replaces the running one only once its chain
+// is built; a policy naming an unknown check changes nothing. Live sessions
+// survive the swap.
+TEST_F(AdmissionTest, ReplacePolicyTakesAGoodPolicyAndKeepsTheOldOneOnError) {
+  Certificate c = AddActiveDevice("FG-1", {"203.0.113.0/24"});
+  auto engine = MakeEngine();
+  EXPECT_EQ(engine->Admit(Request("FG-1", c, "198.51.100.1", "1")).verdict, Verdict::kDeny);
+
+  AdmissionPolicy broken = policy_;
+  broken.chain = {"certificate", "nonsense"};
+  broken.verdicts["location.line"] = Verdict::kAllow;
+  Status s = engine->ReplacePolicy(broken, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("nonsense"));
+  EXPECT_EQ(engine->Admit(Request("FG-1", c, "198.51.100.1", "2")).verdict, Verdict::kDeny)
+      << "a refused policy must not take effect, not even in part";
+
+  AdmissionPolicy waiving = policy_;
+  waiving.verdicts["location.line"] = Verdict::kAllow;
+  ASSERT_TRUE(engine->ReplacePolicy(waiving, nullptr).ok());
+  Decision w = engine->Admit(Request("FG-1", c, "198.51.100.1", "3"));
+  EXPECT_EQ(w.verdict, Verdict::kAllow);
+  EXPECT_EQ(Evidence(w, "waived"), "location.line");
+  EXPECT_EQ(engine->LiveSessions("FG-1").size(), 1u);
+  ASSERT_TRUE(engine->ReplacePolicy(policy_, nullptr).ok());
+  EXPECT_EQ(engine->LiveSessions("FG-1").size(), 1u) << "live sessions survive a reload";
+}
+
 }  // namespace
 }  // namespace fg::admission

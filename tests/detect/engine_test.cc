@@ -545,5 +545,48 @@ TEST(EngineReplayTest, ReplayGivesTheAlertsLiveStreamingGave) {
   EXPECT_EQ(RunScenario(false), batch);
 }
 
+// SIGHUP in serve (docs/operations.md "Signals"): new rules take effect for
+// the next evidence; a detector whose params did not change keeps its state
+// (here: a pending timer), one whose params changed restarts (its pending
+// timers are dropped), one switched off stops.
+TEST_F(EngineTest, ReplacingTheRulesKeepsDetectorsWhoseParamsDidNotChange) {
+  auto parse = [](const std::string& yaml) {
+    auto r = RuleSet::Parse(yaml, kTestRules);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return std::move(r).value();
+  };
+  Start("rules:\n  test.echo: {severity: low}\n  test.timer:\n    params: {grace_s: 60}\n");
+  engine_->Process(SessionUp("FG-1", kT0));  // a timer at kT0 + 60 s
+  EXPECT_EQ(observed_.constructed, 1);
+
+  EXPECT_EQ(engine_->ReplaceRules(parse("rules:\n  test.echo: {severity: critical}\n  test.timer:\n    params: {grace_s: 60}\n")),
+            0u);
+  EXPECT_EQ(observed_.constructed, 1) << "echo's params did not change: it must not be rebuilt";
+  engine_->Process(SessionUp("FG-2", kT0 + 1000));
+  auto echo = Of("test.echo");
+  ASSERT_EQ(echo.size(), 2u);
+  EXPECT_EQ(echo[0].severity, Severity::kLow);
+  EXPECT_EQ(echo[1].severity, Severity::kCritical);
+  engine_->Flush(kT0 + 61000);
+  EXPECT_EQ(observed_.timers.size(), 2u) << "the kept timer detector still fires what it scheduled before";
+
+  engine_->Process(SessionUp("FG-3", kT0 + 62000));  // a timer at kT0 + 122 s, dropped below
+  EXPECT_EQ(engine_->ReplaceRules(parse("rules:\n  test.echo: {severity: critical}\n  test.timer:\n    params: {grace_s: 5}\n")),
+            1u);
+  engine_->Flush(kT0 + 200000);
+  EXPECT_EQ(observed_.timers.size(), 2u) << "a restarted detector's old timers must not fire";
+  engine_->Process(SessionUp("FG-4", kT0 + 300000));
+  engine_->Flush(kT0 + 306000);
+  ASSERT_EQ(observed_.timers.size(), 3u);
+  EXPECT_EQ(observed_.timers.back().second, kT0 + 305000) << "the new grace_s applies";
+
+  const size_t echoed = Of("test.echo").size();
+  EXPECT_EQ(echoed, 4u);
+  EXPECT_EQ(engine_->ReplaceRules(parse("rules:\n  test.echo: {enabled: false}\n  test.timer:\n    params: {grace_s: 5}\n")),
+            1u);
+  engine_->Process(SessionUp("FG-5", kT0 + 400000));
+  EXPECT_EQ(Of("test.echo").size(), echoed) << "a switched-off detector must not run";
+}
+
 }  // namespace
 }  // namespace fg::detect
