@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/pseudonym.h"
 #include "pki/ca.h"
+#include "pki/crl.h"
 #include "server/node.h"
 
 namespace fg::cli {
@@ -140,6 +141,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   }
   if (Status s = WriteFileAtomic(dir.ConfigPath(), config.ToYaml(), 0644); !s.ok()) return Fail(s);
   Status s = CertificateAuthority::Create(dir, config, passphrase);
+  if (s.ok()) s = WriteRootCrlFromDataDir(dir, passphrase);  // served at /crl/root
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   if (!s.ok()) return Fail(s);
   auto store = Store::Open(dir.ResolveStoreUrl(config));

@@ -378,8 +378,11 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   issuing.issuer_key = root_key.get();
   issuing.not_before = now - 3600 * 1000;
   issuing.not_after = now + Days(config.issuing_validity_days);
+  // The CDP names the root CRL, so strict relying parties (RFC 5280 §6.3,
+  // strongSwan `revocation = strict`) can decide the issuing CA's status.
   issuing.extensions = {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-                        {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+                        {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                        {NID_crl_distribution_points, "URI:" + config.public_url + "/crl/root"}};
   FG_ASSIGN_OR_RETURN(auto issuing_cert, BuildCert(issuing));
 
   FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
