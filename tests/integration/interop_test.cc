@@ -619,3 +619,73 @@ print(s.serial_number, int((s.not_valid_after - s.not_valid_before).total_second
 
 }  // namespace
 }  // namespace fg::testing
+
+namespace fg::testing {
+namespace {
+
+// The root CRL file: serve signs one when it is missing and the root key is
+// online (a data dir made before issue 14); with the root key offline it
+// serves only a file that verifies under the root, never anything else.
+TEST(RootCrlFileTest, MissingIsSignedByServeAndForeignIsNeverServed) {
+  TempDir dir;
+  int port = FreePort();
+  std::string data = dir / "data";
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  auto init = fg::testing::Run(
+      {Femtoguard(), "init", "--data", data, "--listen", "127.0.0.1:" + std::to_string(port)});
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  WriteAll(dir / "root.pem", fg::testing::Run({Femtoguard(), "ca", "cert", "--data", data, "--root"}).out);
+  const std::string crl_file = data + "/ca/root.crl";
+  const std::string first = ReadAll(crl_file);
+  ASSERT_FALSE(first.empty());
+  std::filesystem::remove(crl_file);
+  auto fetch = [&](const std::string& out) {
+    return fg::testing::Run({"curl", "-sS", "-o", out, "-w", "%{http_code}", url + "/crl/root"}).out;
+  };
+  {
+    Process serve({Femtoguard(), "serve", "--data", data, "--threads", "1", "--tls-listen", "off"},
+                  dir / "serve1.log");
+    ASSERT_TRUE(WaitForHttp(url + "/healthz")) << ReadAll(dir / "serve1.log");
+    EXPECT_EQ(fetch(dir / "a.crl"), "200");
+    auto ok = fg::testing::Run({"openssl", "crl", "-inform", "DER", "-in", dir / "a.crl", "-CAfile",
+                                dir / "root.pem", "-noout"});
+    EXPECT_THAT(ok.out, HasSubstr("verify OK"));
+    EXPECT_EQ(ReadAll(crl_file), ReadAll(dir / "a.crl"));  // written back to the data dir
+  }
+  // Root key offline, and a CRL signed by someone else in its place.
+  std::filesystem::rename(data + "/ca/root.key", dir / "root.key.offline");
+  ASSERT_EQ(fg::testing::Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                              "ec_paramgen_curve:P-256", "-nodes", "-keyout", dir / "rogue.key", "-out",
+                              dir / "rogue.pem", "-subj", "/O=femtoguard/CN=femtoguard Root CA", "-days",
+                              "30"})
+                .exit_code,
+            0);
+  WriteAll(dir / "rogue.cnf",
+           "[ca]\ndefault_ca=r\n[r]\ndatabase=" + (dir / "index.txt") +
+               "\ncrlnumber=" + (dir / "crlnumber") + "\ndefault_md=sha256\ndefault_crl_days=30\n");
+  WriteAll(dir / "index.txt", "");
+  WriteAll(dir / "crlnumber", "01\n");
+  auto rogue = fg::testing::Run({"openssl", "ca", "-gencrl", "-config", dir / "rogue.cnf", "-keyfile",
+                                 dir / "rogue.key", "-cert", dir / "rogue.pem", "-out", dir / "rogue.crl.pem"});
+  ASSERT_EQ(rogue.exit_code, 0) << rogue.out;
+  ASSERT_EQ(fg::testing::Run({"openssl", "crl", "-in", dir / "rogue.crl.pem", "-outform", "DER", "-out",
+                              crl_file})
+                .exit_code,
+            0);
+  const std::string rogue_der = ReadAll(crl_file);
+  {
+    Process serve({Femtoguard(), "serve", "--data", data, "--threads", "1", "--tls-listen", "off"},
+                  dir / "serve2.log");
+    ASSERT_TRUE(WaitForHttp(url + "/healthz")) << ReadAll(dir / "serve2.log");
+    EXPECT_EQ(fetch(dir / "b.crl"), "503");
+    EXPECT_NE(ReadAll(dir / "b.crl"), rogue_der);
+    EXPECT_THAT(ReadAll(dir / "serve2.log"), HasSubstr("not a CRL signed by the root"));
+    // The issuing CA's CRL is unaffected.
+    EXPECT_EQ(fg::testing::Run({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", url + "/crl"}).out,
+              "200");
+  }
+  EXPECT_EQ(ReadAll(crl_file), rogue_der);  // nothing signed over it without the root key
+}
+
+}  // namespace
+}  // namespace fg::testing
