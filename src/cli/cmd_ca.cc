@@ -95,12 +95,17 @@ void RegisterOfflineRootCommands(CLI::App* ca, Program& program) {
     auto out = std::make_shared<std::string>();
     auto pass_file = std::make_shared<std::string>();
     auto days = std::make_shared<int>(0);
+    auto crl_url = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--csr", *csr, "the node's request (init --issuing-csr-out)")->required();
+    cmd->add_option("--crl-url", *crl_url,
+                    "where the root CRL will be published, e.g. http://NODE:8440/crl/root (the issuing CA's CRL "
+                    "distribution point; strict relying parties need it)")
+        ->check(IdArg(IdKind::kText, 512));
     cmd->add_option("--out", *out, "where to write the issuing CA certificate, PEM")->required();
     cmd->add_option("--passphrase-file", *pass_file, "root key passphrase from this file (mode 600)");
     cmd->add_option("--days", *days, "validity (default config ca.issuing_validity_days)")->check(CLI::Range(1, 7300));
-    RunWithDir(cmd, program, data, [csr, out, pass_file, days](const DataDir& dir) {
+    RunWithDir(cmd, program, data, [csr, out, pass_file, days, crl_url](const DataDir& dir) {
       auto config = RootConfig(dir);
       if (!config.ok()) return Fail(config.status());
       auto request = ReadInput(*csr);
@@ -108,7 +113,7 @@ void RegisterOfflineRootCommands(CLI::App* ca, Program& program) {
       auto passphrase = RootPassphrase(dir, *pass_file);
       if (!passphrase.ok()) return Fail(passphrase.status());
       auto pem = CertificateAuthority::SignIssuing(dir, *config, *passphrase, *request,
-                                                   *days > 0 ? *days : config->issuing_validity_days);
+                                                   *days > 0 ? *days : config->issuing_validity_days, *crl_url);
       OPENSSL_cleanse(passphrase->data(), passphrase->size());
       if (!pem.ok()) return Fail(pem.status());
       if (Status s = WriteFileAtomic(*out, *pem, 0644); !s.ok()) return Fail(s);

@@ -21,6 +21,7 @@
 #include "common/pseudonym.h"
 #include "pki/ca.h"
 #include "response/webhook.h"
+#include "pki/crl.h"
 #include "server/node.h"
 
 namespace fg::cli {
@@ -185,6 +186,8 @@ int InitInto(const std::filesystem::path& root, const Config& config, std::strin
     auto csr = CertificateAuthority::CreateIssuingRequest(dir, config, passphrase);
     s = csr.ok() ? WriteFileAtomic(custody.issuing_csr_out, *csr, 0644) : csr.status();
   }
+  // The root CRL (served at /crl/root), while the root key is here.
+  if (s.ok() && custody.issuing_csr_out.empty()) s = WriteRootCrlFromDataDir(dir, passphrase);
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   if (!s.ok()) return Fail(s);
   auto store = Store::Open(dir.ResolveStoreUrl(config));

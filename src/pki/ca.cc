@@ -390,6 +390,20 @@ std::string CertificateAuthority::DeviceUri(std::string_view device_id) {
   return "urn:femtoguard:device:" + std::string(device_id);
 }
 
+namespace {
+
+// The extensions of an issuing CA certificate. The CDP names the root CRL, so
+// strict relying parties (RFC 5280 §6.3, strongSwan `revocation = strict`)
+// can decide the issuing CA's status.
+std::vector<std::pair<int, std::string>> IssuingCaExtensions(const std::string& root_crl_url) {
+  std::vector<std::pair<int, std::string>> out = {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                                                  {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+  if (!root_crl_url.empty()) out.emplace_back(NID_crl_distribution_points, "URI:" + root_crl_url);
+  return out;
+}
+
+}  // namespace
+
 Status CertificateAuthority::Create(const DataDir& dir, const Config& config, std::string_view passphrase) {
   fs::path ca = dir.CaDir();
   std::error_code ec;
@@ -423,8 +437,9 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   issuing.issuer_key = root_key.get();
   issuing.not_before = now - 3600 * 1000;
   issuing.not_after = now + Days(config.issuing_validity_days);
-  issuing.extensions = {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-                        {NID_key_usage, "critical,keyCertSign,cRLSign"}};
+  // The CDP names the root CRL, so strict relying parties (RFC 5280 §6.3,
+  // strongSwan `revocation = strict`) can decide the issuing CA's status.
+  issuing.extensions = IssuingCaExtensions(config.public_url + "/crl/root");
   FG_ASSIGN_OR_RETURN(auto issuing_cert, BuildCert(issuing));
 
   FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
@@ -445,10 +460,6 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
 
 namespace {
 
-// The extensions of an issuing CA certificate (as Create makes them).
-std::vector<std::pair<int, std::string>> IssuingCaExtensions() {
-  return {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
-}
 
 // The node's issuing key: the token's, or the file's under `passphrase`.
 Result<ossl::EvpPkeyPtr> NodeIssuingKey(const fs::path& ca, const Config& config, std::string_view passphrase) {
@@ -515,7 +526,7 @@ Result<std::string> CertificateAuthority::CreateIssuingRequest(const DataDir& di
 
 Result<std::string> CertificateAuthority::SignIssuing(const DataDir& root_dir, const Config& config,
                                                       std::string_view passphrase, std::string_view csr_pem,
-                                                      int validity_days) {
+                                                      int validity_days, const std::string& root_crl_url) {
   fs::path ca = root_dir.CaDir();
   FG_ASSIGN_OR_RETURN(X509Ptr root_cert, ReadCert(ca / kRootCert));
   FG_ASSIGN_OR_RETURN(auto root_key, ReadCaKey(ca / kRootKey, passphrase));
@@ -541,7 +552,7 @@ Result<std::string> CertificateAuthority::SignIssuing(const DataDir& root_dir, c
   issuing.issuer_key = root_key.get();
   issuing.not_before = now - 3600 * 1000;
   issuing.not_after = std::min(now + Days(validity_days), root_end);  // never past the root
-  issuing.extensions = IssuingCaExtensions();
+  issuing.extensions = IssuingCaExtensions(root_crl_url);
   FG_ASSIGN_OR_RETURN(auto cert, BuildCert(issuing));
   return ossl::CertToPem(cert.get());
 }

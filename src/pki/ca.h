@@ -56,9 +56,11 @@ class CertificateAuthority {
                                                   std::string_view passphrase);
   // In the root data dir: an issuing CA certificate for `csr_pem` (its
   // signature checked; the subject and extensions are ours, not the
-  // request's), valid `validity_days`. PEM.
+  // request's), valid `validity_days`, its CRL distribution point
+  // `root_crl_url` (where the root CRL is published; empty: none). PEM.
   static Result<std::string> SignIssuing(const DataDir& root_dir, const Config& config, std::string_view passphrase,
-                                         std::string_view csr_pem, int validity_days);
+                                         std::string_view csr_pem, int validity_days,
+                                         const std::string& root_crl_url);
   // Step 2: installs the issuing certificate signed by the root and the
   // root certificate; the issuing certificate must verify under the root
   // and match the key of step 1. Makes the service credentials.

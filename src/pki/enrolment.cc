@@ -594,6 +594,73 @@ void Enrolment::SetClockForTest(std::function<UnixMillis()> clock) {
   refusals_->SetClock(std::move(clock));
 }
 
+std::optional<IssuedCertificate> Enrolment::Redeliver(const PresentedCredential& cred,
+                                                      const std::string& device_from_request,
+                                                      EVP_PKEY* public_key,
+                                                      std::string_view spki_der,
+                                                      const std::string& protocol,
+                                                      const std::string& source_ip) {
+  const int window_s = retry_window_s_.load();
+  const UnixMillis window_ms = static_cast<UnixMillis>(window_s) * kMillisPerSecond;
+  if (window_ms == 0 || public_key == nullptr) return std::nullopt;
+  auto token = store_.GetBootstrapToken(cred.credential);
+  if (!token.ok() || token->used_ms == 0 || token->device != cred.device) return std::nullopt;
+  const UnixMillis now = NowMillis();
+  if (now > token->used_ms + window_ms) return std::nullopt;
+  if (!device_from_request.empty() && device_from_request != token->device) return std::nullopt;
+  std::string spki_owned;
+  if (spki_der.empty()) {
+    auto der = ossl::SpkiDer(public_key);
+    if (!der.ok()) return std::nullopt;
+    spki_owned = std::move(der).value();
+    spki_der = spki_owned;
+  }
+  const std::string key_fp = ossl::SpkiFingerprint(spki_der);
+  auto certs = store_.ListCertificates(std::string_view(token->device));
+  if (!certs.ok()) return std::nullopt;
+  // A key is bound to one certificate for good, so at most one matches; it
+  // is the token's own when it was recorded in the token's transaction
+  // (issued_ms is taken just before signing, used_ms when recording).
+  constexpr UnixMillis kSameIssuanceMs = 60 * kMillisPerSecond;
+  for (const Certificate& c : *certs) {
+    if (c.key_fp != key_fp) continue;
+    if (c.status != CertStatus::kValid || c.not_after_ms <= now) return std::nullopt;
+    if (c.issued_ms > token->used_ms || token->used_ms - c.issued_ms > kSameIssuanceMs) {
+      return std::nullopt;
+    }
+    auto x509 = ossl::CertFromDer(c.der);
+    if (!x509.ok()) return std::nullopt;
+    IssuedCertificate out;
+    out.record = c;
+    out.pem = ossl::CertToPem(x509->get());
+    out.cert = std::shared_ptr<X509>(x509->release(), X509_free);
+    AuditEntry e;
+    e.ts_ms = now;
+    e.actor = protocol + ":" + c.device;
+    e.action = "cert.redeliver";
+    e.subject = c.serial;  // as cert.issue: `audit list --subject SERIAL` shows both
+    e.reason = "bootstrap token retried with the same key within " +
+               std::to_string(window_s) +
+               " s of its use: the certificate it produced is sent again";
+    nlohmann::json detail = {{"device", c.device},
+                             {"credential", cred.credential},
+                             {"protocol", protocol},
+                             {"key_fp", c.key_fp}};
+    if (!source_ip.empty()) detail["source_ip"] = Printable(source_ip, 64);
+    e.detail = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (Status s = store_.AppendAudit(e); !s.ok()) {
+      // An unaudited re-delivery would be a silent change of what a device holds.
+      return std::nullopt;
+    }
+    Metrics::Global()
+        .GetCounter("femtoguard_enrolment_redelivered_total", "protocol=\"" + protocol + "\"",
+                    "Certificates sent again to a bootstrap token retried with the same key")
+        .Inc();
+    return out;
+  }
+  return std::nullopt;
+}
+
 Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std::string device_from_request,
                                            EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
                                            const std::string& protocol, std::string_view spki_der) {
@@ -614,6 +681,13 @@ Result<IssuedCertificate> Enrolment::Issue(const PresentedCredential& cred, std:
     reason = RefusalReason::kUntrusted;
     return refuse(Status::PermissionDenied("no trusted credential (unknown signer, vendor CA not trusted)"), "",
                   device_from_request);
+  }
+  if (cred.kind == EnrolmentKind::kBootstrapToken &&
+      cred.refusal_reason == RefusalReason::kTokenUsed) {
+    if (auto again = Redeliver(cred, device_from_request, public_key, spki_der, protocol,
+                               source_ip)) {
+      return std::move(*again);
+    }
   }
   if (!cred.refusal.empty()) {
     reason = cred.refusal_reason;

@@ -5,6 +5,7 @@
 // recording refusals that are security events (cert.clone, cert.legacy,
 // device.unknown) in the audit log.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -112,6 +113,15 @@ class Enrolment {
   // Issues to `device` (or, for a legacy credential, to the device the
   // request names) with the checks of the credential kind. `source_ip` binds
   // legacy use to the device's registered prefixes.
+  //
+  // Re-delivery: a bootstrap token that is already used, presented again
+  // within the retry window of its use with the very public key
+  // it certified, gets that certificate again (same serial, nothing signed,
+  // nothing consumed, audited as "cert.redeliver"), so a device whose answer
+  // was lost is not stranded. The window is SetRetryWindowSeconds (config
+  // enrolment.retry_window_s, default 600 s; 0 = never). Only while that certificate is still valid
+  // (not superseded, revoked or held). Any other key with a used token is
+  // refused as before ("bootstrap token already used").
   Result<IssuedCertificate> Issue(const PresentedCredential& cred, std::string device_from_request,
                                   EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
                                   const std::string& protocol, std::string_view spki_der = {});
@@ -134,17 +144,27 @@ class Enrolment {
   // there is something to write, and on destruction.
   void FlushRefusals();
   void SetClockForTest(std::function<UnixMillis()> clock);
+  void SetRetryWindowSeconds(int seconds) { retry_window_s_.store(seconds); }
 
   void NotifyChanged() {
     if (on_change_) on_change_();
   }
 
  private:
+  // The certificate a used bootstrap token produced for this key, when
+  // re-delivery applies (see Issue); nullopt otherwise.
+  std::optional<IssuedCertificate> Redeliver(const PresentedCredential& cred,
+                                             const std::string& device_from_request,
+                                             EVP_PKEY* public_key, std::string_view spki_der,
+                                             const std::string& protocol,
+                                             const std::string& source_ip);
+
   Store& store_;
   const CertificateAuthority& ca_;
   IssuancePolicy& policy_;
   TokenSecrets secrets_;
   std::function<void()> on_change_;
+  std::atomic<int> retry_window_s_{600};
 
   class RefusalLog;  // enrolment.cc
   std::unique_ptr<RefusalLog> refusals_;

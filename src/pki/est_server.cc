@@ -173,8 +173,7 @@ std::string EncodeBase64(std::string_view data) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  out.reserve((data.size() + 2) / 3 * 4 + data.size() / 48 + 2);
-  size_t line = 0;
+  out.reserve((data.size() + 2) / 3 * 4);
   for (size_t i = 0; i < data.size(); i += 3) {
     uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(data[i])) << 16;
     size_t n = std::min<size_t>(3, data.size() - i);
@@ -184,12 +183,7 @@ std::string EncodeBase64(std::string_view data) {
     out += kAlphabet[(v >> 12) & 63];
     out += n > 1 ? kAlphabet[(v >> 6) & 63] : '=';
     out += n > 2 ? kAlphabet[v & 63] : '=';
-    if ((line += 4) == 64) {
-      out += '\n';
-      line = 0;
-    }
   }
-  if (line != 0) out += '\n';
   return out;
 }
 
@@ -353,7 +347,9 @@ EstReply EstServer::SimpleEnroll(const EstRequest& request) {
           "token");
     }
   }
-  if (!cred.refusal.empty()) {
+  // A used token goes on to Enrolment::Issue, which re-delivers the
+  // certificate when the same key retries in time and refuses otherwise.
+  if (!cred.refusal.empty() && cred.refusal_reason != RefusalReason::kTokenUsed) {
     enrolment_.RecordRefusal(cred.refusal_reason, cred.refusal_rule, cred.device, cred.refusal,
                              "est", request.source_ip);
     return Text(403, cred.refusal);

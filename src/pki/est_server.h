@@ -67,7 +67,9 @@ PresentedCredential CredentialFromPeerChain(Enrolment& enrolment,
 // Base64 (RFC 4648 alphabet, '=' padding; whitespace and line breaks
 // ignored, as RFC 2045 bodies have them). Error on anything else.
 Result<std::string> DecodeBase64(std::string_view text);
-// Base64 in 64-character lines, each ending in "\n".
+// RFC 4648 base64 in one line, no line break at all: RFC 8951 §3 amends
+// RFC 7030 so that EST bodies carry no MIME line breaks (strongSwan's `pki
+// --est` rejects wrapped bodies).
 std::string EncodeBase64(std::string_view data);
 
 // DER of a certs-only PKCS#7 SignedData (RFC 5652 degenerate case) with `certs`.

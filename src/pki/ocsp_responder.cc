@@ -1,6 +1,8 @@
 #include "pki/ocsp_responder.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <mutex>
@@ -181,7 +183,8 @@ Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*
                                         OCSP_REQUEST* nonce_from, UnixMillis now) {
   ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
   auto this_update = GenTime(now);
-  auto next_update = GenTime(now + static_cast<UnixMillis>(validity_s_) * kMillisPerSecond);
+  std::shared_ptr<const Signer> signer = CurrentSigner();
+  auto next_update = GenTime(NextUpdate(now));
   bool non_issued = false;
   for (const auto& [cid, st] : items) {
     auto revtime = GenTime(st.revoked_ms);
@@ -202,7 +205,9 @@ Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*
     if (!ext || !OCSP_BASICRESP_add_ext(bs.get(), ext.get(), -1)) return ossl::Error("extended revoke");
   }
   if (nonce_from != nullptr && OCSP_copy_nonce(bs.get(), nonce_from) <= 0) return ossl::Error("copy nonce");
-  if (!OCSP_basic_sign(bs.get(), ca_.ocsp_cert(), ca_.ocsp_key(), EVP_sha256(), nullptr, OCSP_RESPID_KEY)) {
+  X509* signer_cert = signer ? signer->cert.get() : ca_.ocsp_cert();
+  EVP_PKEY* signer_key = signer ? signer->key.get() : ca_.ocsp_key();
+  if (!OCSP_basic_sign(bs.get(), signer_cert, signer_key, EVP_sha256(), nullptr, OCSP_RESPID_KEY)) {
     return ossl::Error("signing OCSP response");
   }
   ossl::OcspResponsePtr resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs.get()));
@@ -252,7 +257,7 @@ OcspResponder::SharedReply OcspResponder::Hit(const Entry& entry) {
   Counters& c = C();
   c.cache_hit.Inc();
   (entry.cert_status == V_OCSP_CERTSTATUS_GOOD ? c.good : c.revoked).Inc();
-  return {entry.der, false};
+  return {entry.der, false, entry.produced_ms / 1000 * 1000, NextUpdate(entry.produced_ms) / 1000 * 1000};
 }
 
 OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
@@ -351,7 +356,7 @@ OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request
     auto entry = Put(cache_key, shared, items[0].second.status, now);
     if (entry) Index(request_der, std::move(entry));
   }
-  return {std::move(shared), false};
+  return {std::move(shared), false, now / 1000 * 1000, NextUpdate(now) / 1000 * 1000};
 }
 
 void OcspResponder::Refresh(const std::vector<std::string>& serials) {
@@ -420,6 +425,128 @@ size_t OcspResponder::RefreshStale() {
     std::erase_if(by_request_, [](const auto& kv) { return kv.second->superseded; });
   }
   return stale.size();
+}
+
+std::shared_ptr<const OcspResponder::Signer> OcspResponder::CurrentSigner() const {
+  std::lock_guard lock(signer_mutex_);
+  return signer_;
+}
+
+UnixMillis OcspResponder::NextUpdate(UnixMillis now) const {
+  UnixMillis next = now + static_cast<UnixMillis>(validity_s_) * kMillisPerSecond;
+  if (auto signer = CurrentSigner()) next = std::min(next, signer->not_after_ms);
+  return next;
+}
+
+Result<std::shared_ptr<const OcspResponder::Signer>> OcspResponder::MakeSigner(
+    int validity_s) const {
+  FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
+  FG_ASSIGN_OR_RETURN(auto serial, CertificateAuthority::RandomSerial());
+  X509* issuer = ca_.issuing_cert();
+  ossl::X509Ptr cert(X509_new());
+  const UnixMillis now = NowMillis();
+  // Back-dated a little for relying parties whose clock runs behind.
+  const UnixMillis not_before = (now - 5 * 60 * kMillisPerSecond) / 1000 * 1000;
+  const UnixMillis not_after =
+      (now + static_cast<UnixMillis>(validity_s) * kMillisPerSecond) / 1000 * 1000;
+  ossl::Asn1TimePtr nb(ASN1_TIME_set(nullptr, static_cast<time_t>(not_before / 1000)));
+  ossl::Asn1TimePtr na(ASN1_TIME_set(nullptr, static_cast<time_t>(not_after / 1000)));
+  ossl::X509NamePtr name(X509_NAME_new());
+  const std::string org = ca_.config().ca_name;
+  const std::string cn = org + " OCSP Responder";
+  if (!cert || !nb || !na || !name || !X509_set_version(cert.get(), 2) ||
+      !X509_set_serialNumber(cert.get(), serial.get()) ||
+      !X509_NAME_add_entry_by_txt(name.get(), "O", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0) ||
+      !X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) ||
+      !X509_set_subject_name(cert.get(), name.get()) ||
+      !X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer)) ||
+      !X509_set_pubkey(cert.get(), key.get()) || !X509_set1_notBefore(cert.get(), nb.get()) ||
+      !X509_set1_notAfter(cert.get(), na.get())) {
+    return ossl::Error("OCSP signer certificate");
+  }
+  const std::pair<int, const char*> extensions[] = {
+      {NID_subject_key_identifier, "hash"},
+      {NID_authority_key_identifier, "keyid:always"},
+      {NID_basic_constraints, "critical,CA:FALSE"},
+      {NID_key_usage, "critical,digitalSignature"},
+      {NID_ext_key_usage, "OCSPSigning"},
+      {NID_id_pkix_OCSP_noCheck, "ignored"},
+  };
+  for (const auto& [nid, value] : extensions) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert.get(), nullptr, nullptr, 0);
+    ossl::X509ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
+    if (!ext || !X509_add_ext(cert.get(), ext.get(), -1)) {
+      return ossl::Error(std::string("OCSP signer extension ") + OBJ_nid2sn(nid));
+    }
+  }
+  if (X509_sign(cert.get(), ca_.issuing_key(), EVP_sha256()) <= 0) {
+    return ossl::Error("signing the OCSP signer certificate");
+  }
+  auto signer = std::make_shared<Signer>();
+  signer->cert = std::move(cert);
+  signer->key = std::move(key);
+  signer->made_ms = now;
+  signer->not_after_ms = not_after;
+  return std::shared_ptr<const Signer>(std::move(signer));
+}
+
+Status OcspResponder::UseOwnSigner(int validity_s) {
+  if (validity_s < 60) return Status::InvalidArgument("OCSP signer validity below 60 s");
+  FG_ASSIGN_OR_RETURN(auto signer, MakeSigner(validity_s));
+  std::lock_guard lock(signer_mutex_);
+  signer_ = std::move(signer);
+  signer_validity_s_ = validity_s;
+  return Status::Ok();
+}
+
+bool OcspResponder::RenewSignerIfDue() {
+  int validity_s;
+  {
+    std::lock_guard lock(signer_mutex_);
+    if (!signer_) return false;
+    const UnixMillis half = signer_->made_ms + (signer_->not_after_ms - signer_->made_ms) / 2;
+    if (NowMillis() < half) return false;
+    validity_s = signer_validity_s_;
+  }
+  auto signer = MakeSigner(validity_s);
+  if (!signer.ok()) {
+    spdlog::error("OCSP: cannot renew the responder certificate: {}", signer.status().ToString());
+    return false;
+  }
+  {
+    std::lock_guard lock(signer_mutex_);
+    signer_ = std::move(signer).value();
+  }
+  // Every cached answer is re-signed by the new signer before the old expires.
+  std::vector<std::string> serials;
+  {
+    std::shared_lock lock(mutex_);
+    for (const auto& [key, entry] : cache_) serials.push_back(key.substr(key.find('/') + 1));
+  }
+  std::sort(serials.begin(), serials.end());
+  serials.erase(std::unique(serials.begin(), serials.end()), serials.end());
+  Refresh(serials);
+  {
+    std::unique_lock lock(mutex_);
+    std::erase_if(by_request_, [](const auto& kv) { return kv.second->superseded; });
+  }
+  Metrics::Global()
+      .GetCounter("femtoguard_ocsp_signer_renewed_total", {},
+                  "OCSP responder certificates renewed before expiry")
+      .Inc();
+  spdlog::info("OCSP: responder certificate renewed; {} responses re-signed", serials.size());
+  return true;
+}
+
+ossl::X509Ptr OcspResponder::SignerCertForTest() const {
+  auto signer = CurrentSigner();
+  X509* c = signer ? signer->cert.get() : ca_.ocsp_cert();
+  X509_up_ref(c);
+  return ossl::X509Ptr(c);
 }
 
 size_t OcspResponder::CachedEntriesForTest() const {

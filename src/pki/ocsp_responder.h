@@ -29,6 +29,7 @@
 // Thread-safety: thread-safe. The cache is guarded by a shared mutex.
 
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -55,6 +56,10 @@ class OcspResponder {
   struct SharedReply {
     std::shared_ptr<const std::string> der;
     bool malformed = false;
+    // thisUpdate / nextUpdate of a successful response (whole seconds, as
+    // in the response), for RFC 5019 §6.2 caching headers; 0 for an error.
+    UnixMillis this_update_ms = 0;
+    UnixMillis next_update_ms = 0;
   };
   // Request DERs up to this size may be indexed by their bytes (the
   // minimal request, one CertID, is ~75 bytes with SHA-1, ~170 with SHA-512).
@@ -67,6 +72,18 @@ class OcspResponder {
 
   Reply Respond(std::string_view request_der);
   SharedReply RespondShared(std::string_view request_der);
+
+  // Signs with a delegated responder certificate of its own (OCSPSigning,
+  // id-pkix-ocsp-nocheck) valid `validity_s` from now, over a fresh key that
+  // exists only in memory, instead of the CA's stored OCSP signer. A nocheck
+  // signer cannot be revoked, so it must be short-lived (RFC 6960 §4.2.2.2.1).
+  // No response's nextUpdate outlives the signer.
+  Status UseOwnSigner(int validity_s);
+  // With UseOwnSigner: past half of the signer's lifetime, makes a new one
+  // and re-signs every cached response with it. True when it renewed.
+  bool RenewSignerIfDue();
+  // The certificate responses are signed with now.
+  ossl::X509Ptr SignerCertForTest() const;
 
   // Re-reads the status of these serials and re-signs their cached responses.
   void Refresh(const std::vector<std::string>& serials);
@@ -116,9 +133,24 @@ class OcspResponder {
   // The served reply for a cache entry, counted.
   SharedReply Hit(const Entry& entry);
 
+  // A delegated signer (see UseOwnSigner).
+  struct Signer {
+    ossl::X509Ptr cert;
+    ossl::EvpPkeyPtr key;
+    UnixMillis made_ms = 0;  // notBefore is back-dated; the lifetime counts from here
+    UnixMillis not_after_ms = 0;
+  };
+  Result<std::shared_ptr<const Signer>> MakeSigner(int validity_s) const;
+  std::shared_ptr<const Signer> CurrentSigner() const;
+  // nextUpdate for a response produced at `now`: validity, capped by the signer.
+  UnixMillis NextUpdate(UnixMillis now) const;
+
   Store& store_;
   const CertificateAuthority& ca_;
   const int validity_s_;
+  mutable std::mutex signer_mutex_;
+  std::shared_ptr<const Signer> signer_;  // guarded by signer_mutex_; null = the CA's
+  int signer_validity_s_ = 0;             // guarded by signer_mutex_
   const size_t max_cached_;
   // Our issuer's CertID per hash algorithm (serial ignored), by NID.
   std::vector<std::pair<int, ossl::OcspCertIdPtr>> issuer_ids_;

@@ -41,6 +41,10 @@ struct HttpRequest {
   std::string_view Header(std::string_view name) const;
 };
 
+// IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT": the
+// Date header every response carries, and Last-Modified / Expires.
+std::string FormatHttpDate(int64_t unix_seconds);
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain";

@@ -78,6 +78,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -225,6 +227,20 @@ std::string_view HttpRequest::Header(std::string_view name) const {
     if (AsciiIEquals(key, name)) return value;
   }
   return {};
+}
+
+std::string FormatHttpDate(int64_t unix_seconds) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const time_t t = static_cast<time_t>(unix_seconds);
+  struct tm g {};
+  if (::gmtime_r(&t, &g) == nullptr) return {};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[g.tm_wday % 7],
+                g.tm_mday, kMonths[g.tm_mon % 12], g.tm_year + 1900, g.tm_hour, g.tm_min,
+                g.tm_sec);
+  return buf;
 }
 
 HttpResponse HttpResponse::Text(int status, std::string body) {
@@ -778,6 +794,19 @@ void AppendUnsigned(std::string& out, uint64_t v) {
   out.append(digits, end);
 }
 
+// RFC 9110 §6.6.1: an origin server with a clock sends Date in every
+// response. Formatted once per second per thread.
+std::string_view DateNow() {
+  thread_local int64_t cached_s = -1;
+  thread_local std::string cached;
+  const int64_t now_s = static_cast<int64_t>(::time(nullptr));
+  if (now_s != cached_s) {
+    cached = FormatHttpDate(now_s);
+    cached_s = now_s;
+  }
+  return cached;
+}
+
 // The status line and header fields of `r`, into `out` (cleared first).
 // Returns whether the response carries a body (not for 1xx, 204, 304).
 bool SerializeHead(std::string& out, unsigned version, unsigned status, std::string_view ctype,
@@ -793,7 +822,9 @@ bool SerializeHead(std::string& out, unsigned version, unsigned status, std::str
   out += ' ';
   auto reason = http::obsolete_reason(http::int_to_status(status));
   out.append(reason.data(), reason.size());
-  out += "\r\nServer: femtoguard\r\n";
+  out += "\r\nServer: femtoguard\r\nDate: ";
+  out += DateNow();
+  out += "\r\n";
   if (!ctype.empty() && !HasLineBreak(ctype)) {
     out += "Content-Type: ";
     out += ctype;
@@ -801,7 +832,8 @@ bool SerializeHead(std::string& out, unsigned version, unsigned status, std::str
   }
   for (const auto& [name, value] : headers) {
     // Framing is ours; a header that would split the response is dropped.
-    if (name.empty() || IsFramingHeader(name) || HasLineBreak(name) || HasLineBreak(value)) {
+    if (name.empty() || IsFramingHeader(name) || HasLineBreak(name) || HasLineBreak(value) ||
+        AsciiIEquals(name, "date")) {  // one Date, ours
       continue;
     }
     out += name;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -24,6 +26,7 @@
 #include "admission/engine.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/pki_tuning.h"
 #include "segw/vici_segw.h"
 #include "server/live_detection.h"
 #include "server/node_gate.h"
@@ -151,6 +154,7 @@ class Node::Impl {
   std::unique_ptr<CertificateAuthority> ca;
   std::unique_ptr<OcspResponder> ocsp;
   std::unique_ptr<CrlPublisher> crl;
+  std::unique_ptr<RootCrlPublisher> root_crl;
   std::unique_ptr<IssuancePolicy> policy;
   std::unique_ptr<Enrolment> enrolment;
   std::unique_ptr<CmpServer> cmp;
@@ -333,11 +337,13 @@ class Node::Impl {
       if (stopping) break;
       lock.unlock();
       if (Status s = Sync(); !s.ok()) spdlog::warn("change feed: {}", s.ToString());
+      ocsp->RenewSignerIfDue();  // a time comparison unless due
       // Every ~minute: keep responses and the CRL inside their validity.
       if (++ticks * poll_ms >= 60000) {
         ticks = 0;
         ocsp->RefreshStale();
         if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
+        if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
         if (++minutes >= 60) {
           minutes = 0;
           SweepDormant();
@@ -406,14 +412,46 @@ class Node::Impl {
     http->Route("POST", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
       return ocsp_reply(ocsp->RespondShared(req.body));
     });
-    http->Route("GET", "/ocsp/", [this, ocsp_reply](const HttpRequest& req) {
+    // RFC 5019 §6.2: a GET answer may be cached by HTTP proxies, up to its nextUpdate.
+    auto ocsp_get_reply = [ocsp_reply](OcspResponder::SharedReply r) {
+      const UnixMillis this_update = r.this_update_ms, next_update = r.next_update_ms;
+      const bool cacheable = !r.malformed && next_update != 0;
+      HttpResponse resp = ocsp_reply(r);
+      if (!cacheable) {
+        resp.headers.emplace_back("Cache-Control", "no-store");
+        return resp;
+      }
+      const int64_t max_age = std::max<int64_t>(0, (next_update - NowMillis()) / 1000);
+      resp.headers.emplace_back("Cache-Control", "max-age=" + std::to_string(max_age) +
+                                                     ", public, no-transform, must-revalidate");
+      resp.headers.emplace_back("Last-Modified", FormatHttpDate(this_update / 1000));
+      resp.headers.emplace_back("Expires", FormatHttpDate(next_update / 1000));
+      std::string sha1(SHA_DIGEST_LENGTH, '\0');
+      SHA1(reinterpret_cast<const unsigned char*>(resp.shared_body->data()),
+           resp.shared_body->size(), reinterpret_cast<unsigned char*>(sha1.data()));
+      resp.headers.emplace_back(
+          "ETag", "\"" +
+                      ossl::HexLower(reinterpret_cast<const unsigned char*>(sha1.data()), sha1.size()) +
+                      "\"");
+      return resp;
+    };
+    http->Route("GET", "/ocsp/", [this, ocsp_get_reply](const HttpRequest& req) {
       auto der = DecodeOcspGetSuffix(std::string_view(req.path).substr(std::strlen("/ocsp/")));
-      if (!der.ok()) return ocsp_reply(ocsp->RespondShared({}));  // malformedRequest, counted
-      return ocsp_reply(ocsp->RespondShared(*der));
+      if (!der.ok()) return ocsp_get_reply(ocsp->RespondShared({}));  // malformedRequest, counted
+      return ocsp_get_reply(ocsp->RespondShared(*der));
     });
     http->Route("GET", "/crl", [this](const HttpRequest&) {
       auto der = crl->Der();
       if (!der) return HttpResponse::Text(503, "CRL not yet available\n");
+      HttpResponse resp;
+      resp.content_type = "application/pkix-crl";
+      resp.body = *der;
+      return resp;
+    });
+    // The root's CRL: the issuing CA certificate's CRL distribution point.
+    http->Route("GET", "/crl/root", [this](const HttpRequest&) {
+      auto der = root_crl->Der();
+      if (!der) return HttpResponse::Text(503, "root CRL not available (docs/pki.md)\n");
       HttpResponse resp;
       resp.content_type = "application/pkix-crl";
       resp.body = *der;
@@ -616,12 +654,24 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->poll_ms = options.poll_ms;
   FG_ASSIGN_OR_RETURN(impl->config, impl->dir.LoadConfig());
   FG_ASSIGN_OR_RETURN(impl->lock_fd, LockDataDir(impl->dir));  // before anything is opened or bound
+  FG_ASSIGN_OR_RETURN(PkiTuning tuning, LoadPkiTuning(impl->dir));
   FG_ASSIGN_OR_RETURN(impl->store, Store::Open(impl->dir.ResolveStoreUrl(impl->config)));
   FG_ASSIGN_OR_RETURN(std::string passphrase, impl->dir.LoadCaPassphrase());
   FG_ASSIGN_OR_RETURN(impl->ca, CertificateAuthority::Load(impl->dir, impl->config, passphrase));
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   impl->ocsp = std::make_unique<OcspResponder>(*impl->store, *impl->ca, impl->config.ocsp_response_validity_s);
+  FG_RETURN_IF_ERROR(impl->ocsp->UseOwnSigner(tuning.ocsp_signer_validity_s));
   impl->crl = std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s);
+  // The root key is read (and decrypted) only when the root CRL is due.
+  impl->root_crl = std::make_unique<RootCrlPublisher>(
+      impl->dir, impl->ca->root_cert(),
+      [dir = impl->dir]() -> Result<ossl::EvpPkeyPtr> {
+        FG_ASSIGN_OR_RETURN(std::string pass, dir.LoadCaPassphrase());
+        auto key = LoadOnlineRootKey(dir, pass);
+        OPENSSL_cleanse(pass.data(), pass.size());
+        return key;
+      },
+      tuning.root_crl_validity_s);
   impl->policy = std::make_unique<IssuancePolicy>(*impl->store, *impl->ca);
   impl->auth = std::make_unique<ApiAuth>(*impl->store);
   FG_ASSIGN_OR_RETURN(std::string token_key, impl->dir.LoadOrCreateTokenKey());
@@ -632,6 +682,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
                                                     spdlog::warn("sync after enrolment: {}", s.ToString());
                                                   }
                                                 });
+  impl->enrolment->SetRetryWindowSeconds(tuning.enrol_retry_window_s);
   impl->cmp = std::make_unique<CmpServer>(*impl->enrolment);
   impl->est = std::make_unique<EstServer>(*impl->enrolment);
   std::string tls_listen = options.tls_listen.empty() ? impl->config.tls_listen : options.tls_listen;
@@ -681,6 +732,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
   FG_RETURN_IF_ERROR(impl->crl->Regenerate());
+  if (Status s = impl->root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
   size_t warmed = impl->ocsp->Prewarm();
   spdlog::info("OCSP: {} responses pre-produced", warmed);
 

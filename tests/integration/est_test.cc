@@ -91,7 +91,8 @@ TEST_F(EstTest, CsrAttrsAsksForEcdsaWithSha256) {
   ASSERT_EQ(x.status, 200) << x.curl_out;
   EXPECT_EQ(x.content_type, "application/csrattrs");
   ASSERT_EQ(
-      Sh({"openssl", "base64", "-d", "-in", x.body_path, "-out", P("csrattrs.der")}).exit_code, 0);
+      Sh({"openssl", "base64", "-d", "-A", "-in", x.body_path, "-out", P("csrattrs.der")}).exit_code,
+      0);
   auto parsed = Sh({"openssl", "asn1parse", "-inform", "DER", "-in", P("csrattrs.der")});
   ASSERT_EQ(parsed.exit_code, 0) << parsed.out;
   EXPECT_THAT(parsed.out, HasSubstr(":ecdsa-with-SHA256"));

@@ -205,7 +205,8 @@ class NodeFixture : public ::testing::Test {
   }
   // The certificates of a base64 certs-only PKCS#7 body, as PEM into `pem`.
   static RunResult P7ToPem(const std::string& b64_path, const std::string& pem) {
-    auto dec = Sh({"openssl", "base64", "-d", "-in", b64_path, "-out", pem + ".p7.der"});
+    // One line, no breaks (RFC 8951 §3): -A.
+    auto dec = Sh({"openssl", "base64", "-d", "-A", "-in", b64_path, "-out", pem + ".p7.der"});
     if (dec.exit_code != 0) return dec;
     return Sh({"openssl", "pkcs7", "-inform", "DER", "-in", pem + ".p7.der", "-print_certs", "-out", pem});
   }

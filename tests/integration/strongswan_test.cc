@@ -1,6 +1,8 @@
 // End to end with real strongSwan (issue 4): a SeGW charon in a network
 // namespace checks femtocell certificates against femtoguard's OCSP
-// responder (fail closed, see docs/strongswan.md for why `revocation = ifuri`)
+// responder with `revocation = strict` for the whole chain (the issuing CA's
+// status from the root CRL its CDP names, the device's from OCSP; fail
+// closed, see docs/strongswan.md)
 // and is followed over vici by `femtoguard serve --segw`;
 // femtocell charons in namespaces of their own connect with certificates
 // from femtoguard's CA. Every case is judged from `swanctl --list-sas` on
@@ -186,7 +188,7 @@ class StrongswanTest : public ::testing::Test {
   }
 
   static std::string SegwConf() {
-    return SegwSwanctlConf(kSegwId, "fg-issuing.pem", std::string(kSegwInner) + "/32", "ifuri",
+    return SegwSwanctlConf(kSegwId, "fg-issuing.pem", std::string(kSegwInner) + "/32", "strict",
                            std::string("authorities {\n"
                                        "  femtoguard {\n"
                                        "    cacert = fg-issuing.pem\n"
@@ -357,6 +359,11 @@ TEST_F(StrongswanTest, ActiveDeviceConnectsAndPassesTraffic) {
   EXPECT_THAT(segw_sas[0], HasSubstr("@ 10.213.1.2["));
   // OCSP was asked and said good.
   EXPECT_EQ(RevocationVerdict("CN=FG-0000001"), "certificate status is good");
+  // Strict for the whole chain: the issuing CA's status came from the root
+  // CRL its CRL distribution point names, signed by the root.
+  EXPECT_EQ(RevocationVerdict("O=femtoguard, CN=femtoguard Issuing CA"), "certificate status is good")
+      << SegwLogTail();
+  EXPECT_THAT(lab->segw->Log(), HasSubstr("fetching crl from 'http://127.0.0.1:8440/crl/root'"));
 
   // Traffic: a datagram from the femtocell's tunnel address to the core
   // side and back, through ESP (the tunnel is the only route).

@@ -1,6 +1,7 @@
 #include "pki/ocsp_responder.h"
 
 #include <gmock/gmock.h>
+#include <openssl/x509v3.h>
 
 #include "common/metrics.h"
 #include "pki_fixture.h"
@@ -263,6 +264,51 @@ TEST(OcspGetDecode, DecodesUrlEncodedBase64AndRejectsJunk) {
   EXPECT_FALSE(DecodeOcspGetSuffix("%zz").ok());
   EXPECT_FALSE(DecodeOcspGetSuffix("").ok());
   EXPECT_FALSE(DecodeOcspGetSuffix("%4").ok());
+}
+
+}  // namespace
+}  // namespace fg
+
+namespace fg {
+namespace {
+
+// The own, short-lived signer (issue 14): a nocheck OCSPSigning certificate
+// from the issuing CA, not the stored one; no response outlives it.
+class OcspOwnSignerTest : public OcspResponderTest {};
+
+TEST_F(OcspOwnSignerTest, SignsWithAShortLivedNocheckCertificateAndCapsNextUpdate) {
+  EXPECT_FALSE(responder_->UseOwnSigner(59).ok());  // below the floor: refused
+  ASSERT_TRUE(responder_->UseOwnSigner(120).ok());
+  auto signer = responder_->SignerCertForTest();
+  ASSERT_TRUE(signer);
+  EXPECT_NE(X509_cmp(signer.get(), ca_->ocsp_cert()), 0);
+  EXPECT_EQ(X509_check_issued(ca_->issuing_cert(), signer.get()), X509_V_OK);
+  EXPECT_GE(X509_get_ext_by_NID(signer.get(), NID_id_pkix_OCSP_noCheck, -1), 0);
+  EXPECT_TRUE(X509_get_extended_key_usage(signer.get()) & XKU_OCSP_SIGN);
+  auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(signer.get()));
+  ASSERT_TRUE(not_after.ok());
+  EXPECT_LE(*not_after, NowMillis() + 121 * 1000);
+
+  auto cert = Issue("FG-1");
+  auto reply = responder_->RespondShared(RequestFor(cert.get(), false));
+  ASSERT_FALSE(reply.malformed);
+  Parsed p = Parse(*reply.der, cert.get());
+  EXPECT_TRUE(p.verified);
+  EXPECT_EQ(p.cert_status, V_OCSP_CERTSTATUS_GOOD);
+  // Response validity is an hour, but the signer lives two minutes.
+  EXPECT_EQ(reply.next_update_ms, *not_after);
+  EXPECT_LE(reply.this_update_ms, NowMillis());
+  // Not yet due: nothing renewed.
+  EXPECT_FALSE(responder_->RenewSignerIfDue());
+  EXPECT_EQ(X509_cmp(responder_->SignerCertForTest().get(), signer.get()), 0);
+}
+
+TEST_F(OcspOwnSignerTest, WithoutOwnSignerTheStoredOneSignsAndNothingRenews) {
+  EXPECT_FALSE(responder_->RenewSignerIfDue());
+  EXPECT_EQ(X509_cmp(responder_->SignerCertForTest().get(), ca_->ocsp_cert()), 0);
+  auto cert = Issue("FG-1");
+  auto reply = responder_->RespondShared(RequestFor(cert.get(), false));
+  EXPECT_EQ(reply.next_update_ms - reply.this_update_ms, 3600 * 1000);
 }
 
 }  // namespace
