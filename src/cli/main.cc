@@ -19,6 +19,9 @@
 
 namespace fg::cli {
 
+// cmd_config.cc (config keys, reasons, check).
+void RegisterConfigCommands(CLI::App& app, Program& program);
+
 void AddDataOption(CLI::App* cmd, std::string* data) {
   cmd->add_option("--data", *data, "data dir (default: $FEMTOGUARD_DATA)");
 }
@@ -269,6 +272,7 @@ int main(int argc, char** argv) {
   RegisterAlertCommands(app, program);
   RegisterSimCommands(app, program);
   RegisterFeedCommand(app, program);
+  RegisterConfigCommands(app, program);
 
   try {
     app.parse(argc, argv);

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/ip.h"
+#include "common/config_keys.h"
 #include "common/schema.h"
 
 namespace fg {

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "common/schema.h"
 #include "common/status.h"
 
 namespace fg {
@@ -62,10 +61,6 @@ struct Config {
   std::string ToYaml() const;
   static Result<Config> FromYaml(const std::string& text);
 };
-
-// Every config.yaml key with its type, default, range and meaning (config.cc;
-// docs/configuration.md). Unknown keys are refused on load.
-std::span<const KeySpec> ConfigKeys();
 
 // Paths inside a data dir.
 class DataDir {

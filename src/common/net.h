@@ -10,8 +10,7 @@
 
 namespace fg {
 
-// True when `ip` (text) lies inside `cidr` (common/ip.h: "a.b.c.d/n", IPv6, or a
-// bare address as a host prefix). False for
+// True when `ip` (text) lies inside `cidr` ("a.b.c.d/n" or IPv6). False for
 // unparsable input or a family mismatch. IPv4-mapped IPv6 ("::ffff:a.b.c.d")
 // counts as IPv4.
 bool IpInPrefix(std::string_view ip, std::string_view cidr);

@@ -26,7 +26,8 @@ std::string Join(std::string_view prefix, std::string_view path) {
 }
 
 Status Bad(const YAML::Node& node, std::string_view prefix, std::string_view path, const std::string& what) {
-  return Status::InvalidArgument(LineOf(node) + Join(prefix, path) + ": " + what);
+  std::string where = Join(prefix, path);
+  return Status::InvalidArgument(LineOf(node) + (where.empty() ? "top level" : where) + ": " + what);
 }
 
 bool ParseBool(std::string_view s, bool* out) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <limits>
 #include <queue>
 #include <unordered_map>
@@ -20,11 +21,6 @@ namespace {
 // Detectors' Expire and the dedup table's purge run when event time has
 // moved on by this much since the last run (not per event: they scan).
 constexpr UnixMillis kExpireEveryMs = 60 * kMillisPerSecond;
-
-const RuleParams& EmptyParams() {
-  static const RuleParams kEmpty;
-  return kEmpty;
-}
 
 void AppendJsonStrings(std::string* out, const std::vector<std::string>& v) {
   out->push_back('[');
@@ -109,7 +105,8 @@ class Engine::Impl {
     for (const DetectorInfo& info : detectors) {
       const RuleConfig* config = rules_.Find(info.rule);
       if (config && !config->outcome.enabled) continue;  // `enabled: false`: not run at all
-      const RuleParams& params = config ? config->params : EmptyParams();
+      // A rule the file does not name runs with its declared defaults.
+      const RuleParams& params = config ? config->params : default_params_.emplace_back(DeclaredDefaults(info.rule));
       auto slot = std::make_unique<Slot>(this, info.rule, params);
       slot->detector = info.make(params);
       if (!slot->detector) continue;
@@ -289,6 +286,7 @@ class Engine::Impl {
   RuleSet rules_;
   AlertSink sink_;
   Counter& invalid_evidence_;
+  std::deque<RuleParams> default_params_;  // declared defaults of rules the file does not name (stable addresses)
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<const Detector*> prefetchers_;  // of slots_, those with Prefetches()
   std::vector<Evidence> pending_;

@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/config.h"
+#include "common/config_keys.h"
 #include "common/schema.h"
 
 namespace fg {
