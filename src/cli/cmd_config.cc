@@ -32,10 +32,12 @@ std::string Cell(std::string_view s) {
 std::string KeysMarkdown() {
   std::string out;
   out += "### config.yaml\n\n" + RenderKeyTable(ConfigKeys()) + "\n";
-  out += "### admission.yaml\n\nGeneral keys:\n\n" + RenderKeyTable(admission::AdmissionGeneralKeys()) + "\n";
+  out += "### admission.yaml\n\nGeneral keys:\n\n" +
+         RenderKeyTable(admission::AdmissionGeneralKeys()) + "\n";
   for (const admission::CheckRegistration& c : admission::BuiltinChecks()) {
     if (!c.spec || c.spec->params.empty()) continue;
-    out += "Check `" + c.name + "` (" + std::string(c.spec->meaning) + "):\n\n" + RenderKeyTable(c.spec->params) + "\n";
+    out += "Check `" + c.name + "` (" + std::string(c.spec->meaning) + "):\n\n" +
+           RenderKeyTable(c.spec->params) + "\n";
   }
   out += "### Rules file parameters (`rules.<rule>.params`)\n\n";
   for (const detect::DetectorInfo& d : detect::AllDetectors()) {
@@ -51,11 +53,14 @@ std::string KeysMarkdown() {
 }
 
 std::string ReasonsMarkdown() {
-  std::string out = "### Admission reason codes\n\n| reason | check | meaning | what to do |\n|---|---|---|---|\n";
+  std::string out =
+      "### Admission reason codes\n\n| reason | check | meaning | what to do "
+      "|\n|---|---|---|---|\n";
   for (const admission::CheckRegistration& c : admission::BuiltinChecks()) {
     if (!c.spec) continue;
     for (const ReasonSpec& r : c.spec->reasons) {
-      out += "| `" + std::string(r.code) + "` | " + c.name + " | " + Cell(r.meaning) + " | " + Cell(r.action) + " |\n";
+      out += "| `" + std::string(r.code) + "` | " + c.name + " | " + Cell(r.meaning) + " | " +
+             Cell(r.action) + " |\n";
     }
   }
   for (const ReasonSpec& r : admission::AdmissionReasons()) {
@@ -66,12 +71,13 @@ std::string ReasonsMarkdown() {
   out += "\n### Detection rules\n\n";
   for (const detect::DetectorInfo& d : detect::AllDetectors()) {
     if (!d.spec) continue;
-    out += "#### " + std::string(d.rule) + "\n\nFires when " + std::string(d.spec->meaning) + ".\n\nWhat to do: " +
-           std::string(d.spec->action) + ".\n\n";
+    out += "#### " + std::string(d.rule) + "\n\nFires when " + std::string(d.spec->meaning) +
+           ".\n\nWhat to do: " + std::string(d.spec->action) + ".\n\n";
     if (!d.spec->kinds.empty()) {
       out += "| kind | meaning | what to do |\n|---|---|---|\n";
       for (const ReasonSpec& k : d.spec->kinds) {
-        out += "| `" + std::string(k.code) + "` | " + Cell(k.meaning) + " | " + Cell(k.action) + " |\n";
+        out += "| `" + std::string(k.code) + "` | " + Cell(k.meaning) + " | " + Cell(k.action) +
+               " |\n";
       }
       out += "\n";
     }
@@ -81,19 +87,22 @@ std::string ReasonsMarkdown() {
 
 int Check(const std::string& data_flag, const std::string& rules_flag) {
   std::string data = ResolveDataDirArg(data_flag);
-  if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
+  if (data.empty())
+    return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   DataDir dir(data);
   auto config = dir.LoadConfig();
   if (!config.ok()) return Fail(config.status());
   auto policy = admission::AdmissionPolicy::LoadForDataDir(dir, *config);
   if (!policy.ok()) return Fail(policy.status());
   std::string rules = rules_flag;
-  if (rules.empty() && std::filesystem::exists(dir.root() / "rules.yaml")) rules = (dir.root() / "rules.yaml").string();
+  if (rules.empty() && std::filesystem::exists(dir.root() / "rules.yaml"))
+    rules = (dir.root() / "rules.yaml").string();
   auto set = detect::LoadRulesOrDefault(rules);
   if (!set.ok()) return Fail(Status::InvalidArgument(set.status().message()));
   std::printf("ok: %s, %s, %s\n", dir.ConfigPath().string().c_str(),
-              std::filesystem::exists(dir.root() / "admission.yaml") ? (dir.root() / "admission.yaml").string().c_str()
-                                                                      : "admission.yaml (absent: defaults)",
+              std::filesystem::exists(dir.root() / "admission.yaml")
+                  ? (dir.root() / "admission.yaml").string().c_str()
+                  : "admission.yaml (absent: defaults)",
               rules.empty() ? "rules (built-in)" : rules.c_str());
   return 0;
 }
@@ -101,10 +110,12 @@ int Check(const std::string& data_flag, const std::string& rules_flag) {
 }  // namespace
 
 void RegisterConfigCommands(CLI::App& app, Program& program) {
-  auto* config = app.add_subcommand("config", "configuration: declared keys, reason codes, validation");
+  auto* config =
+      app.add_subcommand("config", "configuration: declared keys, reason codes, validation");
   config->require_subcommand(1);
   {
-    auto* cmd = config->add_subcommand("keys", "every config.yaml, admission.yaml and rules parameter (Markdown)");
+    auto* cmd = config->add_subcommand(
+        "keys", "every config.yaml, admission.yaml and rules parameter (Markdown)");
     cmd->callback([&program] {
       program.action = [] {
         std::fputs(KeysMarkdown().c_str(), stdout);
@@ -113,7 +124,8 @@ void RegisterConfigCommands(CLI::App& app, Program& program) {
     });
   }
   {
-    auto* cmd = config->add_subcommand("reasons", "every admission reason code and detection rule (Markdown)");
+    auto* cmd = config->add_subcommand("reasons",
+                                       "every admission reason code and detection rule (Markdown)");
     cmd->callback([&program] {
       program.action = [] {
         std::fputs(ReasonsMarkdown().c_str(), stdout);
@@ -122,12 +134,15 @@ void RegisterConfigCommands(CLI::App& app, Program& program) {
     });
   }
   {
-    auto* cmd = config->add_subcommand("check", "validate DIR's config.yaml, admission.yaml and rules file (exit 2 on error)");
+    auto* cmd = config->add_subcommand(
+        "check", "validate DIR's config.yaml, admission.yaml and rules file (exit 2 on error)");
     auto data = std::make_shared<std::string>();
     auto rules = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--rules", *rules, "rules file (default: DATA/rules.yaml if present, else built-in)");
-    cmd->callback([&program, data, rules] { program.action = [=] { return Check(*data, *rules); }; });
+    cmd->add_option("--rules", *rules,
+                    "rules file (default: DATA/rules.yaml if present, else built-in)");
+    cmd->callback(
+        [&program, data, rules] { program.action = [=] { return Check(*data, *rules); }; });
   }
 }
 

@@ -28,7 +28,8 @@ EndpointKey ParseEndpointKey(std::string_view address) {
     port = s.substr(colon + 1);
   }  // else: a bare name, IPv4 or IPv6 address without a port
   k.host.reserve(host.size());
-  for (char c : host) k.host.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : host)
+    k.host.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (!port.empty()) {
     int p = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);

@@ -2,8 +2,8 @@
 
 namespace fg {
 
-bool IsReconnect(const SessionLine& live, const SessionLine& incoming, std::span<const IpPrefix> registered,
-                 bool same_prefix_is_reconnect) {
+bool IsReconnect(const SessionLine& live, const SessionLine& incoming,
+                 std::span<const IpPrefix> registered, bool same_prefix_is_reconnect) {
   if (!SameEndpoint(live.endpoint, incoming.endpoint)) return false;
   if (live.src_ip == incoming.src_ip) return true;
   IpAddr a, b;

@@ -1,12 +1,12 @@
 #include "common/schema.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace fg {
 namespace {
@@ -25,9 +25,11 @@ std::string Join(std::string_view prefix, std::string_view path) {
   return std::string(prefix) + "." + std::string(path);
 }
 
-Status Bad(const YAML::Node& node, std::string_view prefix, std::string_view path, const std::string& what) {
+Status Bad(const YAML::Node& node, std::string_view prefix, std::string_view path,
+           const std::string& what) {
   std::string where = Join(prefix, path);
-  return Status::InvalidArgument(LineOf(node) + (where.empty() ? "top level" : where) + ": " + what);
+  return Status::InvalidArgument(LineOf(node) + (where.empty() ? "top level" : where) + ": " +
+                                 what);
 }
 
 bool ParseBool(std::string_view s, bool* out) {
@@ -53,7 +55,8 @@ bool InChoices(std::string_view choices, std::string_view v) {
   size_t start = 0;
   while (start <= choices.size()) {
     size_t bar = choices.find('|', start);
-    std::string_view c = choices.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start);
+    std::string_view c =
+        choices.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start);
     if (c == v) return true;
     if (bar == std::string_view::npos) break;
     start = bar + 1;
@@ -66,7 +69,8 @@ std::string Shown(std::string_view v) {
   return "'" + s + (v.size() > 64 ? "...'" : "'");
 }
 
-Status CheckScalar(const YAML::Node& v, const KeySpec& spec, std::string_view prefix, const std::string& path) {
+Status CheckScalar(const YAML::Node& v, const KeySpec& spec, std::string_view prefix,
+                   const std::string& path) {
   if (!v.IsScalar()) {
     return Bad(v, prefix, path, std::string("expected ") + std::string(ValueTypeName(spec.type)));
   }
@@ -74,34 +78,41 @@ Status CheckScalar(const YAML::Node& v, const KeySpec& spec, std::string_view pr
   switch (spec.type) {
     case ValueType::kBool: {
       bool b;
-      if (!ParseBool(text, &b)) return Bad(v, prefix, path, "expected true or false, got " + Shown(text));
+      if (!ParseBool(text, &b))
+        return Bad(v, prefix, path, "expected true or false, got " + Shown(text));
       return Status::Ok();
     }
     case ValueType::kInt: {
       int64_t i;
-      if (!ParseInt(text, &i)) return Bad(v, prefix, path, "expected an integer, got " + Shown(text));
+      if (!ParseInt(text, &i))
+        return Bad(v, prefix, path, "expected an integer, got " + Shown(text));
       if (static_cast<double>(i) < spec.min || static_cast<double>(i) > spec.max) {
-        return Bad(v, prefix, path, "must be in [" + Num(spec.min) + ", " + Num(spec.max) + "], got " + text);
+        return Bad(v, prefix, path,
+                   "must be in [" + Num(spec.min) + ", " + Num(spec.max) + "], got " + text);
       }
       return Status::Ok();
     }
     case ValueType::kNumber: {
       double d;
-      if (!ParseNumber(text, &d)) return Bad(v, prefix, path, "expected a number, got " + Shown(text));
+      if (!ParseNumber(text, &d))
+        return Bad(v, prefix, path, "expected a number, got " + Shown(text));
       if (d < spec.min || d > spec.max) {
-        return Bad(v, prefix, path, "must be in [" + Num(spec.min) + ", " + Num(spec.max) + "], got " + text);
+        return Bad(v, prefix, path,
+                   "must be in [" + Num(spec.min) + ", " + Num(spec.max) + "], got " + text);
       }
       return Status::Ok();
     }
     default:
       if (!spec.choices.empty() && !InChoices(spec.choices, text)) {
-        return Bad(v, prefix, path, "must be one of " + std::string(spec.choices) + ", got " + Shown(text));
+        return Bad(v, prefix, path,
+                   "must be one of " + std::string(spec.choices) + ", got " + Shown(text));
       }
       return Status::Ok();
   }
 }
 
-Status CheckValue(const YAML::Node& v, const KeySpec& spec, std::string_view prefix, const std::string& path) {
+Status CheckValue(const YAML::Node& v, const KeySpec& spec, std::string_view prefix,
+                  const std::string& path) {
   switch (spec.type) {
     case ValueType::kBool:
     case ValueType::kInt:
@@ -115,17 +126,21 @@ Status CheckValue(const YAML::Node& v, const KeySpec& spec, std::string_view pre
         std::string at = path + "[" + std::to_string(i) + "]";
         if (!v[i].IsScalar()) return Bad(v[i], prefix, at, "expected a single value");
         if (!spec.choices.empty() && !InChoices(spec.choices, v[i].Scalar())) {
-          return Bad(v[i], prefix, at, "must be one of " + std::string(spec.choices) + ", got " + Shown(v[i].Scalar()));
+          return Bad(
+              v[i], prefix, at,
+              "must be one of " + std::string(spec.choices) + ", got " + Shown(v[i].Scalar()));
         }
       }
       return Status::Ok();
     }
     case ValueType::kMapList: {
       if (v.IsNull()) return Status::Ok();
-      if (!v.IsSequence()) return Bad(v, prefix, path, "expected a list of maps (" + std::string(spec.choices) + ")");
+      if (!v.IsSequence())
+        return Bad(v, prefix, path, "expected a list of maps (" + std::string(spec.choices) + ")");
       for (size_t i = 0; i < v.size(); ++i) {
         std::string at = path + "[" + std::to_string(i) + "]";
-        if (!v[i].IsMap()) return Bad(v[i], prefix, at, "expected a map (" + std::string(spec.choices) + ")");
+        if (!v[i].IsMap())
+          return Bad(v[i], prefix, at, "expected a map (" + std::string(spec.choices) + ")");
         for (auto e = v[i].begin(); e != v[i].end(); ++e) {
           std::string field = e->first.Scalar();
           std::string fat = at + "." + field;
@@ -134,13 +149,16 @@ Status CheckValue(const YAML::Node& v, const KeySpec& spec, std::string_view pre
           size_t start = 0;
           while (start <= fields.size()) {
             size_t comma = fields.find(',', start);
-            if (fields.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start) == field) {
+            if (fields.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                     : comma - start) == field) {
               known = true;
             }
             if (comma == std::string_view::npos) break;
             start = comma + 1;
           }
-          if (!known) return Bad(e->first, prefix, fat, "unknown key (known here: " + std::string(spec.choices) + ")");
+          if (!known)
+            return Bad(e->first, prefix, fat,
+                       "unknown key (known here: " + std::string(spec.choices) + ")");
           if (!e->second.IsScalar()) return Bad(e->second, prefix, fat, "expected a single value");
         }
       }
@@ -154,8 +172,9 @@ Status CheckValue(const YAML::Node& v, const KeySpec& spec, std::string_view pre
         std::string at = path + "." + e->first.Scalar();
         if (!e->second.IsScalar()) return Bad(e->second, prefix, at, "expected a single value");
         if (!spec.choices.empty() && !InChoices(spec.choices, e->second.Scalar())) {
-          return Bad(e->second, prefix, at,
-                     "must be one of " + std::string(spec.choices) + ", got " + Shown(e->second.Scalar()));
+          return Bad(
+              e->second, prefix, at,
+              "must be one of " + std::string(spec.choices) + ", got " + Shown(e->second.Scalar()));
         }
       }
       return Status::Ok();
@@ -179,7 +198,8 @@ std::string KnownHere(std::span<const KeySpec> specs, const std::string& path) {
   return out.empty() ? "none" : out;
 }
 
-Status Walk(const YAML::Node& node, std::span<const KeySpec> specs, std::string_view prefix, const std::string& path) {
+Status Walk(const YAML::Node& node, std::span<const KeySpec> specs, std::string_view prefix,
+            const std::string& path) {
   if (node.IsNull()) return Status::Ok();
   if (!node.IsMap()) return Bad(node, prefix, path, "expected a map");
   for (auto it = node.begin(); it != node.end(); ++it) {
@@ -191,8 +211,9 @@ Status Walk(const YAML::Node& node, std::span<const KeySpec> specs, std::string_
       continue;
     }
     std::string head = rel + ".";
-    bool group = std::any_of(specs.begin(), specs.end(),
-                             [&](const KeySpec& s) { return s.path.substr(0, head.size()) == head; });
+    bool group = std::any_of(specs.begin(), specs.end(), [&](const KeySpec& s) {
+      return s.path.substr(0, head.size()) == head;
+    });
     if (group) {
       FG_RETURN_IF_ERROR(Walk(it->second, specs, prefix, rel));
       continue;
@@ -206,13 +227,20 @@ Status Walk(const YAML::Node& node, std::span<const KeySpec> specs, std::string_
 
 std::string_view ValueTypeName(ValueType t) {
   switch (t) {
-    case ValueType::kBool: return "true or false";
-    case ValueType::kInt: return "an integer";
-    case ValueType::kNumber: return "a number";
-    case ValueType::kString: return "a single value";
-    case ValueType::kStringList: return "a list";
-    case ValueType::kMapList: return "a list of maps";
-    case ValueType::kMap: return "a map";
+    case ValueType::kBool:
+      return "true or false";
+    case ValueType::kInt:
+      return "an integer";
+    case ValueType::kNumber:
+      return "a number";
+    case ValueType::kString:
+      return "a single value";
+    case ValueType::kStringList:
+      return "a list";
+    case ValueType::kMapList:
+      return "a list of maps";
+    case ValueType::kMap:
+      return "a map";
   }
   return "a value";
 }
@@ -233,7 +261,8 @@ const KeySpec* FindKey(std::span<const KeySpec> specs, std::string_view path) {
   return nullptr;
 }
 
-Status ValidateKeys(const YAML::Node& node, std::span<const KeySpec> specs, std::string_view prefix) {
+Status ValidateKeys(const YAML::Node& node, std::span<const KeySpec> specs,
+                    std::string_view prefix) {
   try {
     return Walk(node, specs, prefix, "");
   } catch (const YAML::Exception& e) {
@@ -246,8 +275,8 @@ Status CheckDeclaredRange(std::span<const KeySpec> specs, std::string_view path,
   const KeySpec* s = FindKey(specs, path);
   if (!s) return Status::Internal("undeclared key " + std::string(path));
   if (!std::isfinite(value) || value < s->min || value > s->max) {
-    return Status::InvalidArgument(Join(prefix, path) + " must be in [" + Num(s->min) + ", " + Num(s->max) +
-                                   "], got " + Num(value));
+    return Status::InvalidArgument(Join(prefix, path) + " must be in [" + Num(s->min) + ", " +
+                                   Num(s->max) + "], got " + Num(value));
   }
   return Status::Ok();
 }
@@ -257,13 +286,27 @@ std::string RenderKeyTable(std::span<const KeySpec> specs, std::string_view pref
   for (const KeySpec& s : specs) {
     std::string type;
     switch (s.type) {
-      case ValueType::kBool: type = "bool"; break;
-      case ValueType::kInt: type = "integer"; break;
-      case ValueType::kNumber: type = "number"; break;
-      case ValueType::kString: type = "string"; break;
-      case ValueType::kStringList: type = "list of strings"; break;
-      case ValueType::kMapList: type = "list of maps"; break;
-      case ValueType::kMap: type = "map"; break;
+      case ValueType::kBool:
+        type = "bool";
+        break;
+      case ValueType::kInt:
+        type = "integer";
+        break;
+      case ValueType::kNumber:
+        type = "number";
+        break;
+      case ValueType::kString:
+        type = "string";
+        break;
+      case ValueType::kStringList:
+        type = "list of strings";
+        break;
+      case ValueType::kMapList:
+        type = "list of maps";
+        break;
+      case ValueType::kMap:
+        type = "map";
+        break;
     }
     std::string range;
     if (s.type == ValueType::kInt || s.type == ValueType::kNumber) {
@@ -274,8 +317,8 @@ std::string RenderKeyTable(std::span<const KeySpec> specs, std::string_view pref
       range = std::string(s.choices);
       for (char& c : range) c = c == '|' ? ',' : c;
     }
-    out += "| `" + Join(prefix, s.path) + "` | " + type + " | `" + std::string(s.default_text) + "` | " + range +
-           " | " + std::string(s.meaning) + " |\n";
+    out += "| `" + Join(prefix, s.path) + "` | " + type + " | `" + std::string(s.default_text) +
+           "` | " + range + " | " + std::string(s.meaning) + " |\n";
   }
   return out;
 }

@@ -37,8 +37,10 @@ TEST_F(EndpointVocabularyTest, AdmissionAnswersEveryCaseAsTheTableSays) {
     auto engine = MakeEngine();
     ASSERT_NE(engine, nullptr);
     std::string reported = Isolated(tc.reported, n);
-    Decision d = engine->Admit(Request("FG-1", c, "203.0.113.1", "s" + std::to_string(n), reported));
-    bool retired = std::find(d.reasons.begin(), d.reasons.end(), "endpoint.retired") != d.reasons.end();
+    Decision d =
+        engine->Admit(Request("FG-1", c, "203.0.113.1", "s" + std::to_string(n), reported));
+    bool retired =
+        std::find(d.reasons.begin(), d.reasons.end(), "endpoint.retired") != d.reasons.end();
     EXPECT_EQ(retired, tc.retired) << "reported " << reported;
     EXPECT_EQ(d.verdict, tc.retired ? Verdict::kDeny : Verdict::kAllow) << "reported " << reported;
   }

@@ -4,10 +4,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <set>
-
-#include <yaml-cpp/yaml.h>
 
 #include "admission/check.h"
 #include "admission/policy.h"
@@ -37,10 +36,11 @@ TEST(PolicyDeclarations, EveryCheckDeclaresItselfAndItsReasons) {
   // The reasons a decision can carry (engine.cc adds "internal").
   std::set<std::string_view> all;
   for (const ReasonSpec& r : AdmissionReasons()) all.insert(r.code);
-  for (const char* r : {"blocked", "rate", "cert.none", "cert.unknown", "cert.shared", "cert.revoked", "cert.hold",
-                        "cert.expired", "cert.not_yet_valid", "cert.clone", "device.unknown", "device.inactive",
-                        "endpoint.retired", "endpoint.unknown", "location.line", "location.gnss", "location.rem",
-                        "internal"}) {
+  for (const char* r :
+       {"blocked", "rate", "cert.none", "cert.unknown", "cert.shared", "cert.revoked", "cert.hold",
+        "cert.expired", "cert.not_yet_valid", "cert.clone", "device.unknown", "device.inactive",
+        "endpoint.retired", "endpoint.unknown", "location.line", "location.gnss", "location.rem",
+        "internal"}) {
     EXPECT_TRUE(all.count(r)) << r;
   }
 }
@@ -51,7 +51,8 @@ TEST(PolicyDeclarations, DeclaredDefaultsAreThePolicysDefaults) {
   AdmissionPolicy builtin;
   YAML::Node root;
   for (const KeySpec& k : AdmissionKeys()) {
-    if (k.type != ValueType::kInt && k.type != ValueType::kNumber && k.type != ValueType::kBool) continue;
+    if (k.type != ValueType::kInt && k.type != ValueType::kNumber && k.type != ValueType::kBool)
+      continue;
     std::string path(k.path);
     YAML::Node n = root;
     std::vector<std::string> parts;
@@ -90,15 +91,19 @@ TEST(PolicyDeclarations, TyposWrongTypesRangesAndUnknownReasonsAreRefusedWithKey
     const char* yaml;
     const char* error;
   } cases[] = {
-      {"gnss:\n  margin: 5\n", "line 2: gnss.margin: unknown key (known here: margin_m, max_acc_m)"},
+      {"gnss:\n  margin: 5\n",
+       "line 2: gnss.margin: unknown key (known here: margin_m, max_acc_m)"},
       {"time_budget_ms: fast\n", "line 1: time_budget_ms: expected an integer, got 'fast'"},
       {"rem: {min_rsrp: 5}\n", "rem.min_rsrp: must be in [-200, 0], got 5"},
-      {"rate:\n  identity: {max: 10, window_s: 0}\n", "line 2: rate.identity.window_s: must be in [1, 86400], got 0"},
+      {"rate:\n  identity: {max: 10, window_s: 0}\n",
+       "line 2: rate.identity.window_s: must be in [1, 86400], got 0"},
       {"verdicts:\n  endpoint.unknown: deny\n  endpoint.retird: allow\n",
        "line 3: verdicts.endpoint.retird: unknown reason code"},
-      {"verdicts: {location.line: perhaps}\n", "verdicts.location.line: must be one of allow|deny|quarantine"},
+      {"verdicts: {location.line: perhaps}\n",
+       "verdicts.location.line: must be one of allow|deny|quarantine"},
       {"chain: [blocked, teleport]\n", "chain[1]: must be one of"},
-      {"clone: {same_prefix_is_reconnect: perhaps}\n", "clone.same_prefix_is_reconnect: expected true or false"},
+      {"clone: {same_prefix_is_reconnect: perhaps}\n",
+       "clone.same_prefix_is_reconnect: expected true or false"},
   };
   for (const Case& c : cases) {
     auto p = AdmissionPolicy::FromYaml(c.yaml);

@@ -1,14 +1,14 @@
 // common/schema.h: declared keys refuse unknown keys, wrong types and values
 // out of range, naming the key's path and line; config.yaml uses it.
 
+#include "common/schema.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include "common/config.h"
 #include "common/config_keys.h"
-#include "common/schema.h"
 
 namespace fg {
 namespace {
@@ -31,8 +31,9 @@ Status V(const std::string& yaml) { return ValidateKeys(YAML::Load(yaml), kSpecs
 TEST(Schema, AcceptsWellTypedValuesAndEmptyInput) {
   EXPECT_TRUE(V("").ok());
   EXPECT_TRUE(V("{}").ok());
-  Status s = V("grace_s: 0\nratio: 1\non: true\nmode: b\nlist: [x, y]\ncreds: [{fp: a, cutoff: b}]\n"
-               "rate: {line: {max: 1000}}\nverdicts: {x: allow}\n");
+  Status s =
+      V("grace_s: 0\nratio: 1\non: true\nmode: b\nlist: [x, y]\ncreds: [{fp: a, cutoff: b}]\n"
+        "rate: {line: {max: 1000}}\nverdicts: {x: allow}\n");
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
@@ -41,13 +42,16 @@ TEST(Schema, RefusesAnUnknownKeyNamingItsPathAndLine) {
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("line 2: p.grace_seconds: unknown key"));
   EXPECT_THAT(s.message(), HasSubstr("grace_s"));  // lists the known keys
-  EXPECT_THAT(V("rate: {line: {maxx: 1}}").message(), HasSubstr("p.rate.line.maxx: unknown key (known here: max)"));
+  EXPECT_THAT(V("rate: {line: {maxx: 1}}").message(),
+              HasSubstr("p.rate.line.maxx: unknown key (known here: max)"));
   EXPECT_THAT(V("rate: {lines: {max: 1}}").message(), HasSubstr("p.rate.lines: unknown key"));
-  EXPECT_THAT(V("creds: [{fp: a, cutof: b}]").message(), HasSubstr("p.creds[0].cutof: unknown key"));
+  EXPECT_THAT(V("creds: [{fp: a, cutof: b}]").message(),
+              HasSubstr("p.creds[0].cutof: unknown key"));
 }
 
 TEST(Schema, RefusesAWrongType) {
-  EXPECT_THAT(V("grace_s: sixty").message(), HasSubstr("p.grace_s: expected an integer, got 'sixty'"));
+  EXPECT_THAT(V("grace_s: sixty").message(),
+              HasSubstr("p.grace_s: expected an integer, got 'sixty'"));
   EXPECT_THAT(V("grace_s: 6.5").message(), HasSubstr("expected an integer"));
   EXPECT_THAT(V("grace_s: [1]").message(), HasSubstr("p.grace_s: expected an integer"));
   EXPECT_THAT(V("ratio: half").message(), HasSubstr("p.ratio: expected a number"));
@@ -58,7 +62,8 @@ TEST(Schema, RefusesAWrongType) {
   EXPECT_THAT(V("list: [[x]]").message(), HasSubstr("p.list[0]: expected a single value"));
   EXPECT_THAT(V("creds: [a]").message(), HasSubstr("p.creds[0]: expected a map"));
   EXPECT_THAT(V("rate: 5").message(), HasSubstr("p.rate: expected a map"));
-  EXPECT_THAT(V("verdicts: {x: maybe}").message(), HasSubstr("p.verdicts.x: must be one of allow|deny"));
+  EXPECT_THAT(V("verdicts: {x: maybe}").message(),
+              HasSubstr("p.verdicts.x: must be one of allow|deny"));
 }
 
 TEST(Schema, RefusesOutOfRange) {
@@ -87,10 +92,12 @@ TEST(ConfigKeys, UnknownKeyWrongTypeAndRangeAreRefusedNamingTheKey) {
   EXPECT_THAT(nested.status().message(), HasSubstr("line 3: ca.root_validity: unknown key"));
   auto type = Config::FromYaml("certificates: {renew_at_percent: most}\n");
   ASSERT_FALSE(type.ok());
-  EXPECT_THAT(type.status().message(), HasSubstr("certificates.renew_at_percent: expected an integer, got 'most'"));
+  EXPECT_THAT(type.status().message(),
+              HasSubstr("certificates.renew_at_percent: expected an integer, got 'most'"));
   auto range = Config::FromYaml("certificates: {renew_at_percent: 99}\n");
   ASSERT_FALSE(range.ok());
-  EXPECT_THAT(range.status().message(), HasSubstr("certificates.renew_at_percent: must be in [10, 95], got 99"));
+  EXPECT_THAT(range.status().message(),
+              HasSubstr("certificates.renew_at_percent: must be in [10, 95], got 99"));
   auto cidr = Config::FromYaml("http: {segw_sources: [10.0.0.0/33]}\n");
   ASSERT_FALSE(cidr.ok());
   EXPECT_THAT(cidr.status().message(), HasSubstr("http.segw_sources[0]"));
@@ -108,14 +115,16 @@ TEST(ConfigKeys, WhatInitWritesLoadsBackAndEveryKeyIsDeclared) {
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string k = it->first.Scalar();
     if (it->second.IsMap()) {
-      for (auto jt = it->second.begin(); jt != it->second.end(); ++jt) written.push_back(k + "." + jt->first.Scalar());
+      for (auto jt = it->second.begin(); jt != it->second.end(); ++jt)
+        written.push_back(k + "." + jt->first.Scalar());
     } else {
       written.push_back(k);
     }
   }
   for (const std::string& w : written) EXPECT_NE(FindKey(ConfigKeys(), w), nullptr) << w;
   for (const KeySpec& k : ConfigKeys()) {
-    EXPECT_NE(std::find(written.begin(), written.end(), std::string(k.path)), written.end()) << k.path;
+    EXPECT_NE(std::find(written.begin(), written.end(), std::string(k.path)), written.end())
+        << k.path;
   }
 }
 
@@ -127,7 +136,9 @@ TEST(ConfigKeys, DeclaredDefaultsAreTheStructsDefaultsAndInRange) {
     std::string path(k.path);
     YAML::Node n = root;
     size_t dot = path.find('.');
-    std::string v = dot == std::string::npos ? root[path].Scalar() : root[path.substr(0, dot)][path.substr(dot + 1)].Scalar();
+    std::string v = dot == std::string::npos
+                        ? root[path].Scalar()
+                        : root[path.substr(0, dot)][path.substr(dot + 1)].Scalar();
     EXPECT_EQ(v, std::string(k.default_text)) << path;
     double d = std::stod(v);
     EXPECT_GE(d, k.min) << path;

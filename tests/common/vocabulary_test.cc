@@ -14,15 +14,19 @@ namespace {
 
 TEST(EndpointKey, NormalFormAndMatching) {
   EXPECT_EQ(ParseEndpointKey("SEGW-Old.example:500"), (EndpointKey{"segw-old.example", 500}));
-  EXPECT_EQ(ParseEndpointKey("ikev2://user@segw.example:4500/path?x"), (EndpointKey{"segw.example", 4500}));
+  EXPECT_EQ(ParseEndpointKey("ikev2://user@segw.example:4500/path?x"),
+            (EndpointKey{"segw.example", 4500}));
   EXPECT_EQ(ParseEndpointKey("[2001:db8::1]:500"), (EndpointKey{"2001:db8::1", 500}));
   EXPECT_EQ(ParseEndpointKey("2001:db8::1"), (EndpointKey{"2001:db8::1", 0}));
   EXPECT_EQ(ParseEndpointKey(" segw.example "), (EndpointKey{"segw.example", 0}));
   EXPECT_EQ(ParseEndpointKey("segw.example:99999").port, 0);
   EXPECT_EQ(ParseEndpointKey("").host, "");
-  EXPECT_TRUE(SameEndpoint(ParseEndpointKey("segw-old.example"), ParseEndpointKey("segw-old.example:500")));
-  EXPECT_TRUE(SameEndpoint(ParseEndpointKey("segw-old.example:500"), ParseEndpointKey("segw-old.example")));
-  EXPECT_FALSE(SameEndpoint(ParseEndpointKey("segw-old.example:4500"), ParseEndpointKey("segw-old.example:500")));
+  EXPECT_TRUE(
+      SameEndpoint(ParseEndpointKey("segw-old.example"), ParseEndpointKey("segw-old.example:500")));
+  EXPECT_TRUE(
+      SameEndpoint(ParseEndpointKey("segw-old.example:500"), ParseEndpointKey("segw-old.example")));
+  EXPECT_FALSE(SameEndpoint(ParseEndpointKey("segw-old.example:4500"),
+                            ParseEndpointKey("segw-old.example:500")));
   EXPECT_FALSE(SameEndpoint(ParseEndpointKey("old.example"), ParseEndpointKey("segw-old.example")));
   EXPECT_EQ(EndpointText(ParseEndpointKey("[2001:db8::1]:500")), "[2001:db8::1]:500");
 }
@@ -41,8 +45,10 @@ TEST(EndpointKey, DecidingEndpointPrefersActiveThenDrainingThenRetired) {
   EXPECT_EQ(it->use, EndpointUse::kDraining);
   it = DecidingEndpoint(known.begin(), known.end(), ParseEndpointKey("h.example:500"), key, use);
   EXPECT_EQ(it->use, EndpointUse::kRetired);
-  EXPECT_EQ(DecidingEndpoint(known.begin(), known.end(), ParseEndpointKey(""), key, use), known.end());
-  EXPECT_EQ(DecidingEndpoint(known.begin(), known.end(), ParseEndpointKey("h.example:1"), key, use), known.end());
+  EXPECT_EQ(DecidingEndpoint(known.begin(), known.end(), ParseEndpointKey(""), key, use),
+            known.end());
+  EXPECT_EQ(DecidingEndpoint(known.begin(), known.end(), ParseEndpointKey("h.example:1"), key, use),
+            known.end());
 }
 
 TEST(IpPrefix, OneParserWithStrictBounds) {
@@ -63,16 +69,25 @@ TEST(IpPrefix, OneParserWithStrictBounds) {
 }
 
 TEST(Reconnect, SameEndpointAndLineIsAReconnectAnythingElseIsNot) {
-  auto line = [](const char* ep, const char* ip) { return SessionLine{ParseEndpointKey(ep), ip, nullptr}; };
+  auto line = [](const char* ep, const char* ip) {
+    return SessionLine{ParseEndpointKey(ep), ip, nullptr};
+  };
   std::vector<IpPrefix> prefixes = {*ParseIpPrefix("203.0.113.0/24")};
-  EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.1"), {}, false));
+  EXPECT_TRUE(
+      IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.1"), {}, false));
   EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw", "203.0.113.1"), {}, false));
-  EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("SEGW:500", "::ffff:203.0.113.1"), {}, false));
-  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:4500", "203.0.113.1"), {}, false));
-  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.2"), prefixes, false));
-  EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.2"), prefixes, true));
-  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "198.51.100.2"), prefixes, true));
-  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "garbage"), prefixes, true));
+  EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("SEGW:500", "::ffff:203.0.113.1"),
+                          {}, false));
+  EXPECT_FALSE(
+      IsReconnect(line("segw:500", "203.0.113.1"), line("segw:4500", "203.0.113.1"), {}, false));
+  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.2"),
+                           prefixes, false));
+  EXPECT_TRUE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "203.0.113.2"),
+                          prefixes, true));
+  EXPECT_FALSE(IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "198.51.100.2"),
+                           prefixes, true));
+  EXPECT_FALSE(
+      IsReconnect(line("segw:500", "203.0.113.1"), line("segw:500", "garbage"), prefixes, true));
 }
 
 }  // namespace

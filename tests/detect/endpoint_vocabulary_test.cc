@@ -37,7 +37,8 @@ TEST(EndpointVocabulary, DetectionAnswersEveryCaseAsTheTableSays) {
     auto rules = RuleSet::Parse(rules_text, AllRuleIds());
     ASSERT_TRUE(rules.ok()) << rules.status().ToString();
     std::vector<Alert> alerts;
-    Engine engine(std::move(world), std::move(*rules), [&](const Alert& a) { alerts.push_back(a); });
+    Engine engine(std::move(world), std::move(*rules),
+                  [&](const Alert& a) { alerts.push_back(a); });
     for (const auto& k : c.known) {
       Event e;
       e.type = EventType::kEndpointStatus;
@@ -76,8 +77,8 @@ TEST(EndpointVocabulary, WorldKnowsNothingOfAnEndpointNoStatusNamed) {
 
 // The reconnect-versus-clone rule (common/reconnect.h) as cert.clone applies
 // it: the same as admission's clone check (tests/common/vocabulary_test.cc).
-size_t Clones(const std::string& rules_text, const std::string& ep1, const std::string& ip1, const std::string& ep2,
-              const std::string& ip2) {
+size_t Clones(const std::string& rules_text, const std::string& ep1, const std::string& ip1,
+              const std::string& ep2, const std::string& ip2) {
   World world;
   Device d;
   d.id = "FG-1";

@@ -5,14 +5,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "detect/default_rules.h"
 #include "detect/detector.h"
@@ -37,7 +36,8 @@ TEST(RuleDeclarations, EveryDetectorDeclaresItselfWithValidDefaults) {
     for (const KeySpec& k : d.spec->params) {
       EXPECT_TRUE(names.insert(k.path).second) << "declared twice: " << k.path;
       EXPECT_FALSE(k.meaning.empty()) << k.path;
-      yaml += std::string(yaml.size() > 1 ? ", " : "") + std::string(k.path) + ": " + std::string(k.default_text);
+      yaml += std::string(yaml.size() > 1 ? ", " : "") + std::string(k.path) + ": " +
+              std::string(k.default_text);
     }
     yaml += "}";
     Status s = ValidateKeys(YAML::Load(yaml), d.spec->params, "params");
@@ -72,7 +72,8 @@ TEST(RuleDeclarations, TyposWrongTypesRangesAndKindsAreRefusedWithPathAndLine) {
     const char* error;
   } cases[] = {
       {"rules:\n  cert.clone:\n    params: {grace_seconds: 5}\n",
-       "line 3: rules.cert.clone.params.grace_seconds: unknown key (known here: grace_s, same_prefix_is_reconnect)"},
+       "line 3: rules.cert.clone.params.grace_seconds: unknown key (known here: grace_s, "
+       "same_prefix_is_reconnect)"},
       {"rules:\n  cert.clone:\n    params:\n      grace_s: sixty\n",
        "line 4: rules.cert.clone.params.grace_s: expected an integer, got 'sixty'"},
       {"rules:\n  cert.clone:\n    params: {grace_s: 90000}\n",
@@ -81,16 +82,19 @@ TEST(RuleDeclarations, TyposWrongTypesRangesAndKindsAreRefusedWithPathAndLine) {
        "rules.location.moving.params.min_positions: must be in [2, 3], got 7"},
       {"rules:\n  location.mismatch:\n    params: {margin_m: far}\n",
        "rules.location.mismatch.params.margin_m: expected a number"},
-      {"rules:\n  cert.shared:\n    params: {exempt_fps: sha256:aa}\n", "rules.cert.shared.params.exempt_fps: expected a list"},
+      {"rules:\n  cert.shared:\n    params: {exempt_fps: sha256:aa}\n",
+       "rules.cert.shared.params.exempt_fps: expected a list"},
       {"rules:\n  cert.legacy:\n    params:\n      legacy_credentials: [{fp: a, cutof: b}]\n",
        "line 4: rules.cert.legacy.params.legacy_credentials[0].cutof: unknown key"},
       {"rules:\n  device.unknown:\n    params: {anything: 1}\n",
        "rules.device.unknown.params.anything: unknown key (known here: none)"},
       {"rules:\n  ue.capture:\n    kinds:\n      rouge: {severity: low}\n",
-       "line 4: rules.ue.capture.kinds.rouge: unknown evidence kind (known: closed_nonmembers, rogue, over_capacity)"},
+       "line 4: rules.ue.capture.kinds.rouge: unknown evidence kind (known: closed_nonmembers, "
+       "rogue, over_capacity)"},
       {"rules:\n  cert.clone:\n    kinds:\n      line: {severity: low}\n",
        "rules.cert.clone.kinds.line: unknown evidence kind (known: none)"},
-      {"rules:\n  cert.clone:\n    sevrity: high\n", "line 3: rules.cert.clone.sevrity: unknown key"},
+      {"rules:\n  cert.clone:\n    sevrity: high\n",
+       "line 3: rules.cert.clone.sevrity: unknown key"},
   };
   for (const Case& c : cases) {
     auto set = RuleSet::Parse(c.yaml, AllRuleIds());
@@ -119,7 +123,8 @@ TEST(RuleDeclarations, EveryShippedRulesFileLoads) {
 // the detector emits but does not declare could not be tuned in the file).
 TEST(RuleDeclarations, KindsTheDataTestsExpectAreDeclared) {
   int seen = 0;
-  for (const auto& dir : std::filesystem::directory_iterator(std::string(FG_SOURCE_DIR) + "/tests/rules")) {
+  for (const auto& dir :
+       std::filesystem::directory_iterator(std::string(FG_SOURCE_DIR) + "/tests/rules")) {
     std::ifstream in(dir.path() / "expected.jsonl");
     std::string line;
     while (std::getline(in, line)) {

@@ -34,14 +34,17 @@ class ConfigValidationTest : public ::testing::Test {
     auto init = Fg({"init", "--data", data_});
     ASSERT_EQ(init.exit_code, 0) << init.out;
     WriteAll(dir_ / "cells.csv", kCells);
-    WriteAll(dir_ / "registry.jsonl", R"({"device":"FG-0000001","status":"active","mode":"open"})" "\n");
-    WriteAll(dir_ / "events.jsonl",
-             R"({"ts":"2026-01-01T00:00:00Z","type":"session.up","device":"FG-0000001","session":"s1","cert_fp":"sha256:01","src_ip":"203.0.113.1","endpoint":"segw1.example:500"})"
-             "\n");
+    WriteAll(dir_ / "registry.jsonl", R"({"device":"FG-0000001","status":"active","mode":"open"})"
+                                      "\n");
+    WriteAll(
+        dir_ / "events.jsonl",
+        R"({"ts":"2026-01-01T00:00:00Z","type":"session.up","device":"FG-0000001","session":"s1","cert_fp":"sha256:01","src_ip":"203.0.113.1","endpoint":"segw1.example:500"})"
+        "\n");
   }
   RunResult Replay(const std::string& rules) {
-    return Fg({"replay", "--registry", dir_ / "registry.jsonl", "--cells", dir_ / "cells.csv", "--events",
-               dir_ / "events.jsonl", "--alerts", dir_ / "alerts.jsonl", "--rules", rules});
+    return Fg({"replay", "--registry", dir_ / "registry.jsonl", "--cells", dir_ / "cells.csv",
+               "--events", dir_ / "events.jsonl", "--alerts", dir_ / "alerts.jsonl", "--rules",
+               rules});
   }
   RunResult Serve() {
     return Fg({"serve", "--data", data_, "--listen", "127.0.0.1:0", "--tls-listen", "off"}, 30);
@@ -74,7 +77,8 @@ TEST_F(ConfigValidationTest, BadRulesFilesExit2NamingFileKeyAndLine) {
     EXPECT_EQ(replay.exit_code, 2) << replay.out;
     EXPECT_THAT(replay.out, HasSubstr(file)) << "the file is named";
     for (const char* e : c.expect) EXPECT_THAT(replay.out, HasSubstr(e)) << c.yaml;
-    EXPECT_FALSE(std::filesystem::exists(dir_ / "alerts.jsonl") && !ReadAll(dir_ / "alerts.jsonl").empty())
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "alerts.jsonl") &&
+                 !ReadAll(dir_ / "alerts.jsonl").empty())
         << "nothing was replayed";
     EXPECT_EQ(ReadAll(file), c.yaml) << "the file is left as it was";
 
@@ -96,7 +100,8 @@ TEST_F(ConfigValidationTest, BadAdmissionYamlExits2NamingFileKeyAndLine) {
       {"gnss:\n  margin: 5\n", {"gnss.margin: unknown key", "line 2"}},
       {"time_budget_ms: fast\n", {"time_budget_ms: expected an integer, got 'fast'"}},
       {"rem: {min_rsrp: 5}\n", {"rem.min_rsrp: must be in [-200, 0], got 5"}},
-      {"verdicts:\n  endpoint.retird: allow\n", {"verdicts.endpoint.retird: unknown reason code", "line 2"}},
+      {"verdicts:\n  endpoint.retird: allow\n",
+       {"verdicts.endpoint.retird: unknown reason code", "line 2"}},
   };
   for (const BadFile& c : cases) {
     std::string file = data_ + "/admission.yaml";
@@ -118,7 +123,8 @@ TEST_F(ConfigValidationTest, BadConfigYamlExits2NamingFileAndKey) {
   std::string good = ReadAll(file);
   const BadFile cases[] = {
       {"lisen: 127.0.0.1:1\n", {"lisen: unknown key"}},
-      {"certificates: {renew_at_percent: most}\n", {"certificates.renew_at_percent: expected an integer"}},
+      {"certificates: {renew_at_percent: most}\n",
+       {"certificates.renew_at_percent: expected an integer"}},
       {"crl: {validity_s: 5}\n", {"crl.validity_s: must be in [300, 2592000], got 5"}},
   };
   for (const BadFile& c : cases) {
@@ -150,7 +156,8 @@ TEST_F(ConfigValidationTest, ShippedAndWrittenFilesLoad) {
            "verdicts: {endpoint.unknown: deny, location.gnss: quarantine}\n"
            "access_networks: [10.0.0.0/8]\nhome_plmns: [\"450-08\"]\ntime_budget_ms: 500\n"
            "gnss: {margin_m: 200, max_acc_m: 1000}\n"
-           "rem: {expected_radius_m: 1000, min_expected_cells: 3, min_matched: 1, far_km: 30, far_min_cells: 2,\n"
+           "rem: {expected_radius_m: 1000, min_expected_cells: 3, min_matched: 1, far_km: 30, "
+           "far_min_cells: 2,\n"
            "      foreign_min_cells: 2, min_rsrp: -125}\n"
            "rate: {identity: {max: 20, window_s: 60}, line: {max: 200, window_s: 60}}\n"
            "clone: {same_prefix_is_reconnect: false}\n");

@@ -24,17 +24,20 @@ class EndpointCheck final : public Check {
     // The matching rule and the precedence live in common/endpoint.h, shared
     // with detection's endpoint.retired.
     auto& eps = ctx.snapshot.endpoints();
-    auto it = DecidingEndpoint(eps.begin(), eps.end(), ctx.endpoint, [](const EndpointView& e) -> const EndpointKey& { return e.key; },
-                               [](const EndpointView& e) {
-                                 switch (e.status) {
-                                   case EndpointStatus::kActive: return EndpointUse::kActive;
-                                   case EndpointStatus::kDraining: return EndpointUse::kDraining;
-                                   case EndpointStatus::kRetired: return EndpointUse::kRetired;
-                                 }
-                                 return EndpointUse::kOther;
-                               });
+    auto key = [](const EndpointView& e) -> const EndpointKey& { return e.key; };
+    auto use = [](const EndpointView& e) {
+      switch (e.status) {
+        case EndpointStatus::kActive: return EndpointUse::kActive;
+        case EndpointStatus::kDraining: return EndpointUse::kDraining;
+        case EndpointStatus::kRetired: return EndpointUse::kRetired;
+      }
+      return EndpointUse::kOther;
+    };
+    auto it = DecidingEndpoint(eps.begin(), eps.end(), ctx.endpoint, key, use);
     if (it != eps.end()) {
-      if (it->status == EndpointStatus::kRetired) return CheckAnswer::Deny("endpoint.retired", {{"endpoint.address", it->address}});
+      if (it->status == EndpointStatus::kRetired) {
+        return CheckAnswer::Deny("endpoint.retired", {{"endpoint.address", it->address}});
+      }
       if (it->status == EndpointStatus::kDraining) {
         return CheckAnswer::Allow({{"endpoint.status", "draining"}, {"endpoint.address", it->address}});
       }
