@@ -1,5 +1,7 @@
 #include "admission/api.h"
 
+#include "common/rem_cell.h"
+
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -105,13 +107,14 @@ Result<AdmissionRequest> ParseAdmissionRequest(std::string_view body) {
       std::string where = "rem[" + std::to_string(i) + "].";
       if (!c.is_object()) return Bad("\"rem[" + std::to_string(i) + "]\" must be an object");
       RemCell cell;
-      FG_RETURN_IF_ERROR(ReadInteger(c, "mcc", where, 0, 999, &cell.mcc));
-      FG_RETURN_IF_ERROR(ReadInteger(c, "mnc", where, 0, 999, &cell.mnc));
+      // Bounds: common/rem_cell.h, the same as ingest's rem.scan cells.
+      FG_RETURN_IF_ERROR(ReadInteger(c, "mcc", where, 0, rem::kMccMax, &cell.mcc));
+      FG_RETURN_IF_ERROR(ReadInteger(c, "mnc", where, 0, rem::kMncMax, &cell.mnc));
       FG_RETURN_IF_ERROR(ReadInteger<uint32_t>(c, "tac", where, 0, std::numeric_limits<uint32_t>::max(), &cell.tac));
-      FG_RETURN_IF_ERROR(ReadInteger<uint64_t>(c, "eci", where, 0, (uint64_t{1} << 36) - 1, &cell.eci));
-      FG_RETURN_IF_ERROR(ReadInteger(c, "pci", where, -1, 1007, &cell.pci));
-      FG_RETURN_IF_ERROR(ReadInteger(c, "earfcn", where, -1, 3279165, &cell.earfcn));
-      FG_RETURN_IF_ERROR(ReadNumber(c, "rsrp", where, -200, 0, false, &cell.rsrp));
+      FG_RETURN_IF_ERROR(ReadInteger<uint64_t>(c, "eci", where, 0, rem::kEciLimit - 1, &cell.eci));
+      FG_RETURN_IF_ERROR(ReadInteger(c, "pci", where, rem::kPciMin, rem::kPciMax, &cell.pci));
+      FG_RETURN_IF_ERROR(ReadInteger(c, "earfcn", where, rem::kEarfcnMin, rem::kEarfcnMax, &cell.earfcn));
+      FG_RETURN_IF_ERROR(ReadNumber(c, "rsrp", where, rem::kRsrpMin, rem::kRsrpMax, false, &cell.rsrp));
       r.rem.push_back(cell);
     }
   }

@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "admission/policy.h"
 #include "admission/snapshot.h"
 #include "common/celldb.h"
+#include "common/schema.h"
 #include "common/status.h"
 
 namespace fg::admission {
@@ -83,9 +85,22 @@ class Check {
 
 // What a check factory gets: the engine's policy (for state sizing).
 using CheckFactory = std::function<std::unique_ptr<Check>(const AdmissionPolicy&)>;
+// What a check declares (in its own file): the admission.yaml keys it reads
+// (full paths, e.g. "gnss.margin_m") and the reason codes it answers. The
+// loader validates admission.yaml against the union of the declarations,
+// `verdicts:` may name only declared reasons, and docs/configuration.md and
+// docs/reasons.md are checked against them.
+struct CheckSpec {
+  std::string_view name;
+  std::string_view meaning;
+  std::span<const KeySpec> params;
+  std::span<const ReasonSpec> reasons;
+};
+
 struct CheckRegistration {
   std::string name;
   CheckFactory factory;
+  const CheckSpec* spec = nullptr;
 };
 
 // The built-in checks (checks/registry.cc).

@@ -1,5 +1,7 @@
 #include "admission/engine.h"
 
+#include "common/reconnect.h"
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -34,15 +36,11 @@ std::string_view VerdictName(Verdict v) {
 bool IsSameOrReconnect(const LiveSession& s, const AdmissionRequest& r, const EndpointKey& endpoint,
                        const IpAddr* src, const DeviceView* device, const AdmissionPolicy& policy) {
   if (!r.session.empty() && s.session == r.session && s.segw == r.segw) return true;
-  if (!SameEndpoint(s.endpoint_key, endpoint)) return false;
-  if (s.src_ip == r.src_ip) return true;
-  if (!policy.clone_same_prefix_is_reconnect || !device || !src) return false;
-  IpAddr old_ip;
-  if (!ParseIpAddr(s.src_ip, &old_ip)) return false;
-  for (const IpPrefix& p : device->prefixes) {
-    if (p.Contains(old_ip) && p.Contains(*src)) return true;
-  }
-  return false;
+  // The rule itself is common/reconnect.h, shared with detection's cert.clone.
+  std::span<const IpPrefix> prefixes;
+  if (device) prefixes = device->prefixes;
+  return IsReconnect(SessionLine{s.endpoint_key, s.src_ip, nullptr}, SessionLine{endpoint, r.src_ip, src}, prefixes,
+                     policy.clone_same_prefix_is_reconnect);
 }
 
 Result<std::vector<Engine::NamedCheck>> Engine::BuildChain(const AdmissionPolicy& policy,

@@ -8,13 +8,23 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "admission/ip.h"
+#include "admission/check.h"
+#include "common/ip.h"
+#include "common/schema.h"
 
 namespace fg::admission {
 namespace {
 
 Status KeyError(const std::string& key, const std::string& what) {
+  if (key.empty()) return Status::InvalidArgument("admission.yaml: " + what);
   return Status::InvalidArgument("admission.yaml: " + key + ": " + what);
+}
+
+bool IsAdmissionReason(std::string_view reason) {
+  for (const ReasonSpec& r : AdmissionReasons()) {
+    if (r.code == reason) return true;
+  }
+  return false;
 }
 
 Status CheckKeys(const YAML::Node& node, const std::string& path, std::initializer_list<const char*> allowed) {
@@ -90,7 +100,48 @@ Status ReadRate(const YAML::Node& rate, const char* which, RateLimit* out) {
   return Status::Ok();
 }
 
+// Keys of admission.yaml no single check owns. Each check declares its own
+// (checks/*.cc CheckSpec); AdmissionKeys() is the union.
+constexpr KeySpec kGeneralKeys[] = {
+    {"chain", ValueType::kStringList, "[blocked, rate, certificate, device, endpoint, clone, line, gnss, rem]", kNoMin,
+     kNoMax, "the checks that run, in order", "blocked|rate|certificate|device|endpoint|clone|line|gnss|rem"},
+    {"verdicts", ValueType::kMap, "{}", kNoMin, kNoMax,
+     "reason code -> verdict: changes what a reason means (allow waives it); reasons: docs/reasons.md",
+     "allow|deny|quarantine"},
+    {"cells_csv", ValueType::kString, "cells.csv", kNoMin, kNoMax,
+     "cell database (OpenCellID CSV), relative to the data dir; DIR/cells.csv is used when present"},
+    {"time_budget_ms", ValueType::kInt, "500", 0, 60000,
+     "wall-clock budget per decision; over it = deny internal (0 = no budget)"},
+};
+
+constexpr ReasonSpec kEngineReasons[] = {
+    {"internal", "admission could not decide (the store or a check failed, or the time budget ran out): fail closed",
+     "read serve's log and the fg_admission metrics; fix the cause. Cannot be changed in verdicts"},
+};
+
 }  // namespace
+
+std::span<const KeySpec> AdmissionKeys() {
+  static const std::vector<KeySpec> kAll = [] {
+    std::vector<KeySpec> all(std::begin(kGeneralKeys), std::end(kGeneralKeys));
+    for (const CheckRegistration& c : BuiltinChecks()) {
+      if (c.spec) all.insert(all.end(), c.spec->params.begin(), c.spec->params.end());
+    }
+    return all;
+  }();
+  return kAll;
+}
+
+std::span<const KeySpec> AdmissionGeneralKeys() { return kGeneralKeys; }
+
+std::vector<ReasonSpec> AdmissionReasons() {
+  std::vector<ReasonSpec> all;
+  for (const CheckRegistration& c : BuiltinChecks()) {
+    if (c.spec) all.insert(all.end(), c.spec->reasons.begin(), c.spec->reasons.end());
+  }
+  all.insert(all.end(), std::begin(kEngineReasons), std::end(kEngineReasons));
+  return all;
+}
 
 std::vector<std::string> BuiltinCheckNames() {
   return {"blocked", "rate", "certificate", "device", "endpoint", "clone", "line", "gnss", "rem"};
@@ -108,6 +159,11 @@ Status AdmissionPolicy::Validate() const {
   for (const auto& [reason, verdict] : verdicts) {
     if (reason == "internal") return KeyError("verdicts.internal", "cannot be changed (fail closed)");
     if (reason.empty()) return KeyError("verdicts", "empty reason code");
+    if (!IsAdmissionReason(reason)) {
+      std::string known;
+      for (const ReasonSpec& r : AdmissionReasons()) known += (known.empty() ? "" : ", ") + std::string(r.code);
+      return KeyError("verdicts." + reason, "unknown reason code (known: " + known + ")");
+    }
     if (verdict == Verdict::kAbstain) return KeyError("verdicts." + reason, "must be allow, deny or quarantine");
   }
   for (size_t i = 0; i < access_networks.size(); ++i) {
@@ -145,6 +201,8 @@ Result<AdmissionPolicy> AdmissionPolicy::FromYaml(const std::string& text) {
   }
   AdmissionPolicy p;
   if (root.IsNull()) return p;  // an empty file: the defaults
+  // Every key declared (kGeneralKeys and the checks' CheckSpec), typed and in range.
+  if (Status s = ValidateKeys(root, AdmissionKeys(), ""); !s.ok()) return KeyError("", s.message());
   try {
     FG_RETURN_IF_ERROR(CheckKeys(root, "", {"chain", "verdicts", "access_networks", "home_plmns", "cells_csv",
                                             "time_budget_ms", "gnss", "rem", "rate", "clone"}));
@@ -153,6 +211,10 @@ Result<AdmissionPolicy> AdmissionPolicy::FromYaml(const std::string& text) {
       FG_RETURN_IF_ERROR(root["verdicts"].IsMap() ? Status::Ok() : KeyError("verdicts", "must be a mapping"));
       for (const auto& kv : root["verdicts"]) {
         std::string reason = kv.first.as<std::string>();
+        if (reason != "internal" && !IsAdmissionReason(reason)) {
+          return KeyError(LineOf(kv.first) + "verdicts." + reason,
+                          "unknown reason code (docs/reasons.md lists them)");
+        }
         if (!kv.second.IsScalar()) return KeyError("verdicts." + reason, "must be allow, deny or quarantine");
         auto v = ParseVerdict(kv.second.as<std::string>());
         if (!v.ok()) return KeyError("verdicts." + reason, v.status().message());

@@ -5,7 +5,9 @@
 // from policy (this file's data): an operator edits DIR/admission.yaml, no
 // compiler needed. Without the file the built-in defaults below apply.
 //
-// admission.yaml (every key optional; unknown keys are errors):
+// admission.yaml (every key optional; unknown keys, wrong types, values out
+// of range and unknown reasons in verdicts are errors naming the key and line;
+// keys are declared in kGeneralKeys and by each check, docs/configuration.md):
 //   chain: [blocked, rate, certificate, device, endpoint, clone, line, gnss, rem]
 //   verdicts: {location.line: quarantine, endpoint.unknown: deny}  # reason -> allow|deny|quarantine
 //   access_networks: [10.0.0.0/8]      # the operator's own access lines (CIDR)
@@ -21,6 +23,7 @@
 // A value type; not synchronised (the engine keeps its own copy).
 
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +31,7 @@
 
 #include "admission/admission.h"
 #include "common/config.h"
+#include "common/schema.h"
 #include "common/status.h"
 
 namespace fg::admission {
@@ -77,6 +81,12 @@ struct AdmissionPolicy {
   // cells_csv resolved against DIR (DIR/cells.csv when present and unset).
   static Result<AdmissionPolicy> LoadForDataDir(const DataDir& dir, const Config& config);
 };
+
+// Every admission.yaml key: the general ones and each check's declared ones.
+std::span<const KeySpec> AdmissionKeys();
+std::span<const KeySpec> AdmissionGeneralKeys();
+// Every reason code a built-in check (or the engine: "internal") answers.
+std::vector<ReasonSpec> AdmissionReasons();
 
 // Names of the built-in checks (checks/registry.cc), in the default order.
 std::vector<std::string> BuiltinCheckNames();

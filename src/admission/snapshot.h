@@ -18,8 +18,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "admission/ip.h"
+#include "common/ip.h"
 #include "common/device.h"
+#include "common/endpoint.h"
 #include "store/store.h"
 
 namespace fg::admission {
@@ -55,16 +56,8 @@ struct CertView {
   UnixMillis not_after_ms = 0;
 };
 
-// host lower-cased, port 0 when absent. "host:port", "[v6]:port", bare v6,
-// or a URL "scheme://host[:port]/...".
-struct EndpointKey {
-  std::string host;
-  int port = 0;
-};
-EndpointKey ParseEndpointKey(std::string_view address);
-// Same host, and same port when both name one.
-bool SameEndpoint(const EndpointKey& a, const EndpointKey& b);
-
+// EndpointKey, ParseEndpointKey, SameEndpoint: common/endpoint.h (one rule
+// for admission and detection).
 struct EndpointView {
   std::string address;
   EndpointKey key;

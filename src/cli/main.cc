@@ -26,6 +26,9 @@
 
 namespace fg::cli {
 
+// cmd_config.cc (config keys, reasons, check).
+void RegisterConfigCommands(CLI::App& app, Program& program);
+
 void AddDataOption(CLI::App* cmd, std::string* data) {
   cmd->add_option("--data", *data, "data dir (default: $FEMTOGUARD_DATA)");
 }
@@ -436,6 +439,7 @@ int main(int argc, char** argv) {
   RegisterPaymentsCommands(app, program);  // cmd_payments.cc
   RegisterSimCommands(app, program);
   RegisterFeedCommand(app, program);
+  RegisterConfigCommands(app, program);
 
   try {
     app.parse(argc, argv);

@@ -15,13 +15,75 @@
 #include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/ip.h"
+#include "common/config_keys.h"
+#include "common/schema.h"
+
 namespace fg {
 namespace {
 
-Status CheckRange(const char* key, int v, int lo, int hi) {
-  if (v < lo || v > hi) {
-    return Status::InvalidArgument(std::string(key) + " must be in [" + std::to_string(lo) + ", " +
-                                   std::to_string(hi) + "], got " + std::to_string(v));
+// Every config.yaml key: type, default, range, meaning. The loader refuses a
+// key not listed here; Validate() takes its ranges from here; docs/
+// configuration.md shows this table (`femtoguard config keys`). A new key =
+// one row here + its read in FromYaml + its line in ToYaml.
+constexpr KeySpec kConfigKeys[] = {
+    {"public_url", ValueType::kString, "http://127.0.0.1:8440", kNoMin, kNoMax,
+     "base URL devices and SeGWs reach this node at (http:// or https://); CRL and OCSP URLs in certificates"},
+    {"listen", ValueType::kString, "127.0.0.1:8440", kNoMin, kNoMax, "HOST:PORT of the plain HTTP listener"},
+    {"tls_listen", ValueType::kString, "127.0.0.1:8443", kNoMin, kNoMax,
+     "HOST:PORT of the TLS listener (EST, device config)"},
+    {"store", ValueType::kString, "sqlite:store.db", kNoMin, kNoMax,
+     "store URL; a relative sqlite path is inside the data dir"},
+    {"ca.name", ValueType::kString, "femtoguard", kNoMin, kNoMax, "CA common name prefix"},
+    {"ca.root_validity_days", ValueType::kInt, "7300", 365, 36500, "root CA certificate lifetime"},
+    {"ca.issuing_validity_days", ValueType::kInt, "1825", 30, 36500,
+     "issuing CA certificate lifetime (at most the root's)"},
+    {"ca.ocsp_signer_validity_days", ValueType::kInt, "365", 1, 36500,
+     "OCSP signer certificate lifetime (at most the issuing CA's)"},
+    {"certificates.default_validity_days", ValueType::kInt, "30", 1, 365,
+     "device certificate lifetime when the request names none (at most max_validity_days)"},
+    {"certificates.max_validity_days", ValueType::kInt, "90", 1, 365, "longest device certificate lifetime"},
+    {"certificates.renew_at_percent", ValueType::kInt, "67", 10, 95,
+     "when a device should renew, as a percentage of its certificate's lifetime"},
+    {"devices.dormancy_days", ValueType::kInt, "90", 0, 3650,
+     "an active device not seen this long is suspended (0 = off); also admission's device.inactive"},
+    {"ocsp.response_validity_s", ValueType::kInt, "3600", 60, 7 * 86400, "nextUpdate - thisUpdate of OCSP responses"},
+    {"crl.validity_s", ValueType::kInt, "86400", 300, 30 * 86400, "nextUpdate - lastUpdate of the CRL"},
+    {"http.max_connections", ValueType::kInt, "0", 0, 1 << 20,
+     "anonymous connections on the plain listener (0 = 3/4 of the open-files budget)"},
+    {"http.tls_max_connections", ValueType::kInt, "0", 0, 1 << 20,
+     "anonymous connections on the TLS listener (0 = 1/4 of the open-files budget)"},
+    {"http.max_connections_per_source", ValueType::kInt, "128", 1, 1 << 20, "connections from one source address"},
+    {"http.header_timeout_s", ValueType::kInt, "5", 1, 300, "accept (or a request's first byte) to end of header"},
+    {"http.idle_timeout_s", ValueType::kInt, "30", 1, 3600, "keep-alive idle timeout"},
+    {"http.segw_sources", ValueType::kStringList, "[]", kNoMin, kNoMax,
+     "CIDR prefixes of the SeGWs: they get connection slots of their own"},
+    {"http.segw_connections", ValueType::kInt, "64", 0, 1 << 16, "those slots, per listener"},
+    {"log.admission_max_mb", ValueType::kInt, "64", 0, 1 << 20,
+     "rotate DIR/log/admission.jsonl at this size in MiB (0 = never)"},
+    {"log.admission_keep", ValueType::kInt, "5", 0, 1000, "rotated admission logs kept"},
+    {"api.plain_http", ValueType::kBool, "false", kNoMin, kNoMax,
+     "also serve the bearer-token API on the plain listener (labs; refused unless it is on loopback)"},
+    {"ca.passphrase_file", ValueType::kString, "(none)", kNoMin, kNoMax,
+     "file (mode 600) holding the CA key passphrase, instead of secrets/ca.passphrase"},
+    {"ca.hsm.uri", ValueType::kString, "(none)", kNoMin, kNoMax,
+     "PKCS#11 URI of the issuing CA key in an HSM (pkcs11:token=...;object=...)"},
+    {"ca.hsm.module", ValueType::kString, "(none)", kNoMin, kNoMax, "the HSM's PKCS#11 library"},
+    {"ca.hsm.pin_file", ValueType::kString, "(none)", kNoMin, kNoMax, "file (mode 600) holding the HSM user PIN"},
+    {"enrolment.retry_window_s", ValueType::kInt, "600", 0, 86400,
+     "a used token retried with the same key within this window gets the same certificate again (0 = never)"},
+    {"crl.root_validity_s", ValueType::kInt, "2592000", 3600, 365 * 86400,
+     "nextUpdate - lastUpdate of the root CRL (/crl/root)"},
+    {"ocsp.signer_validity_s", ValueType::kInt, "604800", 60, 90 * 86400,
+     "lifetime of the OCSP responder's nocheck signer certificate (renewed by serve at half-life)"},
+};
+
+Status CheckRange(const char* key, int v) { return CheckDeclaredRange(kConfigKeys, key, v, "config"); }
+
+Status CheckMax(const char* key, int v, int max, const char* other) {
+  if (v > max) {
+    return Status::InvalidArgument(std::string("config: ") + key + " must be at most " + other + " (" +
+                                   std::to_string(max) + "), got " + std::to_string(v));
   }
   return Status::Ok();
 }
@@ -32,12 +94,14 @@ Status ReadKey(const YAML::Node& node, const char* key, T* out, const std::strin
   try {
     *out = node[key].as<T>();
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("config: " + path + key + ": wrong type");
+    return Status::InvalidArgument("config: " + LineOf(node[key]) + path + key + ": wrong type");
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+std::span<const KeySpec> ConfigKeys() { return kConfigKeys; }
 
 Status Config::Validate() const {
   if (public_url.rfind("http://", 0) != 0 && public_url.rfind("https://", 0) != 0) {
@@ -46,31 +110,38 @@ Status Config::Validate() const {
   if (listen.find(':') == std::string::npos) {
     return Status::InvalidArgument("config: listen must be HOST:PORT");
   }
-  FG_RETURN_IF_ERROR(CheckRange("config: certificates.max_validity_days", cert_max_validity_days, 1, 365));
-  FG_RETURN_IF_ERROR(CheckRange("config: certificates.default_validity_days", cert_default_validity_days, 1,
-                                cert_max_validity_days));
-  FG_RETURN_IF_ERROR(CheckRange("config: certificates.renew_at_percent", renew_at_percent, 10, 95));
-  FG_RETURN_IF_ERROR(CheckRange("config: devices.dormancy_days", dormancy_days, 0, 3650));
+  FG_RETURN_IF_ERROR(CheckRange("certificates.max_validity_days", cert_max_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("certificates.default_validity_days", cert_default_validity_days));
+  FG_RETURN_IF_ERROR(CheckMax("certificates.default_validity_days", cert_default_validity_days,
+                              cert_max_validity_days, "certificates.max_validity_days"));
+  FG_RETURN_IF_ERROR(CheckRange("certificates.renew_at_percent", renew_at_percent));
+  FG_RETURN_IF_ERROR(CheckRange("devices.dormancy_days", dormancy_days));
   if (tls_listen.find(':') == std::string::npos) {
     return Status::InvalidArgument("config: tls_listen must be HOST:PORT");
   }
-  FG_RETURN_IF_ERROR(CheckRange("config: ca.root_validity_days", root_validity_days, 365, 36500));
-  FG_RETURN_IF_ERROR(CheckRange("config: ca.issuing_validity_days", issuing_validity_days, 30, root_validity_days));
-  FG_RETURN_IF_ERROR(CheckRange("config: ca.ocsp_signer_validity_days", ocsp_signer_validity_days, 1,
-                                issuing_validity_days));
-  FG_RETURN_IF_ERROR(CheckRange("config: ocsp.response_validity_s", ocsp_response_validity_s, 60, 7 * 86400));
-  FG_RETURN_IF_ERROR(CheckRange("config: crl.validity_s", crl_validity_s, 300, 30 * 86400));
-  FG_RETURN_IF_ERROR(CheckRange("config: http.max_connections", http.max_connections, 0, 1 << 20));
-  FG_RETURN_IF_ERROR(
-      CheckRange("config: http.tls_max_connections", http.tls_max_connections, 0, 1 << 20));
-  FG_RETURN_IF_ERROR(CheckRange("config: http.max_connections_per_source",
-                                http.max_connections_per_source, 1, 1 << 20));
-  FG_RETURN_IF_ERROR(CheckRange("config: http.header_timeout_s", http.header_timeout_s, 1, 300));
-  FG_RETURN_IF_ERROR(CheckRange("config: http.idle_timeout_s", http.idle_timeout_s, 1, 3600));
-  FG_RETURN_IF_ERROR(
-      CheckRange("config: http.segw_connections", http.segw_connections, 0, 1 << 16));
-  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_max_mb", log_admission_max_mb, 0, 1 << 20));
-  FG_RETURN_IF_ERROR(CheckRange("config: log.admission_keep", log_admission_keep, 0, 1000));
+  FG_RETURN_IF_ERROR(CheckRange("ca.root_validity_days", root_validity_days));
+  FG_RETURN_IF_ERROR(CheckRange("ca.issuing_validity_days", issuing_validity_days));
+  FG_RETURN_IF_ERROR(CheckMax("ca.issuing_validity_days", issuing_validity_days, root_validity_days,
+                              "ca.root_validity_days"));
+  FG_RETURN_IF_ERROR(CheckRange("ca.ocsp_signer_validity_days", ocsp_signer_validity_days));
+  FG_RETURN_IF_ERROR(CheckMax("ca.ocsp_signer_validity_days", ocsp_signer_validity_days, issuing_validity_days,
+                              "ca.issuing_validity_days"));
+  FG_RETURN_IF_ERROR(CheckRange("ocsp.response_validity_s", ocsp_response_validity_s));
+  FG_RETURN_IF_ERROR(CheckRange("crl.validity_s", crl_validity_s));
+  FG_RETURN_IF_ERROR(CheckRange("http.max_connections", http.max_connections));
+  FG_RETURN_IF_ERROR(CheckRange("http.tls_max_connections", http.tls_max_connections));
+  FG_RETURN_IF_ERROR(CheckRange("http.max_connections_per_source", http.max_connections_per_source));
+  FG_RETURN_IF_ERROR(CheckRange("http.header_timeout_s", http.header_timeout_s));
+  FG_RETURN_IF_ERROR(CheckRange("http.idle_timeout_s", http.idle_timeout_s));
+  FG_RETURN_IF_ERROR(CheckRange("http.segw_connections", http.segw_connections));
+  for (size_t i = 0; i < http.segw_sources.size(); ++i) {
+    if (!ParseIpPrefix(http.segw_sources[i])) {
+      return Status::InvalidArgument("config: http.segw_sources[" + std::to_string(i) + "]: not an IP prefix: '" +
+                                     http.segw_sources[i] + "'");
+    }
+  }
+  FG_RETURN_IF_ERROR(CheckRange("log.admission_max_mb", log_admission_max_mb));
+  FG_RETURN_IF_ERROR(CheckRange("log.admission_keep", log_admission_keep));
   if (!ca_hsm_uri.empty()) {
     if (ca_hsm_uri.rfind("pkcs11:", 0) != 0) {
       return Status::InvalidArgument("config: ca.hsm.uri: must be a PKCS#11 URI (pkcs11:token=...;object=...)");
@@ -145,6 +216,9 @@ Result<Config> Config::FromYaml(const std::string& text) {
   }
   Config c;
   if (!root.IsMap()) return Status::InvalidArgument("config: top level must be a mapping");
+  if (Status s = ValidateKeys(root, kConfigKeys, ""); !s.ok()) {
+    return Status::InvalidArgument("config: " + s.message());
+  }
   FG_RETURN_IF_ERROR(ReadKey(root, "public_url", &c.public_url, ""));
   FG_RETURN_IF_ERROR(ReadKey(root, "listen", &c.listen, ""));
   FG_RETURN_IF_ERROR(ReadKey(root, "tls_listen", &c.tls_listen, ""));
@@ -189,7 +263,9 @@ Result<Config> DataDir::LoadConfig() const {
     return Status::NotFound("no femtoguard data dir at " + root_.string() + " (run `femtoguard init --data " +
                             root_.string() + "`)");
   }
-  return Config::FromYaml(*text);
+  auto config = Config::FromYaml(*text);
+  if (!config.ok()) return Status::InvalidArgument(ConfigPath().string() + ": " + config.status().message());
+  return config;
 }
 
 std::string DataDir::ResolveStoreUrl(const Config& config) const {

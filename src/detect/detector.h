@@ -7,12 +7,14 @@
 // with which severity and actions.
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/schema.h"
 #include "common/time.h"
 #include "detect/event.h"
 #include "detect/rules.h"
@@ -70,12 +72,28 @@ class Detector {
   virtual bool ReadsSecondaryIds() const { return false; }
 };
 
+// What a detector declares (defined in its own file, listed in
+// detectors/registry.cc): its typed parameters - the rules file's
+// `rules.<id>.params` is validated against them and completed with their
+// defaults - and its evidence kinds (`rules.<id>.kinds` may name only
+// these). The source of docs/configuration.md and docs/reasons.md.
+struct RuleSpec {
+  std::string_view rule;
+  std::string_view meaning;  // when it fires (one or two sentences)
+  std::string_view action;   // what the operator should do
+  std::span<const KeySpec> params;
+  std::span<const ReasonSpec> kinds;  // empty: the rule has no kinds
+};
+
 struct DetectorInfo {
   std::string_view rule;
   std::unique_ptr<Detector> (*make)(const RuleParams& params);
+  const RuleSpec* spec = nullptr;  // nullptr only for test detectors
 };
 // Every detector of the build (detectors/registry.cc).
 const std::vector<DetectorInfo>& AllDetectors();
 std::vector<std::string> AllRuleIds();
+// The declaration of a rule of the build, or nullptr.
+const RuleSpec* FindRuleSpec(std::string_view rule);
 
 }  // namespace fg::detect

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <limits>
 #include <queue>
 #include <unordered_map>
@@ -20,11 +21,6 @@ namespace {
 // Detectors' Expire and the dedup table's purge run when event time has
 // moved on by this much since the last run (not per event: they scan).
 constexpr UnixMillis kExpireEveryMs = 60 * kMillisPerSecond;
-
-const RuleParams& EmptyParams() {
-  static const RuleParams kEmpty;
-  return kEmpty;
-}
 
 void AppendJsonStrings(std::string* out, const std::vector<std::string>& v) {
   out->push_back('[');
@@ -128,7 +124,7 @@ class Engine::Impl {
     for (const DetectorInfo& info : detectors_) {
       const RuleConfig* config = rules_.Find(info.rule);
       const bool enabled = !(config && !config->outcome.enabled);
-      const RuleParams& params = config ? config->params : EmptyParams();
+      const RuleParams& params = ParamsFor(info, config);
       auto it = std::find_if(old.begin(), old.end(), [&](const auto& s) { return s && s->rule == info.rule; });
       if (it != old.end() && enabled && SameParams(*(*it)->params_, params)) {
         (*it)->params_ = &params;  // the old RuleSet is gone: point at the new copy
@@ -218,10 +214,16 @@ class Engine::Impl {
     std::unique_ptr<Detector> detector;
   };
 
+  // The rule's params from the file, or, for a rule the file does not name,
+  // its declared defaults (kept in default_params_, whose addresses are stable).
+  const RuleParams& ParamsFor(const DetectorInfo& info, const RuleConfig* config) {
+    return config ? config->params : default_params_.emplace_back(DeclaredDefaults(info.rule));
+  }
+
   std::unique_ptr<Slot> MakeSlot(const DetectorInfo& info) {
     const RuleConfig* config = rules_.Find(info.rule);
     if (config && !config->outcome.enabled) return nullptr;  // `enabled: false`: not run at all
-    const RuleParams& params = config ? config->params : EmptyParams();
+    const RuleParams& params = ParamsFor(info, config);
     auto slot = std::make_unique<Slot>(this, info.rule, params);
     slot->detector = info.make(params);
     if (!slot->detector) return nullptr;
@@ -352,6 +354,7 @@ class Engine::Impl {
   AlertSink sink_;
   Counter& invalid_evidence_;
   std::vector<DetectorInfo> detectors_;  // what the engine may run (ReplaceRules)
+  std::deque<RuleParams> default_params_;  // declared defaults of rules the file does not name (stable addresses)
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<const Detector*> prefetchers_;  // of slots_, those with Prefetches()
   std::vector<Evidence> pending_;

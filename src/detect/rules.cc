@@ -2,6 +2,7 @@
 
 #include "detect/default_rules.h"
 #include "detect/detector.h"
+#include "common/schema.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -17,10 +18,11 @@ namespace {
 
 constexpr std::string_view kSeverityNames[] = {"info", "low", "medium", "high", "critical"};
 
-// Validation error: "<path>: <what>".
+// Validation error: "line L: <path>: <what>" (the line when known).
 struct Invalid {
   std::string path;
   std::string what;
+  std::string line = {};  // "line L: " or empty
 };
 
 std::string Index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
@@ -29,7 +31,7 @@ std::string Child(const std::string& path, std::string_view key) {
 }
 
 std::string Scalar(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) throw Invalid{path, "expected a scalar"};
+  if (!node.IsScalar()) throw Invalid{path, "expected a scalar", LineOf(node)};
   return node.Scalar();
 }
 
@@ -38,7 +40,7 @@ int64_t Seconds(const YAML::Node& node, const std::string& path) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || v < 0 || v > 10LL * 365 * 86400) {
-    throw Invalid{path, "expected a number of seconds (integer >= 0), got '" + text + "'"};
+    throw Invalid{path, "expected a number of seconds (integer >= 0), got '" + text + "'", LineOf(node)};
   }
   return v;
 }
@@ -47,7 +49,7 @@ bool Bool(const YAML::Node& node, const std::string& path) {
   std::string text = Scalar(node, path);
   if (text == "true" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "no" || text == "off") return false;
-  throw Invalid{path, "expected true or false, got '" + text + "'"};
+  throw Invalid{path, "expected true or false, got '" + text + "'", LineOf(node)};
 }
 
 std::vector<std::string> Actions(const YAML::Node& node, const std::string& path) {
@@ -56,7 +58,10 @@ std::vector<std::string> Actions(const YAML::Node& node, const std::string& path
   std::vector<std::string> out;
   for (size_t i = 0; i < node.size(); ++i) {
     std::string a = Scalar(node[i], Index(path, i));
-    if (!IsKnownAction(a)) throw Invalid{Index(path, i), "unknown action '" + a + "'"};
+    if (!IsKnownAction(a)) {
+      throw Invalid{Index(path, i), "unknown action '" + a + "' (revoke, suspend, terminate, block, hold_payments, notify)",
+                    LineOf(node[i])};
+    }
     if (std::find(out.begin(), out.end(), a) != out.end()) {
       throw Invalid{Index(path, i), "action '" + a + "' listed twice"};
     }
@@ -76,7 +81,7 @@ void ParseOutcome(const YAML::Node& node, const std::string& path, bool rule_lev
     } else if (key == "severity") {
       std::string s = Scalar(v, at);
       if (!ParseSeverity(s, &out->severity)) {
-        throw Invalid{at, "unknown severity '" + s + "' (info, low, medium, high, critical)"};
+        throw Invalid{at, "unknown severity '" + s + "' (info, low, medium, high, critical)", LineOf(v)};
       }
     } else if (key == "actions") {
       out->actions = Actions(v, at);
@@ -87,8 +92,10 @@ void ParseOutcome(const YAML::Node& node, const std::string& path, bool rule_lev
     } else if (rule_level && (key == "params" || key == "kinds" || key == "doc")) {
       // Handled by the caller.
     } else {
-      throw Invalid{at, rule_level ? "unknown key (enabled, severity, actions, approve, dedup_s, params, kinds, doc)"
-                                   : "unknown key (enabled, severity, actions, approve, dedup_s)"};
+      throw Invalid{at,
+                    rule_level ? "unknown key (enabled, severity, actions, approve, dedup_s, params, kinds, doc)"
+                               : "unknown key (enabled, severity, actions, approve, dedup_s)",
+                    LineOf(it->first)};
     }
   }
   for (size_t i = 0; i < out->approve.size(); ++i) {
@@ -137,6 +144,20 @@ void ParseParams(const YAML::Node& node, const std::string& path, RuleParams* ou
 }
 
 }  // namespace
+
+void CompleteParams(const RuleSpec& spec, RuleParams* params) {
+  for (const KeySpec& k : spec.params) {
+    bool scalar = k.type == ValueType::kInt || k.type == ValueType::kNumber || k.type == ValueType::kBool ||
+                  k.type == ValueType::kString;
+    if (scalar && !params->Has(k.path)) params->scalars.emplace(std::string(k.path), std::string(k.default_text));
+  }
+}
+
+RuleParams DeclaredDefaults(std::string_view rule) {
+  RuleParams p;
+  if (const RuleSpec* spec = FindRuleSpec(rule)) CompleteParams(*spec, &p);
+  return p;
+}
 
 std::string_view SeverityName(Severity s) {
   size_t i = static_cast<size_t>(s);
@@ -231,6 +252,7 @@ RuleConfig& RuleSet::MutableRule(std::string_view rule) {
     RuleConfig c;
     c.id = std::string(rule);
     c.outcome = default_outcome_;
+    if (const RuleSpec* declared = FindRuleSpec(rule)) CompleteParams(*declared, &c.params);
     it = rules_.emplace(c.id, std::move(c)).first;
   }
   return it->second;
@@ -253,7 +275,7 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
         } else if (key == "suspect_ttl_s") {
           set.suspect_ttl_ms_ = Seconds(it->second, at) * 1000;
         } else {
-          throw Invalid{at, "unknown key (dedup_s, suspect_ttl_s)"};
+          throw Invalid{at, "unknown key (dedup_s, suspect_ttl_s)", LineOf(it->first)};
         }
       }
     }
@@ -262,7 +284,7 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
       if (key == "version") {
         if (Scalar(it->second, "version") != "1") throw Invalid{"version", "unsupported version (expected 1)"};
       } else if (key != "defaults" && key != "rules") {
-        throw Invalid{key, "unknown key (version, defaults, rules)"};
+        throw Invalid{key, "unknown key (version, defaults, rules)", LineOf(it->first)};
       }
     }
     YAML::Node rules = root["rules"];
@@ -272,7 +294,9 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
         std::string id = Scalar(it->first, "rules");
         std::string path = Child("rules", id);
         if (std::find(known_rules.begin(), known_rules.end(), id) == known_rules.end()) {
-          throw Invalid{path, "unknown rule"};
+          std::string known;
+          for (const std::string& k : known_rules) known += (known.empty() ? "" : ", ") + k;
+          throw Invalid{path, "unknown rule (known: " + known + ")", LineOf(it->first)};
         }
         if (set.rules_.count(id)) throw Invalid{path, "rule defined twice"};
         YAML::Node r = it->second;
@@ -282,7 +306,14 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
         if (!r.IsNull()) {
           if (!r.IsMap()) throw Invalid{path, "expected a map"};
           ParseOutcome(r, path, /*rule_level=*/true, &config.outcome);
-          if (YAML::Node p = r["params"]) ParseParams(p, Child(path, "params"), &config.params);
+          const RuleSpec* spec = FindRuleSpec(id);
+          if (YAML::Node p = r["params"]) {
+            // A rule of the build: its declared parameters only, typed and in range.
+            if (spec) {
+              if (Status s = ValidateKeys(p, spec->params, Child(path, "params")); !s.ok()) throw s;
+            }
+            ParseParams(p, Child(path, "params"), &config.params);
+          }
           if (YAML::Node doc = r["doc"]; doc && !doc.IsNull()) config.doc = Scalar(doc, Child(path, "doc"));
           if (YAML::Node kinds = r["kinds"]; kinds && !kinds.IsNull()) {
             std::string kpath = Child(path, "kinds");
@@ -290,6 +321,13 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
             for (auto k = kinds.begin(); k != kinds.end(); ++k) {
               std::string kind = Scalar(k->first, kpath);
               std::string at = Child(kpath, kind);
+              if (spec && std::none_of(spec->kinds.begin(), spec->kinds.end(),
+                                       [&](const ReasonSpec& r) { return r.code == kind; })) {
+                std::string known;
+                for (const ReasonSpec& r : spec->kinds) known += (known.empty() ? "" : ", ") + std::string(r.code);
+                throw Invalid{at, "unknown evidence kind (known: " + (known.empty() ? "none" : known) + ")",
+                              LineOf(k->first)};
+              }
               RuleOutcome o = config.outcome;
               if (!k->second.IsNull()) {
                 if (!k->second.IsMap()) throw Invalid{at, "expected a map"};
@@ -299,11 +337,15 @@ Result<RuleSet> RuleSet::Parse(std::string_view yaml, const std::vector<std::str
             }
           }
         }
+        // A rule of the build runs with its declared defaults where the file is silent.
+        if (const RuleSpec* declared = FindRuleSpec(id)) CompleteParams(*declared, &config.params);
         set.rules_.emplace(id, std::move(config));
       }
     }
   } catch (const Invalid& e) {
-    return Status::InvalidArgument(e.path + ": " + e.what);
+    return Status::InvalidArgument(e.line + e.path + ": " + e.what);
+  } catch (const Status& s) {
+    return s;
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("line " + std::to_string(e.mark.line + 1) + ", column " +
                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
@@ -317,6 +359,7 @@ Result<RuleSet> RuleSet::Load(const std::string& path, const std::vector<std::st
   std::stringstream ss;
   ss << in.rdbuf();
   auto set = Parse(ss.str(), known_rules);
+  // "FILE: line L: rules.cert.clone.params.grace_s: expected an integer, got 'sixty'"
   if (!set.ok()) return Status::InvalidArgument(path + ": " + set.status().message());
   return set;
 }

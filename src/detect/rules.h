@@ -4,7 +4,9 @@
 // policy apart. Detectors compute evidence; this file says whether evidence
 // becomes an alert, at which severity, with which actions, and the tuning
 // parameters each detector reads. Validated on load: an unknown rule, key,
-// severity or action is an error naming where it is.
+// severity, action or evidence kind, and a parameter the detector does not
+// declare (detector.h RuleSpec), of the wrong type or out of its range, is an
+// error naming the key's path and line.
 //
 //   version: 1
 //   defaults: {dedup_s: 3600, suspect_ttl_s: 86400}
@@ -76,6 +78,13 @@ struct RuleConfig {
   // The outcome for evidence of `kind` (the override if there is one).
   const RuleOutcome& For(std::string_view kind) const;
 };
+
+struct RuleSpec;  // detector.h
+// Adds the declared default of every scalar parameter `params` lacks, so a
+// detector reads the documented default, not a fallback of its own.
+void CompleteParams(const RuleSpec& spec, RuleParams* params);
+// The declared defaults of a rule of the build (empty for an unknown rule).
+RuleParams DeclaredDefaults(std::string_view rule);
 
 class RuleSet {
  public:

@@ -117,18 +117,25 @@ DeviceIdx World::DeviceOfCertFp(std::string_view fp) const {
 }
 
 std::optional<std::string> World::EndpointStatus(std::string_view endpoint) const {
-  auto it = endpoints_.find(endpoint);
+  if (endpoints_.empty()) return std::nullopt;
+  EndpointKey query = ParseEndpointKey(endpoint);
+  auto it = DecidingEndpoint(
+      endpoints_.begin(), endpoints_.end(), query, [](const KnownEndpoint& e) -> const EndpointKey& { return e.key; },
+      [](const KnownEndpoint& e) { return ParseEndpointUse(e.status); });
   if (it == endpoints_.end()) return std::nullopt;
-  return it->second;
+  return it->status;
 }
 
 void World::SetEndpointStatus(std::string_view endpoint, std::string_view status) {
-  auto it = endpoints_.find(endpoint);
-  if (it == endpoints_.end()) {
-    endpoints_.emplace(std::string(endpoint), std::string(status));
-  } else {
-    it->second = std::string(status);
+  EndpointKey key = ParseEndpointKey(endpoint);
+  if (key.host.empty()) return;
+  for (KnownEndpoint& e : endpoints_) {
+    if (e.key == key) {
+      e.status = std::string(status);
+      return;
+    }
   }
+  endpoints_.push_back(KnownEndpoint{std::move(key), std::string(status)});
 }
 
 const SubscriberState* World::subscriber(const SubjectId& s) const {

@@ -22,6 +22,7 @@
 
 #include "common/celldb.h"
 #include "common/device.h"
+#include "common/endpoint.h"
 #include "common/net.h"
 #include "common/time.h"
 #include "detect/event.h"
@@ -100,7 +101,10 @@ class World {
   DeviceIdx DeviceOfCertFp(std::string_view fp) const;
 
   // ---- endpoints ----
-  // Status by address as events/store name it; nullopt = unknown endpoint.
+  // The status of the known endpoint that decides for `endpoint` (the
+  // matching rule of common/endpoint.h, shared with admission: no port =
+  // every port of the host; active before draining before retired);
+  // nullopt = no known endpoint matches.
   std::optional<std::string> EndpointStatus(std::string_view endpoint) const;
   void SetEndpointStatus(std::string_view endpoint, std::string_view status);
 
@@ -186,7 +190,11 @@ class World {
   std::vector<IdSlot> id_slots_;  // power-of-two size, load <= 3/4
   mutable DeviceIdx last_found_ = kNoDevice;  // detectors look one event's device up many times
   StringMap<DeviceIdx> by_cert_fp_;
-  StringMap<std::string> endpoints_;
+  struct KnownEndpoint {
+    EndpointKey key;     // normalized (common/endpoint.h)
+    std::string status;  // active, draining, retired (as given)
+  };
+  std::vector<KnownEndpoint> endpoints_;
   std::vector<SubscriberSlot> sub_slots_;  // power-of-two size, load <= 3/4
   size_t subscriber_count_ = 0;
   SubscriberState absent_subscriber_;  // MutableSubscriber of the all-zero id: never stored

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/device.h"
+#include "common/rem_cell.h"
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "common/time.h"
@@ -345,7 +346,7 @@ class LineDecoder {
       FailAt(f, i, "eci", "not a non-negative integer");
       return false;
     }
-    if (n >= (uint64_t{1} << 36)) {  // NR cell identity: 36 bits
+    if (n >= rem::kEciLimit) {  // NR cell identity: 36 bits (common/rem_cell.h)
       FailAt(f, i, "eci", "out of range");
       return false;
     }
@@ -355,8 +356,9 @@ class LineDecoder {
   bool ListRsrp(dom::element v, Field f, size_t i, float* out) {
     if (v.is_null()) return false;
     double d;
-    if (v.get_double().get(d) || !std::isfinite(d) || d < -200 || d > 50) {
-      FailAt(f, i, "rsrp", "not a number in -200..50");
+    // Bounds: common/rem_cell.h, the same as admission's rem cells.
+    if (v.get_double().get(d) || !std::isfinite(d) || d < rem::kRsrpMin || d > rem::kRsrpMax) {
+      FailAt(f, i, "rsrp", "not a number in -200..0 (dBm)");
       return false;
     }
     *out = static_cast<float>(d);
@@ -390,17 +392,19 @@ class LineDecoder {
       for (dom::key_value_pair kv : o) {
         std::string_view k = kv.key;
         if (k == "mcc") {
-          if (ListInt(kv.value, kCells, i, k, 0, 999, &n)) c.mcc = static_cast<int>(n);
+          if (ListInt(kv.value, kCells, i, k, 0, rem::kMccMax, &n)) c.mcc = static_cast<int>(n);
         } else if (k == "mnc") {
-          if (ListInt(kv.value, kCells, i, k, 0, 999, &n)) c.mnc = static_cast<int>(n);
+          if (ListInt(kv.value, kCells, i, k, 0, rem::kMncMax, &n)) c.mnc = static_cast<int>(n);
         } else if (k == "tac") {
           if (ListInt(kv.value, kCells, i, k, 0, 0xFFFFFFFF, &n)) c.tac = static_cast<uint32_t>(n);
         } else if (k == "eci") {
           ListEci(kv.value, kCells, i, &c.eci);
         } else if (k == "pci") {
-          if (ListInt(kv.value, kCells, i, k, 0, 1007, &n)) c.pci = static_cast<int>(n);
+          if (ListInt(kv.value, kCells, i, k, rem::kPciMin, rem::kPciMax, &n)) c.pci = static_cast<int>(n);
         } else if (k == "earfcn") {
-          if (ListInt(kv.value, kCells, i, k, 0, 3279165, &n)) c.earfcn = static_cast<int>(n);
+          if (ListInt(kv.value, kCells, i, k, rem::kEarfcnMin, rem::kEarfcnMax, &n)) {
+            c.earfcn = static_cast<int>(n);
+          }
         } else if (k == "rsrp") {
           ListRsrp(kv.value, kCells, i, &c.rsrp);
         }

@@ -16,13 +16,17 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const std::vector<std::string> kKnown = {"cert.clone", "device.unknown", "location.mismatch", "cert.legacy"};
+// test.free is not a rule of the build: it declares nothing, so its params
+// and kinds are free (what RuleParams stores is tested through it). Rules of
+// the build are held to their declarations (rule_declarations_test.cc).
+const std::vector<std::string> kKnown = {"cert.clone", "device.unknown", "location.mismatch", "cert.shared",
+                                         "test.free"};
 
 constexpr char kExample[] = R"(
 version: 1
 defaults: {dedup_s: 600, suspect_ttl_s: 7200}
 rules:
-  cert.clone:
+  test.free:
     enabled: true
     severity: critical
     actions: [terminate, block, notify]
@@ -37,12 +41,12 @@ rules:
     severity: high
   location.mismatch:
     enabled: false
-  cert.legacy:
+  cert.shared:
     params:
       legacy_credentials:
         - {fp: "sha256:aa", cutoff: "2025-10-01T00:00:00Z"}
         - {fp: "sha256:bb", cutoff: "2025-11-01T00:00:00Z"}
-      exempt: [x, y]
+      exempt_fps: [x, y]
 )";
 
 TEST(RulesTest, ParsesWhatTheOperatorWrote) {
@@ -50,7 +54,7 @@ TEST(RulesTest, ParsesWhatTheOperatorWrote) {
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_EQ(set->suspect_ttl_ms(), 7200 * 1000);
 
-  const RuleConfig* clone = set->Find("cert.clone");
+  const RuleConfig* clone = set->Find("test.free");
   ASSERT_NE(clone, nullptr);
   EXPECT_TRUE(clone->outcome.enabled);
   EXPECT_EQ(clone->outcome.severity, Severity::kCritical);
@@ -84,13 +88,13 @@ TEST(RulesTest, ParsesWhatTheOperatorWrote) {
 
   EXPECT_FALSE(set->Find("location.mismatch")->outcome.enabled);
 
-  const RuleParams& legacy = set->Find("cert.legacy")->params;
+  const RuleParams& legacy = set->Find("cert.shared")->params;
   auto creds = legacy.GetMaps("legacy_credentials");
   ASSERT_EQ(creds.size(), 2u);
   EXPECT_EQ(creds[1].at("fp"), "sha256:bb");
   EXPECT_EQ(creds[0].at("cutoff"), "2025-10-01T00:00:00Z");
-  EXPECT_THAT(legacy.GetList("exempt"), ElementsAre("x", "y"));
-  EXPECT_TRUE(legacy.Has("exempt"));
+  EXPECT_THAT(legacy.GetList("exempt_fps"), ElementsAre("x", "y"));
+  EXPECT_TRUE(legacy.Has("exempt_fps"));
   EXPECT_TRUE(legacy.Has("legacy_credentials"));
   EXPECT_FALSE(legacy.Has("nothing"));
 
@@ -100,7 +104,7 @@ TEST(RulesTest, ParsesWhatTheOperatorWrote) {
   EXPECT_EQ(fallback.severity, Severity::kMedium);
   EXPECT_THAT(fallback.actions, ElementsAre("notify"));
   EXPECT_EQ(fallback.dedup_ms, 600 * 1000);
-  EXPECT_EQ(&set->OutcomeFor("cert.clone", "line"), &line);
+  EXPECT_EQ(&set->OutcomeFor("test.free", "line"), &line);
 }
 
 TEST(RulesTest, DefaultsApplyWhateverTheKeyOrder) {
@@ -136,11 +140,12 @@ TEST(RulesTest, MistakesAreErrorsThatSayWhere) {
       {"rules:\n  cert.clone: {enabled: maybe}\n", "rules.cert.clone.enabled: expected true or false"},
       {"rules:\n  cert.clone: {dedup_s: -5}\n", "rules.cert.clone.dedup_s: expected a number of seconds"},
       {"rules:\n  cert.clone: {dedup_s: 1h}\n", "rules.cert.clone.dedup_s: expected a number of seconds"},
-      {"rules:\n  cert.clone:\n    kinds:\n      line: {params: {a: 1}}\n", "rules.cert.clone.kinds.line.params: unknown key"},
-      {"rules:\n  cert.clone:\n    kinds:\n      line: {severity: huge}\n",
-       "rules.cert.clone.kinds.line.severity: unknown severity 'huge'"},
-      {"rules:\n  cert.clone:\n    params: {deep: {er: 1}}\n", "rules.cert.clone.params.deep: expected a scalar or a list"},
-      {"rules:\n  cert.clone:\n    params: {mixed: [1, {a: 2}]}\n", "rules.cert.clone.params.mixed: a list must hold"},
+      {"rules:\n  location.mismatch:\n    kinds:\n      line: {params: {a: 1}}\n",
+       "rules.location.mismatch.kinds.line.params: unknown key"},
+      {"rules:\n  location.mismatch:\n    kinds:\n      line: {severity: huge}\n",
+       "rules.location.mismatch.kinds.line.severity: unknown severity 'huge'"},
+      {"rules:\n  test.free:\n    params: {deep: {er: 1}}\n", "rules.test.free.params.deep: expected a scalar or a list"},
+      {"rules:\n  test.free:\n    params: {mixed: [1, {a: 2}]}\n", "rules.test.free.params.mixed: a list must hold"},
       {"rules:\n  cert.clone: [1, 2]\n", "rules.cert.clone: expected a map"},
       {"version: 2\n", "version: unsupported version"},
       {"verzion: 1\n", "verzion: unknown key (version, defaults, rules)"},

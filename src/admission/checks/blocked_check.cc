@@ -27,3 +27,15 @@ class BlockedCheck final : public Check {
 std::unique_ptr<Check> NewBlockedCheck(const AdmissionPolicy&) { return std::make_unique<BlockedCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr ReasonSpec kReasons[] = {
+    {"blocked", "the device, its certificate, its line or identity is on the block list (evidence: the block's kind, value and alert)",
+     "if the block came from a false positive, dismiss the alert (`femtoguard alert dismiss ID --false-positive`) or remove the block (`femtoguard block remove`)"},
+};
+}  // namespace
+extern const CheckSpec kBlockedCheckSpec{"blocked", "denies a device, certificate, line or identity an operator or an alert blocked", {}, kReasons};
+}  // namespace fg::admission

@@ -78,3 +78,27 @@ class CertCheck final : public Check {
 std::unique_ptr<Check> NewCertCheck(const AdmissionPolicy&) { return std::make_unique<CertCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr ReasonSpec kReasons[] = {
+    {"cert.none", "the request named no certificate (abstain; deny only if verdicts says so)",
+     "make the SeGW send the certificate serial or fingerprint"},
+    {"cert.unknown", "the certificate was not issued by this CA",
+     "a certificate from elsewhere: keep denying; check the SeGW's trust anchors"},
+    {"cert.shared", "the certificate is registered to, or was issued for, another device",
+     "the key has been copied: revoke it, re-enrol the genuine device"},
+    {"cert.revoked", "the certificate is revoked",
+     "the device must re-enrol: a new bootstrap token (`femtoguard device token`), then EST or CMP"},
+    {"cert.hold", "the certificate is on hold",
+     "release the hold or revoke for good"},
+    {"cert.expired", "the certificate has expired",
+     "the device failed to renew: check its clock and its enrolment logs, then re-enrol"},
+    {"cert.not_yet_valid", "the certificate is not valid yet",
+     "the device or the SeGW clock is wrong: fix NTP"},
+};
+}  // namespace
+extern const CheckSpec kCertCheckSpec{"certificate", "the presented certificate: known, issued to this device, valid, not revoked", {}, kReasons};
+}  // namespace fg::admission

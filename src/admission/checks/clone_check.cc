@@ -38,3 +38,18 @@ class CloneCheck final : public Check {
 std::unique_ptr<Check> NewCloneCheck(const AdmissionPolicy&) { return std::make_unique<CloneCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"clone.same_prefix_is_reconnect", ValueType::kBool, "false", kNoMin, kNoMax, "a second session from another address inside one registered prefix is a reconnect, not a clone"},
+};
+constexpr ReasonSpec kReasons[] = {
+    {"cert.clone", "the identity already has a live session from another line or endpoint",
+     "two boxes hold one set of credentials: see the cert.clone alert, revoke and re-enrol"},
+};
+}  // namespace
+extern const CheckSpec kCloneCheckSpec{"clone", "the identity has no live session from another line or endpoint", kParams, kReasons};
+}  // namespace fg::admission

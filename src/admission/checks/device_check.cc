@@ -39,3 +39,17 @@ class DeviceCheck final : public Check {
 std::unique_ptr<Check> NewDeviceCheck(const AdmissionPolicy&) { return std::make_unique<DeviceCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr ReasonSpec kReasons[] = {
+    {"device.unknown", "the device identity is not in the registry",
+     "import or add the device if it is genuine; otherwise it is a counterfeit"},
+    {"device.inactive", "the device is suspended, decommissioned, or dormant past devices.dormancy_days",
+     "re-activate it with `femtoguard device set-status` if it is genuine"},
+};
+}  // namespace
+extern const CheckSpec kDeviceCheckSpec{"device", "the device is registered, active and not dormant", {}, kReasons};
+}  // namespace fg::admission

@@ -45,3 +45,19 @@ class GnssCheck final : public Check {
 std::unique_ptr<Check> NewGnssCheck(const AdmissionPolicy&) { return std::make_unique<GnssCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"gnss.margin_m", ValueType::kNumber, "200", 0, 1000000, "allowed distance = site radius + fix accuracy + this margin (metres)"},
+    {"gnss.max_acc_m", ValueType::kNumber, "1000", 0, 1000000, "a fix's claimed accuracy counts at most this much (metres)"},
+};
+constexpr ReasonSpec kReasons[] = {
+    {"location.gnss", "the GNSS fix lies outside the registered site, or is not a valid position",
+     "ask the customer whether they moved; update the site or keep the quarantine"},
+};
+}  // namespace
+extern const CheckSpec kGnssCheckSpec{"gnss", "the GNSS fix in the request is within the registered site", kParams, kReasons};
+}  // namespace fg::admission

@@ -50,3 +50,18 @@ class LineCheck final : public Check {
 std::unique_ptr<Check> NewLineCheck(const AdmissionPolicy& policy) { return std::make_unique<LineCheck>(policy); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"access_networks", ValueType::kStringList, "[]", kNoMin, kNoMax, "the operator's own access lines (CIDR); a source inside them passes the line check"},
+};
+constexpr ReasonSpec kReasons[] = {
+    {"location.line", "the source address is outside the registered prefixes and the access networks",
+     "update the device's prefixes if the customer changed ISP"},
+};
+}  // namespace
+extern const CheckSpec kLineCheckSpec{"line", "the source address is inside the device's registered prefixes or the operator's access networks", kParams, kReasons};
+}  // namespace fg::admission

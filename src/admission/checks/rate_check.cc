@@ -103,3 +103,21 @@ class RateCheck final : public Check {
 std::unique_ptr<Check> NewRateCheck(const AdmissionPolicy& policy) { return std::make_unique<RateCheck>(policy); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"rate.identity.max", ValueType::kInt, "20", 0, 1000000, "attempts one device identity may make per window (0 = no limit)"},
+    {"rate.identity.window_s", ValueType::kInt, "60", 1, 86400, "that window, in seconds"},
+    {"rate.line.max", ValueType::kInt, "200", 0, 1000000, "attempts from one source address per window (0 = no limit)"},
+    {"rate.line.window_s", ValueType::kInt, "60", 1, 86400, "that window, in seconds"},
+};
+constexpr ReasonSpec kReasons[] = {
+    {"rate", "too many attempts from one identity or one line within the window (evidence: rate.scope, rate.attempts)",
+     "a device in a reconnect loop or a brute force: look at the device's decisions in the admission log; raise the limit only for a known large NAT"},
+};
+}  // namespace
+extern const CheckSpec kRateCheckSpec{"rate", "limits connection attempts per identity and per line", kParams, kReasons};
+}  // namespace fg::admission

@@ -113,3 +113,25 @@ class RemCheck final : public Check {
 std::unique_ptr<Check> NewRemCheck(const AdmissionPolicy&) { return std::make_unique<RemCheck>(); }
 
 }  // namespace fg::admission
+
+// ---- declaration (check.h CheckSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::admission {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"home_plmns", ValueType::kStringList, "[]", kNoMin, kNoMax, "MCC-MNC of the operator, e.g. \"450-08\"; cells of other PLMNs count as foreign"},
+    {"rem.expected_radius_m", ValueType::kNumber, "1000", 1, 1000000, "cells this close to the site are expected"},
+    {"rem.min_expected_cells", ValueType::kInt, "3", 1, 10000, "judge absence only with at least this many expected cells"},
+    {"rem.min_matched", ValueType::kInt, "1", 1, 10000, "fewer expected cells heard than this = absent"},
+    {"rem.far_km", ValueType::kNumber, "30", 0.001, 20000, "a heard cell farther than this is far"},
+    {"rem.far_min_cells", ValueType::kInt, "2", 1, 10000, "quarantine from this many far cells (and more far than near)"},
+    {"rem.foreign_min_cells", ValueType::kInt, "2", 1, 10000, "quarantine from this many cells of a non-home PLMN"},
+    {"rem.min_rsrp", ValueType::kNumber, "-125", -200, 0, "weaker cells are ignored, dBm (0 = not reported, counted)"},
+};
+constexpr ReasonSpec kReasons[] = {
+    {"location.rem", "the scan hears none of the expected cells, far cells or foreign cells",
+     "ask the customer; check cells.csv is current for the area"},
+};
+}  // namespace
+extern const CheckSpec kRemCheckSpec{"rem", "the radio neighbourhood (REM scan) fits the registered site (cell database)", kParams, kReasons};
+}  // namespace fg::admission

@@ -259,3 +259,24 @@ std::unique_ptr<Detector> MakeCellUnregisteredDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"macro_radius_m", ValueType::kNumber, "5000", 0, 1000000, "a cells.csv cell this close to the reporting UE explains a neighbour"},
+    {"femto_radius_m", ValueType::kNumber, "300", 0, 1000000, "a registered active femtocell site this close explains it too"},
+    {"femto_pci_min", ValueType::kInt, "-1", -1, 1007, "restrict femtocell explanations to a PCI range (-1: any)"},
+    {"femto_pci_max", ValueType::kInt, "-1", -1, 1007, "upper end of that range (-1: any)"},
+    {"cluster_m", ValueType::kNumber, "2000", 0, 1000000, "reporters must be this close to one another"},
+    {"min_reporters", ValueType::kInt, "2", 1, 1000, "distinct subscribers"},
+    {"window_s", ValueType::kInt, "3600", 1, 2592000, "reports considered together"},
+    {"max_tracked_cells", ValueType::kInt, "65536", 16, 16777216, "cells tracked at once (memory bound)"},
+};
+}  // namespace
+extern const RuleSpec kCellUnregisteredSpec{"cell.unregistered",
+    "macro UEs report a neighbour cell that no cells.csv cell and no registered active femtocell nearby explains: a rogue radio that never connects to the core",
+    "update cells.csv if it is a new macro cell; otherwise locate the radio (lat, lon in the evidence)",
+    kParams, {}};
+}  // namespace fg::detect::detectors

@@ -11,6 +11,7 @@
 
 #include <unordered_map>
 
+#include "common/reconnect.h"
 #include "detect/detectors/common.h"
 
 namespace fg::detect::detectors {
@@ -18,7 +19,12 @@ namespace {
 
 class CertClone final : public Detector {
  public:
-  explicit CertClone(const RuleParams& p) : grace_ms_(ParamSecondsAsMs(p, "grace_s", 60)) {}
+  explicit CertClone(const RuleParams& p)
+      : grace_ms_(ParamSecondsAsMs(p, "grace_s", 60)),
+        same_prefix_is_reconnect_([&] {
+          std::string v = p.GetString("same_prefix_is_reconnect", "false");
+          return v == "true" || v == "yes" || v == "on";
+        }()) {}
 
   void OnEvent(const Event& e, Context& ctx) override {
     if (e.type != EventType::kSessionUp) return;
@@ -26,10 +32,23 @@ class CertClone final : public Detector {
     DeviceIdx d = FindDevice(w, e.device);
     if (d == kNoDevice) return;
     const std::vector<LiveSession>& live = w.device(d).sessions;
+    if (live.empty() || (live.size() == 1 && live[0].session == e.session)) return;
+    // Reconnect or second box: the rule of common/reconnect.h, the same as
+    // admission's clone check (and its same_prefix_is_reconnect).
+    std::vector<IpPrefix> prefixes;
+    if (same_prefix_is_reconnect_) {
+      for (const std::string& text : w.device(d).prefixes) {
+        if (auto p = ParseIpPrefix(text)) prefixes.push_back(*p);
+      }
+    }
+    const SessionLine incoming{ParseEndpointKey(e.endpoint), e.src_ip, nullptr};
     for (size_t i = 0; i < live.size(); ++i) {
       const LiveSession& old = live[i];
       if (old.session == e.session) continue;
-      if (old.src_ip == e.src_ip && old.endpoint == e.endpoint) continue;  // same line
+      if (IsReconnect(SessionLine{ParseEndpointKey(old.endpoint), old.src_ip, nullptr}, incoming, prefixes,
+                      same_prefix_is_reconnect_)) {
+        continue;  // same line
+      }
       if (Superseded(live, i)) continue;
       uint64_t key = next_key_++;
       pending_.emplace(key, Pending{d, old, e.session, e.src_ip, e.endpoint, e.ts_ms});
@@ -111,6 +130,7 @@ class CertClone final : public Detector {
   }
 
   UnixMillis grace_ms_;
+  bool same_prefix_is_reconnect_;
   uint64_t next_key_ = 1;
   std::unordered_map<uint64_t, Pending> pending_;  // one per overlapping pair, until its timer
 };
@@ -121,4 +141,19 @@ std::unique_ptr<Detector> MakeCertCloneDetector(const RuleParams& p) {
   return std::make_unique<CertClone>(p);
 }
 
+}  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"grace_s", ValueType::kInt, "60", 0, 86400, "seconds the first session may stay up after the second (ISP re-addressing)"},
+    {"same_prefix_is_reconnect", ValueType::kBool, "false", kNoMin, kNoMax, "a second session from another address inside one registered prefix is a reconnect (as admission.yaml clone.same_prefix_is_reconnect)"},
+};
+}  // namespace
+extern const RuleSpec kCertCloneSpec{"cert.clone",
+    "an identity with a live session brings a second session up from another line or endpoint, and the first is still up grace_s later: two boxes hold one set of credentials",
+    "approve the revoke; the genuine device re-enrols; investigate the second line (src_ip in the evidence)",
+    kParams, {}};
 }  // namespace fg::detect::detectors

@@ -69,3 +69,17 @@ std::unique_ptr<Detector> MakeCertLegacyDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"legacy_credentials", ValueType::kMapList, "[]", kNoMin, kNoMax, "retired shared credentials with their cutoff (RFC 3339); the store's are added", "fp,cutoff"},
+};
+}  // namespace
+extern const RuleSpec kCertLegacySpec{"cert.legacy",
+    "session.up presents a legacy shared credential after its cutoff",
+    "the device has not migrated to its own certificate: enrol it (EST or CMP), then approve the block",
+    kParams, {}};
+}  // namespace fg::detect::detectors

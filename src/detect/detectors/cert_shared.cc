@@ -112,3 +112,19 @@ std::unique_ptr<Detector> MakeCertSharedDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"window_s", ValueType::kInt, "2592000", 0, 315360000, "forget a fingerprint's first presenter after this many seconds unseen"},
+    {"legacy_credentials", ValueType::kMapList, "[]", kNoMin, kNoMax, "legacy shared credentials (cert.legacy covers them)", "fp,cutoff"},
+    {"exempt_fps", ValueType::kStringList, "[]", kNoMin, kNoMax, "further fingerprints legitimately shared"},
+};
+}  // namespace
+extern const RuleSpec kCertSharedSpec{"cert.shared",
+    "one certificate fingerprint is presented by a second device identity, or a fingerprint registered to one device is presented by another",
+    "the certificate's key has been copied: approve the block, revoke the certificate and re-enrol the legitimate device",
+    kParams, {}};
+}  // namespace fg::detect::detectors

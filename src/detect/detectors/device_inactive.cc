@@ -41,3 +41,20 @@ std::unique_ptr<Detector> MakeDeviceInactiveDetector(const RuleParams&) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr ReasonSpec kKinds[] = {
+    {"suspended", "the device is suspended (by an operator, dormancy or an alert)",
+     "re-activate it if the suspension is over; otherwise keep it blocked"},
+    {"decommissioned", "the device was decommissioned",
+     "its credentials are in use by a box that should not exist: revoke its certificates and keep it blocked"},
+};
+}  // namespace
+extern const RuleSpec kDeviceInactiveSpec{"device.inactive",
+    "a device whose status is suspended or decommissioned brings a session up",
+    "a decommissioned unit must stay silent: find the box (src_ip in the evidence); a suspended device that should work again is re-activated with `femtoguard device set-status`",
+    {}, kKinds};
+}  // namespace fg::detect::detectors

@@ -66,3 +66,14 @@ std::unique_ptr<Detector> MakeDeviceUnknownDetector(const RuleParams&) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+}  // namespace
+extern const RuleSpec kDeviceUnknownSpec{"device.unknown",
+    "a femtocell identity that is not in the registry appears in a device event (session, location report, REM scan, UE attach or detach, SMS)",
+    "check whether the device was provisioned after the last registry import (import it, or add it with `femtoguard device add`); otherwise treat it as a counterfeit box: keep it blocked and find where it connected from (src_ip, endpoint in the evidence)",
+    {}, {}};
+}  // namespace fg::detect::detectors

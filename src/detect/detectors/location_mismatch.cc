@@ -191,3 +191,29 @@ std::unique_ptr<Detector> MakeLocationMismatchDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"margin_m", ValueType::kNumber, "250", 0, 1000000, "gnss: allowed distance = site radius_m + fix acc_m + margin_m"},
+    {"min_consecutive", ValueType::kInt, "1", 1, 250, "gnss: fixes in a row outside before it fires"},
+    {"near_m", ValueType::kNumber, "5000", 1, 1000000, "rem: cells within this distance of the site explain a scan"},
+    {"min_cells", ValueType::kInt, "2", 1, 1000, "rem: cells a scan must hear to say none of the expected is there"},
+    {"max_cell_range_m", ValueType::kNumber, "10000", 0, 1000000, "rem: cap on a cell's range when judging it elsewhere"},
+};
+constexpr ReasonSpec kKinds[] = {
+    {"gnss", "a GNSS fix lies outside the registered site (radius, accuracy and margin)",
+     "ask the customer; update the site or approve the suspension"},
+    {"rem", "a radio scan hears none of the cells expected at the site and cells known to stand elsewhere",
+     "as gnss; check cells.csv is current for the area"},
+    {"line", "a session from a source address outside the registered prefixes",
+     "update the device's prefixes if the customer changed ISP; otherwise investigate the line"},
+};
+}  // namespace
+extern const RuleSpec kLocationMismatchSpec{"location.mismatch",
+    "where the femtocell is disagrees with its registered site",
+    "ask the customer whether they moved; update the site in the registry, or approve the suspension",
+    kParams, kKinds};
+}  // namespace fg::detect::detectors

@@ -160,3 +160,27 @@ std::unique_ptr<Detector> MakeLocationMovingDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"min_step_m", ValueType::kNumber, "1000", 1, 1000000, "positions closer than this (plus accuracies) are the same place"},
+    {"window_s", ValueType::kInt, "21600", 60, 2592000, "positions considered together"},
+    {"min_positions", ValueType::kInt, "3", 2, 3, "track: pairwise-distinct positions within window_s"},
+    {"max_speed_kmh", ValueType::kNumber, "150", 1, 100000, "speed: a jump faster than this is implausible"},
+    {"rem_acc_m", ValueType::kNumber, "750", 0, 1000000, "accuracy given to a position estimated from a REM scan"},
+};
+constexpr ReasonSpec kKinds[] = {
+    {"track", "min_positions pairwise-distinct positions within window_s",
+     "treat as a moving counterfeit: approve block and revoke"},
+    {"speed", "two jumps faster than max_speed_kmh within window_s",
+     "two boxes share one identity: approve block and revoke, re-enrol the genuine one"},
+};
+}  // namespace
+extern const RuleSpec kLocationMovingSpec{"location.moving",
+    "successive positions of one femtocell show travel",
+    "a counterfeit in a vehicle or two boxes with one identity: approve the block and the revoke",
+    kParams, kKinds};
+}  // namespace fg::detect::detectors

@@ -91,3 +91,23 @@ std::unique_ptr<Detector> MakePaymentRiskDetector(const RuleParams&) {
 
 }  // namespace detectors
 }  // namespace fg::detect
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"exposure_s", ValueType::kInt, "1800", 0, 2592000, "how long being served by a risky femtocell exposes a subscriber"},
+};
+constexpr ReasonSpec kKinds[] = {
+    {"exposed", "the subscriber was served by a risky femtocell (named in the alert)",
+     "review the femtocell's alerts"},
+    {"held", "the subscriber's payments are held",
+     "release the hold once the subscriber is cleared"},
+};
+}  // namespace
+extern const RuleSpec kPaymentRiskSpec{"payment.risk",
+    "a payment authorisation for a subscriber whose payments are held, or who was served within exposure_s by an unknown, inactive, blocked or suspect femtocell",
+    "the payment was denied or stepped up (evidence); contact the subscriber; release the hold with `femtoguard payments release` once cleared",
+    kParams, kKinds};
+}  // namespace fg::detect::detectors

@@ -3,34 +3,43 @@
 
 #include "detect/detector.h"
 
-// X(rule id, factory defined in the detector's file).
+// X(rule id, factory and declaration (RuleSpec) defined in the detector's file).
 #define FG_DETECTORS(X)                                   \
-  X("device.unknown", MakeDeviceUnknownDetector)          \
-  X("device.inactive", MakeDeviceInactiveDetector)        \
-  X("cert.shared", MakeCertSharedDetector)                \
-  X("cert.clone", MakeCertCloneDetector)                  \
-  X("cert.legacy", MakeCertLegacyDetector)                \
-  X("endpoint.retired", MakeEndpointRetiredDetector)      \
-  X("location.mismatch", MakeLocationMismatchDetector)    \
-  X("location.moving", MakeLocationMovingDetector)        \
-  X("ue.capture", MakeUeCaptureDetector)                  \
-  X("sms.intercept", MakeSmsInterceptDetector)            \
-  X("payment.risk", MakePaymentRiskDetector)              \
-  X("cell.unregistered", MakeCellUnregisteredDetector)
+  X("device.unknown", MakeDeviceUnknownDetector, kDeviceUnknownSpec)          \
+  X("device.inactive", MakeDeviceInactiveDetector, kDeviceInactiveSpec)        \
+  X("cert.shared", MakeCertSharedDetector, kCertSharedSpec)                \
+  X("cert.clone", MakeCertCloneDetector, kCertCloneSpec)                  \
+  X("cert.legacy", MakeCertLegacyDetector, kCertLegacySpec)                \
+  X("endpoint.retired", MakeEndpointRetiredDetector, kEndpointRetiredSpec)      \
+  X("location.mismatch", MakeLocationMismatchDetector, kLocationMismatchSpec)    \
+  X("location.moving", MakeLocationMovingDetector, kLocationMovingSpec)        \
+  X("ue.capture", MakeUeCaptureDetector, kUeCaptureSpec)                  \
+  X("sms.intercept", MakeSmsInterceptDetector, kSmsInterceptSpec)            \
+  X("payment.risk", MakePaymentRiskDetector, kPaymentRiskSpec)              \
+  X("cell.unregistered", MakeCellUnregisteredDetector, kCellUnregisteredSpec)
 
 namespace fg::detect {
 
 namespace detectors {
-#define FG_DECLARE(rule, make) std::unique_ptr<Detector> make(const RuleParams& params);
+#define FG_DECLARE(rule, make, spec) \
+  std::unique_ptr<Detector> make(const RuleParams& params); \
+  extern const RuleSpec spec;
 FG_DETECTORS(FG_DECLARE)
 #undef FG_DECLARE
 }  // namespace detectors
 
 const std::vector<DetectorInfo>& AllDetectors() {
-#define FG_ENTRY(rule, make) DetectorInfo{rule, &detectors::make},
+#define FG_ENTRY(rule, make, spec) DetectorInfo{rule, &detectors::make, &detectors::spec},
   static const std::vector<DetectorInfo> kAll = {FG_DETECTORS(FG_ENTRY)};
 #undef FG_ENTRY
   return kAll;
+}
+
+const RuleSpec* FindRuleSpec(std::string_view rule) {
+  for (const DetectorInfo& d : AllDetectors()) {
+    if (d.rule == rule) return d.spec;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> AllRuleIds() {

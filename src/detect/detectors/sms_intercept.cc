@@ -58,3 +58,26 @@ std::unique_ptr<Detector> MakeSmsInterceptDetector(const RuleParams&) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr ReasonSpec kKinds[] = {
+    {"unknown", "the serving femtocell is not registered",
+     "see device.unknown"},
+    {"inactive", "the serving femtocell is suspended or decommissioned",
+     "see device.inactive"},
+    {"closed", "a closed femtocell delivered OTP to a non-member",
+     "check the CSG"},
+    {"blocked", "the serving femtocell is blocked",
+     "keep the hold until reviewed"},
+    {"suspect", "the serving femtocell was named by a high or critical alert",
+     "review that alert first"},
+};
+}  // namespace
+extern const RuleSpec kSmsInterceptSpec{"sms.intercept",
+    "an OTP or ARS message is delivered through a femtocell to a subscriber who is not its CSG member, where the femtocell is unknown, inactive, closed, blocked or suspect",
+    "the subscriber's carrier-billed payments are held: contact the subscriber, then release with `femtoguard payments release`",
+    {}, kKinds};
+}  // namespace fg::detect::detectors

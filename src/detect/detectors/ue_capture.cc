@@ -142,3 +142,29 @@ std::unique_ptr<Detector> MakeUeCaptureDetector(const RuleParams& p) {
 }
 
 }  // namespace fg::detect::detectors
+
+// ---- declaration (detector.h RuleSpec; docs/configuration.md, docs/reasons.md) ----
+
+namespace fg::detect::detectors {
+namespace {
+constexpr KeySpec kParams[] = {
+    {"window_s", ValueType::kInt, "3600", 1, 2592000, "subscribers counted together"},
+    {"closed_min_nonmembers", ValueType::kInt, "2", 1, 1000000, "distinct non-CSG subscribers served by a closed femtocell"},
+    {"rogue_min_subscribers", ValueType::kInt, "2", 1, 1000000, "distinct subscribers served by an unknown or inactive identity"},
+    {"open_max_ues", ValueType::kInt, "32", 0, 1000000, "concurrent limit for open/hybrid femtocells without registry max_ues"},
+    {"closed_max_ues", ValueType::kInt, "0", 0, 1000000, "same for closed ones (0 = no limit)"},
+};
+constexpr ReasonSpec kKinds[] = {
+    {"closed_nonmembers", "a closed femtocell served subscribers outside its CSG",
+     "update the CSG if they are members; otherwise approve the block"},
+    {"rogue", "an unknown or inactive identity served subscribers",
+     "a rogue femtocell: keep it blocked; payments of its subscribers stay held until reviewed"},
+    {"over_capacity", "an attach took a femtocell above its max_ues",
+     "raise max_ues in the registry if the site needs it"},
+};
+}  // namespace
+extern const RuleSpec kUeCaptureSpec{"ue.capture",
+    "a femtocell holds more, or other, subscribers than its mode and CSG allow",
+    "check the femtocell's mode, CSG and max_ues in the registry; held payments are released with `femtoguard payments release` once cleared",
+    kParams, kKinds};
+}  // namespace fg::detect::detectors

@@ -1,11 +1,11 @@
-#include "admission/ip.h"
+#include "common/ip.h"
 
 #include <arpa/inet.h>
 
 #include <charconv>
 #include <cstring>
 
-namespace fg::admission {
+namespace fg {
 
 bool ParseIpAddr(std::string_view text, IpAddr* out) {
   char buf[INET6_ADDRSTRLEN + 8];
@@ -52,4 +52,4 @@ std::optional<IpPrefix> ParseIpPrefix(std::string_view text) {
   return p;
 }
 
-}  // namespace fg::admission
+}  // namespace fg

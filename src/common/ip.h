@@ -1,9 +1,11 @@
 #pragma once
 
-// Binary IP addresses and prefixes for the admission hot path: parsed once
-// (registered prefixes when the snapshot loads, the request's source address
-// once per decision) and compared without text handling. IPv4-mapped IPv6
-// ("::ffff:a.b.c.d") is IPv4, as in common/net.h.
+// IP addresses and prefixes, the one parser of the project (admission,
+// detection, ingest, config): binary, parsed once and compared without text
+// handling. IPv4-mapped IPv6 ("::ffff:a.b.c.d") is IPv4. A prefix is
+// "a.b.c.d/n" or "v6/n" with n within the family's bits, nothing after it;
+// a bare address is a host prefix (/32 or /128). common/net.h's text
+// helpers are thin wrappers over these.
 
 #include <array>
 #include <cstdint>
@@ -11,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace fg::admission {
+namespace fg {
 
 struct IpAddr {
   uint8_t family = 0;  // 4 or 6; 0 = none
@@ -30,4 +32,4 @@ struct IpPrefix {
 // "a.b.c.d/n", "v6/n", or a bare address (a host prefix). nullopt when malformed.
 std::optional<IpPrefix> ParseIpPrefix(std::string_view text);
 
-}  // namespace fg::admission
+}  // namespace fg
