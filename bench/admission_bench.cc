@@ -48,6 +48,7 @@ class RegistryStore final : public Store {
   Status UpdateDeviceAttributes(const Device& device, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
   Result<Device> GetDevice(std::string_view id) override { return Status::Internal("not in the benchmark's store"); }
   Result<DeviceTransition> SetDeviceStatus(std::string_view id, DeviceStatus to, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
+  Status ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
   Status TouchDevice(std::string_view id, UnixMillis when) override { return Status::Internal("not in the benchmark's store"); }
   Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) override { return Status::Internal("not in the benchmark's store"); }
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override { return Status::Internal("not in the benchmark's store"); }

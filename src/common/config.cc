@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/pki_tuning.h"
 #include "common/ip.h"
 #include "common/config_keys.h"
 #include "common/schema.h"
@@ -153,6 +154,7 @@ Status Config::Validate() const {
 }
 
 std::string Config::ToYaml() const {
+  const PkiTuning pki;  // its keys live in this file too (common/pki_tuning.h); init writes their defaults
   YAML::Emitter e;
   e << YAML::BeginMap;
   e << YAML::Key << "public_url" << YAML::Value << public_url;
@@ -183,9 +185,14 @@ std::string Config::ToYaml() const {
   e << YAML::EndMap;
   e << YAML::Key << "ocsp" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "response_validity_s" << YAML::Value << ocsp_response_validity_s;
+  e << YAML::Key << "signer_validity_s" << YAML::Value << pki.ocsp_signer_validity_s;
   e << YAML::EndMap;
   e << YAML::Key << "crl" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "validity_s" << YAML::Value << crl_validity_s;
+  e << YAML::Key << "root_validity_s" << YAML::Value << pki.root_crl_validity_s;
+  e << YAML::EndMap;
+  e << YAML::Key << "enrolment" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "retry_window_s" << YAML::Value << pki.enrol_retry_window_s;
   e << YAML::EndMap;
   e << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "max_connections" << YAML::Value << http.max_connections;

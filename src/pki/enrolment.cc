@@ -630,6 +630,12 @@ std::optional<IssuedCertificate> Enrolment::Redeliver(const PresentedCredential&
     }
     auto x509 = ossl::CertFromDer(c.der);
     if (!x509.ok()) return std::nullopt;
+    {
+      constexpr int kMaxRedeliveries = 3;
+      std::lock_guard lock(redelivered_mu_);
+      if (redelivered_.size() > 100000) redelivered_.clear();  // bounded; a forgotten count only allows 3 more
+      if (++redelivered_[cred.credential] > kMaxRedeliveries) return std::nullopt;
+    }
     IssuedCertificate out;
     out.record = c;
     out.pem = ossl::CertToPem(x509->get());

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -120,8 +122,10 @@ class Enrolment {
   // nothing consumed, audited as "cert.redeliver"), so a device whose answer
   // was lost is not stranded. The window is SetRetryWindowSeconds (config
   // enrolment.retry_window_s, default 600 s; 0 = never). Only while that certificate is still valid
-  // (not superseded, revoked or held). Any other key with a used token is
-  // refused as before ("bootstrap token already used").
+  // (not superseded, revoked or held), and at most 3 times per token (a
+  // replayed capture beyond that is refused like any used token, so it is
+  // rate-limited and aggregated, not an audit row per replay). Any other key
+  // with a used token is refused as before ("bootstrap token already used").
   Result<IssuedCertificate> Issue(const PresentedCredential& cred, std::string device_from_request,
                                   EVP_PKEY* public_key, int validity_days, const std::string& source_ip,
                                   const std::string& protocol, std::string_view spki_der = {});
@@ -165,6 +169,12 @@ class Enrolment {
   TokenSecrets secrets_;
   std::function<void()> on_change_;
   std::atomic<int> retry_window_s_{600};
+  // Re-deliveries made per token (kMaxRedeliveries each): a device retries
+  // a lost answer a few times; a captured request replayed hundreds of times
+  // must not write hundreds of audit rows, so beyond that it is refused as a
+  // used token (and rate-limited and aggregated like every refusal).
+  std::mutex redelivered_mu_;
+  std::unordered_map<std::string, int> redelivered_;  // token ref -> count
 
   class RefusalLog;  // enrolment.cc
   std::unique_ptr<RefusalLog> refusals_;

@@ -123,6 +123,7 @@ TEST(ConfigKeys, WhatInitWritesLoadsBackAndEveryKeyIsDeclared) {
   }
   for (const std::string& w : written) EXPECT_NE(FindKey(ConfigKeys(), w), nullptr) << w;
   for (const KeySpec& k : ConfigKeys()) {
+    if (k.default_text == "(none)") continue;  // optional (ca.hsm.*, ca.passphrase_file): written only when set
     EXPECT_NE(std::find(written.begin(), written.end(), std::string(k.path)), written.end())
         << k.path;
   }

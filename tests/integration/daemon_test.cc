@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integration/fg_node_fixture.h"
 #include "testing/harness.h"
 
 namespace fg::testing {
@@ -54,6 +55,9 @@ class Daemon {
   void Init() {
     auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_)});
     ASSERT_EQ(init.exit_code, 0) << init.out;
+    // These tests drive serve (TLS listener off) with plain curl on loopback:
+    // the documented lab switch keeps the API on the plain listener.
+    SetPlainHttpApi(data_, true);
     for (const char* role : {"ingest", "operator"}) {
       auto tok = Fg({"token", "create", "--data", data_, "--role", role});
       ASSERT_EQ(tok.exit_code, 0) << tok.out;
@@ -279,14 +283,20 @@ TEST(DaemonTest, CmpEnrolmentIssuedAndRefusedAreLoggedOnceWithoutTheSecret) {
   ASSERT_EQ(fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key})
                 .exit_code,
             0);
-  auto cmp = [&](const std::string& pass, const std::string& out) {
+  const std::string key2 = t / "dev2.key";
+  ASSERT_EQ(fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key2})
+                .exit_code,
+            0);
+  auto cmp = [&](const std::string& pass, const std::string& out, const std::string& newkey) {
     return fg::testing::Run({"openssl", "cmp", "-server", "127.0.0.1:" + std::to_string(d.port()), "-path", "pkix/", "-cmd", "ir",
-                "-ref", ref, "-secret", "pass:" + pass, "-newkey", key, "-subject", "/CN=FG-LOG-0001", "-certout", out,
+                "-ref", ref, "-secret", "pass:" + pass, "-newkey", newkey, "-subject", "/CN=FG-LOG-0001", "-certout", out,
                 "-unprotected_errors", "-msg_timeout", "20", "-total_timeout", "30"});
   };
-  auto ok = cmp(secret, t / "dev.pem");
+  auto ok = cmp(secret, t / "dev.pem", key);
   ASSERT_EQ(ok.exit_code, 0) << ok.out;
-  auto reuse = cmp(secret, t / "dev2.pem");
+  // The used token with another key (the same key within the retry window
+  // would get its certificate again: docs/pki.md).
+  auto reuse = cmp(secret, t / "dev2.pem", key2);
   ASSERT_NE(reuse.exit_code, 0);
   const std::string serial = fg::testing::Run({"openssl", "x509", "-in", t / "dev.pem", "-noout", "-serial"}).out;
   EXPECT_EQ(d.serve().Stop(), 0);

@@ -46,9 +46,11 @@ class UndoTest : public NodeFixture {
     } while (tls_port_ == port_);
     data_ = *dir_ / "data";
     url_ = "http://127.0.0.1:" + std::to_string(port_);
+    tls_url_ = "https://127.0.0.1:" + std::to_string(tls_port_);
     auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_),
                     "--tls-listen", "127.0.0.1:" + std::to_string(tls_port_)});
     ASSERT_EQ(init.exit_code, 0) << init.out;
+    WriteAll(*dir_ / "chain.pem", Fg({"ca", "cert", "--data", data_, "--chain"}).out);
     std::string rules = ReadAll(std::string(FG_SOURCE_DIR) + "/rules/default.yaml");
     const std::string from =
         "  ue.capture:\n    severity: high\n    actions: [hold_payments, terminate, notify]\n    "
@@ -85,20 +87,11 @@ class UndoTest : public NodeFixture {
   }
   static void TearDownTestSuite() { StopNode(); }
 
+  // The bearer-token API, on the TLS listener (NodeFixture::Api).
   static std::pair<std::string, std::string> Http(const std::string& method,
                                                   const std::string& path, const std::string& token,
                                                   const std::string& body = {}) {
-    std::string out = P("resp.body");
-    std::vector<std::string> args = {"curl", "-s", "-o", out, "-w", "%{http_code}", "-X", method};
-    if (!token.empty()) args.insert(args.end(), {"-H", "Authorization: Bearer " + token});
-    if (!body.empty()) {
-      WriteAll(P("req.body"), body);
-      args.insert(args.end(),
-                  {"-H", "Content-Type: application/json", "--data-binary", "@" + P("req.body")});
-    }
-    args.push_back(url_ + path);
-    auto r = Sh(args);
-    return {r.out, ReadAll(out)};
+    return Api(method, path, token, body);
   }
   static json HttpJson(const std::string& method, const std::string& path, const std::string& role,
                        const std::string& body = {}) {

@@ -29,6 +29,7 @@
 #include "common/metrics.h"
 #include "common/ossl.h"
 #include "server/http.h"
+#include "integration/fg_node_fixture.h"
 #include "testing/harness.h"
 
 namespace fg {
@@ -376,6 +377,9 @@ class ServeUnderFileLimit : public ::testing::Test {
     auto init = Fg({"init", "--data", data_, "--listen", "127.0.0.1:" + std::to_string(port_),
                     "--tls-listen", "127.0.0.1:" + std::to_string(tls_port_)});
     ASSERT_EQ(init.exit_code, 0) << init.out;
+    // Admission and /metrics are asked with raw HTTP on loopback: the lab
+    // switch keeps the bearer-token API on the plain listener too.
+    testing::SetPlainHttpApi(data_, true);
     // The SeGW's OCSP client comes from 127.0.0.1 (its own slots); the
     // admission client from 127.0.0.77 is known by its token only.
     // (init writes the http: section with its defaults; edited in place,
