@@ -234,11 +234,11 @@ TEST_F(RotateTest, EstSimplereenrollWithAnOldCaCertificateGetsANewCaCertificate)
 TEST(RotateRefusal, WithoutTheRootKeyRotateRefusesAndChangesNothing) {
   TempDir dir;
   const std::string data = dir / "data";
-  auto init = Run({Femtoguard(), "init", "--data", data});
+  auto init = fg::testing::Run({Femtoguard(), "init", "--data", data});
   ASSERT_EQ(init.exit_code, 0) << init.out;
   fs::rename(fs::path(data) / "ca" / "root.key", dir / "root.key.elsewhere");
   const std::string before = ReadAll(fs::path(data) / "ca" / "issuing.crt");
-  auto rotate = Run({Femtoguard(), "ca", "rotate", "--data", data});
+  auto rotate = fg::testing::Run({Femtoguard(), "ca", "rotate", "--data", data});
   EXPECT_NE(rotate.exit_code, 0) << rotate.out;
   EXPECT_THAT(rotate.out, HasSubstr("needs the root key online")) << rotate.out;
   EXPECT_EQ(ReadAll(fs::path(data) / "ca" / "issuing.crt"), before);
