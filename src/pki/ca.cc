@@ -756,18 +756,78 @@ int CertificateAuthority::IssuerIndexOf(X509* leaf) const {
   return -1;
 }
 
+namespace {
+
+constexpr const char* kNextIssuingKey = "issuing.next.key";  // offline rotation, between the two steps
+
+Status RefuseHsmRotation(const Config& config) {
+  if (config.ca_hsm_uri.empty()) return Status::Ok();
+  return Status::FailedPrecondition(
+      "ca rotate: the issuing key is in an HSM (config ca.hsm); rotating an HSM key is not supported yet "
+      "(docs/pki.md); nothing was changed");
+}
+
+// The second half of every rotation: `new_cert` (already checked: a CA
+// under this node's root, for `new_key`) becomes the issuing CA, the old one
+// is retired, the service credentials are re-made. Everything is made
+// first; the retired copy is written before the new files, so a failure
+// never loses the old CA.
+Result<std::string> InstallRotated(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                   X509* new_cert, EVP_PKEY* new_key) {
+  fs::path ca = dir.CaDir();
+  FG_ASSIGN_OR_RETURN(X509Ptr old_cert, ReadCert(ca / kIssuingCert));
+  {
+    // The passphrase opens the old key and the key is the certificate's:
+    // the retired copy must load again later.
+    FG_ASSIGN_OR_RETURN(auto old_key, ReadCaKey(ca / kIssuingKey, passphrase));
+    if (X509_check_private_key(old_cert.get(), old_key.get()) != 1) {
+      ERR_clear_error();
+      return Status::FailedPrecondition("ca rotate: the issuing key does not match the issuing certificate");
+    }
+  }
+  if (X509_cmp(old_cert.get(), new_cert) == 0) {
+    return Status::InvalidArgument("ca rotate: this issuing CA certificate is already the current one");
+  }
+  FG_ASSIGN_OR_RETURN(std::string old_key_pem, ReadFile(ca / kIssuingKey));  // as ReadCaKey left it
+  const std::string old_serial = ossl::SerialToHex(X509_get0_serialNumber(old_cert.get()));
+  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(new_key));
+  std::vector<std::pair<X509Ptr, ossl::EvpPkeyPtr>> services;
+  const auto specs = ServiceSpecs(config);
+  for (const ServiceSpec& spec : specs) {
+    FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, new_cert, new_key));
+    services.push_back(std::move(made));
+  }
+  std::error_code ec;
+  fs::create_directories(ca / kRetiredDir, ec);
+  if (ec) return Status::Internal("cannot create " + (ca / kRetiredDir).string() + ": " + ec.message());
+  fs::permissions(ca / kRetiredDir, fs::perms::owner_all, ec);
+  const fs::path retired = ca / kRetiredDir / ("issuing-" + old_serial);
+  Status s = WriteFileAtomic(retired.string() + ".key", old_key_pem, 0600);
+  OPENSSL_cleanse(old_key_pem.data(), old_key_pem.size());
+  FG_RETURN_IF_ERROR(s);
+  FG_RETURN_IF_ERROR(WriteCert(retired.string() + ".crt", old_cert.get()));
+  if (!fs::exists(ca / kLegacyCrl)) FG_RETURN_IF_ERROR(WriteFileAtomic(ca / kLegacyCrl, old_serial + "\n", 0644));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, new_key, passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, new_cert));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(specs[i].file) + ".key"), services[i].second.get(), secret));
+    FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(specs[i].file) + ".crt"), services[i].first.get()));
+  }
+  OPENSSL_cleanse(secret.data(), secret.size());
+  return ossl::SerialToHex(X509_get0_serialNumber(new_cert));
+}
+
+}  // namespace
+
 Result<std::string> CertificateAuthority::Rotate(const DataDir& dir, const Config& config,
                                                  std::string_view passphrase, int validity_days) {
   fs::path ca = dir.CaDir();
-  if (!config.ca_hsm_uri.empty()) {
-    return Status::FailedPrecondition(
-        "ca rotate: the issuing key is in an HSM (config ca.hsm); rotating an HSM key is not supported yet "
-        "(docs/pki.md)");
-  }
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
   if (!fs::exists(ca / kRootKey)) {
-    return Status::FailedPrecondition("ca rotate needs the root key online (" + (ca / kRootKey).string() +
-                                      "); this node's root is kept elsewhere, so a new issuing CA is signed there "
-                                      "(docs/pki.md, \"Issuing CA rotation\"); nothing was changed");
+    return Status::FailedPrecondition(
+        "ca rotate needs the root key online (" + (ca / kRootKey).string() +
+        "); with the root kept elsewhere use `ca rotate --csr-out`, `ca sign-issuing` where the root is, then "
+        "`ca rotate --install` (docs/pki.md, \"Issuing CA rotation\"); nothing was changed");
   }
   if (validity_days < 1) return Status::InvalidArgument("ca rotate: validity must be at least one day");
   FG_ASSIGN_OR_RETURN(X509Ptr root_cert, ReadCert(ca / kRootCert));
@@ -776,21 +836,6 @@ Result<std::string> CertificateAuthority::Rotate(const DataDir& dir, const Confi
     ERR_clear_error();
     return Status::FailedPrecondition("ca rotate: " + (ca / kRootKey).string() + " is not the root certificate's key");
   }
-  FG_ASSIGN_OR_RETURN(X509Ptr old_cert, ReadCert(ca / kIssuingCert));
-  FG_ASSIGN_OR_RETURN(std::string old_key_pem, ReadFile(ca / kIssuingKey));
-  {
-    // The passphrase opens the old key and the key is the certificate's:
-    // the retired copy must load again later.
-    FG_ASSIGN_OR_RETURN(auto old_key, ReadCaKey(ca / kIssuingKey, passphrase));
-    if (X509_check_private_key(old_cert.get(), old_key.get()) != 1) {
-      ERR_clear_error();
-      OPENSSL_cleanse(old_key_pem.data(), old_key_pem.size());
-      return Status::FailedPrecondition("ca rotate: the issuing key does not match the issuing certificate");
-    }
-    FG_ASSIGN_OR_RETURN(old_key_pem, ReadFile(ca / kIssuingKey));  // as re-encrypted by ReadCaKey, if it was
-  }
-  const std::string old_serial = ossl::SerialToHex(X509_get0_serialNumber(old_cert.get()));
-
   UnixMillis now = NowMillis();
   UnixMillis root_end = 0;
   FG_ASSIGN_OR_RETURN(root_end, ossl::Asn1TimeToMillis(X509_get0_notAfter(root_cert.get())));
@@ -805,34 +850,71 @@ Result<std::string> CertificateAuthority::Rotate(const DataDir& dir, const Confi
   issuing.not_after = std::min(now + Days(validity_days), root_end);
   issuing.extensions = IssuingCaExtensions(config.public_url + "/crl/root");
   FG_ASSIGN_OR_RETURN(auto new_cert, BuildCert(issuing));
-  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(new_key.get()));
-  std::vector<std::pair<X509Ptr, ossl::EvpPkeyPtr>> services;
-  for (const ServiceSpec& spec : ServiceSpecs(config)) {
-    FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, new_cert.get(), new_key.get()));
-    services.push_back(std::move(made));
-  }
+  return InstallRotated(dir, config, passphrase, new_cert.get(), new_key.get());
+}
 
-  // Everything is made; now the files. The retired copy first, so that the
-  // old CA is never lost: a failure after it leaves the old CA current.
-  std::error_code ec;
-  fs::create_directories(ca / kRetiredDir, ec);
-  if (ec) return Status::Internal("cannot create " + (ca / kRetiredDir).string() + ": " + ec.message());
-  fs::permissions(ca / kRetiredDir, fs::perms::owner_all, ec);
-  const fs::path retired = ca / kRetiredDir / ("issuing-" + old_serial);
-  Status s = WriteFileAtomic(retired.string() + ".key", old_key_pem, 0600);
-  OPENSSL_cleanse(old_key_pem.data(), old_key_pem.size());
-  FG_RETURN_IF_ERROR(s);
-  FG_RETURN_IF_ERROR(WriteCert(retired.string() + ".crt", old_cert.get()));
-  if (!fs::exists(ca / kLegacyCrl)) FG_RETURN_IF_ERROR(WriteFileAtomic(ca / kLegacyCrl, old_serial + "\n", 0644));
-  FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, new_key.get(), passphrase));
-  FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, new_cert.get()));
-  const auto specs = ServiceSpecs(config);
-  for (size_t i = 0; i < specs.size(); ++i) {
-    FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(specs[i].file) + ".key"), services[i].second.get(), secret));
-    FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(specs[i].file) + ".crt"), services[i].first.get()));
+Result<std::string> CertificateAuthority::RotateRequest(const DataDir& dir, const Config& config,
+                                                        std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
+  if (!fs::exists(ca / kIssuingCert)) return Status::FailedPrecondition("ca rotate: no issuing CA to rotate");
+  if (fs::exists(ca / kNextIssuingKey)) {
+    return Status::AlreadyExists("ca rotate: a rotation is already pending (" + (ca / kNextIssuingKey).string() +
+                                 "); install its certificate with `ca rotate --install`, or delete that file to "
+                                 "start over");
   }
-  OPENSSL_cleanse(secret.data(), secret.size());
-  return ossl::SerialToHex(X509_get0_serialNumber(new_cert.get()));
+  // The passphrase must open the current key, or the new one would be
+  // written under a passphrase nobody can use with the old.
+  FG_ASSIGN_OR_RETURN(auto current, ReadCaKey(ca / kIssuingKey, passphrase));
+  FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
+  ossl::Ptr<X509_REQ, X509_REQ_free> req(X509_REQ_new());
+  FG_ASSIGN_OR_RETURN(auto subject, MakeName(config.ca_name + " Issuing CA", config.ca_name));
+  if (!req || !X509_REQ_set_version(req.get(), 0) || !X509_REQ_set_subject_name(req.get(), subject.get()) ||
+      !X509_REQ_set_pubkey(req.get(), key.get()) || X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
+    return ossl::Error("issuing CA request");
+  }
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return ossl::Error("writing the request");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  std::string pem(data, static_cast<size_t>(n));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kNextIssuingKey, key.get(), passphrase));
+  return pem;
+}
+
+Result<std::string> CertificateAuthority::RotateInstall(const DataDir& dir, const Config& config,
+                                                        std::string_view passphrase, std::string_view issuing_pem) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
+  if (!fs::exists(ca / kNextIssuingKey)) {
+    return Status::FailedPrecondition("ca rotate --install: no pending rotation (" + (ca / kNextIssuingKey).string() +
+                                      " is missing; make the request with `ca rotate --csr-out` first)");
+  }
+  auto issuing = ossl::CertFromPem(issuing_pem);
+  if (!issuing.ok()) return Status::InvalidArgument("new issuing CA certificate: not PEM");
+  // It must chain to THIS node's root: devices trust that one.
+  FG_ASSIGN_OR_RETURN(X509Ptr root, ReadCert(ca / kRootCert));
+  ossl::X509StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), root.get());
+  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), issuing->get(), nullptr) != 1) {
+    return ossl::Error("verification context");
+  }
+  if (X509_verify_cert(ctx.get()) != 1) {
+    std::string why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    ERR_clear_error();
+    return Status::InvalidArgument("the new issuing CA certificate does not verify under this node's root: " + why);
+  }
+  if (X509_check_ca(issuing->get()) < 1) return Status::InvalidArgument("the new issuing certificate is not a CA");
+  FG_ASSIGN_OR_RETURN(auto key, ReadCaKey(ca / kNextIssuingKey, passphrase));
+  if (X509_check_private_key(issuing->get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("the new issuing CA certificate is not for the key of the pending rotation");
+  }
+  FG_ASSIGN_OR_RETURN(std::string serial, InstallRotated(dir, config, passphrase, issuing->get(), key.get()));
+  std::error_code ec;
+  fs::remove(ca / kNextIssuingKey, ec);
+  return serial;
 }
 
 std::string CertificateAuthority::RootPem() const { return ossl::CertToPem(root_cert_.get()); }

@@ -83,6 +83,14 @@ class CertificateAuthority {
   // Returns the new issuing CA certificate's serial (hex).
   static Result<std::string> Rotate(const DataDir& dir, const Config& config, std::string_view passphrase,
                                     int validity_days);
+  // The same with the root elsewhere, step 1: a new issuing key in
+  // DIR/ca/issuing.next.key (under `passphrase`) and its PKCS#10 request,
+  // PEM, for `ca sign-issuing` where the root is. Nothing else changes.
+  static Result<std::string> RotateRequest(const DataDir& dir, const Config& config, std::string_view passphrase);
+  // Step 2: `issuing_pem` must verify under this node's root, be a CA and
+  // be for the pending key; then as Rotate. Returns the new serial.
+  static Result<std::string> RotateInstall(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                           std::string_view issuing_pem);
 
   // An issuing CA this node answers for: the current one (index 0 of
   // issuers()) or a retired one kept until its certificates expire.

@@ -246,5 +246,92 @@ TEST(RotateRefusal, WithoutTheRootKeyRotateRefusesAndChangesNothing) {
   EXPECT_FALSE(fs::exists(fs::path(data) / "ca" / "crl-legacy"));
 }
 
+// The root kept elsewhere: `ca rotate --csr-out`, `ca sign-issuing` in the
+// root data dir, `ca rotate --install`.
+TEST(RotateOffline, RequestSignedByTheOfflineRootIsInstalledAndTheOldCaRetired) {
+  TempDir dir;
+  auto fg = [](std::vector<std::string> args) {
+    args.insert(args.begin(), Femtoguard());
+    return fg::testing::Run(args, {}, 120);
+  };
+  auto serial_of = [](const std::string& pem_path) {
+    std::string out = fg::testing::Run({"openssl", "x509", "-in", pem_path, "-noout", "-serial"}).out;
+    out = out.substr(out.find('=') + 1);
+    out.erase(out.find_last_not_of('\n') + 1);
+    return out;
+  };
+  const std::string pass = dir / "root.pass", root = dir / "root", node = dir / "node";
+  WriteAll(pass, "root ceremony passphrase\n");
+  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  ASSERT_EQ(fg({"ca", "init-root", "--data", root, "--passphrase-file", pass}).exit_code, 0);
+  ASSERT_EQ(fg({"init", "--data", node, "--issuing-csr-out", dir / "node.csr"}).exit_code, 0);
+  ASSERT_EQ(fg({"ca", "sign-issuing", "--data", root, "--csr", dir / "node.csr", "--out", dir / "first.pem",
+                "--passphrase-file", pass})
+                .exit_code,
+            0);
+  WriteAll(dir / "root.pem", fg({"ca", "cert", "--data", root, "--root"}).out);
+  ASSERT_EQ(fg({"ca", "install-issuing", "--data", node, "--cert", dir / "first.pem", "--root", dir / "root.pem"})
+                .exit_code,
+            0);
+  const std::string first = ReadAll(node + "/ca/issuing.crt");
+  const std::string first_serial = serial_of(node + "/ca/issuing.crt");
+
+  // No root key on the node: the one-step rotate refuses and says what to do.
+  auto online = fg({"ca", "rotate", "--data", node});
+  EXPECT_NE(online.exit_code, 0);
+  EXPECT_THAT(online.out, HasSubstr("--csr-out"));
+  EXPECT_FALSE(fs::exists(node + "/ca/retired"));
+
+  // Step 1: a request; nothing else changes, and a second request is refused.
+  auto req = fg({"ca", "rotate", "--data", node, "--csr-out", dir / "next.csr"});
+  ASSERT_EQ(req.exit_code, 0) << req.out;
+  EXPECT_TRUE(fs::exists(node + "/ca/issuing.next.key"));
+  EXPECT_EQ(ReadAll(node + "/ca/issuing.crt"), first);
+  EXPECT_NE(fg({"ca", "rotate", "--data", node, "--csr-out", dir / "again.csr"}).exit_code, 0);
+
+  // Must not: a certificate for another key (the current CA's, re-signed) is refused.
+  ASSERT_EQ(fg({"ca", "sign-issuing", "--data", root, "--csr", dir / "node.csr", "--out", dir / "wrong.pem",
+                "--passphrase-file", pass})
+                .exit_code,
+            0);
+  auto wrong = fg({"ca", "rotate", "--data", node, "--install", dir / "wrong.pem"});
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_THAT(wrong.out, HasSubstr("not for the key of the pending rotation")) << wrong.out;
+  EXPECT_EQ(ReadAll(node + "/ca/issuing.crt"), first);
+  EXPECT_FALSE(fs::exists(node + "/ca/retired"));
+
+  // Step 2: signed where the root is, installed on the node.
+  ASSERT_EQ(fg({"ca", "sign-issuing", "--data", root, "--csr", dir / "next.csr", "--out", dir / "next.pem",
+                "--passphrase-file", pass, "--crl-url", "http://127.0.0.1:8440/crl/root"})
+                .exit_code,
+            0);
+  auto install = fg({"ca", "rotate", "--data", node, "--install", dir / "next.pem"});
+  ASSERT_EQ(install.exit_code, 0) << install.out;
+  const std::string next_serial = serial_of(dir / "next.pem");
+  EXPECT_EQ(serial_of(node + "/ca/issuing.crt"), next_serial);
+  EXPECT_NE(next_serial, first_serial);
+  EXPECT_EQ(ReadAll(node + "/ca/retired/issuing-" + first_serial + ".crt"), first);
+  EXPECT_FALSE(fs::exists(node + "/ca/issuing.next.key"));
+  EXPECT_FALSE(fs::exists(node + "/ca/root.key"));
+  // The node issues with the new CA; the chain verifies to the root.
+  ASSERT_EQ(fg({"device", "add", "--data", node, "--device", "FG-ROT-OFF"}).exit_code, 0);
+  ASSERT_EQ(fg::testing::Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                              "-nodes", "-keyout", dir / "d.key", "-subj", "/CN=FG-ROT-OFF", "-out", dir / "d.csr"})
+                .exit_code,
+            0);
+  auto issued = fg({"cert", "issue", "--data", node, "--device", "FG-ROT-OFF", "--csr", dir / "d.csr"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.out;
+  size_t begin = issued.out.find("-----BEGIN CERTIFICATE-----");
+  size_t end = issued.out.find("-----END CERTIFICATE-----");
+  ASSERT_TRUE(begin != std::string::npos && end != std::string::npos) << issued.out;
+  WriteAll(dir / "d.pem", issued.out.substr(begin, end + 26 - begin) + "\n");
+  auto verify = fg::testing::Run(
+      {"openssl", "verify", "-CAfile", dir / "root.pem", "-untrusted", node + "/ca/issuing.crt", dir / "d.pem"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  auto old_verify = fg::testing::Run(
+      {"openssl", "verify", "-CAfile", dir / "root.pem", "-untrusted", dir / "first.pem", dir / "d.pem"});
+  EXPECT_NE(old_verify.exit_code, 0) << old_verify.out;
+}
+
 }  // namespace
 }  // namespace fg::testing
