@@ -290,6 +290,7 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
         entry.reason = "new issuing CA; " + old_serial + " retired (answered for until its certificates expire)";
         (void)(*store)->AppendAudit(entry);
       }
+      NotifyServeOrWarn(dir);  // a running serve logs that it needs a restart
       std::printf("issuing CA rotated: new %s, retired %s (kept in %s)\n", serial->c_str(), old_serial.c_str(),
                   (dir.CaDir() / "retired").c_str());
       std::printf("restart serve to issue with the new CA; devices and relying parties need the new chain "

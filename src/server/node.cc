@@ -256,6 +256,7 @@ class Node::Impl {
       }
     }
     admission->PruneLandedBlocks(read_from_ms);
+    CheckCaOnDisk();  // `ca rotate` pokes us too
     if (crl_changed) {
       FG_RETURN_IF_ERROR(crl->Regenerate());
       for (const auto& old : retired_crls) FG_RETURN_IF_ERROR(old->Regenerate());
@@ -319,6 +320,27 @@ class Node::Impl {
     if (n > 0) spdlog::info("terminated {} session(s) of {}: {}", n, device, why);
   }
 
+  // `ca rotate` changes ca/issuing.crt under a running serve, which keeps
+  // the CA it loaded until it restarts (docs/pki.md): say so, once, in the
+  // log and as the gauge femtoguard_ca_rotation_pending (1 until restart).
+  void CheckCaOnDisk() {
+    auto pem = ReadFile(dir.CaDir() / "issuing.crt");
+    if (!pem.ok()) return;
+    auto cert = ossl::CertFromPem(*pem);
+    const bool pending = cert.ok() && X509_cmp(cert->get(), ca->issuing_cert()) != 0;
+    Metrics::Global()
+        .GetGauge("femtoguard_ca_rotation_pending", {},
+                  "1 when the issuing CA on disk is not the one serve loaded (`ca rotate` ran): restart serve")
+        .Set(pending ? 1 : 0);
+    if (pending && !rotation_warned.exchange(true)) {
+      LogEvent(spdlog::level::warn, "ca",
+               {{"detail", "the issuing CA on disk (" +
+                               ossl::SerialToHex(X509_get0_serialNumber(cert->get())) +
+                               ") is not the one serve loaded: `ca rotate` ran; restart serve to issue with it"}});
+    }
+  }
+  std::atomic<bool> rotation_warned{false};
+
   // Suspends dormant devices (pki/dormancy.h); at start and then hourly.
   void SweepDormant() {
     // Admission keeps last-seen times in memory; write them first, or the
@@ -353,6 +375,7 @@ class Node::Impl {
           if (Status s = old->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL (retired CA): {}", s.ToString());
         }
         if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
+        CheckCaOnDisk();
         if (++minutes >= 60) {
           minutes = 0;
           SweepDormant();

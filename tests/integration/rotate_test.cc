@@ -246,6 +246,23 @@ TEST(RotateRefusal, WithoutTheRootKeyRotateRefusesAndChangesNothing) {
   EXPECT_FALSE(fs::exists(fs::path(data) / "ca" / "crl-legacy"));
 }
 
+// `ca rotate` under a running serve: serve keeps its CA until restarted
+// (docs/pki.md) and says so in its log at once.
+class RotateWhileServingTest : public NodeFixture {
+ protected:
+  static void SetUpTestSuite() { StartNode(); }
+  static void TearDownTestSuite() { StopNode(); }
+};
+
+TEST_F(RotateWhileServingTest, ServeLogsThatItNeedsARestart) {
+  const std::string log = P("serve.log");
+  ASSERT_EQ(Fg({"cert", "list", "--data", data_}).exit_code, 0);
+  EXPECT_THAT(ReadAll(log), Not(HasSubstr("restart serve to issue with it")));
+  auto rotate = Fg({"ca", "rotate", "--data", data_});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.out;
+  EXPECT_THAT(ReadAll(log), HasSubstr("restart serve to issue with it")) << ReadAll(log);
+}
+
 // The root kept elsewhere: `ca rotate --csr-out`, `ca sign-issuing` in the
 // root data dir, `ca rotate --install`.
 TEST(RotateOffline, RequestSignedByTheOfflineRootIsInstalledAndTheOldCaRetired) {
