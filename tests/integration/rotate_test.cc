@@ -152,6 +152,17 @@ TEST_F(RotateTest, OldCaCertificateAskedWithTheNewCaAsIssuerIsNeverGood) {
   EXPECT_THAT(OpensslOcsp(fresh, P("issuing.pem"), P("chain.pem")).out, HasSubstr(": good"));
 }
 
+TEST_F(RotateTest, OneRequestForBothCasIsAnsweredForTheFirstCaOnly) {
+  // One response has one signer: the second CA's CertID cannot be vouched for.
+  std::string fresh = Enrol("FG-ROT-M");
+  auto both = Sh({"openssl", "ocsp", "-url", url_ + "/ocsp", "-issuer", P("old-issuing.pem"), "-cert", *old_a_,
+                  "-issuer", P("issuing.pem"), "-cert", fresh, "-no_nonce", "-noverify"});
+  EXPECT_THAT(both.out, HasSubstr(*old_a_ + ": good")) << both.out;
+  EXPECT_THAT(both.out, HasSubstr(fresh + ": unknown")) << both.out;
+  // Asked alone, each is good.
+  EXPECT_THAT(OpensslOcsp(fresh, P("issuing.pem"), P("chain.pem")).out, HasSubstr(": good"));
+}
+
 TEST_F(RotateTest, RevokedOldCaCertificateShowsInOcspAndInTheOldCasCrl) {
   const std::string serial = Serial(*old_b_);
   ASSERT_EQ(Fg({"cert", "revoke", "--data", data_, "--serial", serial, "--reason", "keyCompromise"}).exit_code, 0);
