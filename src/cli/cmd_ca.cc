@@ -1,4 +1,4 @@
-// femtoguard ca cert | init-root | sign-issuing | install-issuing | root-crl
+// femtoguard ca cert | init-root | sign-issuing | install-issuing | root-crl | rotate
 // femtoguard audit list
 
 #include <openssl/crypto.h>
@@ -225,6 +225,79 @@ void RegisterCaCommands(CLI::App& app, Program& program) {
   }
 
   RegisterOfflineRootCommands(ca, program);
+
+  {
+    auto* cmd = ca->add_subcommand("rotate",
+                                   "with the root key online: a new issuing CA; the old one is retired, still "
+                                   "answered for (OCSP, CRL, renewal) until its certificates expire");
+    auto data = std::make_shared<std::string>();
+    auto days = std::make_shared<int>(0);
+    auto csr_out = std::make_shared<std::string>();
+    auto install = std::make_shared<std::string>();
+    AddDataOption(cmd, data.get());
+    auto* days_opt =
+        cmd->add_option("--days", *days, "validity of the new issuing CA (default config ca.issuing_validity_days)")
+            ->check(CLI::Range(1, 7300));
+    auto* csr_opt = cmd->add_option("--csr-out", *csr_out,
+                                    "root kept elsewhere, step 1: make the new issuing key and write its request "
+                                    "here (sign it with `ca sign-issuing` where the root is)");
+    auto* install_opt = cmd->add_option("--install", *install,
+                                        "root kept elsewhere, step 2: the new issuing CA certificate from "
+                                        "`ca sign-issuing`, PEM");
+    csr_opt->excludes(install_opt);
+    days_opt->excludes(csr_opt)->excludes(install_opt);
+    RunWithDir(cmd, program, data, [days, csr_out, install](const DataDir& dir) {
+      auto config = dir.LoadConfig();
+      if (!config.ok()) return Fail(config.status());
+      if (!csr_out->empty()) {
+        auto passphrase = dir.LoadCaPassphrase();
+        if (!passphrase.ok()) return Fail(passphrase.status());
+        auto csr = CertificateAuthority::RotateRequest(dir, *config, *passphrase);
+        OPENSSL_cleanse(passphrase->data(), passphrase->size());
+        if (!csr.ok()) return Fail(csr.status());
+        if (Status s = WriteFileAtomic(*csr_out, *csr, 0644); !s.ok()) return Fail(s);
+        std::printf("new issuing CA request written to %s; sign it where the root is (`ca sign-issuing --csr %s "
+                    "--crl-url %s/crl/root`), then `ca rotate --install`\n",
+                    csr_out->c_str(), csr_out->c_str(), config->public_url.c_str());
+        return 0;
+      }
+      std::string new_pem;
+      if (!install->empty()) {
+        auto text = ReadInput(*install);
+        if (!text.ok()) return Fail(text.status());
+        new_pem = std::move(text).value();
+      }
+      auto old_pem = ReadFile(dir.CaDir() / "issuing.crt");
+      if (!old_pem.ok()) return Fail(old_pem.status());
+      auto old_cert = ossl::CertFromPem(*old_pem);
+      if (!old_cert.ok()) return Fail(old_cert.status());
+      const std::string old_serial = ossl::SerialToHex(X509_get0_serialNumber(old_cert->get()));
+      auto passphrase = dir.LoadCaPassphrase();
+      if (!passphrase.ok()) return Fail(passphrase.status());
+      auto serial = new_pem.empty()
+                        ? CertificateAuthority::Rotate(dir, *config, *passphrase,
+                                                       *days > 0 ? *days : config->issuing_validity_days)
+                        : CertificateAuthority::RotateInstall(dir, *config, *passphrase, new_pem);
+      OPENSSL_cleanse(passphrase->data(), passphrase->size());
+      if (!serial.ok()) return Fail(serial.status());
+      if (auto store = Store::Open(dir.ResolveStoreUrl(*config)); store.ok()) {
+        AuditEntry entry;
+        entry.ts_ms = NowMillis();
+        AuditContext who = CliAudit("ca rotate");
+        entry.actor = who.actor;
+        entry.action = "ca.rotate";
+        entry.subject = *serial;
+        entry.reason = "new issuing CA; " + old_serial + " retired (answered for until its certificates expire)";
+        (void)(*store)->AppendAudit(entry);
+      }
+      NotifyServeOrWarn(dir);  // a running serve logs that it needs a restart
+      std::printf("issuing CA rotated: new %s, retired %s (kept in %s)\n", serial->c_str(), old_serial.c_str(),
+                  (dir.CaDir() / "retired").c_str());
+      std::printf("restart serve to issue with the new CA; devices and relying parties need the new chain "
+                  "(`femtoguard ca cert --chain`)\n");
+      return 0;
+    });
+  }
 
   auto* audit = app.add_subcommand("audit", "the audit log");
   audit->require_subcommand(1);

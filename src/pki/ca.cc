@@ -26,6 +26,11 @@ constexpr const char* kRootCert = "root.crt";
 constexpr const char* kRootKey = "root.key";
 constexpr const char* kIssuingCert = "issuing.crt";
 constexpr const char* kIssuingKey = "issuing.key";
+// Retired issuing CAs (ca rotate): retired/issuing-<serial>.{crt,key}.
+constexpr const char* kRetiredDir = "retired";
+// The serial of the issuing CA whose device certificates name "/crl" (the
+// one init made), written by the first rotation.
+constexpr const char* kLegacyCrl = "crl-legacy";
 
 // The subject key identifier must exist before AKI can refer to it, and the
 // conf-string extension API is the documented way to build both.
@@ -679,7 +684,237 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(const D
       out->tls_key_ = std::move(cred.second);
     }
   }
+  if (auto legacy = ReadFile(ca / kLegacyCrl); legacy.ok()) {
+    std::string serial = *legacy;
+    while (!serial.empty() && (serial.back() == '\n' || serial.back() == ' ')) serial.pop_back();
+    out->legacy_serial_ = serial;
+  }
+  // Retired issuing CAs still inside their validity: their certificates are
+  // answered for (OCSP, CRL) and renewed until they expire.
+  std::error_code ec;
+  if (fs::is_directory(ca / kRetiredDir, ec)) {
+    std::vector<std::pair<UnixMillis, Retired>> found;
+    for (const auto& entry : fs::directory_iterator(ca / kRetiredDir, ec)) {
+      const fs::path& crt = entry.path();
+      if (crt.extension() != ".crt" || crt.filename().string().rfind("issuing-", 0) != 0) continue;
+      FG_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(crt));
+      auto not_after = ossl::Asn1TimeToMillis(X509_get0_notAfter(cert.get()));
+      if (!not_after.ok() || *not_after <= NowMillis()) continue;  // expired: nothing it issued verifies
+      fs::path key_path = crt;
+      key_path.replace_extension(".key");
+      auto key = ReadCaKey(key_path, passphrase);
+      if (!key.ok()) return Status::Internal("retired issuing CA " + crt.string() + ": " + key.status().message());
+      if (X509_check_private_key(cert.get(), key->get()) != 1) {
+        ERR_clear_error();
+        return Status::Internal("retired issuing CA " + crt.string() + ": the key does not match");
+      }
+      auto not_before = ossl::Asn1TimeToMillis(X509_get0_notBefore(cert.get()));
+      found.emplace_back(not_before.ok() ? *not_before : 0, Retired{std::move(cert), std::move(key).value()});
+    }
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (auto& f : found) out->retired_.push_back(std::move(f.second));
+  }
   return out;
+}
+
+namespace {
+
+// The CDP path of an issuing CA's device certificates: "/crl" for the CA
+// init made (certificates issued before any rotation name it), else
+// "/crl/<serial>".
+std::string CrlPathOf(const std::string& serial, const std::string& legacy_serial, bool current) {
+  if (legacy_serial.empty() ? current : serial == legacy_serial) return "/crl";
+  return "/crl/" + serial;
+}
+
+}  // namespace
+
+std::vector<CertificateAuthority::Issuer> CertificateAuthority::issuers() const {
+  std::vector<Issuer> out;
+  auto add = [&](X509* cert, EVP_PKEY* key, bool current) {
+    Issuer i;
+    i.cert = cert;
+    i.key = key;
+    i.serial = ossl::SerialToHex(X509_get0_serialNumber(cert));
+    i.crl_path = CrlPathOf(i.serial, legacy_serial_, current);
+    out.push_back(std::move(i));
+  };
+  add(issuing_cert_.get(), issuing_key_.get(), true);
+  for (const Retired& r : retired_) add(r.cert.get(), r.key.get(), false);
+  return out;
+}
+
+int CertificateAuthority::IssuerIndexOf(X509* leaf) const {
+  if (leaf == nullptr) return -1;
+  // Name and authority key identifier: both CAs have the same subject, the
+  // key identifier tells them apart.
+  if (X509_check_issued(issuing_cert_.get(), leaf) == X509_V_OK) return 0;
+  for (size_t i = 0; i < retired_.size(); ++i) {
+    if (X509_check_issued(retired_[i].cert.get(), leaf) == X509_V_OK) return static_cast<int>(i + 1);
+  }
+  ERR_clear_error();
+  return -1;
+}
+
+namespace {
+
+constexpr const char* kNextIssuingKey = "issuing.next.key";  // offline rotation, between the two steps
+
+Status RefuseHsmRotation(const Config& config) {
+  if (config.ca_hsm_uri.empty()) return Status::Ok();
+  return Status::FailedPrecondition(
+      "ca rotate: the issuing key is in an HSM (config ca.hsm); rotating an HSM key is not supported yet "
+      "(docs/pki.md); nothing was changed");
+}
+
+// The second half of every rotation: `new_cert` (already checked: a CA
+// under this node's root, for `new_key`) becomes the issuing CA, the old one
+// is retired, the service credentials are re-made. Everything is made
+// first; the retired copy is written before the new files, so a failure
+// never loses the old CA.
+Result<std::string> InstallRotated(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                   X509* new_cert, EVP_PKEY* new_key) {
+  fs::path ca = dir.CaDir();
+  FG_ASSIGN_OR_RETURN(X509Ptr old_cert, ReadCert(ca / kIssuingCert));
+  {
+    // The passphrase opens the old key and the key is the certificate's:
+    // the retired copy must load again later.
+    FG_ASSIGN_OR_RETURN(auto old_key, ReadCaKey(ca / kIssuingKey, passphrase));
+    if (X509_check_private_key(old_cert.get(), old_key.get()) != 1) {
+      ERR_clear_error();
+      return Status::FailedPrecondition("ca rotate: the issuing key does not match the issuing certificate");
+    }
+  }
+  if (X509_cmp(old_cert.get(), new_cert) == 0) {
+    return Status::InvalidArgument("ca rotate: this issuing CA certificate is already the current one");
+  }
+  FG_ASSIGN_OR_RETURN(std::string old_key_pem, ReadFile(ca / kIssuingKey));  // as ReadCaKey left it
+  const std::string old_serial = ossl::SerialToHex(X509_get0_serialNumber(old_cert.get()));
+  FG_ASSIGN_OR_RETURN(std::string secret, ServiceKeySecret(new_key));
+  std::vector<std::pair<X509Ptr, ossl::EvpPkeyPtr>> services;
+  const auto specs = ServiceSpecs(config);
+  for (const ServiceSpec& spec : specs) {
+    FG_ASSIGN_OR_RETURN(auto made, MakeServiceCredential(config, spec, new_cert, new_key));
+    services.push_back(std::move(made));
+  }
+  std::error_code ec;
+  fs::create_directories(ca / kRetiredDir, ec);
+  if (ec) return Status::Internal("cannot create " + (ca / kRetiredDir).string() + ": " + ec.message());
+  fs::permissions(ca / kRetiredDir, fs::perms::owner_all, ec);
+  const fs::path retired = ca / kRetiredDir / ("issuing-" + old_serial);
+  Status s = WriteFileAtomic(retired.string() + ".key", old_key_pem, 0600);
+  OPENSSL_cleanse(old_key_pem.data(), old_key_pem.size());
+  FG_RETURN_IF_ERROR(s);
+  FG_RETURN_IF_ERROR(WriteCert(retired.string() + ".crt", old_cert.get()));
+  if (!fs::exists(ca / kLegacyCrl)) FG_RETURN_IF_ERROR(WriteFileAtomic(ca / kLegacyCrl, old_serial + "\n", 0644));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, new_key, passphrase));
+  FG_RETURN_IF_ERROR(WriteCert(ca / kIssuingCert, new_cert));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    FG_RETURN_IF_ERROR(WriteServiceKey(ca / (std::string(specs[i].file) + ".key"), services[i].second.get(), secret));
+    FG_RETURN_IF_ERROR(WriteCert(ca / (std::string(specs[i].file) + ".crt"), services[i].first.get()));
+  }
+  OPENSSL_cleanse(secret.data(), secret.size());
+  return ossl::SerialToHex(X509_get0_serialNumber(new_cert));
+}
+
+}  // namespace
+
+Result<std::string> CertificateAuthority::Rotate(const DataDir& dir, const Config& config,
+                                                 std::string_view passphrase, int validity_days) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
+  if (!fs::exists(ca / kRootKey)) {
+    return Status::FailedPrecondition(
+        "ca rotate needs the root key online (" + (ca / kRootKey).string() +
+        "); with the root kept elsewhere use `ca rotate --csr-out`, `ca sign-issuing` where the root is, then "
+        "`ca rotate --install` (docs/pki.md, \"Issuing CA rotation\"); nothing was changed");
+  }
+  if (validity_days < 1) return Status::InvalidArgument("ca rotate: validity must be at least one day");
+  FG_ASSIGN_OR_RETURN(X509Ptr root_cert, ReadCert(ca / kRootCert));
+  FG_ASSIGN_OR_RETURN(auto root_key, ReadCaKey(ca / kRootKey, passphrase));
+  if (X509_check_private_key(root_cert.get(), root_key.get()) != 1) {
+    ERR_clear_error();
+    return Status::FailedPrecondition("ca rotate: " + (ca / kRootKey).string() + " is not the root certificate's key");
+  }
+  UnixMillis now = NowMillis();
+  UnixMillis root_end = 0;
+  FG_ASSIGN_OR_RETURN(root_end, ossl::Asn1TimeToMillis(X509_get0_notAfter(root_cert.get())));
+  FG_ASSIGN_OR_RETURN(auto new_key, ossl::GenerateP256Key());
+  CertSpec issuing;
+  issuing.cn = config.ca_name + " Issuing CA";
+  issuing.org = config.ca_name;
+  issuing.subject_key = new_key.get();
+  issuing.issuer_cert = root_cert.get();
+  issuing.issuer_key = root_key.get();
+  issuing.not_before = now - 3600 * 1000;
+  issuing.not_after = std::min(now + Days(validity_days), root_end);
+  issuing.extensions = IssuingCaExtensions(config.public_url + "/crl/root");
+  FG_ASSIGN_OR_RETURN(auto new_cert, BuildCert(issuing));
+  return InstallRotated(dir, config, passphrase, new_cert.get(), new_key.get());
+}
+
+Result<std::string> CertificateAuthority::RotateRequest(const DataDir& dir, const Config& config,
+                                                        std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
+  if (!fs::exists(ca / kIssuingCert)) return Status::FailedPrecondition("ca rotate: no issuing CA to rotate");
+  if (fs::exists(ca / kNextIssuingKey)) {
+    return Status::AlreadyExists("ca rotate: a rotation is already pending (" + (ca / kNextIssuingKey).string() +
+                                 "); install its certificate with `ca rotate --install`, or delete that file to "
+                                 "start over");
+  }
+  // The passphrase must open the current key, or the new one would be
+  // written under a passphrase nobody can use with the old.
+  FG_ASSIGN_OR_RETURN(auto current, ReadCaKey(ca / kIssuingKey, passphrase));
+  FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
+  ossl::Ptr<X509_REQ, X509_REQ_free> req(X509_REQ_new());
+  FG_ASSIGN_OR_RETURN(auto subject, MakeName(config.ca_name + " Issuing CA", config.ca_name));
+  if (!req || !X509_REQ_set_version(req.get(), 0) || !X509_REQ_set_subject_name(req.get(), subject.get()) ||
+      !X509_REQ_set_pubkey(req.get(), key.get()) || X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
+    return ossl::Error("issuing CA request");
+  }
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return ossl::Error("writing the request");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  std::string pem(data, static_cast<size_t>(n));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kNextIssuingKey, key.get(), passphrase));
+  return pem;
+}
+
+Result<std::string> CertificateAuthority::RotateInstall(const DataDir& dir, const Config& config,
+                                                        std::string_view passphrase, std::string_view issuing_pem) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(RefuseHsmRotation(config));
+  if (!fs::exists(ca / kNextIssuingKey)) {
+    return Status::FailedPrecondition("ca rotate --install: no pending rotation (" + (ca / kNextIssuingKey).string() +
+                                      " is missing; make the request with `ca rotate --csr-out` first)");
+  }
+  auto issuing = ossl::CertFromPem(issuing_pem);
+  if (!issuing.ok()) return Status::InvalidArgument("new issuing CA certificate: not PEM");
+  // It must chain to THIS node's root: devices trust that one.
+  FG_ASSIGN_OR_RETURN(X509Ptr root, ReadCert(ca / kRootCert));
+  ossl::X509StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), root.get());
+  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), issuing->get(), nullptr) != 1) {
+    return ossl::Error("verification context");
+  }
+  if (X509_verify_cert(ctx.get()) != 1) {
+    std::string why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    ERR_clear_error();
+    return Status::InvalidArgument("the new issuing CA certificate does not verify under this node's root: " + why);
+  }
+  if (X509_check_ca(issuing->get()) < 1) return Status::InvalidArgument("the new issuing certificate is not a CA");
+  FG_ASSIGN_OR_RETURN(auto key, ReadCaKey(ca / kNextIssuingKey, passphrase));
+  if (X509_check_private_key(issuing->get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("the new issuing CA certificate is not for the key of the pending rotation");
+  }
+  FG_ASSIGN_OR_RETURN(std::string serial, InstallRotated(dir, config, passphrase, issuing->get(), key.get()));
+  std::error_code ec;
+  fs::remove(ca / kNextIssuingKey, ec);
+  return serial;
 }
 
 std::string CertificateAuthority::RootPem() const { return ossl::CertToPem(root_cert_.get()); }
@@ -698,6 +933,10 @@ Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view dev
   spec.not_after = not_after;
   spec.serial = serial;
   const std::string& base = config_.public_url;
+  // A rotated CA's certificates name its own CRL and certificate (docs/pki.md).
+  const std::string ca_serial = ossl::SerialToHex(X509_get0_serialNumber(issuing_cert_.get()));
+  const std::string crl_path = CrlPathOf(ca_serial, legacy_serial_, /*current=*/true);
+  const std::string ca_path = crl_path == "/crl" ? "/ca/issuing.crt" : "/ca/issuing-" + ca_serial + ".crt";
   std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
   if (issuing_in_hsm_) hsm_lock.lock();
   spec.extensions = {
@@ -706,17 +945,22 @@ Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view dev
       // clientAuth for TLS (EST re-enrolment, device config), ipsecIKE for IKEv2.
       {NID_ext_key_usage, "clientAuth,ipsecIKE"},
       {NID_subject_alt_name, "URI:" + DeviceUri(device_id)},
-      {NID_crl_distribution_points, "URI:" + base + "/crl"},
-      {NID_info_access, "OCSP;URI:" + base + "/ocsp,caIssuers;URI:" + base + "/ca/issuing.crt"},
+      {NID_crl_distribution_points, "URI:" + base + crl_path},
+      {NID_info_access, "OCSP;URI:" + base + "/ocsp,caIssuers;URI:" + base + ca_path},
   };
   return BuildCert(spec);
 }
 
 Result<ossl::X509CrlPtr> CertificateAuthority::SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,
-                                                       UnixMillis this_update, UnixMillis next_update) const {
+                                                       UnixMillis this_update, UnixMillis next_update,
+                                                       size_t issuer) const {
+  if (issuer > retired_.size()) return Status::InvalidArgument("SignCrl: no such issuing CA");
+  X509* ca_cert = issuer == 0 ? issuing_cert_.get() : retired_[issuer - 1].cert.get();
+  EVP_PKEY* ca_key = issuer == 0 ? issuing_key_.get() : retired_[issuer - 1].key.get();
+  const bool in_hsm = issuer == 0 && issuing_in_hsm_;
   ossl::X509CrlPtr crl(X509_CRL_new());
   if (!crl || !X509_CRL_set_version(crl.get(), 1) ||
-      !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuing_cert_.get()))) {
+      !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert))) {
     return ossl::Error("CRL header");
   }
   ossl::Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(this_update / 1000)));
@@ -751,12 +995,12 @@ Result<ossl::X509CrlPtr> CertificateAuthority::SignCrl(const std::vector<Certifi
   }
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuing_cert_.get(), nullptr, nullptr, crl.get(), 0);
+  X509V3_set_ctx(&ctx, ca_cert, nullptr, nullptr, crl.get(), 0);
   ossl::X509ExtPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
   if (!aki || !X509_CRL_add_ext(crl.get(), aki.get(), -1)) return ossl::Error("CRL AKI");
   std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
-  if (issuing_in_hsm_) hsm_lock.lock();
-  if (!X509_CRL_sort(crl.get()) || X509_CRL_sign(crl.get(), issuing_key_.get(), EVP_sha256()) <= 0) {
+  if (in_hsm) hsm_lock.lock();
+  if (!X509_CRL_sort(crl.get()) || X509_CRL_sign(crl.get(), ca_key, EVP_sha256()) <= 0) {
     return ossl::Error("signing CRL");
   }
   return crl;

@@ -72,6 +72,40 @@ class CertificateAuthority {
                                          const std::vector<std::string>& revoked_serials, int64_t crl_number,
                                          UnixMillis this_update, UnixMillis next_update);
 
+  // ---- rotation (docs/pki.md, "Issuing CA rotation") ----
+  // With the root key online in DIR/ca/root.key: a new issuing key (a file
+  // under `passphrase`) and certificate signed by the root, valid
+  // `validity_days` (never past the root). The old issuing CA moves to
+  // DIR/ca/retired/issuing-<serial>.{crt,key} (its key file as it was) and
+  // stays loaded (retired()) for OCSP, its CRL and renewals. The service
+  // credentials are re-made under the new CA. FailedPrecondition (nothing
+  // written) without the root key, or with the issuing key in an HSM.
+  // Returns the new issuing CA certificate's serial (hex).
+  static Result<std::string> Rotate(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                    int validity_days);
+  // The same with the root elsewhere, step 1: a new issuing key in
+  // DIR/ca/issuing.next.key (under `passphrase`) and its PKCS#10 request,
+  // PEM, for `ca sign-issuing` where the root is. Nothing else changes.
+  static Result<std::string> RotateRequest(const DataDir& dir, const Config& config, std::string_view passphrase);
+  // Step 2: `issuing_pem` must verify under this node's root, be a CA and
+  // be for the pending key; then as Rotate. Returns the new serial.
+  static Result<std::string> RotateInstall(const DataDir& dir, const Config& config, std::string_view passphrase,
+                                           std::string_view issuing_pem);
+
+  // An issuing CA this node answers for: the current one (index 0 of
+  // issuers()) or a retired one kept until its certificates expire.
+  struct Issuer {
+    X509* cert = nullptr;
+    EVP_PKEY* key = nullptr;
+    std::string serial;    // hex, of the CA certificate
+    std::string crl_path;  // "/crl" or "/crl/<serial>": the CDP path of its certificates
+  };
+  // Current first, then retired ones (newest first).
+  std::vector<Issuer> issuers() const;
+  // The index in issuers() of the CA that issued `leaf` (name and key
+  // identifier match, and the signature verifies), or -1.
+  int IssuerIndexOf(X509* leaf) const;
+
   X509* root_cert() const { return root_cert_.get(); }
   X509* issuing_cert() const { return issuing_cert_.get(); }
   EVP_PKEY* issuing_key() const { return issuing_key_.get(); }
@@ -99,8 +133,9 @@ class CertificateAuthority {
                                               const ASN1_INTEGER* serial) const;
 
   // Signs a CRL listing `revoked` (kHold entries carry reason certificateHold).
+  // `issuer` indexes issuers() (0: the current CA).
   Result<ossl::X509CrlPtr> SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,
-                                   UnixMillis this_update, UnixMillis next_update) const;
+                                   UnixMillis this_update, UnixMillis next_update, size_t issuer = 0) const;
 
   // Tests only: CA keys written from now on use PBKDF2 with 2,048 iterations
   // (the old cost) instead of scrypt, so that fixtures making a CA per test
@@ -127,6 +162,14 @@ class CertificateAuthority {
   ossl::EvpPkeyPtr cmp_key_;
   ossl::X509Ptr tls_cert_;
   ossl::EvpPkeyPtr tls_key_;
+  struct Retired {
+    ossl::X509Ptr cert;
+    ossl::EvpPkeyPtr key;
+  };
+  std::vector<Retired> retired_;  // newest first
+  // Serial (hex) of the issuing CA whose certificates name "/crl" (the CA
+  // made by init); empty: the current one (never rotated). ca/crl-legacy.
+  std::string legacy_serial_;
 };
 
 }  // namespace fg

@@ -11,10 +11,24 @@ namespace fg {
 
 Status CrlPublisher::Regenerate() {
   UnixMillis now = NowMillis();
-  FG_ASSIGN_OR_RETURN(auto revoked, store_.ListRevokedCertificates(now));
+  FG_ASSIGN_OR_RETURN(auto all_revoked, store_.ListRevokedCertificates(now));
+  // Only the certificates this CA issued (after `ca rotate` there are two).
+  std::vector<Certificate> revoked;
+  const bool one_ca = ca_.issuers().size() == 1;  // never rotated: all are its own
+  for (Certificate& c : all_revoked) {
+    int by = 0;  // no DER kept: the current CA's
+    if (!one_ca && !c.der.empty()) {
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(c.der.data());
+      ossl::X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
+      ERR_clear_error();
+      by = leaf ? ca_.IssuerIndexOf(leaf.get()) : -1;
+    }
+    if (by == static_cast<int>(issuer_)) revoked.push_back(std::move(c));
+  }
+  // One counter for every CA: each CA's CRL numbers still only grow.
   FG_ASSIGN_OR_RETURN(int64_t number, store_.NextCounter("crl_number"));
   UnixMillis next = now + static_cast<UnixMillis>(validity_s_) * kMillisPerSecond;
-  FG_ASSIGN_OR_RETURN(auto crl, ca_.SignCrl(revoked, number, now, next));
+  FG_ASSIGN_OR_RETURN(auto crl, ca_.SignCrl(revoked, number, now, next, issuer_));
   auto der = std::make_shared<const std::string>(ossl::CrlToDer(crl.get()));
   std::unordered_set<std::string> listed;
   for (const Certificate& c : revoked) listed.insert(c.serial);

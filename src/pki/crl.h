@@ -23,8 +23,10 @@ namespace fg {
 
 class CrlPublisher {
  public:
-  CrlPublisher(Store& store, const CertificateAuthority& ca, int validity_s)
-      : store_(store), ca_(ca), validity_s_(validity_s) {}
+  // The CRL of ca.issuers()[issuer] (0: the current CA): it lists the
+  // revoked and held certificates that CA issued, and is signed by it.
+  CrlPublisher(Store& store, const CertificateAuthority& ca, int validity_s, size_t issuer = 0)
+      : store_(store), ca_(ca), validity_s_(validity_s), issuer_(issuer) {}
 
   // Builds and signs a new CRL with the next CRL number.
   Status Regenerate();
@@ -40,6 +42,7 @@ class CrlPublisher {
   Store& store_;
   const CertificateAuthority& ca_;
   const int validity_s_;
+  const size_t issuer_;
 
   mutable std::mutex mutex_;
   std::shared_ptr<const std::string> der_;  // guarded by mutex_

@@ -475,11 +475,13 @@ PresentedCredential Enrolment::FromCertificate(X509* leaf, const std::vector<X50
   }
 
   // 2. One of our own device certificates: renewal / revocation requests.
-  if (X509_check_issued(ca_.issuing_cert(), leaf) == X509_V_OK) {
+  // After `ca rotate`, certificates of the retired CA too (cross-over): a
+  // renewal gets a certificate of the current CA.
+  if (int by = ca_.IssuerIndexOf(leaf); by >= 0) {
     c.kind = EnrolmentKind::kRenewal;
     std::string serial = ossl::SerialToHex(X509_get0_serialNumber(leaf));
     c.credential = serial;
-    int err = VerifyChain(leaf, {ca_.root_cert()}, {ca_.issuing_cert()});
+    int err = VerifyChain(leaf, {ca_.root_cert()}, {ca_.issuers()[static_cast<size_t>(by)].cert});
     auto rec = store_.GetCertificate(serial);
     if (!rec.ok()) {
       c.refusal = "certificate " + serial + " is not known to this CA's store";

@@ -116,18 +116,51 @@ bool IsMinimalSingleRequest(std::string_view der) {
 
 OcspResponder::OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
                              size_t max_cached_entries)
-    : store_(store), ca_(ca), validity_s_(response_validity_s), max_cached_(max_cached_entries) {
-  X509* issuer = ca_.issuing_cert();
+    : store_(store),
+      ca_(ca),
+      validity_s_(response_validity_s),
+      max_cached_(max_cached_entries),
+      issuers_(ca.issuers()) {
   ossl::Asn1IntegerPtr zero(ASN1_INTEGER_new());
-  for (int nid : kHashNids) {
-    const EVP_MD* md = EVP_get_digestbynid(nid);
-    ossl::OcspCertIdPtr id(
-        OCSP_cert_id_new(md, X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), zero.get()));
-    if (id) issuer_ids_.emplace_back(nid, std::move(id));
+  for (size_t i = 0; i < issuers_.size(); ++i) {
+    X509* issuer = issuers_[i].cert;
+    for (int nid : kHashNids) {
+      const EVP_MD* md = EVP_get_digestbynid(nid);
+      ossl::OcspCertIdPtr id(
+          OCSP_cert_id_new(md, X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), zero.get()));
+      if (id) issuer_ids_.push_back({i, nid, std::move(id)});
+    }
   }
   malformed_der_ = std::make_shared<const std::string>(StatusOnlyDer(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
   internal_error_der_ = std::make_shared<const std::string>(StatusOnlyDer(OCSP_RESPONSE_STATUS_INTERNALERROR));
   C();
+}
+
+int OcspResponder::MatchIssuer(OCSP_CERTID* cid) const {
+  ASN1_OBJECT* md_oid = nullptr;
+  OCSP_id_get0_info(nullptr, &md_oid, nullptr, nullptr, cid);
+  const int nid = md_oid ? OBJ_obj2nid(md_oid) : NID_undef;
+  // OCSP_id_issuer_cmp compares the hash algorithm, the name hash and the key hash.
+  for (const IssuerId& ours : issuer_ids_) {
+    if (ours.nid == nid && OCSP_id_issuer_cmp(cid, ours.id.get()) == 0) return static_cast<int>(ours.ca);
+  }
+  return -1;
+}
+
+bool OcspResponder::IssuedBy(const Certificate& cert, size_t ca) const {
+  // One CA (never rotated): everything in the store is its; no parsing on
+  // the path every node takes.
+  if (issuers_.size() == 1) return true;
+  if (cert.der.empty()) return false;  // cannot tell which of two
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(cert.der.data());
+  ossl::X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(cert.der.size())));
+  if (!leaf) {
+    ERR_clear_error();
+    return false;
+  }
+  bool issued = X509_check_issued(issuers_[ca].cert, leaf.get()) == X509_V_OK;
+  ERR_clear_error();
+  return issued;
 }
 
 OcspResponder::Status1 OcspResponder::Lookup(OCSP_CERTID* cid, std::string* cache_key) {
@@ -136,19 +169,22 @@ OcspResponder::Status1 OcspResponder::Lookup(OCSP_CERTID* cid, std::string* cach
   ASN1_INTEGER* serial = nullptr;
   OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, cid);
   int nid = md_oid ? OBJ_obj2nid(md_oid) : NID_undef;
-  const OCSP_CERTID* ours = nullptr;
-  for (const auto& [n, id] : issuer_ids_) {
-    if (n == nid) ours = id.get();
-  }
-  if (ours == nullptr || serial == nullptr || OCSP_id_issuer_cmp(cid, ours) != 0) {
+  const int ca = serial == nullptr ? -1 : MatchIssuer(cid);
+  if (ca < 0) {
     // Not our CA (or a hash we do not speak): we cannot vouch either way.
     st.status = V_OCSP_CERTSTATUS_UNKNOWN;
     st.cacheable = false;
     return st;
   }
+  st.ca = ca;
   std::string hex = ossl::SerialToHex(serial);
-  if (cache_key) *cache_key = std::to_string(nid) + "/" + hex;
+  if (cache_key) *cache_key = std::to_string(nid) + "/" + std::to_string(ca) + "/" + hex;
   auto cert = store_.GetCertificate(hex);
+  if (cert.ok() && !IssuedBy(*cert, static_cast<size_t>(ca))) {
+    // Ours, but another of our CAs issued it: for this CA the serial was
+    // never issued (never "good" under the wrong issuer).
+    cert = Status::NotFound("not issued by this CA");
+  }
   if (!cert.ok()) {
     if (cert.status().IsNotFound()) {
       st.status = V_OCSP_CERTSTATUS_REVOKED;
@@ -180,11 +216,11 @@ OcspResponder::Status1 OcspResponder::Lookup(OCSP_CERTID* cid, std::string* cach
 }
 
 Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*, Status1>>& items,
-                                        OCSP_REQUEST* nonce_from, UnixMillis now) {
+                                        OCSP_REQUEST* nonce_from, UnixMillis now, size_t ca) {
   ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
   auto this_update = GenTime(now);
-  std::shared_ptr<const Signer> signer = CurrentSigner();
-  auto next_update = GenTime(NextUpdate(now));
+  std::shared_ptr<const Signer> signer = CurrentSigner(ca);
+  auto next_update = GenTime(NextUpdate(now, ca));
   bool non_issued = false;
   for (const auto& [cid, st] : items) {
     auto revtime = GenTime(st.revoked_ms);
@@ -205,8 +241,10 @@ Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*
     if (!ext || !OCSP_BASICRESP_add_ext(bs.get(), ext.get(), -1)) return ossl::Error("extended revoke");
   }
   if (nonce_from != nullptr && OCSP_copy_nonce(bs.get(), nonce_from) <= 0) return ossl::Error("copy nonce");
-  X509* signer_cert = signer ? signer->cert.get() : ca_.ocsp_cert();
-  EVP_PKEY* signer_key = signer ? signer->key.get() : ca_.ocsp_key();
+  // Without an own signer: the CA's stored OCSP signer for the current CA,
+  // the retired CA's own key for a retired one (both authorized, §4.2.2.2).
+  X509* signer_cert = signer ? signer->cert.get() : ca == 0 ? ca_.ocsp_cert() : issuers_[ca].cert;
+  EVP_PKEY* signer_key = signer ? signer->key.get() : ca == 0 ? ca_.ocsp_key() : issuers_[ca].key;
   if (!OCSP_basic_sign(bs.get(), signer_cert, signer_key, EVP_sha256(), nullptr, OCSP_RESPID_KEY)) {
     return ossl::Error("signing OCSP response");
   }
@@ -217,11 +255,12 @@ Result<std::string> OcspResponder::Sign(const std::vector<std::pair<OCSP_CERTID*
 
 std::shared_ptr<const OcspResponder::Entry> OcspResponder::Put(const std::string& key,
                                                                std::shared_ptr<const std::string> der,
-                                                               int cert_status, UnixMillis now) {
+                                                               int cert_status, UnixMillis now, size_t ca) {
   auto entry = std::make_shared<Entry>();
   entry->der = std::move(der);
   entry->produced_ms = now;
   entry->cert_status = cert_status;
+  entry->ca = ca;
   std::unique_lock lock(mutex_);
   auto it = cache_.find(key);
   if (it == cache_.end()) {
@@ -257,7 +296,8 @@ OcspResponder::SharedReply OcspResponder::Hit(const Entry& entry) {
   Counters& c = C();
   c.cache_hit.Inc();
   (entry.cert_status == V_OCSP_CERTSTATUS_GOOD ? c.good : c.revoked).Inc();
-  return {entry.der, false, entry.produced_ms / 1000 * 1000, NextUpdate(entry.produced_ms) / 1000 * 1000};
+  return {entry.der, false, entry.produced_ms / 1000 * 1000,
+          NextUpdate(entry.produced_ms, entry.ca) / 1000 * 1000};
 }
 
 OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
@@ -305,21 +345,16 @@ OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request
     ASN1_OBJECT* md_oid = nullptr;
     ASN1_INTEGER* serial = nullptr;
     OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, cid);
-    if (serial != nullptr && md_oid != nullptr) {
-      std::string key = std::to_string(OBJ_obj2nid(md_oid)) + "/" + ossl::SerialToHex(serial);
+    // The issuer (name and key hash) picks the CA; the key holds its index.
+    const int ca = serial != nullptr && md_oid != nullptr ? MatchIssuer(cid) : -1;
+    if (ca >= 0) {
+      std::string key = std::to_string(OBJ_obj2nid(md_oid)) + "/" + std::to_string(ca) + "/" +
+                        ossl::SerialToHex(serial);
       std::shared_ptr<const Entry> entry;
       {
         std::shared_lock lock(mutex_);
         auto it = cache_.find(key);
-        // The issuer hashes must match too: the key holds only alg and serial.
-        if (it != cache_.end() && now < it->second->produced_ms + fresh_for) {
-          for (const auto& [nid, ours] : issuer_ids_) {
-            if (nid == OBJ_obj2nid(md_oid) && OCSP_id_issuer_cmp(cid, ours.get()) == 0) {
-              entry = it->second;
-              break;
-            }
-          }
-        }
+        if (it != cache_.end() && now < it->second->produced_ms + fresh_for) entry = it->second;
       }
       if (entry) {
         Index(request_der, entry);
@@ -346,34 +381,60 @@ OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request
     }
     items.emplace_back(cid, st);
   }
-  auto der = Sign(items, has_nonce ? req.get() : nullptr, now);
+  // One signer per response: the CA of the first CertID that is ours. A
+  // CertID of another of our CAs in the same request cannot be vouched for
+  // by that signer: "unknown".
+  size_t signer_ca = 0;
+  for (const auto& item : items) {
+    if (item.second.ca >= 0) {
+      signer_ca = static_cast<size_t>(item.second.ca);
+      break;
+    }
+  }
+  for (auto& item : items) {
+    if (item.second.ca >= 0 && static_cast<size_t>(item.second.ca) != signer_ca) {
+      item.second = Status1{};
+      cacheable = false;
+    }
+  }
+  auto der = Sign(items, has_nonce ? req.get() : nullptr, now, signer_ca);
   if (!der.ok()) {
     c.internal.Inc();
     return {internal_error_der_, false};
   }
   auto shared = std::make_shared<const std::string>(std::move(der).value());
   if (cacheable && !cache_key.empty()) {
-    auto entry = Put(cache_key, shared, items[0].second.status, now);
+    auto entry = Put(cache_key, shared, items[0].second.status, now, signer_ca);
     if (entry) Index(request_der, std::move(entry));
   }
-  return {std::move(shared), false, now / 1000 * 1000, NextUpdate(now) / 1000 * 1000};
+  return {std::move(shared), false, now / 1000 * 1000, NextUpdate(now, signer_ca) / 1000 * 1000};
 }
 
 void OcspResponder::Refresh(const std::vector<std::string>& serials) {
   UnixMillis now = NowMillis();
-  X509* issuer = ca_.issuing_cert();
   for (const std::string& hex : serials) {
     auto serial = ossl::SerialFromHex(hex);
     if (!serial.ok()) continue;
-    for (const auto& [nid, unused] : issuer_ids_) {
-      std::string key = std::to_string(nid) + "/" + hex;
+    // The CA that issued it gets a SHA-1 entry kept warm.
+    int issued_by = issuers_.size() == 1 ? 0 : -1;
+    if (auto cert = issued_by == 0 ? Result<Certificate>(Status::NotFound("one CA")) : store_.GetCertificate(hex);
+        cert.ok()) {
+      for (size_t i = 0; i < issuers_.size() && issued_by < 0; ++i) {
+        if (IssuedBy(*cert, i)) issued_by = static_cast<int>(i);
+      }
+    }
+    for (const IssuerId& ours : issuer_ids_) {
+      const int nid = ours.nid;
+      X509* issuer = issuers_[ours.ca].cert;
+      std::string key = std::to_string(nid) + "/" + std::to_string(ours.ca) + "/" + hex;
       bool present;
       {
         std::shared_lock lock(mutex_);
         present = cache_.count(key) > 0;
       }
-      // SHA-1 is always kept warm; other hashes only when someone asked.
-      if (!present && nid != NID_sha1) continue;
+      // SHA-1 is always kept warm for the issuing CA; other hashes and other
+      // CAs only when someone asked.
+      if (!present && (nid != NID_sha1 || static_cast<int>(ours.ca) != issued_by)) continue;
       ossl::OcspCertIdPtr cid(OCSP_cert_id_new(EVP_get_digestbynid(nid), X509_get_subject_name(issuer),
                                                X509_get0_pubkey_bitstr(issuer), serial->get()));
       Status1 st = Lookup(cid.get(), nullptr);
@@ -382,9 +443,9 @@ void OcspResponder::Refresh(const std::vector<std::string>& serials) {
         Drop(key);
         continue;
       }
-      auto der = Sign({{cid.get(), st}}, nullptr, now);
+      auto der = Sign({{cid.get(), st}}, nullptr, now, ours.ca);
       if (der.ok()) {
-        Put(key, std::make_shared<const std::string>(std::move(der).value()), st.status, now);
+        Put(key, std::make_shared<const std::string>(std::move(der).value()), st.status, now, ours.ca);
       } else {
         Drop(key);
       }
@@ -411,7 +472,7 @@ size_t OcspResponder::RefreshStale() {
     std::shared_lock lock(mutex_);
     for (const auto& [key, entry] : cache_) {
       if (now >= entry->produced_ms + validity_s_ * kMillisPerSecond / 4) {
-        stale.push_back(key.substr(key.find('/') + 1));
+        stale.push_back(key.substr(key.rfind('/') + 1));
       }
     }
   }
@@ -427,22 +488,22 @@ size_t OcspResponder::RefreshStale() {
   return stale.size();
 }
 
-std::shared_ptr<const OcspResponder::Signer> OcspResponder::CurrentSigner() const {
+std::shared_ptr<const OcspResponder::Signer> OcspResponder::CurrentSigner(size_t ca) const {
   std::lock_guard lock(signer_mutex_);
-  return signer_;
+  return ca < signers_.size() ? signers_[ca] : nullptr;
 }
 
-UnixMillis OcspResponder::NextUpdate(UnixMillis now) const {
+UnixMillis OcspResponder::NextUpdate(UnixMillis now, size_t ca) const {
   UnixMillis next = now + static_cast<UnixMillis>(validity_s_) * kMillisPerSecond;
-  if (auto signer = CurrentSigner()) next = std::min(next, signer->not_after_ms);
+  if (auto signer = CurrentSigner(ca)) next = std::min(next, signer->not_after_ms);
   return next;
 }
 
-Result<std::shared_ptr<const OcspResponder::Signer>> OcspResponder::MakeSigner(
-    int validity_s) const {
+Result<std::shared_ptr<const OcspResponder::Signer>> OcspResponder::MakeSigner(int validity_s,
+                                                                              size_t ca) const {
   FG_ASSIGN_OR_RETURN(auto key, ossl::GenerateP256Key());
   FG_ASSIGN_OR_RETURN(auto serial, CertificateAuthority::RandomSerial());
-  X509* issuer = ca_.issuing_cert();
+  X509* issuer = issuers_[ca].cert;
   ossl::X509Ptr cert(X509_new());
   const UnixMillis now = NowMillis();
   // Back-dated a little for relying parties whose clock runs behind.
@@ -483,7 +544,7 @@ Result<std::shared_ptr<const OcspResponder::Signer>> OcspResponder::MakeSigner(
       return ossl::Error(std::string("OCSP signer extension ") + OBJ_nid2sn(nid));
     }
   }
-  if (X509_sign(cert.get(), ca_.issuing_key(), EVP_sha256()) <= 0) {
+  if (X509_sign(cert.get(), issuers_[ca].key, EVP_sha256()) <= 0) {
     return ossl::Error("signing the OCSP signer certificate");
   }
   auto signer = std::make_shared<Signer>();
@@ -496,9 +557,13 @@ Result<std::shared_ptr<const OcspResponder::Signer>> OcspResponder::MakeSigner(
 
 Status OcspResponder::UseOwnSigner(int validity_s) {
   if (validity_s < 60) return Status::InvalidArgument("OCSP signer validity below 60 s");
-  FG_ASSIGN_OR_RETURN(auto signer, MakeSigner(validity_s));
+  std::vector<std::shared_ptr<const Signer>> signers;
+  for (size_t ca = 0; ca < issuers_.size(); ++ca) {
+    FG_ASSIGN_OR_RETURN(auto signer, MakeSigner(validity_s, ca));
+    signers.push_back(std::move(signer));
+  }
   std::lock_guard lock(signer_mutex_);
-  signer_ = std::move(signer);
+  signers_ = std::move(signers);
   signer_validity_s_ = validity_s;
   return Status::Ok();
 }
@@ -507,25 +572,31 @@ bool OcspResponder::RenewSignerIfDue() {
   int validity_s;
   {
     std::lock_guard lock(signer_mutex_);
-    if (!signer_) return false;
-    const UnixMillis half = signer_->made_ms + (signer_->not_after_ms - signer_->made_ms) / 2;
+    if (signers_.empty()) return false;
+    // All are made together: the first one's age speaks for all.
+    const Signer& first = *signers_.front();
+    const UnixMillis half = first.made_ms + (first.not_after_ms - first.made_ms) / 2;
     if (NowMillis() < half) return false;
     validity_s = signer_validity_s_;
   }
-  auto signer = MakeSigner(validity_s);
-  if (!signer.ok()) {
-    spdlog::error("OCSP: cannot renew the responder certificate: {}", signer.status().ToString());
-    return false;
+  std::vector<std::shared_ptr<const Signer>> signers;
+  for (size_t ca = 0; ca < issuers_.size(); ++ca) {
+    auto signer = MakeSigner(validity_s, ca);
+    if (!signer.ok()) {
+      spdlog::error("OCSP: cannot renew the responder certificate: {}", signer.status().ToString());
+      return false;
+    }
+    signers.push_back(std::move(signer).value());
   }
   {
     std::lock_guard lock(signer_mutex_);
-    signer_ = std::move(signer).value();
+    signers_ = std::move(signers);
   }
   // Every cached answer is re-signed by the new signer before the old expires.
   std::vector<std::string> serials;
   {
     std::shared_lock lock(mutex_);
-    for (const auto& [key, entry] : cache_) serials.push_back(key.substr(key.find('/') + 1));
+    for (const auto& [key, entry] : cache_) serials.push_back(key.substr(key.rfind('/') + 1));
   }
   std::sort(serials.begin(), serials.end());
   serials.erase(std::unique(serials.begin(), serials.end()), serials.end());
@@ -542,9 +613,9 @@ bool OcspResponder::RenewSignerIfDue() {
   return true;
 }
 
-ossl::X509Ptr OcspResponder::SignerCertForTest() const {
-  auto signer = CurrentSigner();
-  X509* c = signer ? signer->cert.get() : ca_.ocsp_cert();
+ossl::X509Ptr OcspResponder::SignerCertForTest(size_t ca) const {
+  auto signer = CurrentSigner(ca);
+  X509* c = signer ? signer->cert.get() : ca == 0 ? ca_.ocsp_cert() : issuers_[ca].cert;
   X509_up_ref(c);
   return ossl::X509Ptr(c);
 }

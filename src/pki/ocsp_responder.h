@@ -20,6 +20,16 @@
 // current entry. So a revocation stops the old answer as soon as Refresh
 // returns, on both paths.
 //
+// Several issuing CAs (after `ca rotate`: the current one and the retired
+// ones, CertificateAuthority::issuers()): a CertID is matched to one by its
+// issuerNameHash AND issuerKeyHash (the CAs share their subject name), and
+// the answer is signed by a responder certificate that CA issued (RFC 6960
+// §4.2.2.2), one in-memory signer per CA. A serial is "issued" by a CA only
+// when the store's certificate names that CA (its AKI): an old-CA serial
+// asked with the new CA's CertID is a serial that CA never issued. In one
+// request with CertIDs of two CAs, those of the CA other than the first's
+// are answered "unknown" (one signer per response).
+//
 // Answers: good (kValid), revoked with reason (kRevoked), revoked with
 // certificateHold (kHold: suspended device), unknown (CertID of another CA),
 // and for a serial this CA never issued, "revoked" with the extended-revoke
@@ -82,8 +92,8 @@ class OcspResponder {
   // With UseOwnSigner: past half of the signer's lifetime, makes a new one
   // and re-signs every cached response with it. True when it renewed.
   bool RenewSignerIfDue();
-  // The certificate responses are signed with now.
-  ossl::X509Ptr SignerCertForTest() const;
+  // The certificate responses for issuers()[ca] are signed with now.
+  ossl::X509Ptr SignerCertForTest(size_t ca = 0) const;
 
   // Re-reads the status of these serials and re-signs their cached responses.
   void Refresh(const std::vector<std::string>& serials);
@@ -101,6 +111,7 @@ class OcspResponder {
     std::shared_ptr<const std::string> der;
     UnixMillis produced_ms = 0;
     int cert_status = V_OCSP_CERTSTATUS_GOOD;  // for metrics on cache hits
+    size_t ca = 0;                             // index in issuers_
     // Set, under mutex_ held exclusively, once the entry is no longer the
     // one in cache_ (replaced or dropped). Read under mutex_ (shared).
     bool superseded = false;
@@ -117,14 +128,20 @@ class OcspResponder {
     UnixMillis revoked_ms = 0;
     bool non_issued = false;
     bool cacheable = true;
+    int ca = -1;  // index in issuers_, -1: none of ours
   };
 
+  // The index in issuers_ of the CA `cid` names (name and key hash), or -1.
+  int MatchIssuer(OCSP_CERTID* cid) const;
+  // Whether the store's certificate `cert` was issued by issuers_[ca].
+  bool IssuedBy(const Certificate& cert, size_t ca) const;
   Status1 Lookup(OCSP_CERTID* cid, std::string* cache_key);
+  // Signed by the responder of issuers_[ca].
   Result<std::string> Sign(const std::vector<std::pair<OCSP_CERTID*, Status1>>& items, OCSP_REQUEST* nonce_from,
-                           UnixMillis now);
+                           UnixMillis now, size_t ca);
   // Caches `der` under `key` (unless full); returns the entry, or null.
   std::shared_ptr<const Entry> Put(const std::string& key, std::shared_ptr<const std::string> der, int cert_status,
-                                   UnixMillis now);
+                                   UnixMillis now, size_t ca);
   // Drops `key` (e.g. the store could not be read): it must not be served.
   void Drop(const std::string& key);
   // Remembers that `request_der` is answered by `entry` (if it is a minimal
@@ -140,25 +157,34 @@ class OcspResponder {
     UnixMillis made_ms = 0;  // notBefore is back-dated; the lifetime counts from here
     UnixMillis not_after_ms = 0;
   };
-  Result<std::shared_ptr<const Signer>> MakeSigner(int validity_s) const;
-  std::shared_ptr<const Signer> CurrentSigner() const;
+  Result<std::shared_ptr<const Signer>> MakeSigner(int validity_s, size_t ca) const;
+  std::shared_ptr<const Signer> CurrentSigner(size_t ca) const;
   // nextUpdate for a response produced at `now`: validity, capped by the signer.
-  UnixMillis NextUpdate(UnixMillis now) const;
+  UnixMillis NextUpdate(UnixMillis now, size_t ca) const;
 
   Store& store_;
   const CertificateAuthority& ca_;
   const int validity_s_;
   mutable std::mutex signer_mutex_;
-  std::shared_ptr<const Signer> signer_;  // guarded by signer_mutex_; null = the CA's
-  int signer_validity_s_ = 0;             // guarded by signer_mutex_
+  // Guarded by signer_mutex_; one per issuers_ entry, or empty: the CA's
+  // stored OCSP signer for the current CA, the CA key itself for retired ones.
+  std::vector<std::shared_ptr<const Signer>> signers_;
+  int signer_validity_s_ = 0;  // guarded by signer_mutex_
   const size_t max_cached_;
-  // Our issuer's CertID per hash algorithm (serial ignored), by NID.
-  std::vector<std::pair<int, ossl::OcspCertIdPtr>> issuer_ids_;
+  // The issuing CAs answered for (constant after construction).
+  const std::vector<CertificateAuthority::Issuer> issuers_;
+  // Each issuer's CertID per hash algorithm (serial ignored).
+  struct IssuerId {
+    size_t ca;
+    int nid;
+    ossl::OcspCertIdPtr id;
+  };
+  std::vector<IssuerId> issuer_ids_;
   std::shared_ptr<const std::string> malformed_der_;
   std::shared_ptr<const std::string> internal_error_der_;
 
   mutable std::shared_mutex mutex_;
-  // Guarded by mutex_; key "<nid>/<serial hex>".
+  // Guarded by mutex_; key "<nid>/<issuer index>/<serial hex>".
   std::unordered_map<std::string, std::shared_ptr<Entry>> cache_;
   // Guarded by mutex_: exact request DER -> the entry served for it (maybe
   // superseded since: then not served from here). At most max_cached_.

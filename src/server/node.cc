@@ -153,7 +153,9 @@ class Node::Impl {
   std::unique_ptr<Store> store;
   std::unique_ptr<CertificateAuthority> ca;
   std::unique_ptr<OcspResponder> ocsp;
-  std::unique_ptr<CrlPublisher> crl;
+  std::unique_ptr<CrlPublisher> crl;  // the current issuing CA's
+  // After `ca rotate`: one per retired issuing CA, in ca->issuers() order from 1.
+  std::vector<std::unique_ptr<CrlPublisher>> retired_crls;
   std::unique_ptr<RootCrlPublisher> root_crl;
   std::unique_ptr<IssuancePolicy> policy;
   std::unique_ptr<Enrolment> enrolment;
@@ -249,11 +251,16 @@ class Node::Impl {
           if (crl_changed) break;
           auto cert = store->GetCertificate(serial);
           crl_changed = !cert.ok() || cert->status != CertStatus::kValid || crl->Lists(serial);
+          for (const auto& old : retired_crls) crl_changed = crl_changed || old->Lists(serial);
         }
       }
     }
     admission->PruneLandedBlocks(read_from_ms);
-    if (crl_changed) FG_RETURN_IF_ERROR(crl->Regenerate());
+    CheckCaOnDisk();  // `ca rotate` pokes us too
+    if (crl_changed) {
+      FG_RETURN_IF_ERROR(crl->Regenerate());
+      for (const auto& old : retired_crls) FG_RETURN_IF_ERROR(old->Regenerate());
+    }
     // charon caches OCSP answers until nextUpdate: a reactivated device would
     // stay refused, a suspended one admitted on a cached "good".
     if (status_changed && vici) {
@@ -313,6 +320,27 @@ class Node::Impl {
     if (n > 0) spdlog::info("terminated {} session(s) of {}: {}", n, device, why);
   }
 
+  // `ca rotate` changes ca/issuing.crt under a running serve, which keeps
+  // the CA it loaded until it restarts (docs/pki.md): say so, once, in the
+  // log and as the gauge femtoguard_ca_rotation_pending (1 until restart).
+  void CheckCaOnDisk() {
+    auto pem = ReadFile(dir.CaDir() / "issuing.crt");
+    if (!pem.ok()) return;
+    auto cert = ossl::CertFromPem(*pem);
+    const bool pending = cert.ok() && X509_cmp(cert->get(), ca->issuing_cert()) != 0;
+    Metrics::Global()
+        .GetGauge("femtoguard_ca_rotation_pending", {},
+                  "1 when the issuing CA on disk is not the one serve loaded (`ca rotate` ran): restart serve")
+        .Set(pending ? 1 : 0);
+    if (pending && !rotation_warned.exchange(true)) {
+      LogEvent(spdlog::level::warn, "ca",
+               {{"detail", "the issuing CA on disk (" +
+                               ossl::SerialToHex(X509_get0_serialNumber(cert->get())) +
+                               ") is not the one serve loaded: `ca rotate` ran; restart serve to issue with it"}});
+    }
+  }
+  std::atomic<bool> rotation_warned{false};
+
   // Suspends dormant devices (pki/dormancy.h); at start and then hourly.
   void SweepDormant() {
     // Admission keeps last-seen times in memory; write them first, or the
@@ -343,7 +371,11 @@ class Node::Impl {
         ticks = 0;
         ocsp->RefreshStale();
         if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
+        for (const auto& old : retired_crls) {
+          if (Status s = old->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL (retired CA): {}", s.ToString());
+        }
         if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
+        CheckCaOnDisk();
         if (++minutes >= 60) {
           minutes = 0;
           SweepDormant();
@@ -440,14 +472,40 @@ class Node::Impl {
       if (!der.ok()) return ocsp_get_reply(ocsp->RespondShared({}));  // malformedRequest, counted
       return ocsp_get_reply(ocsp->RespondShared(*der));
     });
-    http->Route("GET", "/crl", [this](const HttpRequest&) {
-      auto der = crl->Der();
-      if (!der) return HttpResponse::Text(503, "CRL not yet available\n");
-      HttpResponse resp;
-      resp.content_type = "application/pkix-crl";
-      resp.body = *der;
-      return resp;
-    });
+    // One CRL per issuing CA (docs/pki.md, "Issuing CA rotation"): at the
+    // path its certificates name, "/crl" for the CA init made, "/crl/<CA
+    // serial>" for a CA made by `ca rotate`. With no CA naming "/crl" any
+    // more, "/crl" serves the current CA's.
+    auto crl_route = [](const CrlPublisher* publisher) {
+      return [publisher](const HttpRequest&) {
+        auto der = publisher->Der();
+        if (!der) return HttpResponse::Text(503, "CRL not yet available\n");
+        HttpResponse resp;
+        resp.content_type = "application/pkix-crl";
+        resp.body = *der;
+        return resp;
+      };
+    };
+    const auto issuers = ca->issuers();
+    const CrlPublisher* at_crl = crl.get();
+    for (size_t i = 0; i < issuers.size(); ++i) {
+      const CrlPublisher* publisher = i == 0 ? crl.get() : retired_crls[i - 1].get();
+      if (issuers[i].crl_path == "/crl") {
+        at_crl = publisher;
+      } else {
+        http->Route("GET", issuers[i].crl_path, crl_route(publisher));
+      }
+      if (i > 0 || issuers[i].crl_path != "/crl") {
+        std::string der = ossl::CertToDer(issuers[i].cert);
+        http->Route("GET", "/ca/issuing-" + issuers[i].serial + ".crt", [der](const HttpRequest&) {
+          HttpResponse resp;
+          resp.content_type = "application/pkix-cert";
+          resp.body = der;
+          return resp;
+        });
+      }
+    }
+    http->Route("GET", "/crl", crl_route(at_crl));
     // The root's CRL: the issuing CA certificate's CRL distribution point.
     http->Route("GET", "/crl/root", [this](const HttpRequest&) {
       auto der = root_crl->Der();
@@ -662,6 +720,12 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   impl->ocsp = std::make_unique<OcspResponder>(*impl->store, *impl->ca, impl->config.ocsp_response_validity_s);
   FG_RETURN_IF_ERROR(impl->ocsp->UseOwnSigner(tuning.ocsp_signer_validity_s));
   impl->crl = std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s);
+  for (size_t i = 1; i < impl->ca->issuers().size(); ++i) {
+    impl->retired_crls.push_back(
+        std::make_unique<CrlPublisher>(*impl->store, *impl->ca, impl->config.crl_validity_s, i));
+    spdlog::info("issuing CA {} (retired) still answered for: OCSP, CRL at {}", impl->ca->issuers()[i].serial,
+                 impl->ca->issuers()[i].crl_path);
+  }
   // The root key is read (and decrypted) only when the root CRL is due.
   impl->root_crl = std::make_unique<RootCrlPublisher>(
       impl->dir, impl->ca->root_cert(),
@@ -732,6 +796,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
   FG_RETURN_IF_ERROR(impl->crl->Regenerate());
+  for (const auto& old : impl->retired_crls) FG_RETURN_IF_ERROR(old->Regenerate());
   if (Status s = impl->root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
   size_t warmed = impl->ocsp->Prewarm();
   spdlog::info("OCSP: {} responses pre-produced", warmed);
