@@ -43,20 +43,6 @@ HttpResponse JsonError(int status, std::string_view message) {
   return HttpResponse::Json(status, json{{"error", message}}.dump() + "\n");
 }
 
-// "a=1&b=x" -> value of `key` (no percent-decoding: values are ids).
-std::string QueryParam(std::string_view query, std::string_view key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    std::string_view kv = query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
-    size_t eq = kv.find('=');
-    if (eq != std::string_view::npos && kv.substr(0, eq) == key) return std::string(kv.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    pos = amp + 1;
-  }
-  return {};
-}
-
 // Idempotency-Key: what a client may name a batch with.
 bool ValidBatchId(std::string_view s) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -516,44 +502,6 @@ HttpResponse LiveDetection::PaymentCheck(const HttpRequest& request) {
               {"subject", subject.ToString("imsi")}};
   if (!d.femto.empty()) out["femtocell"] = d.femto;
   return HttpResponse::Json(200, out.dump() + "\n");
-}
-
-HttpResponse LiveDetection::ListAlerts(const HttpRequest& request) {
-  AlertFilter f;
-  f.rule = QueryParam(request.query, "rule");
-  f.device = QueryParam(request.query, "device");
-  std::string state = QueryParam(request.query, "state");
-  if (!state.empty()) {
-    bool found = false;
-    for (AlertState s : {AlertState::kOpen, AlertState::kPendingApproval, AlertState::kActed, AlertState::kDismissed}) {
-      if (AlertStateName(s) == state) {
-        f.state = s;
-        found = true;
-      }
-    }
-    if (!found) return JsonError(400, "state must be open, pending_approval, acted or dismissed");
-  }
-  std::string limit = QueryParam(request.query, "limit");
-  if (!limit.empty()) {
-    try {
-      f.limit = static_cast<size_t>(std::stoul(limit));
-    } catch (...) {
-      return JsonError(400, "limit must be a number");
-    }
-    f.limit = std::min<size_t>(f.limit, 10000);
-  }
-  auto alerts = impl_->store->ListAlerts(f);
-  if (!alerts.ok()) return JsonError(503, alerts.status().message());
-  json out = json::array();
-  for (const StoredAlert& a : *alerts) {
-    json j = json::parse(a.json, nullptr, false);
-    if (j.is_discarded()) continue;
-    j["state"] = AlertStateName(a.state);
-    j["actions_done"] = a.actions_done;
-    j["actions_pending"] = a.actions_pending;
-    out.push_back(std::move(j));
-  }
-  return HttpResponse::Json(200, json{{"alerts", out}}.dump() + "\n");
 }
 
 Status LiveDetection::Publish(const detect::Event& event) {

@@ -62,8 +62,6 @@ class LiveDetection {
   // POST /v1/payment/check {imsi, merchant, amount, channel[, ts]} ->
   // {"decision":"allow"|"step_up"|"deny","reasons":[...]}.
   HttpResponse PaymentCheck(const HttpRequest& request);
-  // GET /v1/alerts[?rule=R&device=D&state=S&limit=N].
-  HttpResponse ListAlerts(const HttpRequest& request);
 
   // An event produced inside the node (the SeGW gate): already decoded.
   Status Publish(const detect::Event& event);
