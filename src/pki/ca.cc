@@ -407,20 +407,20 @@ std::vector<std::pair<int, std::string>> IssuingCaExtensions(const std::string& 
   return out;
 }
 
-}  // namespace
-
-Status CertificateAuthority::Create(const DataDir& dir, const Config& config, std::string_view passphrase) {
-  fs::path ca = dir.CaDir();
+// Creates `ca` (0700) and refuses when any of `taken` is already there.
+Status PrepareCaDir(const fs::path& ca, std::initializer_list<const char*> taken) {
   std::error_code ec;
   fs::create_directories(ca, ec);
   if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
   fs::permissions(ca, fs::perms::owner_all, ec);
-  for (const char* f : {kRootCert, kRootKey, kIssuingCert, kIssuingKey}) {
+  for (const char* f : taken) {
     if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
   }
-  const bool hsm = !config.ca_hsm_uri.empty();
-  UnixMillis now = NowMillis();
+  return Status::Ok();
+}
 
+// A new self-signed root CA: its key and certificate.
+Result<std::pair<ossl::EvpPkeyPtr, X509Ptr>> MakeRootCa(const Config& config, UnixMillis now) {
   FG_ASSIGN_OR_RETURN(auto root_key, ossl::GenerateP256Key());
   CertSpec root;
   root.cn = config.ca_name + " Root CA";
@@ -431,21 +431,40 @@ Status CertificateAuthority::Create(const DataDir& dir, const Config& config, st
   root.not_after = now + Days(config.root_validity_days);
   root.extensions = {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
   FG_ASSIGN_OR_RETURN(auto root_cert, BuildCert(root));
+  return std::make_pair(std::move(root_key), std::move(root_cert));
+}
 
-  // In a token: made there (or found there), never in this process's memory.
-  FG_ASSIGN_OR_RETURN(auto issuing_key, hsm ? HsmIssuingKey(config, /*create=*/true) : ossl::GenerateP256Key());
+// An issuing CA certificate for `subject_key`, signed by the root, valid
+// until `not_after`, its CDP `root_crl_url` (IssuingCaExtensions).
+Result<X509Ptr> MakeIssuingCa(const Config& config, EVP_PKEY* subject_key, X509* root_cert, EVP_PKEY* root_key,
+                              UnixMillis now, UnixMillis not_after, const std::string& root_crl_url) {
   CertSpec issuing;
   issuing.cn = config.ca_name + " Issuing CA";
   issuing.org = config.ca_name;
-  issuing.subject_key = issuing_key.get();
-  issuing.issuer_cert = root_cert.get();
-  issuing.issuer_key = root_key.get();
+  issuing.subject_key = subject_key;
+  issuing.issuer_cert = root_cert;
+  issuing.issuer_key = root_key;
   issuing.not_before = now - 3600 * 1000;
-  issuing.not_after = now + Days(config.issuing_validity_days);
-  // The CDP names the root CRL, so strict relying parties (RFC 5280 §6.3,
-  // strongSwan `revocation = strict`) can decide the issuing CA's status.
-  issuing.extensions = IssuingCaExtensions(config.public_url + "/crl/root");
-  FG_ASSIGN_OR_RETURN(auto issuing_cert, BuildCert(issuing));
+  issuing.not_after = not_after;
+  issuing.extensions = IssuingCaExtensions(root_crl_url);
+  return BuildCert(issuing);
+}
+
+}  // namespace
+
+Status CertificateAuthority::Create(const DataDir& dir, const Config& config, std::string_view passphrase) {
+  fs::path ca = dir.CaDir();
+  FG_RETURN_IF_ERROR(PrepareCaDir(ca, {kRootCert, kRootKey, kIssuingCert, kIssuingKey}));
+  const bool hsm = !config.ca_hsm_uri.empty();
+  UnixMillis now = NowMillis();
+  FG_ASSIGN_OR_RETURN(auto root, MakeRootCa(config, now));
+  auto& [root_key, root_cert] = root;
+
+  // In a token: made there (or found there), never in this process's memory.
+  FG_ASSIGN_OR_RETURN(auto issuing_key, hsm ? HsmIssuingKey(config, /*create=*/true) : ossl::GenerateP256Key());
+  FG_ASSIGN_OR_RETURN(auto issuing_cert,
+                      MakeIssuingCa(config, issuing_key.get(), root_cert.get(), root_key.get(), now,
+                                    now + Days(config.issuing_validity_days), config.public_url + "/crl/root"));
 
   FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
   FG_RETURN_IF_ERROR(WriteCert(ca / kRootCert, root_cert.get()));
@@ -476,38 +495,16 @@ Result<ossl::EvpPkeyPtr> NodeIssuingKey(const fs::path& ca, const Config& config
 
 Status CertificateAuthority::CreateRoot(const DataDir& root_dir, const Config& config, std::string_view passphrase) {
   fs::path ca = root_dir.CaDir();
-  std::error_code ec;
-  fs::create_directories(ca, ec);
-  if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
-  fs::permissions(ca, fs::perms::owner_all, ec);
-  for (const char* f : {kRootCert, kRootKey}) {
-    if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
-  }
-  UnixMillis now = NowMillis();
-  FG_ASSIGN_OR_RETURN(auto root_key, ossl::GenerateP256Key());
-  CertSpec root;
-  root.cn = config.ca_name + " Root CA";
-  root.org = config.ca_name;
-  root.subject_key = root_key.get();
-  root.issuer_key = root_key.get();
-  root.not_before = now - 3600 * 1000;
-  root.not_after = now + Days(config.root_validity_days);
-  root.extensions = {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign,cRLSign"}};
-  FG_ASSIGN_OR_RETURN(auto root_cert, BuildCert(root));
-  FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root_key.get(), passphrase));
-  return WriteCert(ca / kRootCert, root_cert.get());
+  FG_RETURN_IF_ERROR(PrepareCaDir(ca, {kRootCert, kRootKey}));
+  FG_ASSIGN_OR_RETURN(auto root, MakeRootCa(config, NowMillis()));
+  FG_RETURN_IF_ERROR(WriteKey(ca / kRootKey, root.first.get(), passphrase));
+  return WriteCert(ca / kRootCert, root.second.get());
 }
 
 Result<std::string> CertificateAuthority::CreateIssuingRequest(const DataDir& dir, const Config& config,
                                                                std::string_view passphrase) {
   fs::path ca = dir.CaDir();
-  std::error_code ec;
-  fs::create_directories(ca, ec);
-  if (ec) return Status::Internal("cannot create " + ca.string() + ": " + ec.message());
-  fs::permissions(ca, fs::perms::owner_all, ec);
-  for (const char* f : {kRootKey, kIssuingCert, kIssuingKey}) {
-    if (fs::exists(ca / f)) return Status::AlreadyExists("CA file exists: " + (ca / f).string());
-  }
+  FG_RETURN_IF_ERROR(PrepareCaDir(ca, {kRootKey, kIssuingCert, kIssuingKey}));
   const bool hsm = !config.ca_hsm_uri.empty();
   FG_ASSIGN_OR_RETURN(auto key, hsm ? HsmIssuingKey(config, /*create=*/true) : ossl::GenerateP256Key());
   if (!hsm) FG_RETURN_IF_ERROR(WriteKey(ca / kIssuingKey, key.get(), passphrase));
@@ -549,16 +546,9 @@ Result<std::string> CertificateAuthority::SignIssuing(const DataDir& root_dir, c
   UnixMillis now = NowMillis();
   UnixMillis root_end = 0;
   FG_ASSIGN_OR_RETURN(root_end, ossl::Asn1TimeToMillis(X509_get0_notAfter(root_cert.get())));
-  CertSpec issuing;
-  issuing.cn = config.ca_name + " Issuing CA";
-  issuing.org = config.ca_name;
-  issuing.subject_key = pub;
-  issuing.issuer_cert = root_cert.get();
-  issuing.issuer_key = root_key.get();
-  issuing.not_before = now - 3600 * 1000;
-  issuing.not_after = std::min(now + Days(validity_days), root_end);  // never past the root
-  issuing.extensions = IssuingCaExtensions(root_crl_url);
-  FG_ASSIGN_OR_RETURN(auto cert, BuildCert(issuing));
+  FG_ASSIGN_OR_RETURN(auto cert, MakeIssuingCa(config, pub, root_cert.get(), root_key.get(), now,
+                                               std::min(now + Days(validity_days), root_end),  // never past the root
+                                               root_crl_url));
   return ossl::CertToPem(cert.get());
 }
 
@@ -840,16 +830,9 @@ Result<std::string> CertificateAuthority::Rotate(const DataDir& dir, const Confi
   UnixMillis root_end = 0;
   FG_ASSIGN_OR_RETURN(root_end, ossl::Asn1TimeToMillis(X509_get0_notAfter(root_cert.get())));
   FG_ASSIGN_OR_RETURN(auto new_key, ossl::GenerateP256Key());
-  CertSpec issuing;
-  issuing.cn = config.ca_name + " Issuing CA";
-  issuing.org = config.ca_name;
-  issuing.subject_key = new_key.get();
-  issuing.issuer_cert = root_cert.get();
-  issuing.issuer_key = root_key.get();
-  issuing.not_before = now - 3600 * 1000;
-  issuing.not_after = std::min(now + Days(validity_days), root_end);
-  issuing.extensions = IssuingCaExtensions(config.public_url + "/crl/root");
-  FG_ASSIGN_OR_RETURN(auto new_cert, BuildCert(issuing));
+  FG_ASSIGN_OR_RETURN(auto new_cert,
+                      MakeIssuingCa(config, new_key.get(), root_cert.get(), root_key.get(), now,
+                                    std::min(now + Days(validity_days), root_end), config.public_url + "/crl/root"));
   return InstallRotated(dir, config, passphrase, new_cert.get(), new_key.get());
 }
 
