@@ -43,7 +43,7 @@ class RegistryStore final : public Store {
   Result<std::vector<Certificate>> ListCertificates(std::optional<std::string_view>) override { return certs; }
   Result<std::vector<Endpoint>> ListEndpoints() override { return endpoints; }
   Result<std::vector<Block>> ListBlocks() override { return std::vector<Block>{}; }
-  using Store::RecordIssuedCertificate;
+  using CertificateLedger::RecordIssuedCertificate;
   Status AddDevice(const Device& device, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
   Status UpdateDeviceAttributes(const Device& device, const AuditContext& audit) override { return Status::Internal("not in the benchmark's store"); }
   Result<Device> GetDevice(std::string_view id) override { return Status::Internal("not in the benchmark's store"); }
@@ -82,6 +82,11 @@ class RegistryStore final : public Store {
   Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) override { return Status::Internal("not in the benchmark's store"); }
   Result<int64_t> LatestChangeSeq() override { return Status::Internal("not in the benchmark's store"); }
   Result<int64_t> NextCounter(std::string_view name) override { return Status::Internal("not in the benchmark's store"); }
+  Status UpsertNode(const NodeInfo&, const AuditContext&) override { return Status::Internal("not in the benchmark's store"); }
+  Status HeartbeatNode(std::string_view, UnixMillis, std::string_view) override { return Status::Internal("not in the benchmark's store"); }
+  Result<std::vector<NodeInfo>> ListNodes() override { return std::vector<NodeInfo>{}; }
+  Status RemoveNode(std::string_view, const AuditContext&) override { return Status::Internal("not in the benchmark's store"); }
+  std::string_view backend() const override { return "bench"; }
 };
 
 std::string Ip(uint32_t v) {

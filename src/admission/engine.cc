@@ -228,6 +228,7 @@ Status Engine::Apply(const Change& change) {
     case ChangeKind::kBlock:
       return snapshot_->ReloadBlocks(store_);
     case ChangeKind::kAlert:
+    case ChangeKind::kNode:
       return Status::Ok();
   }
   return Status::Ok();

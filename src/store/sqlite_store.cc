@@ -219,6 +219,17 @@ CREATE UNIQUE INDEX alerts_seq ON alerts (seq);
 ALTER TABLE alerts ADD COLUMN actions_skipped TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE alerts ADD COLUMN false_positive INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // Version 6 (issue 15, the cluster): the nodes serving this store.
+    R"sql(
+CREATE TABLE nodes (
+  id           TEXT PRIMARY KEY,
+  public_url   TEXT NOT NULL,
+  url_order    INTEGER NOT NULL DEFAULT 0,
+  joined_ms    INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL DEFAULT 0,
+  health       TEXT NOT NULL DEFAULT ''
+);
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -502,6 +513,8 @@ std::string_view ChangeKindName(ChangeKind k) {
       return "block";
     case ChangeKind::kAlert:
       return "alert";
+    case ChangeKind::kNode:
+      return "node";
   }
   return "unknown";
 }
@@ -512,6 +525,7 @@ Result<ChangeKind> ParseChangeKind(std::string_view s) {
   if (s == "endpoint") return ChangeKind::kEndpoint;
   if (s == "block") return ChangeKind::kBlock;
   if (s == "alert") return ChangeKind::kAlert;
+  if (s == "node") return ChangeKind::kNode;
   return Status::Internal("store: unknown change kind '" + std::string(s) + "'");
 }
 
@@ -2136,6 +2150,81 @@ Result<int64_t> SqliteStore::NextCounter(std::string_view name) {
     FG_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return Status::Internal("store: counter upsert returned no value");
     return s.Int(0);
+  });
+}
+
+// ---- nodes (issue 15, schema v6) ----
+
+Status SqliteStore::UpsertNode(const NodeInfo& node, const AuditContext& audit) {
+  if (node.id.empty() || node.public_url.empty()) return Status::InvalidArgument("a node needs an id and a public URL");
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    const UnixMillis now = NowMillis();
+    bool existed = false;
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT 1 FROM nodes WHERE id = ?1"));
+      s.BindText(1, node.id);
+      FG_ASSIGN_OR_RETURN(existed, s.Step());
+    }
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO nodes (id, public_url, url_order, joined_ms) "
+                                                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
+                                                 "public_url = excluded.public_url, url_order = excluded.url_order"));
+      s.BindText(1, node.id).BindText(2, node.public_url).BindInt(3, node.url_order)
+          .BindInt(4, node.joined_ms != 0 ? node.joined_ms : now);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    json detail = {{"public_url", node.public_url}, {"url_order", node.url_order}};
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, now, audit, existed ? "node.update" : "node.join", node.id, detail));
+    return sqlite::WriteChange(c, ChangeKind::kNode, node.id);
+  });
+}
+
+Status SqliteStore::HeartbeatNode(std::string_view id, UnixMillis when, std::string_view health_json) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE nodes SET heartbeat_ms = ?2, health = ?3 WHERE id = ?1"));
+    s.BindText(1, id).BindInt(2, when).BindText(3, health_json);
+    FG_RETURN_IF_ERROR(s.Run());
+    if (sqlite3_changes(c.handle()) == 0) return Status::NotFound("no node " + std::string(id));
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<NodeInfo>> SqliteStore::ListNodes() {
+  std::lock_guard lock(mutex_);
+  FG_ASSIGN_OR_RETURN(Statement s, conn_->Prepare("SELECT id, public_url, url_order, joined_ms, heartbeat_ms, health "
+                                                  "FROM nodes ORDER BY url_order, joined_ms, id"));
+  std::vector<NodeInfo> out;
+  for (;;) {
+    FG_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    NodeInfo n;
+    n.id = s.Text(0);
+    n.public_url = s.Text(1);
+    n.url_order = static_cast<int>(s.Int(2));
+    n.joined_ms = s.Int(3);
+    n.heartbeat_ms = s.Int(4);
+    n.health = s.Text(5);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Status SqliteStore::RemoveNode(std::string_view id, const AuditContext& audit) {
+  std::lock_guard lock(mutex_);
+  Connection& c = *conn_;
+  return c.WriteTransaction([&]() -> Status {
+    {
+      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("DELETE FROM nodes WHERE id = ?1"));
+      s.BindText(1, id);
+      FG_RETURN_IF_ERROR(s.Run());
+    }
+    if (sqlite3_changes(c.handle()) == 0) return Status::NotFound("no node " + std::string(id));
+    FG_RETURN_IF_ERROR(sqlite::WriteAudit(c, NowMillis(), audit, "node.remove", id, json::object()));
+    return sqlite::WriteChange(c, ChangeKind::kNode, id);
   });
 }
 

@@ -78,7 +78,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<std::string>> FindKeyOwner(std::string_view key_fp) override;
   // The two-argument form (kOperator) of the base class stays callable here.
-  using Store::RecordIssuedCertificate;
+  using CertificateLedger::RecordIssuedCertificate;
   Result<std::vector<std::string>> RecordIssuedCertificate(
       const Certificate& cert, const AuditContext& audit,
       const EnrolmentAuthorization& auth) override;
@@ -132,6 +132,13 @@ class SqliteStore final : public Store {
   Result<int64_t> LatestChangeSeq() override;
 
   Result<int64_t> NextCounter(std::string_view name) override;
+
+  Status UpsertNode(const NodeInfo& node, const AuditContext& audit) override;
+  Status HeartbeatNode(std::string_view id, UnixMillis when, std::string_view health_json) override;
+  Result<std::vector<NodeInfo>> ListNodes() override;
+  Status RemoveNode(std::string_view id, const AuditContext& audit) override;
+
+  std::string_view backend() const override { return "sqlite"; }
 
  private:
   explicit SqliteStore(std::unique_ptr<sqlite::Connection> conn);

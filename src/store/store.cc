@@ -2,7 +2,9 @@
 
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "store/sqlite_store.h"
@@ -38,6 +40,11 @@ std::string FoldReasonName(std::string_view s) {
 }
 
 }  // namespace
+
+void ChangeFeed::WaitForChange(int64_t after, int timeout_ms) {
+  (void)after;
+  if (timeout_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+}
 
 Result<std::unique_ptr<Store>> Store::Open(std::string_view url) {
   if (url.starts_with(kSqliteScheme)) {

@@ -79,7 +79,7 @@ struct AuditEntry {
 // One entry of the change feed: "something about `key` changed". Readers
 // (the OCSP cache, the CRL builder, later admission) poll ChangesSince and
 // re-read what they care about.
-enum class ChangeKind { kDevice, kCertificate, kEndpoint, kBlock, kAlert };
+enum class ChangeKind { kDevice, kCertificate, kEndpoint, kBlock, kAlert, kNode };
 struct Change {
   int64_t seq = 0;
   ChangeKind kind = ChangeKind::kDevice;
@@ -233,12 +233,26 @@ struct DeviceImport {
   std::optional<DeviceStatus> status;        // then SetDeviceStatus, with its certificate effects
 };
 
-class Store {
- public:
-  virtual ~Store() = default;
+// A node of the cluster (issue 15). One row per serving node.
+struct NodeInfo {
+  std::string id;          // "node-<hex>", chosen at init / node join
+  std::string public_url;  // the base URL devices reach it at (OCSP, CRL, CMP, EST)
+  int url_order = 0;       // position in the AIA / CDP lists of new certificates
+  UnixMillis joined_ms = 0;
+  UnixMillis heartbeat_ms = 0;  // 0 = never
+  std::string health;           // JSON object text from the last heartbeat; may be empty
+};
 
-  // Opens (creating if needed) and migrates the store at `url`.
-  static Result<std::unique_ptr<Store>> Open(std::string_view url);
+// What Store::Health reports.
+struct StoreHealth {
+  bool writable = true;  // false: the primary is unreachable (failover under way)
+  std::string detail;    // why, for /healthz; empty when writable
+};
+
+// Role: the registry of femtocells and their lifecycle.
+class DeviceRegistry {
+ public:
+  virtual ~DeviceRegistry() = default;
 
   // ---- devices ----
   // AlreadyExists when the id is taken.
@@ -266,6 +280,12 @@ class Store {
   // flush after a reconnect storm); unknown ids are skipped. Returns how
   // many rows were found.
   virtual Result<size_t> TouchDevices(const std::vector<std::pair<std::string, UnixMillis>>& seen) = 0;
+};
+
+// Role: issued certificates, their revocation, and the CRL number counter.
+class CertificateLedger {
+ public:
+  virtual ~CertificateLedger() = default;
 
   // ---- certificates ----
   // Device id the key is (or was) bound to, if any. The binding is permanent:
@@ -308,6 +328,17 @@ class Store {
   // (expired ones may leave the CRL, RFC 5280 §3.3).
   virtual Result<std::vector<Certificate>> ListRevokedCertificates(UnixMillis now) = 0;
 
+  // ---- counters ----
+  // Atomically increments and returns a named counter (CRL numbers).
+  virtual Result<int64_t> NextCounter(std::string_view name) = 0;
+};
+
+// Role: what authorises a first enrolment: one-time tokens, vendor CAs, the
+// legacy shared credential being migrated off.
+class EnrolmentCredentials {
+ public:
+  virtual ~EnrolmentCredentials() = default;
+
   // ---- enrolment credentials ----
   // AlreadyExists for a duplicate ref; NotFound for an unknown device.
   virtual Status AddBootstrapToken(const BootstrapToken& token, const AuditContext& audit) = 0;
@@ -323,6 +354,28 @@ class Store {
   virtual Result<std::vector<LegacyCredential>> ListLegacyCredentials() = 0;
   // Whether `device` already used the legacy credential `fp`.
   virtual Result<bool> LegacyCredentialUsed(std::string_view fp, std::string_view device) = 0;
+  // ---- bootstrap token custody (issue 14, schema v4) ----
+  // Bootstrap tokens, of one device or all, oldest first. Never a secret:
+  // the store has none.
+  virtual Result<std::vector<BootstrapToken>> ListBootstrapTokens(std::optional<std::string_view> device) {
+    (void)device;
+    return Status::FailedPrecondition("this store cannot list bootstrap tokens");
+  }
+  // Revokes an unused, unrevoked token: from then on CMP and EST refuse it
+  // (RecordIssuedCertificate re-checks in its transaction). Audited as
+  // "token.revoke" on the device. NotFound for an unknown ref;
+  // FailedPrecondition when already used or revoked.
+  virtual Status RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) {
+    (void)ref;
+    (void)audit;
+    return Status::FailedPrecondition("this store cannot revoke bootstrap tokens");
+  }
+};
+
+// Role: the SeGW / authentication endpoints and their rotation.
+class EndpointRegistry {
+ public:
+  virtual ~EndpointRegistry() = default;
 
   // ---- authentication endpoints ----
   // Each change writes a kEndpoint change-feed row (the endpoint.status event).
@@ -332,6 +385,12 @@ class Store {
   virtual Status SetEndpointStatus(std::string_view address, EndpointStatus status,
                                    const AuditContext& audit) = 0;
   virtual Result<std::vector<Endpoint>> ListEndpoints() = 0;
+};
+
+// Role: bearer tokens of the API.
+class ApiTokenStore {
+ public:
+  virtual ~ApiTokenStore() = default;
 
   // ---- API tokens (schema v3) ----
   virtual Status AddApiToken(const ApiToken& token, const AuditContext& audit) = 0;  // AlreadyExists
@@ -339,6 +398,12 @@ class Store {
   virtual Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) = 0;
   virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;
   virtual Status RevokeApiToken(std::string_view id, const AuditContext& audit) = 0;  // NotFound
+};
+
+// Role: alerts, the actions taken on them, and blocks.
+class ResponseLedger {
+ public:
+  virtual ~ResponseLedger() = default;
 
   // ---- blocks (schema v3) ----
   // Idempotent: adding an existing (kind, value) changes nothing and is OK.
@@ -374,8 +439,13 @@ class Store {
     }
     return Status::NotFound("no block " + std::string(kind) + ":" + std::string(value));
   }
+};
 
-  // ---- audit and change feed ----
+// Role: the append-only audit log.
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+
   // For events that are not state changes (refusals, detections).
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Aggregated rows (refused enrolments, one per source and minute, whose
@@ -389,30 +459,71 @@ class Store {
     return int64_t{0};
   }
   virtual Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) = 0;
+};
+
+// Role: the change feed. A table in the store, durable, with an increasing
+// seq: a reader that remembers the last seq it applied never misses a
+// change, whatever happened to it (restart, lost notification). On a store
+// shared by several nodes, seqs become visible in order: a reader never sees
+// seq N+1 before N is committed.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+
   // Entries with seq > `after`, oldest first, at most `limit`.
   virtual Result<std::vector<Change>> ChangesSince(int64_t after, size_t limit) = 0;
   virtual Result<int64_t> LatestChangeSeq() = 0;
 
-  // ---- counters ----
-  // Atomically increments and returns a named counter (CRL numbers).
-  virtual Result<int64_t> NextCounter(std::string_view name) = 0;
+  // Waits until a change after `after` may be there, at most `timeout_ms`.
+  // Only a hint (a wake-up, like PostgreSQL's LISTEN/NOTIFY): callers then
+  // read ChangesSince, and poll anyway. The default sleeps for the timeout.
+  virtual void WaitForChange(int64_t after, int timeout_ms);
+};
 
-  // ---- bootstrap token custody (issue 14, schema v4) ----
-  // Bootstrap tokens, of one device or all, oldest first. Never a secret:
-  // the store has none.
-  virtual Result<std::vector<BootstrapToken>> ListBootstrapTokens(std::optional<std::string_view> device) {
-    (void)device;
-    return Status::FailedPrecondition("this store cannot list bootstrap tokens");
-  }
-  // Revokes an unused, unrevoked token: from then on CMP and EST refuse it
-  // (RecordIssuedCertificate re-checks in its transaction). Audited as
-  // "token.revoke" on the device. NotFound for an unknown ref;
-  // FailedPrecondition when already used or revoked.
-  virtual Status RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) {
-    (void)ref;
-    (void)audit;
-    return Status::FailedPrecondition("this store cannot revoke bootstrap tokens");
-  }
+// Role: the nodes of a cluster sharing this store (one row on a single node).
+class NodeRegistry {
+ public:
+  virtual ~NodeRegistry() = default;
+
+  // Registers a node (`init`, `node join`) or updates its URL and order.
+  // Audited ("node.join" when new, "node.update" otherwise); writes a
+  // kNode change-feed row, so that every node re-reads the URL list.
+  virtual Status UpsertNode(const NodeInfo& node, const AuditContext& audit) = 0;
+  // The node's periodic "I am alive" with its health as JSON text. No audit,
+  // no change row. NotFound for an unknown node.
+  virtual Status HeartbeatNode(std::string_view id, UnixMillis when, std::string_view health_json) = 0;
+  // Every node, by (url_order, joined_ms).
+  virtual Result<std::vector<NodeInfo>> ListNodes() = 0;
+  // Audited ("node.remove"), with a kNode change row. NotFound when unknown.
+  virtual Status RemoveNode(std::string_view id, const AuditContext& audit) = 0;
+};
+
+// The whole store: every role, as one backend implements them. Code that
+// opens a store holds this; components take only the roles they use.
+class Store : public DeviceRegistry,
+              public CertificateLedger,
+              public EnrolmentCredentials,
+              public EndpointRegistry,
+              public ApiTokenStore,
+              public ResponseLedger,
+              public AuditLog,
+              public ChangeFeed,
+              public NodeRegistry {
+ public:
+  ~Store() override = default;
+
+  // Opens (creating if needed) and migrates the store at `url`:
+  // "sqlite:/path/store.db", or "postgresql://..." (a libpq connection URI,
+  // multi-host with target_session_attrs=read-write for failover).
+  static Result<std::unique_ptr<Store>> Open(std::string_view url);
+
+  // The backend's name for logs and `node list`: "sqlite" or "postgresql".
+  virtual std::string_view backend() const = 0;
+
+  // Whether the store takes writes now. While the database is unreachable
+  // (PostgreSQL failover), reads and writes fail with Unavailable and the
+  // node serves from its last state; /healthz and metrics say so.
+  virtual StoreHealth Health() { return StoreHealth{}; }
 };
 
 }  // namespace fg

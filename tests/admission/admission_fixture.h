@@ -28,7 +28,7 @@ class FailingStore final : public Store {
   explicit FailingStore(Store& s) : inner(s) {}
   Store& inner;
   std::atomic<bool> fail{false};
-  using Store::RecordIssuedCertificate;
+  using CertificateLedger::RecordIssuedCertificate;
 
   Status AddDevice(const Device& device, const AuditContext& audit) override {
     if (fail) return Status::Unavailable("store down (test)");
@@ -197,6 +197,27 @@ class FailingStore final : public Store {
   Result<int64_t> NextCounter(std::string_view name) override {
     if (fail) return Status::Unavailable("store down (test)");
     return inner.NextCounter(name);
+  }
+  Status UpsertNode(const NodeInfo& node, const AuditContext& audit) override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.UpsertNode(node, audit);
+  }
+  Status HeartbeatNode(std::string_view id, UnixMillis when, std::string_view health) override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.HeartbeatNode(id, when, health);
+  }
+  Result<std::vector<NodeInfo>> ListNodes() override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.ListNodes();
+  }
+  Status RemoveNode(std::string_view id, const AuditContext& audit) override {
+    if (fail) return Status::Unavailable("store down (test)");
+    return inner.RemoveNode(id, audit);
+  }
+  std::string_view backend() const override { return "failing"; }
+  StoreHealth Health() override {
+    if (fail) return StoreHealth{false, "store down (test)"};
+    return inner.Health();
   }
 };
 
