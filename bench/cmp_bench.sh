@@ -12,7 +12,7 @@
 #
 #   bench/cmp_bench.sh [--enrolments M] [--threads N] [--server-threads T]
 #                      [--rounds R] [--speed-seconds S] [--perf DIR]
-#                      [--femtoguard PATH]
+#                      [--femtoguard PATH] [--store sqlite|postgresql]
 #
 # Defaults: M = 1000 enrolments per run, client --threads 2, femtoguard
 # --threads 2, 2 interleaved rounds (best of each kept), openssl speed 3 s.
@@ -23,6 +23,9 @@
 # `perf record --call-graph dwarf -p PID`, not counted; data kept in DIR.
 # --femtoguard PATH: benchmark that femtoguard binary (e.g. one built from
 # another commit) instead of building the working tree's.
+# --store postgresql: the node's store is a PostgreSQL 15 server started by
+# the harness in its namespace (fsync on, bench/lib.sh pg_bench_start);
+# default sqlite (the embedded file).
 # Needs root (ip netns). Builds femtoguard and cmp_bench, cleans up after
 # itself, exits non-zero when any check fails. See BENCHMARKS.md.
 set -euo pipefail
@@ -39,6 +42,7 @@ SPEED_SECONDS=3
 PERF_DIR=""
 FG_SRC=""
 FG_REV="given with --femtoguard"
+STORE=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --enrolments) ENROLMENTS=${2:-}; shift 2 ;;
@@ -48,7 +52,8 @@ while [ $# -gt 0 ]; do
     --speed-seconds) SPEED_SECONDS=${2:-}; shift 2 ;;
     --perf) PERF_DIR=${2:-}; shift 2 ;;
     --femtoguard) FG_SRC=${2:-}; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --store) STORE=${2:-}; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "cmp_bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,6 +65,7 @@ done
 [ "$THREADS" -ge 1 ] && [ "$THREADS" -le 64 ] || { echo "cmp_bench: --threads 1..64" >&2; exit 2; }
 [ "$SERVER_THREADS" -ge 1 ] || { echo "cmp_bench: --server-threads >= 1" >&2; exit 2; }
 [ "$SPEED_SECONDS" -ge 1 ] && [ "$SPEED_SECONDS" -le 60 ] || { echo "cmp_bench: --speed-seconds 1..60" >&2; exit 2; }
+[ "$STORE" = sqlite ] || [ "$STORE" = postgresql ] || { echo "cmp_bench: --store sqlite|postgresql" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "cmp_bench: needs root for ip netns" >&2; exit 2; }
 if [ -n "$PERF_DIR" ]; then
   command -v perf >/dev/null || { echo "cmp_bench: --perf needs perf" >&2; exit 2; }
@@ -99,6 +105,7 @@ cleanup() {
   if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; fi
   stop_tree "$MOCK_PID"
   stop_tree "$FG_PID"
+  pg_bench_stop "$WORK/pg"
   if [ "$NS_CREATED" = 1 ]; then
     # Anything still in our own namespace was started by this script.
     for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
@@ -134,14 +141,20 @@ RUNS=$ROUNDS
 [ -n "$PERF_DIR" ] && RUNS=$((ROUNDS + 1))
 TOTAL=$((RUNS * ENROLMENTS))
 log "init; $TOTAL provisioned devices (device import), one bootstrap token each"
-"$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" --tls-listen "127.0.0.1:$TLS_PORT" >/dev/null
+STORE_ARGS=()
+if [ "$STORE" = postgresql ]; then
+  STORE_URL=$(pg_bench_start "$WORK/pg" 18450) || fail "PostgreSQL did not start"
+  STORE_ARGS=(--store "$STORE_URL")
+  log "store: PostgreSQL 15 at 127.0.0.1:18450 (fsync on)"
+fi
+inns "$FG" init --data "$DATA" --listen "127.0.0.1:$FG_PORT" --tls-listen "127.0.0.1:$TLS_PORT" "${STORE_ARGS[@]}" >/dev/null
 # The bearer-token API is on the TLS listener by default; this harness drives it with
 # plain-HTTP load generators on loopback, so it keeps the lab switch on (docs/operations.md).
 sed -i "s/plain_http: false/plain_http: true/" "$DATA"/config.yaml
-METRICS_TOKEN=$("$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
+METRICS_TOKEN=$(inns "$FG" token create --data "$DATA" --role operator --label bench 2>/dev/null)
 dev() { printf 'FGC-%06d' "$1"; }
 for i in $(seq 1 "$TOTAL"); do printf '{"device":"%s","status":"provisioned"}\n' "$(dev "$i")"; done > "$WORK/registry.jsonl"
-"$FG" device import --data "$DATA" --registry "$WORK/registry.jsonl" --reason bench >"$WORK/setup.log" 2>&1 \
+inns "$FG" device import --data "$DATA" --registry "$WORK/registry.jsonl" --reason bench >"$WORK/setup.log" 2>&1 \
   || { cat "$WORK/setup.log" >&2; fail "device import"; }
 grep -q ": $TOTAL added, 0 updated, 0 unchanged, 0 rejected" "$WORK/setup.log" || { cat "$WORK/setup.log" >&2; fail "device import did not add $TOTAL devices"; }
 
@@ -150,7 +163,7 @@ T0=$(date +%s)
 token() {  # i -> "i DEVICE REF SECRET"
   local d out
   d=$(dev "$1")
-  out=$("$FG" device token --data "$DATA" --device "$d") || { echo "device token $d failed" >&2; return 1; }
+  out=$(inns "$FG" device token --data "$DATA" --device "$d") || { echo "device token $d failed" >&2; return 1; }
   [[ $out =~ ^(tok-[0-9a-f]+)\ ([0-9a-f]+)$ ]] || { echo "device token $d printed: $out" >&2; return 1; }
   echo "$1 $d ${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
 }
@@ -315,7 +328,7 @@ fi
 # ---------------------------------------------------------------- after load
 log "after load: femtoguard cert list"
 kill -0 "$FG_PID" 2>/dev/null || fail "femtoguard died"
-"$FG" cert list --data "$DATA" > "$WORK/certs.txt" || fail "femtoguard cert list"
+inns "$FG" cert list --data "$DATA" > "$WORK/certs.txt" || fail "femtoguard cert list"
 CERTS=$(awk 'NR > 1 && NF' "$WORK/certs.txt" | wc -l)
 CERT_SERIALS=$(awk 'NR > 1 && NF { print $1 }' "$WORK/certs.txt" | sort -u | wc -l)
 CERT_DEVICES=$(awk 'NR > 1 && NF && $2 ~ /^FGC-/ { print $2 }' "$WORK/certs.txt" | sort -u | wc -l)
@@ -341,7 +354,7 @@ W() { local s="$*"; echo "${s//$WORK/\$W}"; }
 
 echo
 echo "================ CMP ir benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), $NPROC cores, $(openssl version | cut -d' ' -f1-2), load avg $LOAD_START -> $LOAD_END ================"
-echo "femtoguard: $(W "$FG_SRC") ($FG_REV)"
+echo "femtoguard: $(W "$FG_SRC") ($FG_REV), store: $STORE"
 echo "$ENROLMENTS enrolments per run, client --threads $THREADS, femtoguard --threads $SERVER_THREADS; $ROUNDS interleaved rounds, best of each kept"
 echo "setup: $TOTAL devices imported, $TOTAL bootstrap tokens from the CLI in $TOKEN_SECONDS s (one process per token: the slow part)"
 printf '%s\n' "${ROWS[@]}"
@@ -369,7 +382,7 @@ enrolment (PBM twice, POPO signature, decoding 3 certificates) is of the same or
 The mock verifies PBM and the POPO signature but signs no certificate and stores nothing.
 Commands (network namespace $NS with lo up; \$W = temp dir, \$W/bin = copies of $(W "$FG_SRC")
 and build/bench/cmp_bench; CA passphrase in FEMTOGUARD_CA_PASSPHRASE):
-  $(W "$FG") init --data \$W/data --listen 127.0.0.1:$FG_PORT --tls-listen 127.0.0.1:$TLS_PORT
+  $(W "$FG") init --data \$W/data --listen 127.0.0.1:$FG_PORT --tls-listen 127.0.0.1:$TLS_PORT ${STORE_ARGS[*]}
   $(W "$FG") device import --data \$W/data --registry \$W/registry.jsonl   # {"device":"FGC-000001","status":"provisioned"} ...
   $(W "$FG") device token --data \$W/data --device FGC-000001              # x $TOTAL -> \$W/tokens.R ("DEVICE REF SECRET")
   $(W "${FG_CMD[@]}")

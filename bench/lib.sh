@@ -37,3 +37,34 @@ wait_gone() {  # port
   done
   fail "port $1 still in use after 5 s"
 }
+
+# A PostgreSQL 15 server of the harness's own, for benchmarks on the cluster
+# store (issue 15): initdb in DIR (owned by the postgres user: initdb refuses
+# root), listening on 127.0.0.1:PORT and a socket in DIR, fsync on (what
+# production runs), inside the harness's namespace when the caller defines
+# `inns`, and a database "femtoguard". Prints the store URL. pg_bench_stop
+# stops it by its data dir (pg_ctl stop -m fast), the only server it touches.
+PG_BIN=/usr/lib/postgresql/15/bin
+pg_bench_start() {  # dir port -> store URL on stdout
+  local dir=$1 port=$2
+  [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL 15 is not installed (scripts/setup: postgresql-15)" >&2; return 1; }
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  chmod 700 "$dir"
+  # Every directory above DIR must let the postgres user through.
+  local up
+  up=$(dirname "$dir")
+  while [ "$up" != / ]; do chmod o+x "$up" 2>/dev/null || true; up=$(dirname "$up"); done
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/db" -A trust -U postgres >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  inns runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/db" -l "$dir/postgres.log" -w -t 30 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null \
+    || { cat "$dir/postgres.log" >&2; return 1; }
+  inns runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres femtoguard \
+    || return 1
+  echo "postgresql://postgres@127.0.0.1:$port/femtoguard"
+}
+pg_bench_stop() {  # dir
+  [ -f "$1/db/postmaster.pid" ] || return 0
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/db" -m fast -w stop >/dev/null 2>&1 || true
+}
