@@ -1,4 +1,4 @@
-#include "server/api_auth.h"
+#include "node/api_auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

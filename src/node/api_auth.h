@@ -20,7 +20,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {

@@ -5,7 +5,7 @@
 // CMP (/pkix/) and health. On the TLS listener: EST (/.well-known/est/), the
 // signed device config document (/v1/device/config) and, behind bearer
 // tokens, the API (metrics, /v1/admission, /v1/events, the payment check,
-// alerts; server/api_routes.h), which the plain listener refuses with 403
+// alerts; node/api_routes.h), which the plain listener refuses with 403
 // unless config api.plain_http keeps it there too (loopback only). EST and the
 // device config use client-certificate authentication. A change-feed follower keeps the OCSP cache and the CRL in step
 // with the store, both on a short poll and on demand through the control

@@ -1,4 +1,4 @@
-#include "server/node.h"
+#include "node/node.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -28,8 +28,8 @@
 #include "common/metrics.h"
 #include "common/pki_tuning.h"
 #include "segw/vici_segw.h"
-#include "server/live_detection.h"
-#include "server/node_gate.h"
+#include "node/live_detection.h"
+#include "node/node_gate.h"
 #include "pki/ca.h"
 #include "pki/cmp_server.h"
 #include "pki/enrolment.h"
@@ -40,10 +40,10 @@
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
 #include "response/webhook.h"
-#include "server/api_auth.h"
-#include "server/api_operator.h"
-#include "server/api_routes.h"
-#include "server/http.h"
+#include "node/api_auth.h"
+#include "node/api_operator.h"
+#include "node/api_routes.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {

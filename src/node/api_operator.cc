@@ -1,4 +1,4 @@
-#include "server/api_operator.h"
+#include "node/api_operator.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "server/live_detection.h"
+#include "node/live_detection.h"
 
 #include <openssl/crypto.h>
 

@@ -25,7 +25,7 @@
 #include "common/status.h"
 #include "detect/engine.h"
 #include "response/response.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {

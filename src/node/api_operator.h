@@ -13,9 +13,9 @@
 #include <functional>
 
 #include "response/response.h"
-#include "server/api_auth.h"
-#include "server/api_routes.h"
-#include "server/http.h"
+#include "node/api_auth.h"
+#include "node/api_routes.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {
