@@ -21,7 +21,12 @@
 namespace fg {
 
 struct OperatorApiContext {
-  Store& store;
+  // The store roles the operator API reads: alerts, a device's record and
+  // certificates, and its audit trail (the timeline).
+  ResponseLedger& alerts;
+  DeviceRegistry& devices;
+  CertificateLedger& certs;
+  AuditLog& audit;
   ApiAuth& auth;
   response::Responder& responder;
   std::string decision_log_path;  // admission decisions: the timeline's sessions; may be empty

@@ -345,7 +345,7 @@ class Node::Impl {
     api.Route("POST", "/v1/payment/check", {ApiRole::kPayments}, [this](const HttpRequest& req) {
       return detection->PaymentCheck(req);
     });
-    RegisterOperatorRoutes(api, {*store, *auth, detection->responder(),
+    RegisterOperatorRoutes(api, {*store, *store, *store, *store, *auth, detection->responder(),
                                  (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
     api.Route("GET", "/metrics", {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
