@@ -10,7 +10,7 @@
 
 #include "admission/api.h"
 #include "fuzz_env.h"
-#include "server/live_detection.h"
+#include "node/live_detection.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 //
 // This header is the contract between the decision engine (src/admission/),
 // the SeGW adapters (src/segw/: vici, `femtoguard admit`) and the HTTP API
-// (POST /v1/admission in src/server/node.cc).
+// (POST /v1/admission in src/node/node.cc).
 
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 
 // The JSON face of admission, for POST /v1/admission (wired in
-// src/server/node.cc behind a bearer token with role segw).
+// src/node/node.cc behind a bearer token with role segw).
 //
 // Request: the fields of a session.up event (DESIGN.md §3.4)
 //   {"device": "FG-1", "session": "7", "cert_fp": "sha256:...", "src_ip": "198.51.100.7",

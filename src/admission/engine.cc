@@ -84,7 +84,7 @@ Result<std::string> Engine::ReloadForDataDir(const DataDir& dir, const Config& c
   return summary;
 }
 
-Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy policy, EngineOptions options) {
+Result<std::unique_ptr<Engine>> Engine::Create(SnapshotSources store, AdmissionPolicy policy, EngineOptions options) {
   FG_ASSIGN_OR_RETURN(std::vector<NamedCheck> chain, BuildChain(policy, options.extra_checks));
   std::vector<CheckRegistration> extra_checks = options.extra_checks;  // options is moved below
   std::unique_ptr<DecisionLog> log;
@@ -102,7 +102,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(Store& store, AdmissionPolicy pol
   return engine;
 }
 
-Result<std::unique_ptr<Engine>> Engine::CreateForDataDir(Store& store, const DataDir& dir, const Config& config) {
+Result<std::unique_ptr<Engine>> Engine::CreateForDataDir(SnapshotSources store, const DataDir& dir, const Config& config) {
   FG_ASSIGN_OR_RETURN(AdmissionPolicy policy, AdmissionPolicy::LoadForDataDir(dir, config));
   EngineOptions options;
   if (!policy.cells_csv.empty()) {
@@ -116,7 +116,7 @@ Result<std::unique_ptr<Engine>> Engine::CreateForDataDir(Store& store, const Dat
   return Create(store, std::move(policy), std::move(options));
 }
 
-Engine::Engine(Store& store, AdmissionPolicy policy, EngineOptions options)
+Engine::Engine(SnapshotSources store, AdmissionPolicy policy, EngineOptions options)
     : store_(store), policy_(std::move(policy)), cells_(std::move(options.cells)) {
   Metrics& m = Metrics::Global();
   const char* help = "Admission decisions by outcome";
@@ -220,18 +220,34 @@ Status Engine::Apply(const Change& change) {
   if (!snapshot_) return load_status_;
   switch (change.kind) {
     case ChangeKind::kDevice:
-      return snapshot_->ApplyDevice(store_, change.key);
+      return snapshot_->ApplyDevice(store_.devices, store_.certs, change.key);
     case ChangeKind::kCertificate:
-      return snapshot_->ApplyCertificate(store_, change.key);
+      return snapshot_->ApplyCertificate(store_.certs, change.key);
     case ChangeKind::kEndpoint:
-      return snapshot_->ReloadEndpoints(store_);
+      return snapshot_->ReloadEndpoints(store_.endpoints);
     case ChangeKind::kBlock:
-      return snapshot_->ReloadBlocks(store_);
+      return snapshot_->ReloadBlocks(store_.blocks);
     case ChangeKind::kAlert:
     case ChangeKind::kNode:
       return Status::Ok();
   }
   return Status::Ok();
+}
+
+Status Engine::OnChanges(std::span<const Change> changes) {
+  Status first = Status::Ok();
+  const Change* block_change = nullptr;
+  for (const Change& c : changes) {
+    if (c.kind == ChangeKind::kBlock) {
+      block_change = &c;
+      continue;
+    }
+    if (Status s = Apply(c); !s.ok() && first.ok()) first = s;
+  }
+  if (block_change) {
+    if (Status s = Apply(*block_change); !s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 Decision Engine::Internal(std::string_view cause, std::string_view where, std::string_view message) {
@@ -428,7 +444,7 @@ Result<size_t> Engine::FlushLastSeen(UnixMillis min_advance_ms) {
   for (size_t begin = 0; begin < due.size(); begin += kChunk) {
     std::vector<std::pair<std::string, UnixMillis>> chunk(due.begin() + begin,
                                                           due.begin() + std::min(due.size(), begin + kChunk));
-    FG_ASSIGN_OR_RETURN(size_t found, store_.TouchDevices(chunk));
+    FG_ASSIGN_OR_RETURN(size_t found, store_.devices.TouchDevices(chunk));
     touched += found;
     std::shared_lock lock(snapshot_mu_);
     if (!snapshot_) continue;

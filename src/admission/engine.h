@@ -38,6 +38,7 @@
 #include "common/celldb.h"
 #include "common/config.h"
 #include "common/metrics.h"
+#include "store/change_subscriber.h"
 #include "store/store.h"
 
 namespace fg::admission {
@@ -51,15 +52,15 @@ struct EngineOptions {
   std::vector<CheckRegistration> extra_checks;
 };
 
-class Engine final : public Gate {
+class Engine final : public Gate, public ChangeSubscriber {
  public:
   // Fails only on a chain naming an unknown check or a decision log that
   // cannot be opened; a store that cannot be read makes an engine that
   // denies "internal" until it can.
-  static Result<std::unique_ptr<Engine>> Create(Store& store, AdmissionPolicy policy, EngineOptions options = {});
+  static Result<std::unique_ptr<Engine>> Create(SnapshotSources store, AdmissionPolicy policy, EngineOptions options = {});
   // The node's engine: AdmissionPolicy::LoadForDataDir, the cell database
   // named by the policy, and the decision log at DIR/log/admission.jsonl.
-  static Result<std::unique_ptr<Engine>> CreateForDataDir(Store& store, const DataDir& dir, const Config& config);
+  static Result<std::unique_ptr<Engine>> CreateForDataDir(SnapshotSources store, const DataDir& dir, const Config& config);
 
   ~Engine() override;
 
@@ -71,6 +72,12 @@ class Engine final : public Gate {
   // stale - decisions depending on it deny "internal" - until a later Apply
   // or Reload succeeds.
   Status Apply(const Change& change);
+  // ChangeSubscriber: Apply for each change of the page, except that the
+  // whole block list is reloaded once for the page, not once per block
+  // change (a mass block was quadratic: 25,000 blocks took serve's follower
+  // tens of minutes). Returns the first error; the rest is still applied.
+  std::string_view name() const override { return "admission"; }
+  Status OnChanges(std::span<const Change> changes) override;
   // Re-reads everything (e.g. after a gap in the change feed).
   Status Reload();
   // OK once a snapshot is loaded.
@@ -119,7 +126,7 @@ class Engine final : public Gate {
   };
   static constexpr size_t kStripes = 64;
 
-  Engine(Store& store, AdmissionPolicy policy, EngineOptions options);
+  Engine(SnapshotSources store, AdmissionPolicy policy, EngineOptions options);
   static Result<std::vector<NamedCheck>> BuildChain(const AdmissionPolicy& policy,
                                                     const std::vector<CheckRegistration>& extra_checks);
   Decision Decide(const AdmissionRequest& request, UnixMillis now, SessionStripe& stripe);
@@ -130,7 +137,7 @@ class Engine final : public Gate {
   Status TryLoad();
 
   // Constant after construction.
-  Store& store_;
+  const SnapshotSources store_;
   std::vector<CheckRegistration> extra_checks_;
   // Replaced as a whole by ReplacePolicy; read by decisions under a shared lock.
   mutable std::shared_mutex policy_mu_;

@@ -51,19 +51,19 @@ std::string NormalizeFingerprint(std::string_view fp) {
   return s;
 }
 
-Result<std::unique_ptr<Snapshot>> Snapshot::Load(Store& store) {
+Result<std::unique_ptr<Snapshot>> Snapshot::Load(SnapshotSources store) {
   auto snap = std::make_unique<Snapshot>();
-  FG_ASSIGN_OR_RETURN(std::vector<Device> devices, store.ListDevices({}));
+  FG_ASSIGN_OR_RETURN(std::vector<Device> devices, store.devices.ListDevices({}));
   snap->devices_.reserve(devices.size());
   for (const Device& d : devices) snap->PutDevice(d);
   devices.clear();
   devices.shrink_to_fit();
-  FG_ASSIGN_OR_RETURN(std::vector<Certificate> certs, store.ListCertificates(std::nullopt));
+  FG_ASSIGN_OR_RETURN(std::vector<Certificate> certs, store.certs.ListCertificates(std::nullopt));
   snap->certs_by_serial_.reserve(certs.size());
   for (const Certificate& c : certs) snap->PutCert(c);
-  FG_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, store.ListEndpoints());
+  FG_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, store.endpoints.ListEndpoints());
   snap->SetEndpoints(endpoints);
-  FG_ASSIGN_OR_RETURN(std::vector<Block> blocks, store.ListBlocks());
+  FG_ASSIGN_OR_RETURN(std::vector<Block> blocks, store.blocks.ListBlocks());
   snap->SetBlocks(blocks);
   return snap;
 }
@@ -133,13 +133,13 @@ void Snapshot::SetBlocks(const std::vector<Block>& blocks) {
   }
 }
 
-Status Snapshot::ApplyDevice(Store& store, std::string_view id) {
-  auto d = store.GetDevice(id);
+Status Snapshot::ApplyDevice(DeviceRegistry& devices, CertificateLedger& certs_ledger, std::string_view id) {
+  auto d = devices.GetDevice(id);
   if (!d.ok() && !d.status().IsNotFound()) {
     stale_devices_.emplace(id);
     return d.status();
   }
-  auto certs = store.ListCertificates(id);
+  auto certs = certs_ledger.ListCertificates(id);
   if (!certs.ok()) {
     stale_devices_.emplace(id);
     return certs.status();
@@ -156,7 +156,7 @@ Status Snapshot::ApplyDevice(Store& store, std::string_view id) {
   return Status::Ok();
 }
 
-Status Snapshot::ApplyCertificate(Store& store, std::string_view serial) {
+Status Snapshot::ApplyCertificate(CertificateLedger& store, std::string_view serial) {
   std::string key = NormalizeSerial(serial);
   auto c = store.GetCertificate(serial);
   if (!c.ok()) {
@@ -176,7 +176,7 @@ Status Snapshot::ApplyCertificate(Store& store, std::string_view serial) {
   return Status::Ok();
 }
 
-Status Snapshot::ReloadEndpoints(Store& store) {
+Status Snapshot::ReloadEndpoints(EndpointRegistry& store) {
   auto eps = store.ListEndpoints();
   if (!eps.ok()) {
     endpoints_stale_ = true;
@@ -187,7 +187,7 @@ Status Snapshot::ReloadEndpoints(Store& store) {
   return Status::Ok();
 }
 
-Status Snapshot::ReloadBlocks(Store& store) {
+Status Snapshot::ReloadBlocks(ResponseLedger& store) {
   auto blocks = store.ListBlocks();
   if (!blocks.ok()) {
     blocks_stale_ = true;

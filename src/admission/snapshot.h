@@ -79,6 +79,20 @@ std::string NormalizeSerial(std::string_view serial);
 // "sha256:<lower hex>"; a bare 64-digit hex gets the prefix.
 std::string NormalizeFingerprint(std::string_view fp);
 
+// The store roles the snapshot reads (and the engine: last-seen times go to
+// the device registry). A node passes its Store, which has them all.
+struct SnapshotSources {
+  DeviceRegistry& devices;
+  CertificateLedger& certs;
+  EndpointRegistry& endpoints;
+  ResponseLedger& blocks;
+
+  SnapshotSources(DeviceRegistry& d, CertificateLedger& c, EndpointRegistry& e, ResponseLedger& b)
+      : devices(d), certs(c), endpoints(e), blocks(b) {}
+  SnapshotSources(Store& store)  // NOLINT(google-explicit-constructor): every role of one store
+      : SnapshotSources(store, store, store, store) {}
+};
+
 class Snapshot {
  public:
   Snapshot() = default;
@@ -86,14 +100,14 @@ class Snapshot {
   Snapshot& operator=(const Snapshot&) = delete;
 
   // Everything from the store (replaces the current contents only on success).
-  static Result<std::unique_ptr<Snapshot>> Load(Store& store);
+  static Result<std::unique_ptr<Snapshot>> Load(SnapshotSources store);
 
   // Re-read one key. On a store error the key is marked stale (decisions
   // that depend on it fail closed) and the error is returned.
-  Status ApplyDevice(Store& store, std::string_view id);
-  Status ApplyCertificate(Store& store, std::string_view serial);
-  Status ReloadEndpoints(Store& store);
-  Status ReloadBlocks(Store& store);
+  Status ApplyDevice(DeviceRegistry& devices, CertificateLedger& certs, std::string_view id);
+  Status ApplyCertificate(CertificateLedger& certs, std::string_view serial);
+  Status ReloadEndpoints(EndpointRegistry& endpoints);
+  Status ReloadBlocks(ResponseLedger& blocks);
 
   const DeviceView* FindDevice(std::string_view id) const;
   const CertView* FindCertBySerial(std::string_view serial) const;

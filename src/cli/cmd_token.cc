@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/time.h"
-#include "server/api_auth.h"
+#include "node/api_auth.h"
 
 namespace fg::cli {
 

@@ -22,7 +22,7 @@
 #include "pki/ca.h"
 #include "response/webhook.h"
 #include "pki/crl.h"
-#include "server/node.h"
+#include "node/node.h"
 
 namespace fg::cli {
 

@@ -34,15 +34,15 @@ Result<size_t> LoadRegistryFile(const std::string& path, const Pseudonymizer& ps
   return registered;
 }
 
-Status SeedFromStore(Store& store, const SeedOptions& options, detect::World* world, detect::RuleSet* rules) {
+Status SeedFromStore(SeedSources store, const SeedOptions& options, detect::World* world, detect::RuleSet* rules) {
   if (options.devices) {
-    FG_ASSIGN_OR_RETURN(auto devices, store.ListDevices(DeviceFilter{}));
+    FG_ASSIGN_OR_RETURN(auto devices, store.devices.ListDevices(DeviceFilter{}));
     for (const Device& d : devices) world->Register(d);
   }
-  FG_ASSIGN_OR_RETURN(auto endpoints, store.ListEndpoints());
+  FG_ASSIGN_OR_RETURN(auto endpoints, store.endpoints.ListEndpoints());
   for (const Endpoint& e : endpoints) world->SetEndpointStatus(e.address, EndpointStatusName(e.status));
 
-  FG_ASSIGN_OR_RETURN(auto legacy, store.ListLegacyCredentials());
+  FG_ASSIGN_OR_RETURN(auto legacy, store.credentials.ListLegacyCredentials());
   if (!legacy.empty()) {
     for (const char* rule : {"cert.legacy", "cert.shared"}) {
       const detect::RuleConfig* existing = rules->Find(rule);
@@ -60,7 +60,7 @@ Status SeedFromStore(Store& store, const SeedOptions& options, detect::World* wo
   }
 
   if (options.blocks) {
-    FG_ASSIGN_OR_RETURN(auto blocks, store.ListBlocks());
+    FG_ASSIGN_OR_RETURN(auto blocks, store.blocks.ListBlocks());
     for (const Block& b : blocks) {
       if (b.kind == "device") {
         world->device(world->Intern(b.value)).blocked = true;

@@ -39,6 +39,19 @@ struct SeedOptions {
   // ({fp, cutoff (RFC 3339)}).
 };
 
-Status SeedFromStore(Store& store, const SeedOptions& options, detect::World* world, detect::RuleSet* rules);
+// The store roles the seed reads. A node passes its Store.
+struct SeedSources {
+  DeviceRegistry& devices;
+  EndpointRegistry& endpoints;
+  EnrolmentCredentials& credentials;
+  ResponseLedger& blocks;
+
+  SeedSources(DeviceRegistry& d, EndpointRegistry& e, EnrolmentCredentials& c, ResponseLedger& b)
+      : devices(d), endpoints(e), credentials(c), blocks(b) {}
+  SeedSources(Store& store)  // NOLINT(google-explicit-constructor): every role of one store
+      : SeedSources(store, store, store, store) {}
+};
+
+Status SeedFromStore(SeedSources store, const SeedOptions& options, detect::World* world, detect::RuleSet* rules);
 
 }  // namespace fg::ingest

@@ -9,6 +9,17 @@
 
 namespace fg {
 
+Status CrlPublisher::OnChanges(std::span<const Change> changes) {
+  for (const Change& c : changes) {
+    if (c.kind != ChangeKind::kCertificate) continue;
+    // Revoked or held now, or listed and maybe released: either way the
+    // CRL changes. A certificate that cannot be read counts as changed.
+    auto cert = store_.GetCertificate(c.key);
+    if (!cert.ok() || cert->status != CertStatus::kValid || Lists(c.key)) return Regenerate();
+  }
+  return Status::Ok();
+}
+
 Status CrlPublisher::Regenerate() {
   UnixMillis now = NowMillis();
   FG_ASSIGN_OR_RETURN(auto all_revoked, store_.ListRevokedCertificates(now));

@@ -17,16 +17,24 @@
 #include "common/ossl.h"
 #include "common/time.h"
 #include "pki/ca.h"
+#include "store/change_subscriber.h"
 #include "store/store.h"
 
 namespace fg {
 
-class CrlPublisher {
+// A change-feed subscriber: regenerates when a page revokes, holds or
+// releases a certificate; a new certificate (issuance, the common case)
+// leaves the CRL as it is.
+class CrlPublisher final : public ChangeSubscriber {
  public:
   // The CRL of ca.issuers()[issuer] (0: the current CA): it lists the
   // revoked and held certificates that CA issued, and is signed by it.
-  CrlPublisher(Store& store, const CertificateAuthority& ca, int validity_s, size_t issuer = 0)
-      : store_(store), ca_(ca), validity_s_(validity_s), issuer_(issuer) {}
+  CrlPublisher(CertificateLedger& certs, const CertificateAuthority& ca, int validity_s, size_t issuer = 0)
+      : store_(certs), ca_(ca), validity_s_(validity_s), issuer_(issuer),
+        name_(issuer == 0 ? "crl" : "crl-retired-" + std::to_string(issuer)) {}
+
+  std::string_view name() const override { return name_; }
+  Status OnChanges(std::span<const Change> changes) override;
 
   // Builds and signs a new CRL with the next CRL number.
   Status Regenerate();
@@ -39,10 +47,11 @@ class CrlPublisher {
   UnixMillis this_update() const;
 
  private:
-  Store& store_;
+  CertificateLedger& store_;
   const CertificateAuthority& ca_;
   const int validity_s_;
   const size_t issuer_;
+  const std::string name_;
 
   mutable std::mutex mutex_;
   std::shared_ptr<const std::string> der_;  // guarded by mutex_

@@ -6,7 +6,7 @@
 
 namespace fg {
 
-Result<DormancySweep> SuspendDormant(Store& store, int days, UnixMillis now, bool dry_run,
+Result<DormancySweep> SuspendDormant(DeviceRegistry& store, int days, UnixMillis now, bool dry_run,
                                      const std::string& actor) {
   DormancySweep out;
   if (days <= 0) return out;

@@ -19,7 +19,7 @@ struct DormancySweep {
 
 // Active devices only: provisioned ones have not been deployed yet and
 // suspended/decommissioned ones are already out.
-Result<DormancySweep> SuspendDormant(Store& store, int days, UnixMillis now, bool dry_run,
+Result<DormancySweep> SuspendDormant(DeviceRegistry& devices, int days, UnixMillis now, bool dry_run,
                                      const std::string& actor);
 
 }  // namespace fg

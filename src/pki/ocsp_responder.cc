@@ -114,7 +114,7 @@ bool IsMinimalSingleRequest(std::string_view der) {
 
 }  // namespace
 
-OcspResponder::OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
+OcspResponder::OcspResponder(CertificateLedger& store, const CertificateAuthority& ca, int response_validity_s,
                              size_t max_cached_entries)
     : store_(store),
       ca_(ca),
@@ -408,6 +408,15 @@ OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request
     if (entry) Index(request_der, std::move(entry));
   }
   return {std::move(shared), false, now / 1000 * 1000, NextUpdate(now, signer_ca) / 1000 * 1000};
+}
+
+Status OcspResponder::OnChanges(std::span<const Change> changes) {
+  std::vector<std::string> serials;
+  for (const Change& c : changes) {
+    if (c.kind == ChangeKind::kCertificate) serials.push_back(c.key);
+  }
+  if (!serials.empty()) Refresh(serials);
+  return Status::Ok();
 }
 
 void OcspResponder::Refresh(const std::vector<std::string>& serials) {

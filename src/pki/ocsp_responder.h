@@ -49,11 +49,14 @@
 #include "common/ossl.h"
 #include "common/time.h"
 #include "pki/ca.h"
+#include "store/change_subscriber.h"
 #include "store/store.h"
 
 namespace fg {
 
-class OcspResponder {
+// A change-feed subscriber (store/change_subscriber.h): a certificate change
+// re-signs that serial's cached responses (Refresh).
+class OcspResponder final : public ChangeSubscriber {
  public:
   static constexpr size_t kMaxRequestBytes = 16 * 1024;
   static constexpr int kMaxCertIdsPerRequest = 16;
@@ -75,7 +78,7 @@ class OcspResponder {
   // minimal request, one CertID, is ~75 bytes with SHA-1, ~170 with SHA-512).
   static constexpr size_t kMaxIndexedRequestBytes = 256;
 
-  OcspResponder(Store& store, const CertificateAuthority& ca, int response_validity_s,
+  OcspResponder(CertificateLedger& certs, const CertificateAuthority& ca, int response_validity_s,
                 size_t max_cached_entries = 2'000'000);
   OcspResponder(const OcspResponder&) = delete;
   OcspResponder& operator=(const OcspResponder&) = delete;
@@ -97,6 +100,9 @@ class OcspResponder {
 
   // Re-reads the status of these serials and re-signs their cached responses.
   void Refresh(const std::vector<std::string>& serials);
+  // ChangeSubscriber: Refresh of the page's kCertificate serials.
+  std::string_view name() const override { return "ocsp"; }
+  Status OnChanges(std::span<const Change> changes) override;
   // Pre-produces responses (SHA-1 CertIDs, the default of strongSwan and
   // `openssl ocsp`) for every certificate in the store. Returns how many.
   size_t Prewarm();
@@ -162,7 +168,7 @@ class OcspResponder {
   // nextUpdate for a response produced at `now`: validity, capped by the signer.
   UnixMillis NextUpdate(UnixMillis now, size_t ca) const;
 
-  Store& store_;
+  CertificateLedger& store_;
   const CertificateAuthority& ca_;
   const int validity_s_;
   mutable std::mutex signer_mutex_;

@@ -45,7 +45,7 @@ std::vector<std::string> SubjectsOf(const std::string& alert_json) {
 
 }  // namespace
 
-Responder::Responder(Store& store, Options options) : store_(store), options_(std::move(options)) {
+Responder::Responder(ResponderStore store, Options options) : store_(store), options_(std::move(options)) {
   if (!options_.webhook_url.empty()) webhook_ = StartWebhookOrLog(options_);
   worker_ = std::thread([this] { RunWorker(); });
 }
@@ -80,7 +80,7 @@ Result<bool> Responder::Handle(const detect::Alert& alert) {
 Result<bool> Responder::Attempt(Work& work) {
   const detect::Alert& alert = work.alert;
   if (!work.checked) {
-    auto known = store_.GetAlert(alert.id);
+    auto known = store_.responses.GetAlert(alert.id);
     if (known.ok()) {
       Metrics::Global().GetCounter("femtoguard_alerts_duplicate_total", {}, "Alerts already known by id").Inc();
       return false;
@@ -105,7 +105,7 @@ Result<bool> Responder::Attempt(Work& work) {
       Apply(stored, alert.subjects, alert.actions, audit, &work.done, &work.finished, &work.skipped));
   stored.actions_done = work.done;
   stored.actions_skipped = work.skipped;
-  FG_ASSIGN_OR_RETURN(bool inserted, store_.AddAlert(stored, audit));
+  FG_ASSIGN_OR_RETURN(bool inserted, store_.responses.AddAlert(stored, audit));
   if (inserted) {
     seclog::AlertRaised(alert.id, alert.rule, stored.severity, alert.device);  // once: only the insert logs
     Metrics::Global()
@@ -213,7 +213,7 @@ void Responder::RunWorker() {
 
 Status Responder::Approve(std::string_view alert_id, const AuditContext& audit) {
   std::lock_guard lock(mutex_);
-  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.GetAlert(alert_id));
+  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.responses.GetAlert(alert_id));
   if (alert.state != AlertState::kPendingApproval) {
     return Status::FailedPrecondition("alert " + alert.id + " is " + std::string(AlertStateName(alert.state)) +
                                       ", not waiting for approval");
@@ -230,21 +230,21 @@ Status Responder::Approve(std::string_view alert_id, const AuditContext& audit) 
   alert.actions_skipped.insert(alert.actions_skipped.end(), skipped.begin(), skipped.end());
   alert.actions_pending.clear();
   alert.state = AlertState::kActed;
-  return store_.UpdateAlert(alert, audit);
+  return store_.responses.UpdateAlert(alert, audit);
 }
 
 Status Responder::Dismiss(std::string_view alert_id, const AuditContext& audit) {
   std::lock_guard lock(mutex_);
-  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.GetAlert(alert_id));
+  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.responses.GetAlert(alert_id));
   if (alert.state == AlertState::kDismissed) return Status::Ok();
   alert.actions_pending.clear();
   alert.state = AlertState::kDismissed;
-  return store_.UpdateAlert(alert, audit);
+  return store_.responses.UpdateAlert(alert, audit);
 }
 
 Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, const AuditContext& audit) {
   std::lock_guard lock(mutex_);
-  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.GetAlert(alert_id));
+  FG_ASSIGN_OR_RETURN(StoredAlert alert, store_.responses.GetAlert(alert_id));
   UndoReport report;
   report.alert_id = alert.id;
   if (alert.false_positive) {
@@ -264,7 +264,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
   const auto placed_by_this_alert = [&](const Block& b) {
     if (b.alert_id == alert.id) return true;
     if (b.alert_id.empty()) return false;
-    auto owner = store_.GetAlert(b.alert_id);
+    auto owner = store_.responses.GetAlert(b.alert_id);
     return owner.ok() && owner->false_positive;
   };
   // A block is kept by (kind, value) with the alert that placed it; another
@@ -277,7 +277,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
     if (!others_loaded) {
       AlertFilter all;
       all.limit = 0;
-      FG_ASSIGN_OR_RETURN(others, store_.ListAlerts(all));
+      FG_ASSIGN_OR_RETURN(others, store_.responses.ListAlerts(all));
       others_loaded = true;
     }
     for (const StoredAlert& o : others) {
@@ -299,7 +299,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
   }
   for (const std::string& action : to_undo) {
     if (action == "revoke") {
-      FG_ASSIGN_OR_RETURN(auto certs, store_.ListCertificates(alert.device));
+      FG_ASSIGN_OR_RETURN(auto certs, store_.certs.ListCertificates(alert.device));
       std::string serials;
       for (const Certificate& c : certs) {
         if (c.status == CertStatus::kRevoked && c.reason == RevocationReason::kKeyCompromise) {
@@ -310,7 +310,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
            "a revoked certificate cannot be un-revoked" + (serials.empty() ? "" : " (" + serials + ")") +
                "; re-enrol the device: femtoguard device token --device " + alert.device);
     } else if (action == "suspend") {
-      auto device = store_.GetDevice(alert.device);
+      auto device = store_.devices.GetDevice(alert.device);
       if (!device.ok()) {
         if (!device.status().IsNotFound()) return device.status();
         step("suspend", "skipped", "device not registered");
@@ -322,7 +322,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
       }
       // Re-activate only if the suspension is still this alert's: an
       // operator's later suspension (or another alert's) stands.
-      FG_ASSIGN_OR_RETURN(auto entries, store_.ListAudit(AuditFilter{alert.device, 200}));
+      FG_ASSIGN_OR_RETURN(auto entries, store_.audit.ListAudit(AuditFilter{alert.device, 200}));
       const AuditEntry* last = nullptr;
       for (const AuditEntry& e : entries) {  // newest first
         if (e.action == "device.status") {
@@ -336,11 +336,11 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
                  "); set it with femtoguard device set-status");
         continue;
       }
-      FG_ASSIGN_OR_RETURN(auto t, store_.SetDeviceStatus(alert.device, DeviceStatus::kActive, undo));
+      FG_ASSIGN_OR_RETURN(auto t, store_.devices.SetDeviceStatus(alert.device, DeviceStatus::kActive, undo));
       step("suspend", "undone",
            "device re-activated; " + std::to_string(t.certs_released.size()) + " certificate(s) released from hold");
     } else if (action == "block") {
-      auto b = store_.GetBlock("device", alert.device);
+      auto b = store_.responses.GetBlock("device", alert.device);
       if (!b.ok()) {
         if (!b.status().IsNotFound()) return b.status();
         step("block", "skipped", "device is not blocked any more");
@@ -353,7 +353,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
         if (!other.empty()) {
           step("block", "skipped", "alert " + other + " also blocks the device; the block stays");
         } else {
-          FG_RETURN_IF_ERROR(store_.RemoveBlock("device", alert.device, undo));
+          FG_RETURN_IF_ERROR(store_.responses.RemoveBlock("device", alert.device, undo));
           step("block", "undone", "device unblocked");
         }
       }
@@ -361,7 +361,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
       size_t released = 0;
       std::string kept;
       for (const std::string& subject : SubjectsOf(alert.json)) {
-        auto b = store_.GetBlock("payments", subject);
+        auto b = store_.responses.GetBlock("payments", subject);
         if (!b.ok()) {
           if (!b.status().IsNotFound()) return b.status();
           continue;
@@ -375,7 +375,7 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
           kept += (kept.empty() ? "" : ", ") + subject + " (alert " + other + ")";
           continue;
         }
-        FG_RETURN_IF_ERROR(store_.RemoveBlock("payments", subject, undo));
+        FG_RETURN_IF_ERROR(store_.responses.RemoveBlock("payments", subject, undo));
         ++released;
       }
       std::string note = std::to_string(released) + " subscriber(s) released";
@@ -396,11 +396,11 @@ Result<UndoReport> Responder::DismissFalsePositive(std::string_view alert_id, co
   entry.subject = alert.id;
   entry.reason = undo.reason;
   entry.detail = json{{"device", alert.device}, {"steps", steps}}.dump();
-  FG_RETURN_IF_ERROR(store_.AppendAudit(entry));
+  FG_RETURN_IF_ERROR(store_.audit.AppendAudit(entry));
   alert.actions_pending.clear();
   alert.state = AlertState::kDismissed;
   alert.false_positive = true;
-  FG_RETURN_IF_ERROR(store_.UpdateAlert(alert, undo));  // last: a failure above is retried whole
+  FG_RETURN_IF_ERROR(store_.responses.UpdateAlert(alert, undo));  // last: a failure above is retried whole
   return report;
 }
 
@@ -439,11 +439,11 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
   const UnixMillis now = NowMillis();
   if (action == "revoke") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
-    FG_ASSIGN_OR_RETURN(auto certs, store_.ListCertificates(alert.device));
+    FG_ASSIGN_OR_RETURN(auto certs, store_.certs.ListCertificates(alert.device));
     int n = 0;
     for (const Certificate& c : certs) {
       if (c.status == CertStatus::kRevoked) continue;
-      FG_RETURN_IF_ERROR(store_.RevokeCertificate(c.serial, RevocationReason::kKeyCompromise, now, audit));
+      FG_RETURN_IF_ERROR(store_.certs.RevokeCertificate(c.serial, RevocationReason::kKeyCompromise, now, audit));
       seclog::CertificateRevoked(c.serial, alert.device, RevocationReasonName(RevocationReason::kKeyCompromise), audit.actor);
       ++n;
     }
@@ -452,13 +452,13 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
   }
   if (action == "suspend") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
-    auto t = store_.SetDeviceStatus(alert.device, DeviceStatus::kSuspended, audit);
+    auto t = store_.devices.SetDeviceStatus(alert.device, DeviceStatus::kSuspended, audit);
     if (!t.ok() && t.status().IsNotFound()) return Status::FailedPrecondition("device not registered");
     return t.status();
   }
   if (action == "block") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
-    auto existing = store_.GetBlock("device", alert.device);
+    auto existing = store_.responses.GetBlock("device", alert.device);
     if (existing.ok()) {
       // Ours (a retry after a crash): done. Anyone else's: nothing to do.
       if (existing->alert_id == alert.id) return Status::Ok();
@@ -467,7 +467,7 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
                                             : "device already blocked by alert " + existing->alert_id);
     }
     if (!existing.status().IsNotFound()) return existing.status();
-    return store_.AddBlock(Block{"device", alert.device, alert.id, alert.rule, now}, audit);
+    return store_.responses.AddBlock(Block{"device", alert.device, alert.id, alert.rule, now}, audit);
   }
   if (action == "terminate") {
     if (alert.device.empty()) return Status::FailedPrecondition("no device");
@@ -485,13 +485,13 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
     if (subjects.empty()) return Status::FailedPrecondition("no subscriber named");
     size_t held = 0;
     for (const std::string& s : subjects) {
-      auto existing = store_.GetBlock("payments", s);
+      auto existing = store_.responses.GetBlock("payments", s);
       if (existing.ok()) {
         if (existing->alert_id == alert.id) ++held;  // ours, from an earlier attempt
         continue;
       }
       if (!existing.status().IsNotFound()) return existing.status();
-      FG_RETURN_IF_ERROR(store_.AddBlock(Block{"payments", s, alert.id, alert.rule, now}, audit));
+      FG_RETURN_IF_ERROR(store_.responses.AddBlock(Block{"payments", s, alert.id, alert.rule, now}, audit));
       ++held;
     }
     if (held == 0) return Status::FailedPrecondition("every subscriber's payments were already held");

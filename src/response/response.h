@@ -97,9 +97,24 @@ struct UndoReport {
   std::vector<UndoStep> steps;
 };
 
+// The store roles a responder acts through: alerts and blocks, the audit
+// trail (an undo reads and writes it), devices (suspend) and certificates
+// (revoke). A node passes its Store, which has them all.
+struct ResponderStore {
+  ResponseLedger& responses;
+  AuditLog& audit;
+  DeviceRegistry& devices;
+  CertificateLedger& certs;
+
+  ResponderStore(ResponseLedger& r, AuditLog& a, DeviceRegistry& d, CertificateLedger& c)
+      : responses(r), audit(a), devices(d), certs(c) {}
+  ResponderStore(Store& store)  // NOLINT(google-explicit-constructor): every role of one store
+      : ResponderStore(store, store, store, store) {}
+};
+
 class Responder {
  public:
-  Responder(Store& store, Options options);
+  Responder(ResponderStore store, Options options);
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -159,7 +174,7 @@ class Responder {
   // an error to retry.
   Result<bool> Attempt(Work& work);
   void RunWorker();
-  Store& store_;
+  const ResponderStore store_;
   const Options options_;
   std::mutex mutex_;  // serialises Handle/Approve/Dismiss
   admission::SessionTerminator* terminator_ = nullptr;  // guarded by mutex_

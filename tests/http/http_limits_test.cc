@@ -28,7 +28,7 @@
 
 #include "common/metrics.h"
 #include "common/ossl.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "integration/fg_node_fixture.h"
 #include "testing/harness.h"
 

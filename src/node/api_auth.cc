@@ -1,4 +1,4 @@
-#include "server/api_auth.h"
+#include "node/api_auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,7 +58,7 @@ std::string HashApiToken(std::string_view token) {
   return ossl::HexLower(md, n);
 }
 
-Result<std::string> CreateApiToken(Store& store, ApiRole role, std::string_view label,
+Result<std::string> CreateApiToken(ApiTokenStore& store, ApiRole role, std::string_view label,
                                    const AuditContext& audit, std::string* id_out) {
   FG_ASSIGN_OR_RETURN(std::string id_hex, RandomHex(6));
   FG_ASSIGN_OR_RETURN(std::string secret, RandomHex(32));

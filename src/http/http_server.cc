@@ -94,7 +94,7 @@
 
 #include "common/metrics.h"
 #include "common/ossl.h"
-#include "server/http.h"
+#include "http/http.h"
 
 namespace fg {
 namespace {

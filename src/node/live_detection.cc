@@ -1,4 +1,4 @@
-#include "server/live_detection.h"
+#include "node/live_detection.h"
 
 #include <openssl/crypto.h>
 
@@ -553,7 +553,7 @@ void LiveDetection::ApplyChange(const Change& change) {
       return;
     }
     case ChangeKind::kBlock:
-      ApplyChanges({change});  // reads the block list
+      (void)ApplyChanges(std::span<const Change>(&change, 1));  // reads the block list
       return;
     case ChangeKind::kAlert: {
       // An alert dismissed as a false positive (issue 14): what the engine
@@ -574,10 +574,11 @@ void LiveDetection::ResyncAfterUndo(const StoredAlert& alert) {
   ApplyUndoToWorld(*impl_->store, impl_->engine->world(), alert);
 }
 
-void LiveDetection::ApplyChanges(const std::vector<Change>& changes) {
+Status LiveDetection::ApplyChanges(std::span<const Change> changes) {
   // The block list is read once for the whole page: a detector blocking
   // thousands of clones at once must not cost a full list per block.
   std::optional<std::unordered_set<std::string>> present;
+  Status result = Status::Ok();
   for (const Change& change : changes) {
     if (change.kind != ChangeKind::kBlock) {
       ApplyChange(change);
@@ -585,12 +586,16 @@ void LiveDetection::ApplyChanges(const std::vector<Change>& changes) {
     }
     if (!present) {
       auto blocks = impl_->store->ListBlocks();
-      if (!blocks.ok()) continue;
+      if (!blocks.ok()) {
+        result = blocks.status();
+        continue;
+      }
       present.emplace();
       for (const Block& b : *blocks) present->insert(b.kind + ":" + b.value);
     }
     ApplyBlock(change.key, present->count(change.key) > 0);
   }
+  return result;
 }
 
 void LiveDetection::ApplyBlock(const std::string& key, bool present) {

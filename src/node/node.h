@@ -5,14 +5,15 @@
 // CMP (/pkix/) and health. On the TLS listener: EST (/.well-known/est/), the
 // signed device config document (/v1/device/config) and, behind bearer
 // tokens, the API (metrics, /v1/admission, /v1/events, the payment check,
-// alerts; server/api_routes.h), which the plain listener refuses with 403
+// alerts; node/api_routes.h), which the plain listener refuses with 403
 // unless config api.plain_http keeps it there too (loopback only). EST and the
-// device config use client-certificate authentication. A change-feed follower keeps the OCSP cache and the CRL in step
-// with the store, both on a short poll and on demand through the control
-// socket (DataDir::ControlSocketPath), which the CLI pokes after each change
-// so that a revocation is visible the moment `cert revoke` returns. The same
-// feed keeps the admission snapshot and the detection World current, and
-// ends live SeGW sessions of a device that is revoked, suspended or blocked.
+// device config use client-certificate authentication. The change follower
+// (node/change_follower.h) hands every page of the store's change feed to its
+// subscribers - the OCSP cache, the CRLs, the admission snapshot, the
+// detection World and, with a SeGW, the session terminator and charon's OCSP
+// cache flush - on a short poll and on demand through the control socket
+// (node/control_socket.h), which the CLI pokes after each change so that a
+// revocation is visible the moment `cert revoke` returns.
 //
 // Thread-safety: Start/Stop from one thread; the rest is internal.
 

@@ -15,8 +15,9 @@
 // held by the bus thread per batch and briefly by payment checks.
 
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "bus/bus.h"
@@ -25,12 +26,15 @@
 #include "common/status.h"
 #include "detect/engine.h"
 #include "response/response.h"
-#include "server/http.h"
+#include "http/http.h"
+#include "store/change_subscriber.h"
 #include "store/store.h"
 
 namespace fg {
 
-class LiveDetection {
+// A change-feed subscriber: registry, endpoint and block changes reach the
+// detection World (ApplyChanges).
+class LiveDetection final : public ChangeSubscriber {
  public:
   struct Options {
     std::string rules_path;  // empty: DIR/rules.yaml when present, else the built-in default
@@ -67,8 +71,12 @@ class LiveDetection {
   Status Publish(const detect::Event& event);
   // Change-feed row: registry, endpoint and block changes reach the World.
   void ApplyChange(const Change& change);
-  // A page of the change feed, in order; the block list is read once.
-  void ApplyChanges(const std::vector<Change>& changes);
+  // A page of the change feed, in order; the block list is read once. An
+  // error when it cannot be read (the page's block changes are skipped;
+  // the other changes are applied).
+  Status ApplyChanges(std::span<const Change> changes);
+  std::string_view name() const override { return "detection"; }
+  Status OnChanges(std::span<const Change> changes) override { return ApplyChanges(changes); }
   // Waits until everything published so far has been processed.
   void Drain();
   // Drain(), then waits (at most `timeout_ms`) until the responses have

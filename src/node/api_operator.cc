@@ -1,4 +1,4 @@
-#include "server/api_operator.h"
+#include "node/api_operator.h"
 
 #include <algorithm>
 #include <cctype>
@@ -150,7 +150,7 @@ class OperatorApi {
     json out = json::array();
     if (!since) {  // newest first, as before cursors
       f.limit = static_cast<size_t>(limit);
-      auto alerts = c_.store.ListAlerts(f);
+      auto alerts = c_.alerts.ListAlerts(f);
       if (!alerts.ok()) return JsonError(503, alerts.status().message());
       for (const StoredAlert& a : *alerts) out.push_back(AlertJson(a));
       return HttpResponse::Json(200, json{{"alerts", out}}.dump() + "\n");
@@ -162,7 +162,7 @@ class OperatorApi {
     if (limit == 0) limit = 1;
     // Cursor order is insertion order (seq); filters thin a page, they never
     // move the cursor past an alert that was not looked at.
-    auto alerts = c_.store.ListAlertsSince(cursor, static_cast<size_t>(limit));
+    auto alerts = c_.alerts.ListAlertsSince(cursor, static_cast<size_t>(limit));
     if (!alerts.ok()) return JsonError(503, alerts.status().message());
     int64_t next = cursor;
     for (const StoredAlert& a : *alerts) {
@@ -230,7 +230,7 @@ class OperatorApi {
             kRoute, "a bulk request needs a non-empty \"filter\" (rule, device, severity, state)");
       }
       if (approve && !f.state) f.state = AlertState::kPendingApproval;
-      auto alerts = c_.store.ListAlerts(f);
+      auto alerts = c_.alerts.ListAlerts(f);
       if (!alerts.ok()) return JsonError(503, alerts.status().message());
       for (const StoredAlert& a : *alerts) ids.push_back(a.id);
     } else {
@@ -269,7 +269,7 @@ class OperatorApi {
         results.push_back(std::move(r));
         continue;
       }
-      if (auto a = c_.store.GetAlert(alert_id); a.ok()) {
+      if (auto a = c_.alerts.GetAlert(alert_id); a.ok()) {
         json aj = AlertJson(*a);
         for (const char* k : {"state", "actions_done", "actions_skipped", "false_positive"})
           r[k] = aj[k];
@@ -294,14 +294,14 @@ class OperatorApi {
     }
     const std::string device(rest.substr(0, slash));
     if (!IsValidIdentifier(IdKind::kDeviceId, device)) return BadRequest(kRoute, "not a device id");
-    auto d = c_.store.GetDevice(device);
+    auto d = c_.devices.GetDevice(device);
     if (!d.ok()) return FromStatus(d.status());
     std::vector<std::pair<UnixMillis, json>> entries;
     auto add = [&](UnixMillis ts, json e) {
       e["ts"] = FormatRfc3339(ts);
       entries.emplace_back(ts, std::move(e));
     };
-    auto certs = c_.store.ListCertificates(device);
+    auto certs = c_.certs.ListCertificates(device);
     if (!certs.ok()) return JsonError(503, certs.status().message());
     for (const Certificate& c : *certs) {
       add(c.issued_ms, {{"kind", "certificate"},
@@ -318,7 +318,7 @@ class OperatorApi {
     AlertFilter af;
     af.device = device;
     af.limit = 1000;
-    auto alerts = c_.store.ListAlerts(af);
+    auto alerts = c_.alerts.ListAlerts(af);
     if (!alerts.ok()) return JsonError(503, alerts.status().message());
     for (const StoredAlert& a : *alerts) {
       json e = AlertJson(a);
@@ -328,7 +328,7 @@ class OperatorApi {
     }
     // Actions and operator changes: the audit log of the device and of its block.
     for (const std::string& subject : {device, "device:" + device}) {
-      auto audit = c_.store.ListAudit(AuditFilter{subject, 1000});
+      auto audit = c_.audit.ListAudit(AuditFilter{subject, 1000});
       if (!audit.ok()) return JsonError(503, audit.status().message());
       for (const AuditEntry& e : *audit) {
         json detail = e.detail.empty() ? json::object() : json::parse(e.detail, nullptr, false);

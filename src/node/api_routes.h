@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "server/api_auth.h"
-#include "server/http.h"
+#include "node/api_auth.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {

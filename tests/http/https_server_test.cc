@@ -23,7 +23,7 @@
 
 #include "common/metrics.h"
 #include "common/ossl.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "testing/harness.h"
 
 namespace fg {

@@ -1,4 +1,4 @@
-#include "server/api_routes.h"
+#include "node/api_routes.h"
 
 #include <utility>
 

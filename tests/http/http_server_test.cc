@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "common/metrics.h"
-#include "server/http.h"
+#include "http/http.h"
 
 namespace fg {
 namespace {

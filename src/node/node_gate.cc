@@ -1,4 +1,4 @@
-#include "server/node_gate.h"
+#include "node/node_gate.h"
 
 #include <openssl/evp.h>
 

@@ -1,22 +1,11 @@
-#include "server/node.h"
+#include "node/node.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <openssl/sha.h>
-#include <poll.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -28,8 +17,6 @@
 #include "common/metrics.h"
 #include "common/pki_tuning.h"
 #include "segw/vici_segw.h"
-#include "server/live_detection.h"
-#include "server/node_gate.h"
 #include "pki/ca.h"
 #include "pki/cmp_server.h"
 #include "pki/enrolment.h"
@@ -40,101 +27,23 @@
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
 #include "response/webhook.h"
-#include "server/api_auth.h"
-#include "server/api_operator.h"
-#include "server/api_routes.h"
-#include "server/http.h"
+#include "http/http.h"
+#include "node/api_auth.h"
+#include "node/api_operator.h"
+#include "node/api_routes.h"
+#include "node/change_follower.h"
+#include "node/control_socket.h"
+#include "node/data_dir_lock.h"
+#include "node/listen_address.h"
+#include "node/live_detection.h"
+#include "node/node_gate.h"
+#include "node/segw_subscribers.h"
 #include "store/store.h"
 
 namespace fg {
 namespace {
 
-Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("listen must be HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
-    return Status::InvalidArgument("bad port in '" + listen + "'");
-  }
-  if (port < 0 || port > 65535) return Status::InvalidArgument("bad port in '" + listen + "'");
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
-
-// The host part of a URL's authority, IPv6 literals kept in brackets.
-std::string UrlHost(const std::string& url) {
-  size_t scheme = url.find("://");
-  std::string authority = url.substr(scheme == std::string::npos ? 0 : scheme + 3);
-  authority = authority.substr(0, authority.find('/'));
-  if (!authority.empty() && authority.front() == '[') return authority.substr(0, authority.find(']') + 1);
-  return authority.substr(0, authority.rfind(':'));
-}
-
 constexpr std::string_view kEstPrefix = "/.well-known/est/";
-
-// 127.0.0.0/8, ::1 or "localhost".
-bool IsLoopbackHost(const std::string& host) {
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-// api.plain_http keeps bearer tokens on plain HTTP: loopback only.
-Status CheckPlainApi(const Config& config, const std::string& plain_host, const std::string& tls_listen) {
-  if (config.api.plain_http) {
-    if (!IsLoopbackHost(plain_host)) {
-      return Status::InvalidArgument("config: api.plain_http is allowed only with the plain listener on loopback "
-                                     "(127.0.0.0/8, ::1), not on '" + plain_host +
-                                     "': serve the API over TLS (tls_listen) instead");
-    }
-    spdlog::warn("api.plain_http: the bearer-token API is also served on plain HTTP on {} (loopback)", plain_host);
-  } else if (tls_listen == "off") {
-    spdlog::warn("the TLS listener is off: the bearer-token API (/v1/*, /metrics) is not served");
-  }
-  return Status::Ok();
-}
-
-sockaddr_un ControlAddress(const std::filesystem::path& path, bool* ok) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string p = path.string();
-  *ok = p.size() < sizeof(addr.sun_path);
-  if (*ok) std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
-  return addr;
-}
-
-// Takes DIR/serve.lock (flock, exclusive, not waiting) and writes our pid
-// into it. A second serve on the same data dir gets FailedPrecondition
-// (exit 4) before it opens the store or touches the control socket. The
-// lock goes with the process, so a crashed serve leaves no stale lock.
-Result<int> LockDataDir(const DataDir& dir) {
-  const std::string path = (dir.root() / kServeLockFile).string();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::Internal("cannot open the data dir lock " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    if (err == EWOULDBLOCK) {
-      return Status::FailedPrecondition("another femtoguard serve" + (holder.empty() ? "" : " (pid " + holder + ")") +
-                                        " holds " + path + "; refusing to start a second one on this data dir");
-    }
-    return Status::Internal("cannot lock " + path + ": " + std::strerror(err));
-  }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    spdlog::warn("data dir lock {}: cannot record the pid", path);
-  }
-  return fd;
-}
 
 void CountReload(std::string_view what, bool ok) {
   Metrics::Global()
@@ -171,16 +80,13 @@ class Node::Impl {
   std::unique_ptr<segw::ViciSegw> vici;   // null without --segw
   int poll_ms = 250;
 
-  std::mutex sync_mutex;  // serialises Sync()
-  int64_t last_seq = 0;   // guarded by sync_mutex
-
-  std::mutex stop_mutex;
-  std::condition_variable stop_cv;
-  bool stopping = false;  // guarded by stop_mutex
+  // The change feed, handed page by page to the subscribers (Subscribe).
+  std::unique_ptr<ChangeFollower> changes;
   std::thread follower;
-  std::thread control;
-  int control_fd = -1;
-  int wake_pipe[2] = {-1, -1};
+  std::unique_ptr<ControlSocket> control;
+  std::mutex stop_mutex;
+  bool stopping = false;  // guarded by stop_mutex
+  UnixMillis sync_started_ms = 0;  // under the follower's Sync lock (its hooks)
   int lock_fd = -1;  // DIR/serve.lock, held (flock) until Stop()
 
   ~Impl() {
@@ -213,111 +119,20 @@ class Node::Impl {
     return Status::InvalidArgument("reload: " + why);
   }
 
-  Status Sync() {
-    std::lock_guard lock(sync_mutex);
-    // Responses that landed before this read are visible in the feed below.
-    const UnixMillis read_from_ms = NowMillis();
-    auth->Invalidate();  // `token revoke` pokes us: a revoked token stops working now
-    bool crl_changed = false;
-    bool status_changed = false;  // a device's or certificate's status may have changed
-    for (;;) {
-      FG_ASSIGN_OR_RETURN(auto changes, store->ChangesSince(last_seq, 1000));
-      if (changes.empty()) break;
-      std::vector<std::string> serials;
-      const Change* block_change = nullptr;
-      for (const Change& c : changes) {
-        if (c.kind == ChangeKind::kCertificate) serials.push_back(c.key);
-        if (c.kind == ChangeKind::kCertificate || c.kind == ChangeKind::kDevice) status_changed = true;
-        last_seq = c.seq;
-        // Admission reloads the whole block list for a block change: once a
-        // page is enough (a mass block was quadratic: 25,000 blocks took
-        // serve's follower tens of minutes).
-        if (c.kind == ChangeKind::kBlock) {
-          block_change = &c;
-          continue;
-        }
-        if (Status s = admission->Apply(c); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
-      }
-      if (block_change) {
-        if (Status s = admission->Apply(*block_change); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
-      }
-      detection->ApplyChanges(changes);
-      for (const Change& c : changes) TerminateIfCutOff(c);
-      if (!serials.empty()) {
-        ocsp->Refresh(serials);
-        // Only a revocation, hold or release changes the CRL; a new
-        // certificate does not (issuance is the common case).
-        for (const std::string& serial : serials) {
-          if (crl_changed) break;
-          auto cert = store->GetCertificate(serial);
-          crl_changed = !cert.ok() || cert->status != CertStatus::kValid || crl->Lists(serial);
-          for (const auto& old : retired_crls) crl_changed = crl_changed || old->Lists(serial);
-        }
-      }
-    }
-    admission->PruneLandedBlocks(read_from_ms);
-    CheckCaOnDisk();  // `ca rotate` pokes us too
-    if (crl_changed) {
-      FG_RETURN_IF_ERROR(crl->Regenerate());
-      for (const auto& old : retired_crls) FG_RETURN_IF_ERROR(old->Regenerate());
-    }
-    // charon caches OCSP answers until nextUpdate: a reactivated device would
-    // stay refused, a suspended one admitted on a cached "good".
-    if (status_changed && vici) {
-      if (Status s = vici->FlushOcspCache(); !s.ok()) spdlog::warn("SeGW OCSP cache not flushed: {}", s.ToString());
-    }
-    return Status::Ok();
-  }
+  // Every page of the change feed to every subscriber (Subscribe, in Start).
+  Status Sync() { return changes->Sync(); }
 
-  // A device revoked, suspended, decommissioned or blocked loses its live
-  // SeGW sessions at once; so does the device of an alert whose actions
-  // include terminate (approved from the CLI, which has no SeGW).
-  void TerminateIfCutOff(const Change& c) {
-    if (!vici) return;
-    std::string device;
-    std::string why;
-    switch (c.kind) {
-      case ChangeKind::kDevice: {
-        auto d = store->GetDevice(c.key);
-        if (d.ok() && d->status != DeviceStatus::kActive) {
-          device = d->id;
-          why = "device " + std::string(DeviceStatusName(d->status));
-        }
-        break;
-      }
-      case ChangeKind::kCertificate: {
-        auto cert = store->GetCertificate(c.key);
-        if (cert.ok() && cert->status != CertStatus::kValid) {
-          device = cert->device;
-          why = "certificate " + cert->serial + (cert->status == CertStatus::kHold ? " on hold" : " revoked");
-        }
-        break;
-      }
-      case ChangeKind::kBlock:
-        if (c.key.rfind("device:", 0) == 0) {
-          auto blocks = store->ListBlocks();
-          std::string id = c.key.substr(7);
-          if (blocks.ok() && std::any_of(blocks->begin(), blocks->end(),
-                                         [&](const Block& b) { return b.kind == "device" && b.value == id; })) {
-            device = id;
-            why = "blocked";
-          }
-        }
-        break;
-      case ChangeKind::kAlert: {
-        auto a = store->GetAlert(c.key);
-        if (a.ok() && std::find(a->actions_done.begin(), a->actions_done.end(), "terminate") != a->actions_done.end()) {
-          device = a->device;
-          why = "alert " + a->id;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    if (device.empty()) return;
-    int n = vici->TerminateDevice(device, why);
-    if (n > 0) spdlog::info("terminated {} session(s) of {}: {}", n, device, why);
+  // Around each sync, under its lock. Before: `token revoke` pokes us, so a
+  // revoked token stops working now; responses that landed before the read
+  // are visible in the feed. After: forget those landed blocks; `ca rotate`
+  // pokes us too.
+  void BeforeSync() {
+    sync_started_ms = NowMillis();
+    auth->Invalidate();
+  }
+  void AfterSync() {
+    admission->PruneLandedBlocks(sync_started_ms);
+    CheckCaOnDisk();
   }
 
   // `ca rotate` changes ca/issuing.crt under a running serve, which keeps
@@ -356,77 +171,44 @@ class Node::Impl {
     }
   }
 
-  void FollowChanges() {
-    int ticks = 0;
-    int minutes = 0;
-    std::unique_lock lock(stop_mutex);
-    while (!stopping) {
-      stop_cv.wait_for(lock, std::chrono::milliseconds(poll_ms));
-      if (stopping) break;
-      lock.unlock();
-      if (Status s = Sync(); !s.ok()) spdlog::warn("change feed: {}", s.ToString());
-      ocsp->RenewSignerIfDue();  // a time comparison unless due
-      // Every ~minute: keep responses and the CRL inside their validity.
-      if (++ticks * poll_ms >= 60000) {
-        ticks = 0;
-        ocsp->RefreshStale();
-        if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
-        for (const auto& old : retired_crls) {
-          if (Status s = old->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL (retired CA): {}", s.ToString());
-        }
-        if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
-        CheckCaOnDisk();
-        if (++minutes >= 60) {
-          minutes = 0;
-          SweepDormant();
-        }
+  // The follower thread's chores after each sync (ChangeFollower::Run).
+  int ticks = 0;    // follower thread only
+  int minutes = 0;  // follower thread only
+  void AfterEachPoll() {
+    ocsp->RenewSignerIfDue();  // a time comparison unless due
+    // Every ~minute: keep responses and the CRL inside their validity.
+    if (++ticks * poll_ms >= 60000) {
+      ticks = 0;
+      ocsp->RefreshStale();
+      if (Status s = crl->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL: {}", s.ToString());
+      for (const auto& old : retired_crls) {
+        if (Status s = old->RegenerateIfAging(); !s.ok()) spdlog::warn("CRL (retired CA): {}", s.ToString());
       }
-      lock.lock();
+      if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
+      CheckCaOnDisk();
+      if (++minutes >= 60) {
+        minutes = 0;
+        SweepDormant();
+      }
     }
   }
 
-  Status StartControl() {
-    std::error_code ec;
-    std::filesystem::create_directories(dir.RunDir(), ec);
-    std::filesystem::permissions(dir.RunDir(), std::filesystem::perms::owner_all, ec);
-    bool ok;
-    sockaddr_un addr = ControlAddress(dir.ControlSocketPath(), &ok);
-    if (!ok) return Status::InvalidArgument("data dir path too long for a unix socket");
-    ::unlink(addr.sun_path);
-    control_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (control_fd < 0 || ::bind(control_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(control_fd, 16) != 0) {
-      return Status::Internal(std::string("control socket: ") + std::strerror(errno));
-    }
-    ::chmod(addr.sun_path, 0600);
-    if (::pipe2(wake_pipe, O_CLOEXEC) != 0) return Status::Internal("pipe");
-    control = std::thread([this] { ServeControl(); });
-    return Status::Ok();
+  // The subscribers of the change feed, in the order they get each page:
+  // the OCSP cache first (what relying parties ask), then the CRLs, the
+  // admission snapshot (with the endpoint list), the detection World (with
+  // its endpoint statuses) and, with a SeGW, the session terminator and
+  // charon's OCSP-cache flush (SubscribeSegw). A kNode change (the node list)
+  // concerns none of them yet: a subscriber for it is one more line here.
+  void SubscribeToChanges() {
+    changes->Subscribe(*ocsp);
+    changes->Subscribe(*crl);
+    for (const auto& old : retired_crls) changes->Subscribe(*old);
+    changes->Subscribe(*admission);
+    changes->Subscribe(*detection);
   }
-
-  // Line protocol: "sync\n" -> "ok\n" | "error <message>\n".
-  void ServeControl() {
-    for (;;) {
-      pollfd fds[2] = {{control_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
-      }
-      if (fds[1].revents) return;
-      int fd = ::accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      timeval tv{2, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      char buf[64];
-      ssize_t n = ::read(fd, buf, sizeof buf - 1);
-      std::string reply = "error unknown command\n";
-      if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).substr(0, 4) == "sync") {
-        Status s = Sync();
-        reply = s.ok() ? "ok\n" : "error " + s.ToString() + "\n";
-      }
-      (void)!::write(fd, reply.data(), reply.size());
-      ::close(fd);
-    }
+  void SubscribeSegw() {
+    changes->Subscribe(MakeSegwCutOff(*store, *store, *store, *vici));
+    changes->Subscribe(MakeSegwOcspFlush(*vici));
   }
 
   void RegisterRoutes() {
@@ -563,7 +345,7 @@ class Node::Impl {
     api.Route("POST", "/v1/payment/check", {ApiRole::kPayments}, [this](const HttpRequest& req) {
       return detection->PaymentCheck(req);
     });
-    RegisterOperatorRoutes(api, {*store, *auth, detection->responder(),
+    RegisterOperatorRoutes(api, {*store, *store, *store, *store, *auth, detection->responder(),
                                  (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
     api.Route("GET", "/metrics", {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
@@ -672,7 +454,7 @@ class Node::Impl {
       if (stopping) return;
       stopping = true;
     }
-    stop_cv.notify_all();
+    if (changes) changes->Stop();
     if (vici) vici->Stop();
     if (http) http->Stop();
     if (detection) detection->Stop();
@@ -681,16 +463,8 @@ class Node::Impl {
       (void)admission->FlushLog();
     }
     if (https) https->Stop();
-    if (wake_pipe[1] >= 0) (void)!::write(wake_pipe[1], "x", 1);
     if (follower.joinable()) follower.join();
-    if (control.joinable()) control.join();
-    if (control_fd >= 0) {
-      ::close(control_fd);
-      ::unlink(dir.ControlSocketPath().c_str());
-    }
-    for (int fd : wake_pipe) {
-      if (fd >= 0) ::close(fd);
-    }
+    if (control) control->Stop();
     if (lock_fd >= 0) {  // last: the next serve may start once everything above is let go
       ::close(lock_fd);
       lock_fd = -1;
@@ -757,7 +531,9 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
 
   // The change-feed position is taken before the snapshots are loaded, so
   // that a change made in between is applied (twice is harmless), not missed.
-  FG_ASSIGN_OR_RETURN(impl->last_seq, impl->store->LatestChangeSeq());
+  FG_ASSIGN_OR_RETURN(int64_t start_seq, impl->store->LatestChangeSeq());
+  impl->changes = std::make_unique<ChangeFollower>(*impl->store, start_seq,
+                                                   ChangeFollower::Options{.page_size = 1000, .poll_ms = impl->poll_ms});
   FG_ASSIGN_OR_RETURN(impl->admission, admission::Engine::CreateForDataDir(*impl->store, impl->dir, impl->config));
   LiveDetection::Options det_options;
   det_options.rules_path = options.rules_path;
@@ -792,6 +568,8 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   };
   FG_ASSIGN_OR_RETURN(impl->detection, LiveDetection::Start(*impl->store, impl->dir, det_options));
   impl->gate = MakeNodeGate(*impl->admission, *impl->detection);
+  impl->changes->SetSyncHooks([self] { self->BeforeSync(); }, [self] { self->AfterSync(); });
+  impl->SubscribeToChanges();
 
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
@@ -815,38 +593,17 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   // TLS first: once the plain listener answers (health checks), both are up.
   if (impl->https) FG_RETURN_IF_ERROR(impl->StartTls(tls_listen));
   FG_RETURN_IF_ERROR(impl->http->Start());
-  FG_RETURN_IF_ERROR(impl->StartControl());
+  FG_ASSIGN_OR_RETURN(impl->control, ControlSocket::Start(impl->dir, [self] { return self->Sync(); }));
   if (!options.segw.empty()) {
     FG_ASSIGN_OR_RETURN(segw::ViciOptions vo, segw::ParseSegwUri(options.segw));
     impl->vici = std::make_unique<segw::ViciSegw>(vo, *impl->gate, nullptr);
     impl->detection->responder().SetTerminator(impl->vici.get());
     impl->vici->Start();
+    impl->SubscribeSegw();
     spdlog::info("SeGW: following {} over vici", vo.socket_path);
   }
-  impl->follower = std::thread([self] { self->FollowChanges(); });
+  impl->follower = std::thread([self] { self->changes->Run([self] { self->AfterEachPoll(); }); });
   return std::unique_ptr<Node>(new Node(std::move(impl)));
-}
-
-Status NotifyServe(const DataDir& dir, int timeout_ms) {
-  bool ok;
-  sockaddr_un addr = ControlAddress(dir.ControlSocketPath(), &ok);
-  if (!ok || !std::filesystem::exists(dir.ControlSocketPath())) return Status::Ok();
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::Internal("socket");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return Status::Ok();  // stale socket file: no server running
-  }
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void)!::write(fd, "sync\n", 5);
-  char buf[512];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return Status::Unavailable("serve did not confirm the change in time");
-  std::string reply(buf, static_cast<size_t>(n));
-  if (reply.rfind("ok", 0) == 0) return Status::Ok();
-  return Status::Internal("serve: " + reply);
 }
 
 }  // namespace fg

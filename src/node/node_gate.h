@@ -18,7 +18,7 @@
 
 #include "admission/admission.h"
 #include "admission/engine.h"
-#include "server/live_detection.h"
+#include "node/live_detection.h"
 
 namespace fg {
 

@@ -20,20 +20,20 @@
 
 #include "common/status.h"
 #include "common/time.h"
-#include "server/http.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {
 
 // A new token: stores its hash and returns the token string (shown once).
-Result<std::string> CreateApiToken(Store& store, ApiRole role, std::string_view label,
+Result<std::string> CreateApiToken(ApiTokenStore& store, ApiRole role, std::string_view label,
                                    const AuditContext& audit, std::string* id_out);
 // Hex SHA-256 of a token string, as stored.
 std::string HashApiToken(std::string_view token);
 
 class ApiAuth {
  public:
-  explicit ApiAuth(Store& store, int cache_ms = 5000) : store_(store), cache_ms_(cache_ms) {}
+  explicit ApiAuth(ApiTokenStore& store, int cache_ms = 5000) : store_(store), cache_ms_(cache_ms) {}
 
   // nullopt when the request may proceed; otherwise the response to send:
   // 401 (no/unknown/revoked token, with WWW-Authenticate) or 403 (a live
@@ -47,7 +47,7 @@ class ApiAuth {
     ApiRole role;
     UnixMillis until_ms;
   };
-  Store& store_;
+  ApiTokenStore& store_;
   const int cache_ms_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> cache_;  // hash -> role; guarded by mutex_

@@ -13,15 +13,20 @@
 #include <functional>
 
 #include "response/response.h"
-#include "server/api_auth.h"
-#include "server/api_routes.h"
-#include "server/http.h"
+#include "node/api_auth.h"
+#include "node/api_routes.h"
+#include "http/http.h"
 #include "store/store.h"
 
 namespace fg {
 
 struct OperatorApiContext {
-  Store& store;
+  // The store roles the operator API reads: alerts, a device's record and
+  // certificates, and its audit trail (the timeline).
+  ResponseLedger& alerts;
+  DeviceRegistry& devices;
+  CertificateLedger& certs;
+  AuditLog& audit;
   ApiAuth& auth;
   response::Responder& responder;
   std::string decision_log_path;  // admission decisions: the timeline's sessions; may be empty
