@@ -38,9 +38,7 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
     return Status::InvalidArgument(std::string(EnrolmentKindName(auth.kind)) +
                                    " issuance needs the credential that authorised it");
   }
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
-  Connection& c = *lease;
-  return c.WriteTransaction([&]() -> Result<std::vector<std::string>> {
+  auto body = [&](Connection& c) -> Result<std::vector<std::string>> {
     const UnixMillis now = NowMillis();
     // Under the write lock, in this order: the credential, the device, the
     // one-time uses; then the key and serial (unique indexes) on insert.
@@ -135,8 +133,83 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
     FG_RETURN_IF_ERROR(sql::WriteAudit(c, now, audit, "cert.issue", cert.serial, detail));
     FG_RETURN_IF_ERROR(sql::WriteChange(c, ChangeKind::kCertificate, cert.serial));
     return superseded;
-  });
+  };
+  if (pool_->group_commit()) {
+    IssueRequest request{body, std::nullopt};
+    return GroupCommit(request);
+  }
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  Connection& c = *lease;
+  return c.WriteTransaction([&]() { return body(c); });
 }
+
+// ---- group commit of issuance ----
+//
+// Callers queue their issuance; whoever finds no batch running becomes the
+// leader, takes the whole queue, and runs it in one transaction: each
+// issuance under its own SAVEPOINT (a refused one rolls back only itself and
+// gets its own error), then one COMMIT for all. Those who queued while it
+// ran form the next batch. Nobody is told OK before the COMMIT returned.
+
+Result<std::vector<std::string>> SqlStore::GroupCommit(IssueRequest& request) {
+  std::unique_lock lock(issue_mutex_);
+  issue_queue_.push_back(&request);
+  for (;;) {
+    if (request.result) return std::move(*request.result);
+    if (!issue_leader_) {
+      issue_leader_ = true;
+      std::vector<IssueRequest*> batch;
+      batch.swap(issue_queue_);
+      lock.unlock();
+      std::vector<Result<std::vector<std::string>>> results = RunIssueBatch(batch);
+      lock.lock();
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+      issue_leader_ = false;
+      issue_cv_.notify_all();
+      continue;
+    }
+    issue_cv_.wait(lock);
+  }
+}
+
+std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(const std::vector<IssueRequest*>& batch) {
+  using Outcome = Result<std::vector<std::string>>;
+  std::vector<Outcome> out;
+  auto fail_all = [&](const Status& st) {
+    out.assign(batch.size(), Outcome(st));
+    return out;
+  };
+  auto lease = pool_->Acquire();
+  if (!lease.ok()) return fail_all(lease.status());
+  Connection& c = **lease;
+  if (batch.size() == 1) {
+    out.push_back(c.WriteTransaction([&]() { return batch[0]->body(c); }));
+    return out;
+  }
+  if (Status begun = c.Begin(); !begun.ok()) return fail_all(begun);
+  for (IssueRequest* r : batch) {
+    if (Status sp = c.Exec("SAVEPOINT fg_issue"); !sp.ok()) {
+      c.Rollback();
+      return fail_all(sp);
+    }
+    Outcome one = r->body(c);
+    Status closed = c.Exec(one.ok() ? "RELEASE SAVEPOINT fg_issue" : "ROLLBACK TO SAVEPOINT fg_issue");
+    if (!closed.ok()) {
+      c.Rollback();
+      return fail_all(closed);
+    }
+    out.push_back(std::move(one));
+  }
+  if (Status committed = c.Commit(); !committed.ok()) {
+    c.Rollback();
+    // Whatever each one would have been, none is known to be recorded.
+    for (Outcome& o : out) {
+      if (o.ok()) o = Outcome(committed);
+    }
+  }
+  return out;
+}
+
 
 Result<Certificate> SqlStore::GetCertificate(std::string_view serial) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());

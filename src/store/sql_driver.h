@@ -155,6 +155,10 @@ class Pool {
  public:
   virtual ~Pool() = default;
   virtual std::string_view backend() const = 0;
+  // Whether concurrent issuances should share one transaction (each under
+  // its own SAVEPOINT) and one COMMIT: worth it where a commit is a network
+  // round trip and a replicated fsync (PostgreSQL).
+  virtual bool group_commit() const { return false; }
   // A connection for reads or for one write transaction. Fails fast with
   // Unavailable while the database is unreachable.
   virtual Result<Lease> Acquire() = 0;

@@ -35,7 +35,10 @@
 //
 // Thread-safety: thread-safe; each call leases a connection from the pool.
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -128,7 +131,20 @@ class SqlStore final : public Store {
   void WaitForChange(int64_t after, int timeout_ms) override { pool_->WaitForChange(after, timeout_ms); }
 
  private:
+  // One issuance waiting for the group commit (sql_certificates.cc).
+  struct IssueRequest {
+    std::function<Result<std::vector<std::string>>(sql::Connection&)> body;
+    std::optional<Result<std::vector<std::string>>> result;  // set by the leader, under issue_mutex_
+  };
+  Result<std::vector<std::string>> GroupCommit(IssueRequest& request);
+  std::vector<Result<std::vector<std::string>>> RunIssueBatch(const std::vector<IssueRequest*>& batch);
+
   std::unique_ptr<sql::Pool> pool_;
+
+  std::mutex issue_mutex_;
+  std::condition_variable issue_cv_;
+  std::vector<IssueRequest*> issue_queue_;  // guarded by issue_mutex_
+  bool issue_leader_ = false;               // guarded by issue_mutex_: a batch is running
 };
 
 namespace sql {
