@@ -371,6 +371,7 @@ class PgConnection final : public Connection {
     // Quiet NOTICEs (e.g. "there is no transaction in progress") go nowhere.
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
     in_tx_ = false;
+    prepared_.clear();
     return Status::Ok();
   }
 
@@ -442,8 +443,21 @@ class PgConnection final : public Connection {
       vals[i] = values[i] ? values[i]->data() : nullptr;
       lens[i] = values[i] ? static_cast<int>(values[i]->size()) : 0;
     }
-    PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), types.data(), vals.data(),
-                                 lens.data(), formats.data(), 0);
+    // Prepared once per session and parameter types: the server parses and
+    // plans each statement of the logic once, not at every call.
+    std::string key = sql;
+    key.append(reinterpret_cast<const char*>(types.data()), types.size() * sizeof(Oid));
+    auto it = prepared_.find(key);
+    if (it == prepared_.end()) {
+      std::string name = "fg" + std::to_string(prepared_.size());
+      PGresult* prep = PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
+      Status ps = Check(prep, "prepare");
+      PQclear(prep);
+      if (!ps.ok()) return ps;
+      it = prepared_.emplace(std::move(key), std::move(name)).first;
+    }
+    PGresult* res = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), vals.data(),
+                                   lens.data(), formats.data(), 0);
     Status st = Check(res, "query");
     if (!st.ok()) {
       PQclear(res);
@@ -493,6 +507,9 @@ class PgConnection final : public Connection {
   int64_t changes_ = 0;
   Counter* reconnects_ = nullptr;
   std::unordered_map<std::string, std::string> translated_;
+  // SQL + parameter types -> the name of its prepared statement in this
+  // session (emptied when the session is replaced).
+  std::unordered_map<std::string, std::string> prepared_;
 };
 
 Result<bool> PgStatement::Step() {
