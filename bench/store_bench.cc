@@ -100,13 +100,23 @@ void RecordIssued(benchmark::State& state, Store* store, const std::string& back
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_RecordIssued_Sqlite(benchmark::State& state) { RecordIssued(state, Shared().sqlite.get(), "sqlite"); }
+void BM_RecordIssued_Sqlite(benchmark::State& state) {
+  RecordIssued(state, Shared().sqlite.get(), "sqlite");
+}
 void BM_RecordIssued_Postgresql(benchmark::State& state) {
   RecordIssued(state, Shared().postgresql.get(), "postgresql");
 }
 
-BENCHMARK(BM_RecordIssued_Sqlite)->Unit(benchmark::kMicrosecond)->UseRealTime()->Threads(1)->Threads(8);
-BENCHMARK(BM_RecordIssued_Postgresql)->Unit(benchmark::kMicrosecond)->UseRealTime()->Threads(1)->Threads(8);
+BENCHMARK(BM_RecordIssued_Sqlite)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->Threads(1)
+    ->Threads(8);
+BENCHMARK(BM_RecordIssued_Postgresql)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->Threads(1)
+    ->Threads(8);
 
 }  // namespace
 }  // namespace fg

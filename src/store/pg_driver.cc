@@ -37,8 +37,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -239,7 +239,8 @@ std::string TranslatePlaceholders(const std::string& sql) {
       if (ch == quote) quote = 0;
     } else if (ch == '\'' || ch == '"') {
       quote = ch;
-    } else if (ch == '?' && i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+    } else if (ch == '?' && i + 1 < sql.size() &&
+               std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
       ch = '$';
     }
     out += ch;
@@ -259,7 +260,8 @@ std::string DescribeUrl(const std::string& url) {
   std::string host, port, db;
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
-    if (std::strcmp(o->keyword, "host") == 0 || std::strcmp(o->keyword, "hostaddr") == 0) host = o->val;
+    if (std::strcmp(o->keyword, "host") == 0 || std::strcmp(o->keyword, "hostaddr") == 0)
+      host = o->val;
     if (std::strcmp(o->keyword, "port") == 0) port = o->val;
     if (std::strcmp(o->keyword, "dbname") == 0) db = o->val;
   }
@@ -297,17 +299,21 @@ class PgStatement final : public StatementImpl {
     std::snprintf(buf, sizeof buf, "%.17g", *v);
     Set(index, buf, kFloat8Oid, 0);
   }
-  void BindBlob(int index, std::string_view v) override { Set(index, std::string(v), kByteaOid, 1); }
+  void BindBlob(int index, std::string_view v) override {
+    Set(index, std::string(v), kByteaOid, 1);
+  }
 
   Result<bool> Step() override;
 
   std::string Text(int col) const override {
-    return std::string(PQgetvalue(res_, row_, col), static_cast<size_t>(PQgetlength(res_, row_, col)));
+    return std::string(PQgetvalue(res_, row_, col),
+                       static_cast<size_t>(PQgetlength(res_, row_, col)));
   }
   std::string Blob(int col) const override {
     if (PQgetisnull(res_, row_, col)) return {};
     size_t n = 0;
-    unsigned char* p = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(res_, row_, col)), &n);
+    unsigned char* p =
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(res_, row_, col)), &n);
     if (p == nullptr) return {};
     std::string out(reinterpret_cast<char*>(p), n);
     PQfreemem(p);
@@ -350,7 +356,8 @@ class PgStatement final : public StatementImpl {
 
 class PgConnection final : public Connection {
  public:
-  PgConnection(std::string url, std::string where) : url_(std::move(url)), where_(std::move(where)) {}
+  PgConnection(std::string url, std::string where)
+      : url_(std::move(url)), where_(std::move(where)) {}
   ~PgConnection() override {
     if (conn_ != nullptr) PQfinish(conn_);
   }
@@ -369,7 +376,8 @@ class PgConnection final : public Connection {
       return Status::Unavailable("store unreachable: " + where_ + ": " + msg);
     }
     // Quiet NOTICEs (e.g. "there is no transaction in progress") go nowhere.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     in_tx_ = false;
     prepared_.clear();
     return Status::Ok();
@@ -418,7 +426,8 @@ class PgConnection final : public Connection {
     if (!Healthy()) {
       // The COMMIT may or may not have been applied before the link broke.
       return Status::Unavailable("store unreachable: " + where_ +
-                                 ": the connection broke during COMMIT: outcome unknown (" + Trim(msg) + ")");
+                                 ": the connection broke during COMMIT: outcome unknown (" +
+                                 Trim(msg) + ")");
     }
     return Status::Internal("store: commit: " + Trim(msg));
   }
@@ -434,9 +443,11 @@ class PgConnection final : public Connection {
   void NoteChange() override { note_change_ = true; }
 
   // Executes a statement with typed parameters; maps errors to Status.
-  Result<PGresult*> ExecParams(const std::string& sql, const std::vector<std::optional<std::string>>& values,
+  Result<PGresult*> ExecParams(const std::string& sql,
+                               const std::vector<std::optional<std::string>>& values,
                                const std::vector<Oid>& types, const std::vector<int>& formats) {
-    if (!Healthy()) return Status::Unavailable("store unreachable: " + where_ + ": connection lost");
+    if (!Healthy())
+      return Status::Unavailable("store unreachable: " + where_ + ": connection lost");
     std::vector<const char*> vals(values.size());
     std::vector<int> lens(values.size());
     for (size_t i = 0; i < values.size(); ++i) {
@@ -450,14 +461,15 @@ class PgConnection final : public Connection {
     auto it = prepared_.find(key);
     if (it == prepared_.end()) {
       std::string name = "fg" + std::to_string(prepared_.size());
-      PGresult* prep = PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
+      PGresult* prep =
+          PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
       Status ps = Check(prep, "prepare");
       PQclear(prep);
       if (!ps.ok()) return ps;
       it = prepared_.emplace(std::move(key), std::move(name)).first;
     }
-    PGresult* res = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), vals.data(),
-                                   lens.data(), formats.data(), 0);
+    PGresult* res = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
+                                   vals.data(), lens.data(), formats.data(), 0);
     Status st = Check(res, "query");
     if (!st.ok()) {
       PQclear(res);
@@ -493,7 +505,8 @@ class PgConnection final : public Connection {
     std::string full = "store: " + std::string(what) + ": " + msg;
     if (state != nullptr && std::strcmp(state, "23505") == 0) return Status::AlreadyExists(full);
     // Serialisation failure or deadlock: retrying later may succeed.
-    if (state != nullptr && (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0)) {
+    if (state != nullptr &&
+        (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0)) {
       return Status::Unavailable(full);
     }
     return Status::Internal(full);
@@ -528,10 +541,12 @@ class PgPool final : public Pool {
   PgPool(std::string url, std::string where)
       : url_(std::move(url)),
         where_(std::move(where)),
-        up_(Metrics::Global().GetGauge("femtoguard_store_up", {},
-                                       "1 while the store (database primary) is reachable, else 0")),
-        reconnects_(Metrics::Global().GetCounter("femtoguard_store_reconnects_total", {},
-                                                 "Reconnections to the store after a broken connection")) {}
+        up_(Metrics::Global().GetGauge(
+            "femtoguard_store_up", {},
+            "1 while the store (database primary) is reachable, else 0")),
+        reconnects_(
+            Metrics::Global().GetCounter("femtoguard_store_reconnects_total", {},
+                                         "Reconnections to the store after a broken connection")) {}
 
   Status Init() {
     for (size_t i = 0; i < kPoolSize; ++i) {
@@ -626,13 +641,15 @@ class PgPool final : public Pool {
 
 void PgPool::WaitForChange(int64_t after, int timeout_ms) {
   (void)after;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
   std::unique_lock lock(listen_mutex_, std::defer_lock);
   if (!lock.try_lock_for(std::chrono::milliseconds(std::max(timeout_ms, 0)))) return;
   if (listen_ == nullptr || PQstatus(listen_) != CONNECTION_OK) {
     if (listen_ != nullptr) PQfinish(listen_);
     listen_ = PQconnectdb(url_.c_str());
-    PGresult* res = PQstatus(listen_) == CONNECTION_OK ? PQexec(listen_, "LISTEN fg_changes") : nullptr;
+    PGresult* res =
+        PQstatus(listen_) == CONNECTION_OK ? PQexec(listen_, "LISTEN fg_changes") : nullptr;
     const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
@@ -648,8 +665,9 @@ void PgPool::WaitForChange(int64_t after, int timeout_ms) {
   PQconsumeInput(listen_);
   while (PGnotify* n = PQnotifies(listen_)) PQfreemem(n);
   for (;;) {
-    const int left = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - std::chrono::steady_clock::now())
+                                          .count());
     if (left <= 0) return;
     pollfd pfd{PQsocket(listen_), POLLIN, 0};
     if (poll(&pfd, 1, left) <= 0) return;
@@ -668,30 +686,36 @@ void PgPool::WaitForChange(int64_t after, int timeout_ms) {
 Status Migrate(PgConnection& c, const std::string& where) {
   FG_RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_lock(" + std::to_string(kMigrateLock) + ")"));
   auto body = [&]() -> Status {
-    FG_RETURN_IF_ERROR(c.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-                              "version BIGINT PRIMARY KEY NOT NULL, applied_ms BIGINT NOT NULL)"));
+    FG_RETURN_IF_ERROR(
+        c.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+               "version BIGINT PRIMARY KEY NOT NULL, applied_ms BIGINT NOT NULL)"));
     int64_t current = 0;
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
       FG_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row) current = s.Int(0);
     }
     const int64_t latest = static_cast<int64_t>(std::size(kMigrations));
     if (current > latest) {
-      return Status::FailedPrecondition("store " + where + " has schema version " + std::to_string(current) +
-                                        ", newer than this binary knows (" + std::to_string(latest) +
-                                        "): upgrade femtoguard");
+      return Status::FailedPrecondition(
+          "store " + where + " has schema version " + std::to_string(current) +
+          ", newer than this binary knows (" + std::to_string(latest) + "): upgrade femtoguard");
     }
     for (int64_t v = current + 1; v <= latest; ++v) {
       Status applied = c.WriteTransaction([&]() -> Status {
         FG_RETURN_IF_ERROR(c.Exec(kMigrations[v - 1]));
-        FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)"));
+        FG_ASSIGN_OR_RETURN(
+            Statement s,
+            c.Prepare("INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)"));
         s.BindInt(1, v).BindInt(2, NowMillis());
         return s.Run();
       });
       if (!applied.ok()) {
-        std::string msg = "store: migration to version " + std::to_string(v) + " failed: " + applied.message();
-        return applied.code() == StatusCode::kUnavailable ? Status::Unavailable(msg) : Status::Internal(msg);
+        std::string msg =
+            "store: migration to version " + std::to_string(v) + " failed: " + applied.message();
+        return applied.code() == StatusCode::kUnavailable ? Status::Unavailable(msg)
+                                                          : Status::Internal(msg);
       }
     }
     return Status::Ok();

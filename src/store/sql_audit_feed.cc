@@ -20,7 +20,7 @@ Status SqlStore::AppendAudit(const AuditEntry& entry) {
   Connection& c = *lease;
   return c.WriteTransaction([&]() -> Status {
     return sql::WriteAudit(c, entry.ts_ms != 0 ? entry.ts_ms : NowMillis(), entry.actor,
-                              entry.action, entry.subject, entry.reason, entry.detail);
+                           entry.action, entry.subject, entry.reason, entry.detail);
   });
 }
 
@@ -30,8 +30,10 @@ Result<int64_t> SqlStore::UpsertAggregateAudit(const AuditEntry& entry) {
   Connection& c = *lease;
   return c.WriteTransaction([&]() -> Result<int64_t> {
     if (entry.seq == 0) {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO audit (ts_ms, actor, action, subject, reason, detail) "
-                                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare("INSERT INTO audit (ts_ms, actor, action, subject, reason, detail) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
       s.BindInt(1, entry.ts_ms != 0 ? entry.ts_ms : NowMillis())
           .BindText(2, entry.actor)
           .BindText(3, entry.action)
@@ -72,20 +74,18 @@ Result<std::vector<AuditEntry>> SqlStore::ListAudit(const AuditFilter& filter) {
   Statement& s = prepared.value();
   s.BindInt(1, sql::LimitOrAll(filter.limit));
   if (!filter.subject.empty()) s.BindText(2, filter.subject);
-  std::vector<AuditEntry> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    AuditEntry e;
-    e.seq = s.Int(0);
-    e.ts_ms = s.Int(1);
-    e.actor = s.Text(2);
-    e.action = s.Text(3);
-    e.subject = s.Text(4);
-    e.reason = s.Text(5);
-    e.detail = s.Text(6);
-    out.push_back(std::move(e));
-  }
+  FG_ASSIGN_OR_RETURN(std::vector<AuditEntry> out,
+                      sql::ReadRows<AuditEntry>(s, [](const Statement& s) -> Result<AuditEntry> {
+                        AuditEntry e;
+                        e.seq = s.Int(0);
+                        e.ts_ms = s.Int(1);
+                        e.actor = s.Text(2);
+                        e.action = s.Text(3);
+                        e.subject = s.Text(4);
+                        e.reason = s.Text(5);
+                        e.detail = s.Text(6);
+                        return e;
+                      }));
   if (filter.limit == 0) std::reverse(out.begin(), out.end());
   return out;
 }
@@ -94,19 +94,15 @@ Result<std::vector<Change>> SqlStore::ChangesSince(int64_t after, size_t limit) 
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT seq, kind, key FROM changes "
-                                                  "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+                                             "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
   s.BindInt(1, after).BindInt(2, sql::LimitOrAll(limit));
-  std::vector<Change> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return sql::ReadRows<Change>(s, [](const Statement& s) -> Result<Change> {
     Change ch;
     ch.seq = s.Int(0);
     FG_ASSIGN_OR_RETURN(ch.kind, sql::ParseChangeKind(s.Text(1)));
     ch.key = s.Text(2);
-    out.push_back(std::move(ch));
-  }
-  return out;
+    return ch;
+  });
 }
 
 Result<int64_t> SqlStore::LatestChangeSeq() {

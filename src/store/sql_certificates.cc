@@ -17,8 +17,7 @@ using sql::Statement;
 Result<std::optional<std::string>> SqlStore::FindKeyOwner(std::string_view key_fp) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare("SELECT device FROM certificates WHERE key_fp = ?1"));
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device FROM certificates WHERE key_fp = ?1"));
   s.BindText(1, key_fp);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<std::string>();
@@ -63,12 +62,14 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
     // up after the unique index refused it. The unique indexes stay the hard
     // guard; under the write transaction's serialisation they never fire here.
     {
-      FG_ASSIGN_OR_RETURN(Statement q, c.Prepare("SELECT device, serial FROM certificates WHERE key_fp = ?1"));
+      FG_ASSIGN_OR_RETURN(Statement q,
+                          c.Prepare("SELECT device, serial FROM certificates WHERE key_fp = ?1"));
       q.BindText(1, cert.key_fp);
       FG_ASSIGN_OR_RETURN(bool row, q.Step());
       if (row && q.Text(0) == cert.device) {
-        return Status::AlreadyExists("key " + cert.key_fp + " was already used by certificate " + q.Text(1) +
-                                     " of device " + cert.device + "; a new certificate needs a new key");
+        return Status::AlreadyExists("key " + cert.key_fp + " was already used by certificate " +
+                                     q.Text(1) + " of device " + cert.device +
+                                     "; a new certificate needs a new key");
       }
       if (row) {
         return Status::AlreadyExists("key " + cert.key_fp + " is bound to device " + q.Text(0) +
@@ -79,7 +80,8 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
       FG_ASSIGN_OR_RETURN(Statement q, c.Prepare("SELECT 1 FROM certificates WHERE serial = ?1"));
       q.BindText(1, cert.serial);
       FG_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (row) return Status::AlreadyExists("certificate serial " + cert.serial + " already exists");
+      if (row)
+        return Status::AlreadyExists("certificate serial " + cert.serial + " already exists");
     }
     {
       FG_ASSIGN_OR_RETURN(
@@ -98,7 +100,8 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
       Status inserted = s.Run();
       if (inserted.IsAlreadyExists()) {
         // Only reachable if a writer bypassed the serialisation above.
-        return Status::AlreadyExists("key " + cert.key_fp + " or serial " + cert.serial + " is already bound");
+        return Status::AlreadyExists("key " + cert.key_fp + " or serial " + cert.serial +
+                                     " is already bound");
       }
       FG_RETURN_IF_ERROR(inserted);
     }
@@ -110,7 +113,7 @@ Result<std::vector<std::string>> SqlStore::RecordIssuedCertificate(
                      {"to", DeviceStatusName(DeviceStatus::kActive)},
                      {"serial", cert.serial}};
       FG_RETURN_IF_ERROR(sql::WriteAudit(c, now, audit.actor, "device.status", cert.device,
-                                            "first certificate issued", sql::Dump(detail)));
+                                         "first certificate issued", sql::Dump(detail)));
       FG_RETURN_IF_ERROR(sql::WriteChange(c, ChangeKind::kDevice, cert.device));
     }
     for (const std::string& old : superseded) {
@@ -172,7 +175,8 @@ Result<std::vector<std::string>> SqlStore::GroupCommit(IssueRequest& request) {
   }
 }
 
-std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(const std::vector<IssueRequest*>& batch) {
+std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(
+    const std::vector<IssueRequest*>& batch) {
   using Outcome = Result<std::vector<std::string>>;
   std::vector<Outcome> out;
   auto fail_all = [&](const Status& st) {
@@ -193,7 +197,8 @@ std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(const std:
       return fail_all(sp);
     }
     Outcome one = r->body(c);
-    Status closed = c.Exec(one.ok() ? "RELEASE SAVEPOINT fg_issue" : "ROLLBACK TO SAVEPOINT fg_issue");
+    Status closed =
+        c.Exec(one.ok() ? "RELEASE SAVEPOINT fg_issue" : "ROLLBACK TO SAVEPOINT fg_issue");
     if (!closed.ok()) {
       c.Rollback();
       return fail_all(closed);
@@ -210,12 +215,11 @@ std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(const std:
   return out;
 }
 
-
 Result<Certificate> SqlStore::GetCertificate(std::string_view serial) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(
-      Statement s, c.Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE serial = ?1"));
+  FG_ASSIGN_OR_RETURN(Statement s,
+                      c.Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE serial = ?1"));
   s.BindText(1, serial);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return Status::NotFound("no certificate with serial " + std::string(serial));
@@ -239,7 +243,7 @@ Result<std::vector<Certificate>> SqlStore::ListCertificates(
 }
 
 Status SqlStore::RevokeCertificate(std::string_view serial, RevocationReason reason,
-                                      UnixMillis when, const AuditContext& audit) {
+                                   UnixMillis when, const AuditContext& audit) {
   if (RevocationReasonName(reason) == "unknown") {
     return Status::InvalidArgument("unknown revocation reason code " +
                                    std::to_string(static_cast<int>(reason)));
@@ -268,14 +272,13 @@ Status SqlStore::RevokeCertificate(std::string_view serial, RevocationReason rea
       if (status == CertStatus::kHold) {
         return Status::FailedPrecondition("certificate " + id + " is already on hold");
       }
-      return sql::TransitionCertificate(c, now, audit, "cert.hold", id, device,
-                                           CertStatus::kHold, reason, at,
-                                           {{"reason", RevocationReasonName(reason)}});
+      return sql::TransitionCertificate(c, now, audit, "cert.hold", id, device, CertStatus::kHold,
+                                        reason, at, {{"reason", RevocationReasonName(reason)}});
     }
     json detail = {{"reason", RevocationReasonName(reason)}};
     if (status == CertStatus::kHold) detail["from"] = "hold";
     return sql::TransitionCertificate(c, now, audit, "cert.revoke", id, device,
-                                         CertStatus::kRevoked, reason, at, std::move(detail));
+                                      CertStatus::kRevoked, reason, at, std::move(detail));
   });
 }
 
@@ -284,10 +287,10 @@ Result<std::vector<Certificate>> SqlStore::ListRevokedCertificates(UnixMillis no
   Connection& c = *lease;
   // A certificate is valid through its notAfter instant (RFC 5280 §4.1.2.5),
   // so it stays listed until then.
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare("SELECT" FG_CERT_COLUMNS
-                                     "FROM certificates WHERE status IN ('hold', 'revoked') "
-                                     "AND not_after_ms >= ?1 ORDER BY revoked_ms, rowid"));
+  FG_ASSIGN_OR_RETURN(
+      Statement s,
+      c.Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE status IN ('hold', 'revoked') "
+                "AND not_after_ms >= ?1 ORDER BY revoked_ms, rowid"));
   s.BindInt(1, now);
   return sql::ReadCertificates(s);
 }
@@ -299,9 +302,10 @@ Result<int64_t> SqlStore::NextCounter(std::string_view name) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   return c.WriteTransaction([&]() -> Result<int64_t> {
-    FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO counters (name, value) VALUES (?1, 1) "
-                                               "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 "
-                                               "RETURNING value"));
+    FG_ASSIGN_OR_RETURN(Statement s,
+                        c.Prepare("INSERT INTO counters (name, value) VALUES (?1, 1) "
+                                  "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 "
+                                  "RETURNING value"));
     s.BindText(1, name);
     FG_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return Status::Internal("store: counter upsert returned no value");

@@ -68,7 +68,6 @@ Result<std::vector<std::string>> ParseStringArray(const std::string& text, const
 
 // ---- devices ----
 
-
 Result<Device> ReadDevice(const Statement& s) {
   Device d;
   d.id = s.Text(0);
@@ -122,8 +121,10 @@ Status SetDeviceStatusRow(Connection& c, std::string_view id, DeviceStatus to, U
 
 Status TouchDeviceRow(Connection& c, std::string_view id, UnixMillis when, bool* found) {
   // Only forward: a late, out-of-order report must not make a device look dormant.
-  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE devices SET last_seen_ms = "
-                                             "CASE WHEN last_seen_ms > ?2 THEN last_seen_ms ELSE ?2 END WHERE id = ?1"));
+  FG_ASSIGN_OR_RETURN(
+      Statement s,
+      c.Prepare("UPDATE devices SET last_seen_ms = "
+                "CASE WHEN last_seen_ms > ?2 THEN last_seen_ms ELSE ?2 END WHERE id = ?1"));
   s.BindText(1, id).BindInt(2, when);
   FG_RETURN_IF_ERROR(s.Run());
   *found = c.Changes() > 0;
@@ -148,7 +149,9 @@ Result<Certificate> ReadCertificate(const Statement& s) {
   return c;
 }
 
-Result<std::vector<Certificate>> ReadCertificates(Statement& s) { return ReadRows<Certificate>(s, ReadCertificate); }
+Result<std::vector<Certificate>> ReadCertificates(Statement& s) {
+  return ReadRows<Certificate>(s, ReadCertificate);
+}
 
 // Serials of the device's certificates in `status`, oldest first.
 Result<std::vector<std::string>> SerialsWithStatus(Connection& c, std::string_view device,
@@ -156,13 +159,8 @@ Result<std::vector<std::string>> SerialsWithStatus(Connection& c, std::string_vi
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT serial FROM certificates WHERE device = ?1 "
                                              "AND status = ?2 ORDER BY issued_ms, rowid"));
   s.BindText(1, device).BindText(2, CertStatusName(status));
-  std::vector<std::string> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(s.Text(0));
-  }
-  return out;
+  return ReadRows<std::string>(s,
+                               [](const Statement& s) -> Result<std::string> { return s.Text(0); });
 }
 
 Status SetCertState(Connection& c, std::string_view serial, CertStatus status,
@@ -246,8 +244,9 @@ Status CheckCredentialValid(Connection& c, std::string_view device,
     case EnrolmentKind::kVendorCertificate:  // the chain is checked by pki; uses below
       return Status::Ok();
     case EnrolmentKind::kBootstrapToken: {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device, expires_ms, used_ms, revoked_ms FROM "
-                                                 "bootstrap_tokens WHERE ref = ?1"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("SELECT device, expires_ms, used_ms, revoked_ms FROM "
+                                    "bootstrap_tokens WHERE ref = ?1"));
       s.BindText(1, cred);
       FG_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) return Status::PermissionDenied("bootstrap token " + cred + " is not known");

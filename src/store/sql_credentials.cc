@@ -53,9 +53,9 @@ Status SqlStore::AddBootstrapToken(const BootstrapToken& token, const AuditConte
 Result<BootstrapToken> SqlStore::GetBootstrapToken(std::string_view ref) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
-                                     "bootstrap_tokens WHERE ref = ?1"));
+  FG_ASSIGN_OR_RETURN(
+      Statement s, c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
+                             "bootstrap_tokens WHERE ref = ?1"));
   s.BindText(1, ref);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return Status::NotFound("no bootstrap token " + std::string(ref));
@@ -67,7 +67,7 @@ Result<std::optional<std::string>> SqlStore::FindVendorCertificateUse(
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device FROM credential_uses WHERE kind = "
-                                                  "'vendor_certificate' AND credential = ?1"));
+                                             "'vendor_certificate' AND credential = ?1"));
   s.BindText(1, vendor_cert_fp);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<std::string>();
@@ -125,19 +125,15 @@ Result<std::vector<VendorCa>> SqlStore::ListVendorCas() {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT fp, subject, pem, added_ms FROM "
-                                                  "vendor_cas ORDER BY added_ms, fp"));
-  std::vector<VendorCa> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+                                             "vendor_cas ORDER BY added_ms, fp"));
+  return sql::ReadRows<VendorCa>(s, [](const Statement& s) -> Result<VendorCa> {
     VendorCa ca;
     ca.fp = s.Text(0);
     ca.subject = s.Text(1);
     ca.pem = s.Text(2);
     ca.added_ms = s.Int(3);
-    out.push_back(std::move(ca));
-  }
-  return out;
+    return ca;
+  });
 }
 
 Status SqlStore::AddLegacyCredential(const LegacyCredential& cred, const AuditContext& audit) {
@@ -172,22 +168,17 @@ Status SqlStore::AddLegacyCredential(const LegacyCredential& cred, const AuditCo
 Result<std::vector<LegacyCredential>> SqlStore::ListLegacyCredentials() {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare("SELECT fp, subject, pem, cutoff_ms, added_ms FROM "
-                                     "legacy_credentials ORDER BY added_ms, fp"));
-  std::vector<LegacyCredential> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT fp, subject, pem, cutoff_ms, added_ms FROM "
+                                             "legacy_credentials ORDER BY added_ms, fp"));
+  return sql::ReadRows<LegacyCredential>(s, [](const Statement& s) -> Result<LegacyCredential> {
     LegacyCredential l;
     l.fp = s.Text(0);
     l.subject = s.Text(1);
     l.pem = s.Text(2);
     l.cutoff_ms = s.Int(3);
     l.added_ms = s.Int(4);
-    out.push_back(std::move(l));
-  }
-  return out;
+    return l;
+  });
 }
 
 Result<bool> SqlStore::LegacyCredentialUsed(std::string_view fp, std::string_view device) {
@@ -195,28 +186,26 @@ Result<bool> SqlStore::LegacyCredentialUsed(std::string_view fp, std::string_vie
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s,
                       c.Prepare("SELECT 1 FROM credential_uses WHERE kind = "
-                                     "'legacy_credential' AND credential = ?1 AND device = ?2"));
+                                "'legacy_credential' AND credential = ?1 AND device = ?2"));
   s.BindText(1, fp).BindText(2, device);
   return s.Step();
 }
 
 // ---- bootstrap token custody (issue 14) ----
 
-Result<std::vector<BootstrapToken>> SqlStore::ListBootstrapTokens(std::optional<std::string_view> device) {
+Result<std::vector<BootstrapToken>> SqlStore::ListBootstrapTokens(
+    std::optional<std::string_view> device) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
-                                     "bootstrap_tokens WHERE ?1 IS NULL OR device = ?1 ORDER BY created_ms, ref"));
+  FG_ASSIGN_OR_RETURN(
+      Statement s,
+      c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
+                "bootstrap_tokens WHERE ?1 IS NULL OR device = ?1 ORDER BY created_ms, ref"));
   if (device) s.BindText(1, *device);
-  std::vector<BootstrapToken> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return sql::ReadRows<BootstrapToken>(s, [](const Statement& s) -> Result<BootstrapToken> {
     FG_ASSIGN_OR_RETURN(BootstrapToken t, sql::ReadBootstrapToken(s));
-    out.push_back(std::move(t));
-  }
-  return out;
+    return t;
+  });
 }
 
 Status SqlStore::RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) {
@@ -226,8 +215,9 @@ Status SqlStore::RevokeBootstrapToken(std::string_view ref, const AuditContext& 
     const UnixMillis now = NowMillis();
     BootstrapToken t;
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms "
-                                                 "FROM bootstrap_tokens WHERE ref = ?1"));
+      FG_ASSIGN_OR_RETURN(
+          Statement s, c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms "
+                                 "FROM bootstrap_tokens WHERE ref = ?1"));
       s.BindText(1, ref);
       FG_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) return Status::NotFound("no bootstrap token " + std::string(ref));
@@ -239,11 +229,13 @@ Status SqlStore::RevokeBootstrapToken(std::string_view ref, const AuditContext& 
     }
     if (t.used_ms != 0) {
       return Status::FailedPrecondition("bootstrap token " + t.ref + " was already used at " +
-                                        FormatRfc3339(t.used_ms) + "; revoke the certificate it paid for instead");
+                                        FormatRfc3339(t.used_ms) +
+                                        "; revoke the certificate it paid for instead");
     }
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE bootstrap_tokens SET revoked_ms = ?2 "
-                                                 "WHERE ref = ?1 AND revoked_ms = 0 AND used_ms = 0"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("UPDATE bootstrap_tokens SET revoked_ms = ?2 "
+                                    "WHERE ref = ?1 AND revoked_ms = 0 AND used_ms = 0"));
       s.BindText(1, ref).BindInt(2, now);
       FG_RETURN_IF_ERROR(s.Run());
     }

@@ -113,9 +113,9 @@ Result<DeviceTransition> SetDeviceStatusTx(Connection& c, std::string_view id, D
       for (const std::string& serial : *group) {
         json d = {{"reason", RevocationReasonName(reason)}};
         if (was_held) d["from"] = "hold";
-        FG_RETURN_IF_ERROR(sql::TransitionCertificate(c, now, audit, "cert.revoke", serial,
-                                                         device, CertStatus::kRevoked, reason,
-                                                         now, std::move(d)));
+        FG_RETURN_IF_ERROR(sql::TransitionCertificate(c, now, audit, "cert.revoke", serial, device,
+                                                      CertStatus::kRevoked, reason, now,
+                                                      std::move(d)));
         t.certs_revoked.push_back(serial);
       }
     }
@@ -137,7 +137,8 @@ Status SqlStore::UpdateDeviceAttributes(const Device& device, const AuditContext
   if (device.max_ues < 0) return Status::InvalidArgument("max_ues must not be negative");
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  return c.WriteTransaction([&]() -> Status { return sql::UpdateDeviceAttributesTx(c, device, audit); });
+  return c.WriteTransaction(
+      [&]() -> Status { return sql::UpdateDeviceAttributesTx(c, device, audit); });
 }
 
 Status SqlStore::ImportDevices(const std::vector<DeviceImport>& plan, const AuditContext& audit) {
@@ -155,7 +156,8 @@ Status SqlStore::ImportDevices(const std::vector<DeviceImport>& plan, const Audi
       }
       if (step.attributes) FG_RETURN_IF_ERROR(sql::UpdateDeviceAttributesTx(c, step.device, audit));
       if (step.status) {
-        FG_ASSIGN_OR_RETURN(DeviceTransition t, sql::SetDeviceStatusTx(c, step.device.id, *step.status, audit));
+        FG_ASSIGN_OR_RETURN(DeviceTransition t,
+                            sql::SetDeviceStatusTx(c, step.device.id, *step.status, audit));
         (void)t;
       }
     }
@@ -182,21 +184,18 @@ Result<std::vector<Device>> SqlStore::ListDevices(const DeviceFilter& filter) {
   Statement& s = prepared.value();
   s.BindInt(1, sql::LimitOrAll(filter.limit));
   if (filter.status) s.BindText(2, DeviceStatusName(*filter.status));
-  std::vector<Device> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return sql::ReadRows<Device>(s, [](const Statement& s) -> Result<Device> {
     FG_ASSIGN_OR_RETURN(Device d, sql::ReadDevice(s));
-    out.push_back(std::move(d));
-  }
-  return out;
+    return d;
+  });
 }
 
 Result<DeviceTransition> SqlStore::SetDeviceStatus(std::string_view id, DeviceStatus to,
-                                                      const AuditContext& audit) {
+                                                   const AuditContext& audit) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  return c.WriteTransaction([&]() -> Result<DeviceTransition> { return sql::SetDeviceStatusTx(c, id, to, audit); });
+  return c.WriteTransaction(
+      [&]() -> Result<DeviceTransition> { return sql::SetDeviceStatusTx(c, id, to, audit); });
 }
 
 Status SqlStore::TouchDevice(std::string_view id, UnixMillis when) {

@@ -137,7 +137,8 @@ class Lease {
  public:
   Lease(Connection* conn, std::function<void(Connection*)> give_back)
       : conn_(conn), give_back_(std::move(give_back)) {}
-  Lease(Lease&& o) noexcept : conn_(std::exchange(o.conn_, nullptr)), give_back_(std::move(o.give_back_)) {}
+  Lease(Lease&& o) noexcept
+      : conn_(std::exchange(o.conn_, nullptr)), give_back_(std::move(o.give_back_)) {}
   Lease& operator=(Lease&&) = delete;
   ~Lease() {
     if (conn_ != nullptr && give_back_) give_back_(conn_);

@@ -45,7 +45,7 @@ Status SqlStore::AddEndpoint(const Endpoint& endpoint, const AuditContext& audit
 }
 
 Status SqlStore::SetEndpointStatus(std::string_view address, EndpointStatus to,
-                                      const AuditContext& audit) {
+                                   const AuditContext& audit) {
   if (EndpointStatusName(to) == "unknown") {
     return Status::InvalidArgument("unknown endpoint status " +
                                    std::to_string(static_cast<int>(to)));
@@ -85,19 +85,15 @@ Result<std::vector<Endpoint>> SqlStore::ListEndpoints() {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT address, status, created_ms, "
-                                                  "updated_ms FROM endpoints ORDER BY address"));
-  std::vector<Endpoint> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+                                             "updated_ms FROM endpoints ORDER BY address"));
+  return sql::ReadRows<Endpoint>(s, [](const Statement& s) -> Result<Endpoint> {
     Endpoint e;
     e.address = s.Text(0);
     FG_ASSIGN_OR_RETURN(e.status, sql::ParseStoredEndpointStatus(s.Text(1)));
     e.created_ms = s.Int(2);
     e.updated_ms = s.Int(3);
-    out.push_back(std::move(e));
-  }
-  return out;
+    return e;
+  });
 }
 
 }  // namespace fg

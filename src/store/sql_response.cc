@@ -22,15 +22,18 @@ std::string BlockKey(std::string_view kind, std::string_view value) {
 }  // namespace
 
 Status SqlStore::AddBlock(const Block& block, const AuditContext& audit) {
-  if (!IsBlockKind(block.kind)) return Status::InvalidArgument("unknown block kind '" + block.kind + "'");
+  if (!IsBlockKind(block.kind))
+    return Status::InvalidArgument("unknown block kind '" + block.kind + "'");
   if (block.value.empty()) return Status::InvalidArgument("a block needs a value");
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   return c.WriteTransaction([&]() -> Status {
     const UnixMillis now = NowMillis();
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("INSERT INTO blocks (kind, value, alert_id, "
-                                                 "reason, created_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"));
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare("INSERT INTO blocks (kind, value, alert_id, "
+                    "reason, created_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"));
       s.BindText(1, block.kind)
           .BindText(2, block.value)
           .BindText(3, block.alert_id)
@@ -40,17 +43,20 @@ Status SqlStore::AddBlock(const Block& block, const AuditContext& audit) {
     }
     if (c.Changes() == 0) return Status::Ok();  // already blocked: nothing changes
     json detail = {{"kind", block.kind}, {"alert", block.alert_id}};
-    FG_RETURN_IF_ERROR(sql::WriteAudit(c, now, audit, "block.add", BlockKey(block.kind, block.value), detail));
+    FG_RETURN_IF_ERROR(
+        sql::WriteAudit(c, now, audit, "block.add", BlockKey(block.kind, block.value), detail));
     return sql::WriteChange(c, ChangeKind::kBlock, BlockKey(block.kind, block.value));
   });
 }
 
-Status SqlStore::RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) {
+Status SqlStore::RemoveBlock(std::string_view kind, std::string_view value,
+                             const AuditContext& audit) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   return c.WriteTransaction([&]() -> Status {
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("DELETE FROM blocks WHERE kind = ?1 AND value = ?2"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("DELETE FROM blocks WHERE kind = ?1 AND value = ?2"));
       s.BindText(1, kind).BindText(2, value);
       FG_RETURN_IF_ERROR(s.Run());
     }
@@ -58,7 +64,7 @@ Status SqlStore::RemoveBlock(std::string_view kind, std::string_view value, cons
       return Status::NotFound("no block " + BlockKey(kind, value));
     }
     FG_RETURN_IF_ERROR(sql::WriteAudit(c, NowMillis(), audit, "block.remove", BlockKey(kind, value),
-                                          json::object()));
+                                       json::object()));
     return sql::WriteChange(c, ChangeKind::kBlock, BlockKey(kind, value));
   });
 }
@@ -67,20 +73,16 @@ Result<std::vector<Block>> SqlStore::ListBlocks() {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT kind, value, alert_id, reason, created_ms "
-                                                  "FROM blocks ORDER BY kind, value"));
-  std::vector<Block> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+                                             "FROM blocks ORDER BY kind, value"));
+  return sql::ReadRows<Block>(s, [](const Statement& s) -> Result<Block> {
     Block b;
     b.kind = s.Text(0);
     b.value = s.Text(1);
     b.alert_id = s.Text(2);
     b.reason = s.Text(3);
     b.created_ms = s.Int(4);
-    out.push_back(std::move(b));
-  }
-  return out;
+    return b;
+  });
 }
 
 // ---- alerts ----
@@ -113,7 +115,7 @@ Result<std::vector<StoredAlert::Skipped>> ParseSkipped(const std::string& text) 
   }
   return out;
 }
-Result<StoredAlert> ReadAlert(Statement& s) {
+Result<StoredAlert> ReadAlert(const Statement& s) {
   StoredAlert a;
   a.id = s.Text(0);
   a.ts_ms = s.Int(1);
@@ -133,18 +135,20 @@ Result<StoredAlert> ReadAlert(Statement& s) {
 }  // namespace
 
 Result<bool> SqlStore::AddAlert(const StoredAlert& alert, const AuditContext& audit) {
-  if (alert.id.empty() || alert.rule.empty()) return Status::InvalidArgument("an alert needs an id and a rule");
+  if (alert.id.empty() || alert.rule.empty())
+    return Status::InvalidArgument("an alert needs an id and a rule");
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   bool inserted = false;
   Status st = c.WriteTransaction([&]() -> Status {
     const UnixMillis now = NowMillis();
     {
-      FG_ASSIGN_OR_RETURN(Statement s,
-                          c.Prepare((std::string("INSERT INTO alerts (") + kAlertColumns +
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                     "(SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts)) ON CONFLICT DO NOTHING")
-                                        .c_str()));
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          c.Prepare((std::string("INSERT INTO alerts (") + kAlertColumns +
+                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                     "(SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts)) ON CONFLICT DO NOTHING")
+                        .c_str()));
       s.BindText(1, alert.id)
           .BindInt(2, alert.ts_ms)
           .BindText(3, alert.rule)
@@ -172,8 +176,9 @@ Result<bool> SqlStore::AddAlert(const StoredAlert& alert, const AuditContext& au
 Result<StoredAlert> SqlStore::GetAlert(std::string_view id) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(Statement s,
-                      c.Prepare((std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE id = ?1").c_str()));
+  FG_ASSIGN_OR_RETURN(
+      Statement s,
+      c.Prepare((std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE id = ?1").c_str()));
   s.BindText(1, id);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return Status::NotFound("no alert " + std::string(id));
@@ -186,23 +191,19 @@ Result<std::vector<StoredAlert>> SqlStore::ListAlerts(const AlertFilter& filter)
   FG_ASSIGN_OR_RETURN(
       Statement s,
       c.Prepare((std::string("SELECT ") + kAlertColumns +
-                      " FROM alerts WHERE (?1 = '' OR rule = ?1) AND (?2 = '' OR device = ?2) "
-                      "AND (?3 = '' OR state = ?3) AND (?5 = '' OR severity = ?5) "
-                      "ORDER BY ts_ms DESC, id LIMIT ?4")
-                         .c_str()));
+                 " FROM alerts WHERE (?1 = '' OR rule = ?1) AND (?2 = '' OR device = ?2) "
+                 "AND (?3 = '' OR state = ?3) AND (?5 = '' OR severity = ?5) "
+                 "ORDER BY ts_ms DESC, id LIMIT ?4")
+                    .c_str()));
   s.BindText(1, filter.rule)
       .BindText(2, filter.device)
       .BindText(3, filter.state ? AlertStateName(*filter.state) : std::string_view())
       .BindInt(4, sql::LimitOrAll(filter.limit))
       .BindText(5, filter.severity);
-  std::vector<StoredAlert> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return sql::ReadRows<StoredAlert>(s, [](const Statement& s) -> Result<StoredAlert> {
     FG_ASSIGN_OR_RETURN(StoredAlert a, ReadAlert(s));
-    out.push_back(std::move(a));
-  }
-  return out;
+    return a;
+  });
 }
 
 Status SqlStore::UpdateAlert(const StoredAlert& alert, const AuditContext& audit) {
@@ -211,9 +212,10 @@ Status SqlStore::UpdateAlert(const StoredAlert& alert, const AuditContext& audit
   return c.WriteTransaction([&]() -> Status {
     const UnixMillis now = NowMillis();
     {
-      FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("UPDATE alerts SET state = ?2, actions_done = ?3, "
-                                                 "actions_pending = ?4, updated_ms = ?5, actions_skipped = ?6, "
-                                                 "false_positive = ?7 WHERE id = ?1"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          c.Prepare("UPDATE alerts SET state = ?2, actions_done = ?3, "
+                                    "actions_pending = ?4, updated_ms = ?5, actions_skipped = ?6, "
+                                    "false_positive = ?7 WHERE id = ?1"));
       s.BindText(1, alert.id)
           .BindText(2, AlertStateName(alert.state))
           .BindText(3, Dump(json(alert.actions_done)))
@@ -240,24 +242,20 @@ Result<std::vector<StoredAlert>> SqlStore::ListAlertsSince(int64_t after_seq, si
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare((std::string("SELECT ") + kAlertColumns +
-                                                   " FROM alerts WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-                                                      .c_str()));
+                                              " FROM alerts WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                                                 .c_str()));
   s.BindInt(1, after_seq).BindInt(2, sql::LimitOrAll(limit));
-  std::vector<StoredAlert> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return sql::ReadRows<StoredAlert>(s, [](const Statement& s) -> Result<StoredAlert> {
     FG_ASSIGN_OR_RETURN(StoredAlert a, ReadAlert(s));
-    out.push_back(std::move(a));
-  }
-  return out;
+    return a;
+  });
 }
 
 Result<Block> SqlStore::GetBlock(std::string_view kind, std::string_view value) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT kind, value, alert_id, reason, created_ms "
-                                                  "FROM blocks WHERE kind = ?1 AND value = ?2"));
+                                             "FROM blocks WHERE kind = ?1 AND value = ?2"));
   s.BindText(1, kind).BindText(2, value);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return Status::NotFound("no block " + BlockKey(kind, value));

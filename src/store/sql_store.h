@@ -99,11 +99,13 @@ class SqlStore final : public Store {
   Result<std::optional<ApiToken>> FindApiTokenByHash(std::string_view hash) override;
   Result<std::vector<ApiToken>> ListApiTokens() override;
   Status RevokeApiToken(std::string_view id, const AuditContext& audit) override;
-  Result<std::vector<BootstrapToken>> ListBootstrapTokens(std::optional<std::string_view> device) override;
+  Result<std::vector<BootstrapToken>> ListBootstrapTokens(
+      std::optional<std::string_view> device) override;
   Status RevokeBootstrapToken(std::string_view ref, const AuditContext& audit) override;
 
   Status AddBlock(const Block& block, const AuditContext& audit) override;
-  Status RemoveBlock(std::string_view kind, std::string_view value, const AuditContext& audit) override;
+  Status RemoveBlock(std::string_view kind, std::string_view value,
+                     const AuditContext& audit) override;
   Result<std::vector<Block>> ListBlocks() override;
 
   Result<bool> AddAlert(const StoredAlert& alert, const AuditContext& audit) override;
@@ -128,16 +130,20 @@ class SqlStore final : public Store {
 
   std::string_view backend() const override { return pool_->backend(); }
   StoreHealth Health() override { return pool_->Health(); }
-  void WaitForChange(int64_t after, int timeout_ms) override { pool_->WaitForChange(after, timeout_ms); }
+  void WaitForChange(int64_t after, int timeout_ms) override {
+    pool_->WaitForChange(after, timeout_ms);
+  }
 
  private:
   // One issuance waiting for the group commit (sql_certificates.cc).
   struct IssueRequest {
     std::function<Result<std::vector<std::string>>(sql::Connection&)> body;
-    std::optional<Result<std::vector<std::string>>> result;  // set by the leader, under issue_mutex_
+    std::optional<Result<std::vector<std::string>>>
+        result;  // set by the leader, under issue_mutex_
   };
   Result<std::vector<std::string>> GroupCommit(IssueRequest& request);
-  std::vector<Result<std::vector<std::string>>> RunIssueBatch(const std::vector<IssueRequest*>& batch);
+  std::vector<Result<std::vector<std::string>>> RunIssueBatch(
+      const std::vector<IssueRequest*>& batch);
 
   std::unique_ptr<sql::Pool> pool_;
 
@@ -181,9 +187,10 @@ Status TouchDeviceRow(Connection& c, std::string_view id, UnixMillis when, bool*
 Result<Certificate> ReadCertificate(const Statement& s);
 Result<std::vector<Certificate>> ReadCertificates(Statement& s);
 // Serials of the device's certificates in `status`, oldest first.
-Result<std::vector<std::string>> SerialsWithStatus(Connection& c, std::string_view device, CertStatus status);
-Status SetCertState(Connection& c, std::string_view serial, CertStatus status, RevocationReason reason,
-                    UnixMillis revoked_ms);
+Result<std::vector<std::string>> SerialsWithStatus(Connection& c, std::string_view device,
+                                                   CertStatus status);
+Status SetCertState(Connection& c, std::string_view serial, CertStatus status,
+                    RevocationReason reason, UnixMillis revoked_ms);
 
 // ---- audit and change feed (inside the caller's transaction) ----
 Status WriteAudit(Connection& c, UnixMillis ts, std::string_view actor, std::string_view action,
@@ -192,15 +199,17 @@ Status WriteAudit(Connection& c, UnixMillis ts, const AuditContext& ctx, std::st
                   std::string_view subject, const nlohmann::json& detail);
 Status WriteChange(Connection& c, ChangeKind kind, std::string_view key);
 // Moves one certificate to a new state and records it (audit + change).
-Status TransitionCertificate(Connection& c, UnixMillis now, const AuditContext& ctx, std::string_view action,
-                             std::string_view serial, std::string_view device, CertStatus status,
-                             RevocationReason reason, UnixMillis revoked_ms, nlohmann::json detail);
+Status TransitionCertificate(Connection& c, UnixMillis now, const AuditContext& ctx,
+                             std::string_view action, std::string_view serial,
+                             std::string_view device, CertStatus status, RevocationReason reason,
+                             UnixMillis revoked_ms, nlohmann::json detail);
 
 // ---- enrolment credentials ----
 std::string_view CredentialLabel(EnrolmentKind k);
-Status CheckCredentialValid(Connection& c, std::string_view device, const EnrolmentAuthorization& auth,
-                            UnixMillis now);
-Status CheckCredentialUnused(Connection& c, std::string_view device, const EnrolmentAuthorization& auth);
+Status CheckCredentialValid(Connection& c, std::string_view device,
+                            const EnrolmentAuthorization& auth, UnixMillis now);
+Status CheckCredentialUnused(Connection& c, std::string_view device,
+                             const EnrolmentAuthorization& auth);
 Status ConsumeCredential(Connection& c, const Certificate& cert, const EnrolmentAuthorization& auth,
                          UnixMillis now);
 Result<BootstrapToken> ReadBootstrapToken(const Statement& s);

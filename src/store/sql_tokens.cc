@@ -31,7 +31,8 @@ Status SqlStore::AddApiToken(const ApiToken& token, const AuditContext& audit) {
           .BindText(4, token.label)
           .BindInt(5, token.created_ms != 0 ? token.created_ms : now);
       Status inserted = s.Run();
-      if (inserted.IsAlreadyExists()) return Status::AlreadyExists("API token " + token.id + " already exists");
+      if (inserted.IsAlreadyExists())
+        return Status::AlreadyExists("API token " + token.id + " already exists");
       FG_RETURN_IF_ERROR(inserted);
     }
     json detail = {{"role", ApiRoleName(token.role)}, {"label", token.label}};
@@ -40,7 +41,7 @@ Status SqlStore::AddApiToken(const ApiToken& token, const AuditContext& audit) {
 }
 
 namespace {
-Result<ApiToken> ReadApiToken(Statement& s) {
+Result<ApiToken> ReadApiToken(const Statement& s) {
   ApiToken t;
   t.id = s.Text(0);
   FG_ASSIGN_OR_RETURN(t.role, ParseApiRole(s.Text(1)));
@@ -56,7 +57,7 @@ Result<std::optional<ApiToken>> SqlStore::FindApiTokenByHash(std::string_view ha
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
-                                                  "FROM api_tokens WHERE hash = ?1 AND revoked_ms = 0"));
+                                             "FROM api_tokens WHERE hash = ?1 AND revoked_ms = 0"));
   s.BindText(1, hash);
   FG_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<ApiToken>();
@@ -68,15 +69,11 @@ Result<std::vector<ApiToken>> SqlStore::ListApiTokens() {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
-                                                  "FROM api_tokens ORDER BY created_ms, id"));
-  std::vector<ApiToken> out;
-  for (;;) {
-    FG_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+                                             "FROM api_tokens ORDER BY created_ms, id"));
+  return sql::ReadRows<ApiToken>(s, [](const Statement& s) -> Result<ApiToken> {
     FG_ASSIGN_OR_RETURN(ApiToken t, ReadApiToken(s));
-    out.push_back(std::move(t));
-  }
-  return out;
+    return t;
+  });
 }
 
 Status SqlStore::RevokeApiToken(std::string_view id, const AuditContext& audit) {

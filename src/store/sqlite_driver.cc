@@ -1,5 +1,3 @@
-#include "store/sqlite_store.h"
-
 #include <sqlite3.h>
 
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <utility>
 
 #include "store/sql_driver.h"
+#include "store/sqlite_store.h"
 
 // The SQLite driver: one connection per store, serialised by the pool's
 // mutex, the file in WAL mode, every write one BEGIN IMMEDIATE transaction
@@ -277,16 +276,17 @@ Status SqlStatus(int rc, std::string msg) {
 }
 
 Status SqlError(sqlite3* db, int rc, std::string_view what) {
-  std::string msg = "store: " + std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string msg = "store: " + std::string(what) + ": " +
+                    (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   // A full disk says so, whichever SQLite code carries it (SQLITE_FULL, or
   // an I/O error with ENOSPC when the WAL or its index cannot grow). The
   // transaction was rolled back: nothing of it is in the store.
   if ((rc & 0xff) == SQLITE_FULL || (db != nullptr && sqlite3_system_errno(db) == ENOSPC)) {
-    return Status::Unavailable(msg + " (disk full: nothing was written; free space in the data dir and retry)");
+    return Status::Unavailable(
+        msg + " (disk full: nothing was written; free space in the data dir and retry)");
   }
   return SqlStatus(rc, std::move(msg));
 }
-
 
 // A cached prepared statement in use. Reset and unbound when it goes out of
 // scope, so that it neither holds a read transaction open nor leaks
@@ -294,7 +294,8 @@ Status SqlError(sqlite3* db, int rc, std::string_view what) {
 class SqliteStatement final : public sql::StatementImpl {
  public:
   // `in_use` is the cache's flag for this statement, cleared on destruction.
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt, bool* in_use) : db_(db), stmt_(stmt), in_use_(in_use) {}
+  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt, bool* in_use)
+      : db_(db), stmt_(stmt), in_use_(in_use) {}
   ~SqliteStatement() override {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -326,12 +327,14 @@ class SqliteStatement final : public sql::StatementImpl {
   std::string Text(int col) const override {
     const auto* p = sqlite3_column_text(stmt_, col);
     if (p == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   std::string Blob(int col) const override {
     const void* p = sqlite3_column_blob(stmt_, col);
     if (p == nullptr) return {};
-    return std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+    return std::string(static_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   int64_t Int(int col) const override { return sqlite3_column_int64(stmt_, col); }
   std::optional<double> OptDouble(int col) const override {
@@ -355,8 +358,9 @@ class SqliteConnection final : public sql::Connection {
  public:
   static Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     // sqlite3_open_v2 hands out a handle even on failure; it must be closed.
     auto conn = std::unique_ptr<SqliteConnection>(new SqliteConnection(raw));
     if (rc != SQLITE_OK) return SqlError(raw, rc, "cannot open " + path);
@@ -372,8 +376,9 @@ class SqliteConnection final : public sql::Connection {
     // disk, also across a power loss. NORMAL syncs only at checkpoints: it
     // survives a crash of the process, but a power loss may roll back the
     // last acknowledged transactions (docs/operations.md has the cost).
-    FG_RETURN_IF_ERROR(conn->Exec(g_synchronous_normal_for_test.load() ? "PRAGMA synchronous = NORMAL"
-                                                                        : "PRAGMA synchronous = FULL"));
+    FG_RETURN_IF_ERROR(conn->Exec(g_synchronous_normal_for_test.load()
+                                      ? "PRAGMA synchronous = NORMAL"
+                                      : "PRAGMA synchronous = FULL"));
     FG_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
     return conn;
   }
@@ -399,7 +404,8 @@ class SqliteConnection final : public sql::Connection {
     // reset the outer one mid-iteration.
     if (it->second.in_use) return Status::Internal("store: statement already in use: " + it->first);
     it->second.in_use = true;
-    return sql::Statement(std::make_unique<SqliteStatement>(db_, it->second.stmt.get(), &it->second.in_use));
+    return sql::Statement(
+        std::make_unique<SqliteStatement>(db_, it->second.stmt.get(), &it->second.in_use));
   }
 
   Status Exec(const std::string& sql) override {
@@ -444,7 +450,8 @@ class SqliteConnection final : public sql::Connection {
     std::string mode = row ? stmt.Text(0) : "";
     // An in-memory database (tests) cannot do WAL and needs no cross-process locking.
     if (mode == "wal" || (path == ":memory:" && mode == "memory")) return Status::Ok();
-    return Status::Internal("store: cannot switch " + path + " to WAL mode (journal_mode is '" + mode + "')");
+    return Status::Internal("store: cannot switch " + path + " to WAL mode (journal_mode is '" +
+                            mode + "')");
   }
 
   sqlite3* db_;
@@ -480,26 +487,31 @@ Result<std::unique_ptr<Pool>> OpenSqlitePool(const std::string& path) {
   // Migrating under BEGIN IMMEDIATE: two processes opening a fresh file at
   // once must not both apply version 1.
   Status migrated = conn->WriteTransaction([&]() -> Status {
-    FG_RETURN_IF_ERROR(conn->Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-                                  "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)"));
+    FG_RETURN_IF_ERROR(
+        conn->Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                   "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)"));
     int64_t current = 0;
     {
-      FG_ASSIGN_OR_RETURN(Statement s, conn->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      FG_ASSIGN_OR_RETURN(Statement s,
+                          conn->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
       FG_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row) current = s.Int(0);
     }
     const int64_t latest = static_cast<int64_t>(std::size(kMigrations));
     if (current > latest) {
-      return Status::FailedPrecondition("store " + path + " has schema version " + std::to_string(current) +
-                                        ", newer than this binary knows (" + std::to_string(latest) +
-                                        "): upgrade femtoguard");
+      return Status::FailedPrecondition(
+          "store " + path + " has schema version " + std::to_string(current) +
+          ", newer than this binary knows (" + std::to_string(latest) + "): upgrade femtoguard");
     }
     for (int64_t v = current + 1; v <= latest; ++v) {
       Status applied = conn->Exec(kMigrations[v - 1]);
       if (!applied.ok()) {
-        return Status::Internal("store: migration to version " + std::to_string(v) + " failed: " + applied.message());
+        return Status::Internal("store: migration to version " + std::to_string(v) +
+                                " failed: " + applied.message());
       }
-      FG_ASSIGN_OR_RETURN(Statement s, conn->Prepare("INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)"));
+      FG_ASSIGN_OR_RETURN(
+          Statement s,
+          conn->Prepare("INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)"));
       s.BindInt(1, v).BindInt(2, NowMillis());
       FG_RETURN_IF_ERROR(s.Run());
     }

@@ -71,7 +71,7 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
   std::atomic<bool> promoted{false};
   std::atomic<int> unavailable{0};
   std::atomic<int> unknown_committed{0};  // "outcome unknown" that had committed
-  std::vector<std::string> unexpected;  // guarded by mu
+  std::vector<std::string> unexpected;    // guarded by mu
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -106,14 +106,16 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
             std::this_thread::sleep_for(std::chrono::milliseconds(25));  // a client's backoff
             continue;
           }
-          const bool committed_before = r.status().code() == StatusCode::kPermissionDenied &&
-                                        r.status().message().find("already used") != std::string::npos;
+          const bool committed_before =
+              r.status().code() == StatusCode::kPermissionDenied &&
+              r.status().message().find("already used") != std::string::npos;
           if (committed_before && last_unavailable.find("outcome unknown") != std::string::npos) {
             ++unknown_committed;
             break;
           }
           std::lock_guard lock(mu);
-          unexpected.push_back(c.serial + ": " + r.status().ToString() + " (after: " + last_unavailable + ")");
+          unexpected.push_back(c.serial + ": " + r.status().ToString() +
+                               " (after: " + last_unavailable + ")");
           break;
         }
       }
@@ -150,9 +152,11 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
   EXPECT_GT(unavailable.load(), 0) << "the failover was never noticed";
   EXPECT_GT(acks.load(), acks_before) << "no issuance after the promotion";
   EXPECT_TRUE(store->Health().writable);
-  std::printf("failover: %d acknowledged before the promotion, %d in all, %d Unavailable answers, %d outcome "
-              "unknown that had committed\n",
-              acks_before, acks.load(), unavailable.load(), unknown_committed.load());
+  std::printf(
+      "failover: %d acknowledged before the promotion, %d in all, %d Unavailable answers, %d "
+      "outcome "
+      "unknown that had committed\n",
+      acks_before, acks.load(), unavailable.load(), unknown_committed.load());
 
   // Read back from a fresh store on the promoted server.
   auto reopened = Store::Open(pg->Url(*db));
@@ -167,7 +171,8 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
   }
   // No acknowledged issuance lost.
   for (const std::string& serial : acknowledged) {
-    EXPECT_TRUE(serials.count(serial)) << "acknowledged certificate " << serial << " lost in the failover";
+    EXPECT_TRUE(serials.count(serial))
+        << "acknowledged certificate " << serial << " lost in the failover";
   }
   // Every device got its certificate exactly once, and a token is used if
   // and only if its device has the certificate it paid for.
