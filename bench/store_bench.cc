@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "store/pg_store.h"
 #include "store/store.h"
 #include "testing/pg_server.h"
 
@@ -31,6 +32,7 @@ struct Backends {
   std::unique_ptr<testing::PgServer> pg;
   std::unique_ptr<Store> sqlite;
   std::unique_ptr<Store> postgresql;
+  std::unique_ptr<Store> postgresql_no_group;  // same database, group commit off
 };
 
 Backends& Shared() {
@@ -59,10 +61,16 @@ Backends& Shared() {
       std::abort();
     }
     b.postgresql = std::move(p).value();
+    SetPgGroupCommitForTest(false);
+    auto q = Store::Open(b.pg->Url(*db));
+    SetPgGroupCommitForTest(true);
+    if (!q.ok()) std::abort();
+    b.postgresql_no_group = std::move(q).value();
     std::atexit([] {
       Backends& bb = Shared();
       bb.sqlite.reset();
       bb.postgresql.reset();
+      bb.postgresql_no_group.reset();
       bb.pg.reset();
       std::filesystem::remove_all(bb.sqlite_dir);
     });
@@ -107,6 +115,10 @@ void BM_RecordIssued_Postgresql(benchmark::State& state) {
   RecordIssued(state, Shared().postgresql.get(), "postgresql");
 }
 
+void BM_RecordIssued_PostgresqlNoGroupCommit(benchmark::State& state) {
+  RecordIssued(state, Shared().postgresql_no_group.get(), "postgresql-nogroup");
+}
+
 BENCHMARK(BM_RecordIssued_Sqlite)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime()
@@ -117,6 +129,7 @@ BENCHMARK(BM_RecordIssued_Postgresql)
     ->UseRealTime()
     ->Threads(1)
     ->Threads(8);
+BENCHMARK(BM_RecordIssued_PostgresqlNoGroupCommit)->Unit(benchmark::kMicrosecond)->UseRealTime()->Threads(8);
 
 }  // namespace
 }  // namespace fg

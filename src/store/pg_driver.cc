@@ -32,6 +32,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -44,6 +45,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "store/pg_store.h"
 #include "store/sql_driver.h"
 
 namespace fg::sql {
@@ -56,6 +58,9 @@ constexpr int64_t kMigrateLock = 0x6667'0002;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(200);
 constexpr size_t kPoolSize = 4;
 constexpr auto kAcquireTimeout = std::chrono::seconds(30);
+
+// SetPgGroupCommitForTest (benchmarks: with against without).
+std::atomic<bool> g_group_commit{true};
 
 // PostgreSQL type OIDs of the parameters we bind (pg_type.h).
 constexpr Oid kInt8Oid = 20;
@@ -561,7 +566,7 @@ class PgPool final : public Pool {
   }
 
   std::string_view backend() const override { return "postgresql"; }
-  bool group_commit() const override { return true; }
+  bool group_commit() const override { return group_commit_; }
 
   Result<Lease> Acquire() override {
     PgConnection* c = nullptr;
@@ -621,6 +626,7 @@ class PgPool final : public Pool {
 
   const std::string url_;
   const std::string where_;
+  const bool group_commit_ = g_group_commit.load();
   Gauge& up_;
   Counter& reconnects_;
 
@@ -751,3 +757,7 @@ Result<std::unique_ptr<Pool>> OpenPgPool(const std::string& url) {
 }
 
 }  // namespace fg::sql
+
+namespace fg {
+void SetPgGroupCommitForTest(bool on) { sql::g_group_commit.store(on); }
+}  // namespace fg
