@@ -283,6 +283,16 @@ bool IsConnectionClass(const char* sqlstate) {
   return s.starts_with("08") || s.starts_with("57P") || s == "25006";
 }
 
+// Connects with the URL's own parameters, plus defaults it may override: a
+// connect timeout (a host that drops packets must not hold a call for the
+// kernel's TCP timeout; multi-host URLs try the next host after it) and the
+// application name seen in pg_stat_activity.
+PGconn* ConnectUrl(const std::string& url) {
+  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* vals[] = {"5", "femtoguard", url.c_str(), nullptr};
+  return PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+}
+
 class PgConnection;
 
 class PgStatement final : public StatementImpl {
@@ -372,7 +382,7 @@ class PgConnection final : public Connection {
   // (Re)connects. Unavailable while no read-write server answers.
   Status Connect() {
     if (conn_ != nullptr) PQfinish(conn_);
-    conn_ = PQconnectdb(url_.c_str());
+    conn_ = ConnectUrl(url_);
     if (PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = PQerrorMessage(conn_);
       PQfinish(conn_);
@@ -553,6 +563,10 @@ class PgPool final : public Pool {
             Metrics::Global().GetCounter("femtoguard_store_reconnects_total", {},
                                          "Reconnections to the store after a broken connection")) {}
 
+  ~PgPool() override {
+    if (listen_ != nullptr) PQfinish(listen_);
+  }
+
   Status Init() {
     for (size_t i = 0; i < kPoolSize; ++i) {
       auto c = std::make_unique<PgConnection>(url_, where_);
@@ -653,7 +667,7 @@ void PgPool::WaitForChange(int64_t after, int timeout_ms) {
   if (!lock.try_lock_for(std::chrono::milliseconds(std::max(timeout_ms, 0)))) return;
   if (listen_ == nullptr || PQstatus(listen_) != CONNECTION_OK) {
     if (listen_ != nullptr) PQfinish(listen_);
-    listen_ = PQconnectdb(url_.c_str());
+    listen_ = ConnectUrl(url_);
     PGresult* res =
         PQstatus(listen_) == CONNECTION_OK ? PQexec(listen_, "LISTEN fg_changes") : nullptr;
     const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;

@@ -1653,6 +1653,38 @@ TEST_P(StoreConformanceTest, WaitForChangeWakesOnAChangeFromAnotherStore) {
   EXPECT_GT(*latest, seq);
 }
 
+TEST_P(StoreConformanceTest, FourProcessesOpeningAFreshStoreAtOnceMigrateItOnce) {
+  // Four stores (as four nodes starting together) open a store nobody has
+  // migrated yet: every one opens, and the schema is applied once.
+  std::string url;
+  if (GetParam() == "sqlite") {
+    url = "sqlite:" + (dir_ / "fresh.db").string();
+  } else {
+    auto db = SharedPgServer()->CreateDatabase("fresh");
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    url = SharedPgServer()->Url(*db);
+  }
+  std::vector<Status> opened(4);
+  std::vector<std::unique_ptr<Store>> stores(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&opened, &stores, &url, i] {
+      auto s = Store::Open(url);
+      opened[i] = s.status();
+      if (s.ok()) stores[i] = std::move(s).value();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(opened[i].ok()) << opened[i].ToString();
+  ASSERT_TRUE(stores[0]->AddDevice(MakeDevice("FG-1"), kOperator).ok());
+  auto seen = stores[3]->GetDevice("FG-1");
+  EXPECT_TRUE(seen.ok()) << seen.status().ToString();
+  auto changes = stores[2]->ChangesSince(0, 0);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].seq, 1);
+}
+
 std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values("sqlite", "postgresql"), BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, EnrolmentConformanceTest, ::testing::Values("sqlite", "postgresql"), BackendName);
