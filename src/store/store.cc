@@ -7,12 +7,15 @@
 #include <thread>
 #include <utility>
 
-#include "store/sqlite_store.h"
+#include "store/sql_driver.h"
+#include "store/sql_store.h"
 
 namespace fg {
 namespace {
 
 constexpr std::string_view kSqliteScheme = "sqlite:";
+constexpr std::string_view kPostgresqlScheme = "postgresql://";
+constexpr std::string_view kPostgresScheme = "postgres://";
 
 constexpr std::array<std::pair<RevocationReason, std::string_view>, 9> kReasonNames = {{
     {RevocationReason::kUnspecified, "unspecified"},
@@ -53,9 +56,12 @@ Result<std::unique_ptr<Store>> Store::Open(std::string_view url) {
       return Status::InvalidArgument(
           "store URL 'sqlite:' needs a file path (sqlite:/path/store.db)");
     }
-    auto store = SqliteStore::Open(path);
-    if (!store.ok()) return store.status();
-    return std::unique_ptr<Store>(std::move(store).value());
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<sql::Pool> pool, sql::OpenSqlitePool(path));
+    return std::unique_ptr<Store>(new SqlStore(std::move(pool)));
+  }
+  if (url.starts_with(kPostgresqlScheme) || url.starts_with(kPostgresScheme)) {
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<sql::Pool> pool, sql::OpenPgPool(std::string(url)));
+    return std::unique_ptr<Store>(new SqlStore(std::move(pool)));
   }
   // Only the scheme is echoed: a database URL may carry credentials.
   std::string_view scheme = url.substr(0, url.find(':'));
