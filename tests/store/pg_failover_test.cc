@@ -92,6 +92,7 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
         // whose outcome was unknown did commit (the token is then used). A
         // plain Unavailable must mean "not committed".
         std::string last_unavailable;
+        bool outcome_unknown = false;  // any earlier attempt, not only the last one
         for (int attempt = 0; attempt < 1200; ++attempt) {
           auto r = store->RecordIssuedCertificate(c, kOperator, auth);
           if (r.ok()) {
@@ -103,13 +104,16 @@ TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
           if (r.status().code() == StatusCode::kUnavailable) {
             ++unavailable;
             last_unavailable = r.status().message();
+            outcome_unknown = outcome_unknown || last_unavailable.find("outcome unknown") != std::string::npos;
             std::this_thread::sleep_for(std::chrono::milliseconds(25));  // a client's backoff
             continue;
           }
           const bool committed_before =
               r.status().code() == StatusCode::kPermissionDenied &&
               r.status().message().find("already used") != std::string::npos;
-          if (committed_before && last_unavailable.find("outcome unknown") != std::string::npos) {
+          // An "outcome unknown" attempt may be followed by plain
+          // Unavailable ones (no primary yet) before the refusal.
+          if (committed_before && outcome_unknown) {
             ++unknown_committed;
             break;
           }
