@@ -26,6 +26,7 @@
 #include "admission/engine.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "server/node_membership.h"
 #include "common/pki_tuning.h"
 #include "segw/vici_segw.h"
 #include "server/live_detection.h"
@@ -169,6 +170,7 @@ class Node::Impl {
   std::unique_ptr<LiveDetection> detection;
   std::unique_ptr<admission::Gate> gate;  // admission + detection feed (NodeGate)
   std::unique_ptr<segw::ViciSegw> vici;   // null without --segw
+  std::unique_ptr<NodeMembership> membership;  // heartbeat, the cluster's URLs, /healthz
   int poll_ms = 250;
 
   std::mutex sync_mutex;  // serialises Sync()
@@ -237,6 +239,7 @@ class Node::Impl {
           continue;
         }
         if (Status s = admission->Apply(c); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
+        if (c.kind == ChangeKind::kNode && membership) (void)membership->Refresh();  // certificates' URLs
       }
       if (block_change) {
         if (Status s = admission->Apply(*block_change); !s.ok()) spdlog::warn("admission snapshot: {}", s.ToString());
@@ -547,7 +550,8 @@ class Node::Impl {
     http->Route("POST", "/pkix", cmp_handler);
     http->Route("POST", "/pkix/", cmp_handler);
     RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
-    http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    http->Route("GET", "/healthz",
+                [this](const HttpRequest&) { return HttpResponse::Json(200, membership->HealthzJson()); });
     // Bearer-token routes: on the TLS listener (api_routes.h).
     ApiRoutes api(*auth, *http, https.get(), config.api.plain_http);
     api.Route("POST", "/v1/admission", {ApiRole::kSegw}, [this](const HttpRequest& req) {
@@ -651,7 +655,8 @@ class Node::Impl {
     https = std::make_unique<HttpServer>(tls_options);
     OPENSSL_cleanse(tls_options.tls->key_pem.data(), tls_options.tls->key_pem.size());
     RegisterTlsRoutes(*https);
-    https->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    https->Route("GET", "/healthz",
+                [this](const HttpRequest&) { return HttpResponse::Json(200, membership->HealthzJson()); });
     return Status::Ok();
   }
 
@@ -673,6 +678,7 @@ class Node::Impl {
       stopping = true;
     }
     stop_cv.notify_all();
+    if (membership) membership->Stop();
     if (vici) vici->Stop();
     if (http) http->Stop();
     if (detection) detection->Stop();
@@ -737,6 +743,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
       },
       tuning.root_crl_validity_s);
   impl->policy = std::make_unique<IssuancePolicy>(*impl->store, *impl->ca);
+  FG_ASSIGN_OR_RETURN(impl->membership, NodeMembership::StartForNode(impl->dir, impl->config, *impl->store, *impl->ca));
   impl->auth = std::make_unique<ApiAuth>(*impl->store);
   FG_ASSIGN_OR_RETURN(std::string token_key, impl->dir.LoadOrCreateTokenKey());
   Impl* self = impl.get();

@@ -230,6 +230,24 @@ CREATE TABLE nodes (
   health       TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // Version 7 (issue 15): the change feed gains 'node' (NodeRegistry
+    // writes kNode rows); rebuilt as in version 2, every seq kept.
+    R"sql(
+CREATE TABLE changes_v7 (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL
+       CHECK (kind IN ('device', 'certificate', 'endpoint', 'block', 'alert', 'node')),
+  key  TEXT NOT NULL
+);
+INSERT INTO changes_v7 (seq, kind, key) SELECT seq, kind, key FROM changes ORDER BY seq;
+DELETE FROM sqlite_sequence WHERE name = 'changes_v7';
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'changes_v7', MAX(seq) FROM (
+    SELECT seq FROM sqlite_sequence WHERE name = 'changes'
+    UNION ALL SELECT COALESCE(MAX(seq), 0) FROM changes);
+DROP TABLE changes;
+ALTER TABLE changes_v7 RENAME TO changes;
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
