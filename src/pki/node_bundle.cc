@@ -142,6 +142,7 @@ Result<std::string> SealNodeBundle(const NodeBundle& bundle, std::string_view pa
     return ossl::Error("node bundle: CMS EnvelopedData");
   }
   // The recipient info owns (and wipes on free) its copy of the password.
+  // NID_hmacWithSHA256: the PRF asked for; OpenSSL 3.0 ignores it (SHA-1).
   auto* pass = static_cast<unsigned char*>(OPENSSL_memdup(passphrase.data(), passphrase.size()));
   if (pass == nullptr || CMS_add0_recipient_password(cms.get(), iterations, -1, NID_hmacWithSHA256, pass,
                                                      static_cast<ossl_ssize_t>(passphrase.size()), nullptr) == nullptr) {

@@ -21,9 +21,13 @@
 //
 // The file is a standard container: CMS (RFC 5652) EnvelopedData, DER, with
 // one password recipient (PWRI, RFC 3211): the content is encrypted with
-// AES-256-CBC under a random key, wrapped under a key-encryption key derived
-// from the CA passphrase with PBKDF2-HMAC-SHA256 (kBundlePbkdf2Iterations),
-// so that
+// AES-256-CBC under a random key, wrapped (AES-256, RFC 3211 key wrap) under
+// a key-encryption key derived from the CA passphrase with PBKDF2,
+// kBundlePbkdf2Iterations iterations. The PRF is HMAC-SHA1: OpenSSL 3.0's
+// CMS_add0_recipient_password ignores the PRF it is given (later versions
+// honour the HMAC-SHA256 asked for; readers take either). HMAC-SHA1 in
+// PBKDF2 is not weakened by SHA-1 collisions; the iteration count is OWASP's
+// for PBKDF2-HMAC-SHA1. So that
 //   openssl cms -decrypt -inform DER -in node.bundle -pwri_password PASS
 // opens it as well.
 
@@ -36,7 +40,7 @@
 
 namespace fg {
 
-inline constexpr int kBundlePbkdf2Iterations = 600000;
+inline constexpr int kBundlePbkdf2Iterations = 1300000;
 
 struct NodeBundle {
   struct File {

@@ -31,7 +31,7 @@ class ClusterCliTest : public ::testing::Test {
  protected:
   RunResult Fg(std::vector<std::string> args) {
     args.insert(args.begin(), Femtoguard());
-    return Run(args);
+    return fg::testing::Run(args);
   }
   std::string P(const std::string& name) { return tmp_ / name; }
   std::string Listen(int port) { return "127.0.0.1:" + std::to_string(port); }
@@ -74,7 +74,7 @@ class ClusterCliTest : public ::testing::Test {
     auto add = Fg({"device", "add", "--data", data, "--device", device, "--status", "provisioned"});
     EXPECT_EQ(add.exit_code, 0) << add.out;
     std::string key = P(device + ".key"), csr = P(device + ".csr");
-    EXPECT_EQ(Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    EXPECT_EQ(fg::testing::Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                    "-keyout", key, "-subj", "/CN=" + device, "-out", csr})
                   .exit_code,
               0);
@@ -96,10 +96,10 @@ class ClusterCliTest : public ::testing::Test {
     return out;
   }
   static std::vector<std::string> OcspUris(const std::string& pem) {
-    return Uris(Run({"openssl", "x509", "-in", pem, "-noout", "-text"}).out, "OCSP - ");
+    return Uris(fg::testing::Run({"openssl", "x509", "-in", pem, "-noout", "-text"}).out, "OCSP - ");
   }
   static std::vector<std::string> CrlUris(const std::string& pem) {
-    auto text = Run({"openssl", "x509", "-in", pem, "-noout", "-ext", "crlDistributionPoints"}).out;
+    auto text = fg::testing::Run({"openssl", "x509", "-in", pem, "-noout", "-ext", "crlDistributionPoints"}).out;
     return Uris(text, "");
   }
 
@@ -166,13 +166,15 @@ TEST_F(ClusterCliTest, BundleJoinAndEveryNodesUrlsInOrder) {
   EXPECT_EQ(ReadAll(bundle).find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(Fg({"node", "bundle", "--data", a, "--out", bundle}).exit_code, 4) << "never overwrites";
 
-  auto info = Run({"openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in", bundle});
+  auto info = fg::testing::Run({"openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in", bundle});
   EXPECT_THAT(info.out, HasSubstr("pwri"));      // a password recipient (RFC 3211)
   EXPECT_THAT(info.out, HasSubstr("PBKDF2"));
-  EXPECT_THAT(info.out, HasSubstr("hmacWithSHA256"));
-  EXPECT_THAT(info.out, HasSubstr("aes-256-cbc"));
+  EXPECT_THAT(info.out, HasSubstr(":13D620"));  // 1,300,000 iterations (hex, as asn1parse prints it)
+  EXPECT_THAT(info.out, HasSubstr("id-alg-PWRI-KEK"));
+  EXPECT_THAT(info.out, HasSubstr("algorithm: aes-256-cbc"));  // the content
+  EXPECT_THAT(info.out, HasSubstr("OBJECT            :aes-256-cbc"));  // the key wrap
   const std::string clear = P("bundle.json");
-  auto opened = Run({"openssl", "cms", "-decrypt", "-inform", "DER", "-in", bundle, "-pwri_password", passphrase,
+  auto opened = fg::testing::Run({"openssl", "cms", "-decrypt", "-inform", "DER", "-in", bundle, "-pwri_password", passphrase,
                      "-out", clear});
   ASSERT_EQ(opened.exit_code, 0) << opened.out;
   auto doc = nlohmann::json::parse(ReadAll(clear), nullptr, false);
@@ -188,7 +190,7 @@ TEST_F(ClusterCliTest, BundleJoinAndEveryNodesUrlsInOrder) {
   }
   EXPECT_EQ(std::find(paths.begin(), paths.end(), "secrets/ca.passphrase"), paths.end());
   EXPECT_THAT(doc["config"].get<std::string>(), Not(HasSubstr("listen")));
-  auto wrong_cli = Run({"openssl", "cms", "-decrypt", "-inform", "DER", "-in", bundle, "-pwri_password",
+  auto wrong_cli = fg::testing::Run({"openssl", "cms", "-decrypt", "-inform", "DER", "-in", bundle, "-pwri_password",
                         "not-the-passphrase", "-out", clear});
   EXPECT_NE(wrong_cli.exit_code, 0);
 
@@ -255,7 +257,7 @@ TEST_F(ClusterCliTest, BundleJoinAndEveryNodesUrlsInOrder) {
   EXPECT_EQ(CrlUris(on_b), crl);
   // Same CA: B's certificate verifies under A's chain, and A sees it.
   WriteAll(P("chain.pem"), Fg({"ca", "cert", "--data", a, "--chain"}).out);
-  auto verify = Run({"openssl", "verify", "-CAfile", P("chain.pem"), on_b});
+  auto verify = fg::testing::Run({"openssl", "verify", "-CAfile", P("chain.pem"), on_b});
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
   EXPECT_THAT(Fg({"cert", "list", "--data", a, "--device", "FG-0000002"}).out, HasSubstr("FG-0000002"));
 
@@ -341,7 +343,7 @@ TEST_F(ClusterCliTest, ServeHeartbeatsReportsItsStoreAndFollowsTheUrlOrder) {
 
   Process serve({Femtoguard(), "serve", "--data", a, "--threads", "2"}, P("serve.log"));
   ASSERT_TRUE(WaitForHttp(url + "/healthz")) << ReadAll(P("serve.log"));
-  auto health = Run({"curl", "-s", url + "/healthz"});
+  auto health = fg::testing::Run({"curl", "-s", url + "/healthz"});
   auto hj = nlohmann::json::parse(health.out, nullptr, false);
   ASSERT_TRUE(hj.is_object()) << health.out;
   EXPECT_EQ(hj["status"], "ok");
@@ -361,7 +363,7 @@ TEST_F(ClusterCliTest, ServeHeartbeatsReportsItsStoreAndFollowsTheUrlOrder) {
   EXPECT_EQ(nodes[0]["health"]["store"], "ok");
   EXPECT_EQ(nodes[0]["health"]["version"], "0.1.0");
   EXPECT_EQ(nodes[1]["state"], "never");
-  auto metrics = Run({"curl", "-s", "-H", "Authorization: Bearer " + token, url + "/metrics"}).out;
+  auto metrics = fg::testing::Run({"curl", "-s", "-H", "Authorization: Bearer " + token, url + "/metrics"}).out;
   EXPECT_THAT(metrics, HasSubstr("femtoguard_cluster_nodes{state=\"up\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("femtoguard_cluster_nodes{state=\"down\"} 1"));
 
@@ -375,10 +377,10 @@ TEST_F(ClusterCliTest, ServeHeartbeatsReportsItsStoreAndFollowsTheUrlOrder) {
   ASSERT_TRUE(std::regex_search(tok.out, m, std::regex("(tok-[0-9a-f]+) ([0-9a-f]+)"))) << tok.out;
   const std::string ref = m[1], secret = m[2];
   const std::string key = P("dev9.key"), cert = P("dev9.pem");
-  ASSERT_EQ(Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key})
+  ASSERT_EQ(fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key})
                 .exit_code,
             0);
-  auto cmp = Run({"openssl", "cmp", "-server", Listen(port), "-path", "pkix/", "-cmd", "ir", "-ref", ref, "-secret",
+  auto cmp = fg::testing::Run({"openssl", "cmp", "-server", Listen(port), "-path", "pkix/", "-cmd", "ir", "-ref", ref, "-secret",
                   "pass:" + secret, "-newkey", key, "-subject", "/CN=FG-0000009", "-certout", cert, "-msg_timeout",
                   "20", "-total_timeout", "30"});
   ASSERT_EQ(cmp.exit_code, 0) << cmp.out;
