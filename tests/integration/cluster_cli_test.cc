@@ -387,6 +387,23 @@ TEST_F(ClusterCliTest, ServeHeartbeatsReportsItsStoreAndFollowsTheUrlOrder) {
   EXPECT_EQ(OcspUris(cert), (std::vector<std::string>{"http://b.example:8440/ocsp", url + "/ocsp"}));
   EXPECT_EQ(CrlUris(cert), (std::vector<std::string>{"http://b.example:8440/crl", url + "/crl"}));
 
+  // The signed device config lists them too, in the same order.
+  WriteAll(P("chain.pem"), Fg({"ca", "cert", "--data", a, "--chain"}).out);
+  const std::string der = P("config.der"), doc_path = P("config.json");
+  auto fetched = fg::testing::Run({"curl", "-sS", "--max-time", "20", "--cacert", P("chain.pem"), "--cert", cert,
+                                   "--key", key, "-o", der,
+                                   "https://" + Listen(tls_port) + "/v1/device/config"});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.out;
+  auto verified = fg::testing::Run(
+      {"openssl", "cms", "-verify", "-inform", "DER", "-in", der, "-CAfile", P("chain.pem"), "-out", doc_path});
+  ASSERT_EQ(verified.exit_code, 0) << verified.out;
+  auto doc = nlohmann::json::parse(ReadAll(doc_path), nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << ReadAll(doc_path);
+  EXPECT_EQ(doc["ocsp_urls"], nlohmann::json({"http://b.example:8440/ocsp", url + "/ocsp"}));
+  EXPECT_EQ(doc["crl_urls"], nlohmann::json({"http://b.example:8440/crl", url + "/crl"}));
+  EXPECT_EQ(doc["cmp_urls"], nlohmann::json({"http://b.example:8440/pkix/", url + "/pkix/"}));
+  EXPECT_EQ(doc["ocsp_url"], "http://b.example:8440/ocsp");  // the first, for devices that read only it
+
   // Stopped, A goes down after 3 silent intervals (1 s each).
   const std::string id_a = NodeId(a);
   serve.Stop();
