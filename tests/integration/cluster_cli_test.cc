@@ -436,5 +436,77 @@ TEST_F(ClusterCliTest, ServeRegistersADataDirFromBeforeClusters) {
   EXPECT_EQ(nodes[0]["public_url"], url);
 }
 
+// With the issuing CA key in an HSM (SoftHSM2 here; the same token reachable
+// from both nodes, as a network HSM is), the key stays in the token: the
+// bundle carries its URI and module only, and the joined node signs there.
+TEST_F(ClusterCliTest, WithAnHsmTheKeyStaysInTheToken) {
+  const char* module = "/usr/lib/softhsm/libsofthsm2.so";
+  if (!std::filesystem::exists(module)) GTEST_SKIP() << "softhsm2 not installed";
+  std::filesystem::create_directories(P("tokens"));
+  WriteAll(P("softhsm2.conf"), "directories.tokendir = " + P("tokens") + "\nobjectstore.backend = file\nlog.level = ERROR\n");
+  const std::vector<std::string> env = {"SOFTHSM2_CONF=" + P("softhsm2.conf"),
+                                        "FEMTOGUARD_CA_PASSPHRASE=hsm cluster passphrase"};
+  auto hsm_fg = [&env](std::vector<std::string> args) {
+    args.insert(args.begin(), Femtoguard());
+    return fg::testing::Run(args, {}, 120, env);
+  };
+  ASSERT_EQ(fg::testing::Run({"softhsm2-util", "--init-token", "--free", "--label", "fgcluster", "--pin", "1234",
+                              "--so-pin", "5678"},
+                             {}, 60, env)
+                .exit_code,
+            0);
+  const std::string pin = P("pin");
+  WriteAll(pin, "1234\n");
+  std::filesystem::permissions(pin, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::create_directories(P("shared"));
+  const std::string a = P("a"), b = P("b"), uri = "pkcs11:token=fgcluster;object=fg-issuing";
+  auto init = hsm_fg({"init", "--data", a, "--store", "sqlite:" + Shared(), "--public-url", "http://a.example:8440",
+                  "--hsm-uri", uri, "--hsm-module", module, "--hsm-pin-file", pin});
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  auto made = hsm_fg({"node", "bundle", "--data", a, "--out", P("node.bundle")});
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  EXPECT_THAT(made.out, HasSubstr("stays in the HSM"));
+  const std::string clear = P("bundle.json");
+  ASSERT_EQ(fg::testing::Run({"openssl", "cms", "-decrypt", "-inform", "DER", "-in", P("node.bundle"),
+                              "-pwri_password", "hsm cluster passphrase", "-out", clear})
+                .exit_code,
+            0);
+  auto doc = nlohmann::json::parse(ReadAll(clear), nullptr, false);
+  std::filesystem::remove(clear);
+  ASSERT_TRUE(doc.is_object());
+  EXPECT_EQ(doc["issuing_key"], "hsm");
+  EXPECT_EQ(doc["hsm"]["uri"], uri);
+  EXPECT_EQ(doc["hsm"]["module"], module);
+  std::vector<std::string> paths;
+  for (const auto& f : doc["files"]) paths.push_back(f["path"]);
+  EXPECT_EQ(std::find(paths.begin(), paths.end(), "ca/issuing.key"), paths.end()) << "no key file for the HSM key";
+  EXPECT_NE(std::find(paths.begin(), paths.end(), "secrets/service-keys.secret"), paths.end());
+  EXPECT_THAT(doc["config"].get<std::string>(), Not(HasSubstr("pin_file")));  // the PIN file is each node's own
+
+  // Without the PIN: bad input, nothing written.
+  auto no_pin = hsm_fg({"node", "join", "--data", b, "--store", "sqlite:" + Shared(), "--bundle", P("node.bundle")});
+  EXPECT_EQ(no_pin.exit_code, 2) << no_pin.out;
+  EXPECT_THAT(no_pin.out, HasSubstr("--hsm-pin-file"));
+  EXPECT_FALSE(std::filesystem::exists(b));
+  auto joined = hsm_fg({"node", "join", "--data", b, "--store", "sqlite:" + Shared(), "--bundle", P("node.bundle"),
+                    "--hsm-pin-file", pin, "--public-url", "http://b.example:8440"});
+  ASSERT_EQ(joined.exit_code, 0) << joined.out;
+  EXPECT_FALSE(std::filesystem::exists(b + "/ca/issuing.key"));
+  EXPECT_THAT(ReadAll(b + "/config.yaml"), HasSubstr("pin_file: " + pin));
+  // B signs through the token: its certificate verifies under A's chain.
+  auto add = hsm_fg({"device", "add", "--data", b, "--device", "FG-0000007"});
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  ASSERT_EQ(fg::testing::Run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                              "-nodes", "-keyout", P("d7.key"), "-subj", "/CN=FG-0000007", "-out", P("d7.csr")})
+                .exit_code,
+            0);
+  auto issued = hsm_fg({"cert", "issue", "--data", b, "--device", "FG-0000007", "--csr", P("d7.csr")});
+  ASSERT_EQ(issued.exit_code, 0) << issued.out;
+  WriteAll(P("d7.pem"), issued.out);
+  WriteAll(P("chain.pem"), hsm_fg({"ca", "cert", "--data", a, "--chain"}).out);
+  auto verify = fg::testing::Run({"openssl", "verify", "-CAfile", P("chain.pem"), P("d7.pem")});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+}
+
 }  // namespace
 }  // namespace fg::testing
