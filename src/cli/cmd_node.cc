@@ -294,6 +294,13 @@ int RunBundle(const std::string& data_flag, const std::string& out) {
   if (!bundle.ok()) return Fail(bundle.status());
   auto passphrase = dir.LoadCaPassphrase();
   if (!passphrase.ok()) return Fail(passphrase.status());
+  // A bundle sealed under a passphrase that does not open the CA keys would
+  // open at join and then fail there: refuse it here, where it is made.
+  if (auto ca = CertificateAuthority::Load(dir, *config, *passphrase); !ca.ok()) {
+    OPENSSL_cleanse(passphrase->data(), passphrase->size());
+    return Fail(Status::InvalidArgument("the CA passphrase does not open this data dir's CA keys: " +
+                                        ca.status().message()));
+  }
   auto sealed = SealNodeBundle(*bundle, *passphrase);
   OPENSSL_cleanse(passphrase->data(), passphrase->size());
   if (!sealed.ok()) return Fail(sealed.status());

@@ -165,6 +165,11 @@ TEST_F(ClusterCliTest, BundleJoinAndEveryNodesUrlsInOrder) {
   EXPECT_THAT(made.out, Not(HasSubstr("PRIVATE KEY")));
   EXPECT_EQ(ReadAll(bundle).find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(Fg({"node", "bundle", "--data", a, "--out", bundle}).exit_code, 4) << "never overwrites";
+  // A passphrase that does not open the CA keys seals nothing.
+  auto bad_pass = fg::testing::Run({Femtoguard(), "node", "bundle", "--data", a, "--out", P("other.bundle")}, {}, 60,
+                                   {"FEMTOGUARD_CA_PASSPHRASE=not-the-passphrase"});
+  EXPECT_EQ(bad_pass.exit_code, 2) << bad_pass.out;
+  EXPECT_FALSE(std::filesystem::exists(P("other.bundle")));
 
   auto info = fg::testing::Run({"openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in", bundle});
   EXPECT_THAT(info.out, HasSubstr("pwri"));      // a password recipient (RFC 3211)
