@@ -948,8 +948,8 @@ void CertificateAuthority::SetNodeUrls(std::vector<std::string> base_urls) {
   std::vector<std::string> kept;
   for (std::string& url : base_urls) {
     while (!url.empty() && url.back() == '/') url.pop_back();
-    // A comma would split the extension's value list: such a URL is not
-    // one a device could use anyway (the store validated it on the way in).
+    // A comma would split the extension's value list (`node join` and
+    // `node set` refuse such a URL; a row written otherwise is skipped).
     if (url.empty() || url.find(',') != std::string::npos) continue;
     if (std::find(kept.begin(), kept.end(), url) == kept.end()) kept.push_back(std::move(url));
   }
