@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "common/ossl.h"
 #include "pki/ca.h"
+#include "node/node_membership.h"
 #include "pki/issuance.h"
 
 namespace fg::cli {
@@ -106,6 +107,10 @@ void RegisterCertCommands(CLI::App& app, Program& program) {
       if (!passphrase.ok()) return Fail(passphrase.status());
       auto ca = CertificateAuthority::Load(env.dir, env.config, *passphrase);
       if (!ca.ok()) return Fail(ca.status());
+      // The cluster's URLs in url_order, as serve signs with (docs/cluster.md).
+      auto nodes = env.store->ListNodes();
+      if (!nodes.ok()) return Fail(nodes.status());
+      (*ca)->SetNodeUrls(NodeBaseUrls(*nodes));
       IssuancePolicy policy(*env.store, **ca);
       IssueRequest request;
       request.device = *id;

@@ -56,6 +56,16 @@ std::string ShownJsonText(std::string_view text);
 // rule, not the value, and is counted. Empty passes (optional flags).
 CLI::Validator IdArg(IdKind kind, size_t max_bytes = 0);
 
+// cmd_node.cc (docs/cluster.md). A store URL `init --store` and `node
+// join --store` accept: sqlite:PATH, postgresql://... or postgres://...
+Status CheckStoreUrl(const std::string& url);
+// The URL as it may be printed: a password in it replaced by "***".
+std::string ShownStoreUrl(const std::string& url);
+// The ca.init audit entry's detail: what `node join` matches a bundle's CA
+// against ({"root_fp": "sha256:...", "node": ID}).
+std::string CaInitDetail(const DataDir& dir, const std::string& node_id);
+void RegisterNodeCommands(CLI::App& app, Program& program);
+
 // Tells a running serve about the change; a warning if it cannot confirm.
 void NotifyServeOrWarn(const DataDir& dir);
 

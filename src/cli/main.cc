@@ -23,6 +23,7 @@
 #include "response/webhook.h"
 #include "pki/crl.h"
 #include "node/node.h"
+#include "node/node_membership.h"
 
 namespace fg::cli {
 
@@ -152,7 +153,7 @@ Status ApplyCustodyFlags(const CustodyFlags& flags, Config& config, std::string&
 // Writes a new data dir's contents into `root` (an empty staging dir).
 // `passphrase` is the operator's (--passphrase-file) or empty.
 int InitInto(const std::filesystem::path& root, const Config& config, std::string passphrase,
-             const CustodyFlags& custody) {
+             const CustodyFlags& custody, const std::string& node_id) {
   namespace fs = std::filesystem;
   std::error_code ec;
   DataDir dir(root);
@@ -181,6 +182,8 @@ int InitInto(const std::filesystem::path& root, const Config& config, std::strin
   // The alert webhook's HMAC key (response/webhook.h), for the receiver to share.
   if (auto k = response::LoadOrCreateWebhookSecret(dir.SecretsDir()); !k.ok()) return Fail(k.status());
   if (Status s = WriteFileAtomic(dir.ConfigPath(), config.ToYaml(), 0644); !s.ok()) return Fail(s);
+  // This node's name in its cluster (docs/cluster.md).
+  if (Status s = WriteFileAtomic(dir.NodeIdPath(), node_id + "\n", 0644); !s.ok()) return Fail(s);
   Status s;
   if (custody.issuing_csr_out.empty()) {
     s = CertificateAuthority::Create(dir, config, passphrase);
@@ -207,7 +210,15 @@ int InitInto(const std::filesystem::path& root, const Config& config, std::strin
                      : "CA keys encrypted with FEMTOGUARD_CA_PASSPHRASE";
   if (!config.ca_hsm_uri.empty()) entry.reason += "; issuing CA key in the PKCS#11 token " + config.ca_hsm_uri;
   if (!custody.issuing_csr_out.empty()) entry.reason += "; issuing CA request for an offline root written";
+  // The CA's fingerprint in the store: `node join` checks a bundle against it.
+  entry.detail = CaInitDetail(dir, node_id);
   if (Status a = (*store)->AppendAudit(entry); !a.ok()) return Fail(a);
+  NodeInfo self;
+  self.id = node_id;
+  self.public_url = config.public_url;
+  self.url_order = 0;
+  self.joined_ms = NowMillis();
+  if (Status u = (*store)->UpsertNode(self, CliAudit("init")); !u.ok()) return Fail(u);
   return 0;
 }
 
@@ -216,7 +227,7 @@ int InitInto(const std::filesystem::path& root, const Config& config, std::strin
 // init (a bad flag, a full disk, a refused passphrase) leaves nothing behind,
 // and the next init does not trip over a half-made secrets/.
 int RunInit(const std::string& data_flag, const std::string& public_url, const std::string& listen,
-            const std::string& tls_listen, const CustodyFlags& custody) {
+            const std::string& tls_listen, const std::string& store_url, const CustodyFlags& custody) {
   std::string data = ResolveDataDirArg(data_flag);
   if (data.empty()) return Fail(Status::InvalidArgument("no data dir: pass --data DIR or set FEMTOGUARD_DATA"));
   namespace fs = std::filesystem;
@@ -234,6 +245,25 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   if (!tls_listen.empty()) config.tls_listen = tls_listen;
   config.public_url = public_url.empty() ? "http://" + config.listen : public_url;
   if (Status s = config.Validate(); !s.ok()) return Fail(s);
+  if (!store_url.empty()) {
+    if (Status s = CheckStoreUrl(store_url); !s.ok()) return Fail(s);
+    config.store = store_url;
+  }
+  // A store outside the data dir may already serve a cluster, with its CA:
+  // a second CA in it would split the fleet. The next node joins instead.
+  if (!store_url.empty() && !(store_url.rfind("sqlite:", 0) == 0 && fs::path(store_url.substr(7)).is_relative())) {
+    auto store = Store::Open(DataDir(fs::absolute(data, ec)).ResolveStoreUrl(config));
+    if (!store.ok()) return Fail(store.status());
+    auto nodes = (*store)->ListNodes();
+    if (!nodes.ok()) return Fail(nodes.status());
+    if (!nodes->empty()) {
+      return Fail(Status::FailedPrecondition("the store " + ShownStoreUrl(store_url) + " already has " +
+                                             std::to_string(nodes->size()) +
+                                             " node(s) and their CA: add this node with `femtoguard node join` "
+                                             "(docs/cluster.md)"));
+    }
+  }
+  const std::string node_id = NewNodeId();
 
   fs::path target = fs::absolute(data, ec).lexically_normal();
   if (!target.has_filename()) target = target.parent_path();
@@ -242,7 +272,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
   const fs::path staging =
       target.parent_path() / ("." + target.filename().string() + ".init-" + std::to_string(::getpid()));
   fs::remove_all(staging, ec);
-  int rc = InitInto(staging, config, std::move(passphrase), custody);
+  int rc = InitInto(staging, config, std::move(passphrase), custody, node_id);
   if (rc == 0) {
     if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty dir we were given
     fs::rename(staging, target, ec);
@@ -252,8 +282,8 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
     fs::remove_all(staging, ec);
     return rc;
   }
-  std::printf("initialised %s (CA '%s', public URL %s)\n", data.c_str(), config.ca_name.c_str(),
-              config.public_url.c_str());
+  std::printf("initialised %s (CA '%s', public URL %s, node %s)\n", data.c_str(), config.ca_name.c_str(),
+              config.public_url.c_str(), node_id.c_str());
   return 0;
 }
 
@@ -370,7 +400,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"femtoguard: stops unauthorized femtocells from reaching the core network"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "femtoguard 0.1.0");
+  app.set_version_flag("--version", std::string("femtoguard ") + fg::kFemtoguardVersion);
   Program program;
 
   {
@@ -379,8 +409,12 @@ int main(int argc, char** argv) {
     auto public_url = std::make_shared<std::string>();
     auto listen = std::make_shared<std::string>();
     auto tls_listen = std::make_shared<std::string>();
+    auto store_url = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
     cmd->add_option("--public-url", *public_url, "URL devices reach this node at (CRL/OCSP in certificates)");
+    cmd->add_option("--store", *store_url,
+                    "store URL: sqlite:PATH (default sqlite:store.db in the data dir) or postgresql://... for the "
+                    "first node of a cluster (docs/cluster.md)");
     cmd->add_option("--listen", *listen, "HOST:PORT serve listens on (default 127.0.0.1:8440)");
     cmd->add_option("--tls-listen", *tls_listen, "HOST:PORT of the TLS listener: EST, device config (default 127.0.0.1:8443)");
     auto custody = std::make_shared<CustodyFlags>();
@@ -392,8 +426,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--issuing-csr-out", custody->issuing_csr_out,
                     "offline root: make only the issuing key and write its request here (then `ca sign-issuing`, "
                     "`ca install-issuing`)");
-    cmd->callback([&program, data, public_url, listen, tls_listen, custody] {
-      program.action = [=] { return RunInit(*data, *public_url, *listen, *tls_listen, *custody); };
+    cmd->callback([&program, data, public_url, listen, tls_listen, store_url, custody] {
+      program.action = [=] { return RunInit(*data, *public_url, *listen, *tls_listen, *store_url, *custody); };
     });
   }
   {
@@ -440,6 +474,7 @@ int main(int argc, char** argv) {
   RegisterSimCommands(app, program);
   RegisterFeedCommand(app, program);
   RegisterConfigCommands(app, program);
+  RegisterNodeCommands(app, program);  // cmd_node.cc
 
   try {
     app.parse(argc, argv);

@@ -77,6 +77,8 @@ constexpr KeySpec kConfigKeys[] = {
      "nextUpdate - lastUpdate of the root CRL (/crl/root)"},
     {"ocsp.signer_validity_s", ValueType::kInt, "604800", 60, 90 * 86400,
      "lifetime of the OCSP responder's nocheck signer certificate (renewed by serve at half-life)"},
+    {"cluster.heartbeat_s", ValueType::kInt, "5", 1, 3600,
+     "seconds between a node's heartbeats in the store; `node list` shows a node silent for 3 of them as down"},
 };
 
 Status CheckRange(const char* key, int v) { return CheckDeclaredRange(kConfigKeys, key, v, "config"); }
@@ -143,6 +145,7 @@ Status Config::Validate() const {
   }
   FG_RETURN_IF_ERROR(CheckRange("log.admission_max_mb", log_admission_max_mb));
   FG_RETURN_IF_ERROR(CheckRange("log.admission_keep", log_admission_keep));
+  FG_RETURN_IF_ERROR(CheckRange("cluster.heartbeat_s", cluster_heartbeat_s));
   if (!ca_hsm_uri.empty()) {
     if (ca_hsm_uri.rfind("pkcs11:", 0) != 0) {
       return Status::InvalidArgument("config: ca.hsm.uri: must be a PKCS#11 URI (pkcs11:token=...;object=...)");
@@ -210,6 +213,9 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "plain_http" << YAML::Value << api.plain_http;
   e << YAML::EndMap;
+  e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "heartbeat_s" << YAML::Value << cluster_heartbeat_s;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -260,8 +266,63 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_max_mb", &c.log_admission_max_mb, "log."));
   FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_keep", &c.log_admission_keep, "log."));
   FG_RETURN_IF_ERROR(ReadKey(root["api"], "plain_http", &c.api.plain_http, "api."));
+  FG_RETURN_IF_ERROR(ReadKey(root["cluster"], "heartbeat_s", &c.cluster_heartbeat_s, "cluster."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
+}
+
+namespace {
+
+Result<YAML::Node> LoadMap(const std::string& yaml) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(std::string("config: not valid YAML: ") + e.what());
+  }
+  if (!root.IsMap()) return Status::InvalidArgument("config: top level must be a mapping");
+  return root;
+}
+
+std::string Emit(const YAML::Node& root) {
+  YAML::Emitter e;
+  e << root;
+  return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
+}
+
+}  // namespace
+
+Result<std::string> ClusterWideConfigYaml(const std::string& yaml) {
+  FG_ASSIGN_OR_RETURN(YAML::Node root, LoadMap(yaml));
+  for (const char* key : {"public_url", "listen", "tls_listen", "store"}) root.remove(key);
+  if (root["ca"] && root["ca"].IsMap()) {
+    root["ca"].remove("passphrase_file");
+    if (root["ca"]["hsm"] && root["ca"]["hsm"].IsMap()) root["ca"]["hsm"].remove("pin_file");
+  }
+  return Emit(root);
+}
+
+Result<std::string> NodeConfigYaml(const std::string& cluster_yaml, const NodeLocalSettings& local) {
+  FG_ASSIGN_OR_RETURN(YAML::Node root, LoadMap(cluster_yaml));
+  for (const char* key : {"public_url", "listen", "tls_listen", "store"}) root.remove(key);
+  YAML::Node out;  // the node-local keys first, as init writes them
+  out["public_url"] = local.public_url;
+  out["listen"] = local.listen;
+  out["tls_listen"] = local.tls_listen;
+  out["store"] = local.store;
+  for (auto it = root.begin(); it != root.end(); ++it) out[it->first.as<std::string>()] = it->second;
+  if (out["ca"] && out["ca"].IsMap()) {
+    out["ca"].remove("passphrase_file");
+    if (out["ca"]["hsm"] && out["ca"]["hsm"].IsMap()) out["ca"]["hsm"].remove("pin_file");
+  }
+  if (!local.ca_passphrase_file.empty()) out["ca"]["passphrase_file"] = local.ca_passphrase_file;
+  if (!local.ca_hsm_pin_file.empty()) {
+    if (!out["ca"] || !out["ca"]["hsm"]) return Status::InvalidArgument("an HSM PIN file, but no ca.hsm in the config");
+    out["ca"]["hsm"]["pin_file"] = local.ca_hsm_pin_file;
+  }
+  std::string text = Emit(out);
+  FG_RETURN_IF_ERROR(Config::FromYaml(text).status());
+  return text;
 }
 
 Result<Config> DataDir::LoadConfig() const {

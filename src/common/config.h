@@ -73,10 +73,31 @@ struct Config {
     bool plain_http = false;
   } api;
 
+  // Seconds between serve's heartbeats in the store's nodes table
+  // (docs/cluster.md); a node silent for 3 of them is shown as down.
+  int cluster_heartbeat_s = 5;
+
   Status Validate() const;
   std::string ToYaml() const;
   static Result<Config> FromYaml(const std::string& text);
 };
+
+// A cluster's nodes share one config but for what is each node's own
+// (docs/cluster.md): where it listens, the URL devices reach it at, the
+// store URL as it connects, and the paths of local secret files.
+struct NodeLocalSettings {
+  std::string public_url;
+  std::string listen;
+  std::string tls_listen;
+  std::string store;
+  std::string ca_passphrase_file;  // empty: none
+  std::string ca_hsm_pin_file;     // empty: none
+};
+// config.yaml text without the node-local keys (what `node bundle` carries).
+Result<std::string> ClusterWideConfigYaml(const std::string& yaml);
+// A cluster-wide config.yaml text with this node's own settings put in;
+// validated as a whole (Config::FromYaml), so a bad value is refused here.
+Result<std::string> NodeConfigYaml(const std::string& cluster_yaml, const NodeLocalSettings& local);
 
 // Paths inside a data dir.
 class DataDir {
@@ -93,6 +114,8 @@ class DataDir {
   std::filesystem::path TokenKeyPath() const { return SecretsDir() / "token.key"; }
   std::filesystem::path ControlSocketPath() const { return root_ / "run" / "control.sock"; }
   std::filesystem::path RunDir() const { return root_ / "run"; }
+  // This node's id in its cluster ("node-<8 hex>", docs/cluster.md), 0644.
+  std::filesystem::path NodeIdPath() const { return root_ / "node.id"; }
 
   bool Exists() const { return std::filesystem::exists(ConfigPath()); }
   Result<Config> LoadConfig() const;

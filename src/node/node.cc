@@ -37,6 +37,7 @@
 #include "node/listen_address.h"
 #include "node/live_detection.h"
 #include "node/node_gate.h"
+#include "node/node_membership.h"
 #include "node/segw_subscribers.h"
 #include "store/store.h"
 
@@ -78,6 +79,7 @@ class Node::Impl {
   std::unique_ptr<LiveDetection> detection;
   std::unique_ptr<admission::Gate> gate;  // admission + detection feed (NodeGate)
   std::unique_ptr<segw::ViciSegw> vici;   // null without --segw
+  std::unique_ptr<NodeMembership> membership;  // heartbeat, the cluster's URLs, /healthz
   int poll_ms = 250;
 
   // The change feed, handed page by page to the subscribers (Subscribe).
@@ -205,6 +207,13 @@ class Node::Impl {
     for (const auto& old : retired_crls) changes->Subscribe(*old);
     changes->Subscribe(*admission);
     changes->Subscribe(*detection);
+    // The node list changed: new certificates name every node (AIA, CDP).
+    changes->Subscribe(MakeChangeSubscriber("cluster", [this](std::span<const Change> page) {
+      for (const Change& c : page) {
+        if (c.kind == ChangeKind::kNode) return membership->Refresh();
+      }
+      return Status::Ok();
+    }));
   }
   void SubscribeSegw() {
     changes->Subscribe(MakeSegwCutOff(*store, *store, *store, *vici));
@@ -329,7 +338,8 @@ class Node::Impl {
     http->Route("POST", "/pkix", cmp_handler);
     http->Route("POST", "/pkix/", cmp_handler);
     RegisterTlsRoutes(*http);  // they answer 403 over plain HTTP
-    http->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    http->Route("GET", "/healthz",
+                [this](const HttpRequest&) { return HttpResponse::Json(200, membership->HealthzJson()); });
     // Bearer-token routes: on the TLS listener (api_routes.h).
     ApiRoutes api(*auth, *http, https.get(), config.api.plain_http);
     api.Route("POST", "/v1/admission", {ApiRole::kSegw}, [this](const HttpRequest& req) {
@@ -433,7 +443,8 @@ class Node::Impl {
     https = std::make_unique<HttpServer>(tls_options);
     OPENSSL_cleanse(tls_options.tls->key_pem.data(), tls_options.tls->key_pem.size());
     RegisterTlsRoutes(*https);
-    https->Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    https->Route("GET", "/healthz",
+                [this](const HttpRequest&) { return HttpResponse::Json(200, membership->HealthzJson()); });
     return Status::Ok();
   }
 
@@ -455,6 +466,7 @@ class Node::Impl {
       stopping = true;
     }
     if (changes) changes->Stop();
+    if (membership) membership->Stop();
     if (vici) vici->Stop();
     if (http) http->Stop();
     if (detection) detection->Stop();
@@ -511,6 +523,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
       },
       tuning.root_crl_validity_s);
   impl->policy = std::make_unique<IssuancePolicy>(*impl->store, *impl->ca);
+  FG_ASSIGN_OR_RETURN(impl->membership, NodeMembership::StartForNode(impl->dir, impl->config, *impl->store, *impl->ca));
   impl->auth = std::make_unique<ApiAuth>(*impl->store);
   FG_ASSIGN_OR_RETURN(std::string token_key, impl->dir.LoadOrCreateTokenKey());
   Impl* self = impl.get();

@@ -915,11 +915,21 @@ Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view dev
   spec.not_before = not_before;
   spec.not_after = not_after;
   spec.serial = serial;
-  const std::string& base = config_.public_url;
   // A rotated CA's certificates name its own CRL and certificate (docs/pki.md).
   const std::string ca_serial = ossl::SerialToHex(X509_get0_serialNumber(issuing_cert_.get()));
-  const std::string crl_path = CrlPathOf(ca_serial, legacy_serial_, /*current=*/true);
+  const std::string crl_path = CurrentCrlPath();
   const std::string ca_path = crl_path == "/crl" ? "/ca/issuing.crt" : "/ca/issuing-" + ca_serial + ".crt";
+  // Every node of the cluster, in url_order (docs/cluster.md): a relying
+  // party that cannot reach the first tries the next. caIssuers names the
+  // first only: the CA certificate is the same on every node.
+  std::vector<std::string> bases = NodeUrls();
+  if (bases.empty()) bases = {config_.public_url};
+  std::string cdp, aia;
+  for (const std::string& base : bases) {
+    cdp += (cdp.empty() ? "" : ",") + std::string("URI:") + base + crl_path;
+    aia += (aia.empty() ? "" : ",") + std::string("OCSP;URI:") + base + "/ocsp";
+  }
+  aia += ",caIssuers;URI:" + bases.front() + ca_path;
   std::unique_lock hsm_lock(HsmSignLock(), std::defer_lock);
   if (issuing_in_hsm_) hsm_lock.lock();
   spec.extensions = {
@@ -928,10 +938,33 @@ Result<X509Ptr> CertificateAuthority::SignDeviceCertificate(std::string_view dev
       // clientAuth for TLS (EST re-enrolment, device config), ipsecIKE for IKEv2.
       {NID_ext_key_usage, "clientAuth,ipsecIKE"},
       {NID_subject_alt_name, "URI:" + DeviceUri(device_id)},
-      {NID_crl_distribution_points, "URI:" + base + crl_path},
-      {NID_info_access, "OCSP;URI:" + base + "/ocsp,caIssuers;URI:" + base + ca_path},
+      {NID_crl_distribution_points, cdp},
+      {NID_info_access, aia},
   };
   return BuildCert(spec);
+}
+
+void CertificateAuthority::SetNodeUrls(std::vector<std::string> base_urls) {
+  std::vector<std::string> kept;
+  for (std::string& url : base_urls) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    // A comma would split the extension's value list (`node join` and
+    // `node set` refuse such a URL; a row written otherwise is skipped).
+    if (url.empty() || url.find(',') != std::string::npos) continue;
+    if (std::find(kept.begin(), kept.end(), url) == kept.end()) kept.push_back(std::move(url));
+  }
+  std::lock_guard lock(node_urls_mutex_);
+  node_urls_ = std::move(kept);
+}
+
+std::vector<std::string> CertificateAuthority::NodeUrls() const {
+  std::lock_guard lock(node_urls_mutex_);
+  return node_urls_;
+}
+
+std::string CertificateAuthority::CurrentCrlPath() const {
+  const std::string ca_serial = ossl::SerialToHex(X509_get0_serialNumber(issuing_cert_.get()));
+  return CrlPathOf(ca_serial, legacy_serial_, /*current=*/true);
 }
 
 Result<ossl::X509CrlPtr> CertificateAuthority::SignCrl(const std::vector<Certificate>& revoked, int64_t crl_number,

@@ -19,11 +19,13 @@
 // DIR/secrets/service-keys.secret instead (nothing can be derived from a key
 // that cannot be read).
 //
-// Thread-safety: immutable after Load(); signing calls are safe to make
+// Thread-safety: immutable after Load() but for the cluster's URL list
+// (SetNodeUrls, guarded by a mutex); signing calls are safe to make
 // concurrently (OpenSSL 3 keys are safe for concurrent signing; an HSM key
 // signs under HsmSignLock()).
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,6 +150,21 @@ class CertificateAuthority {
   // "urn:femtoguard:device:<id>"
   static std::string DeviceUri(std::string_view device_id);
 
+  // ---- cluster (docs/cluster.md) ----
+  // The base URL of every node of the cluster, in the operator's url_order.
+  // Device certificates signed from now on carry, in AIA, <base>/ocsp of
+  // each and, in the CDP, the CRL URL of each, in this order (strongSwan
+  // tries OCSP URIs in order); the device config lists them too. Empty (a
+  // single node, or no node registered yet): config public_url alone.
+  // Duplicates and empty entries are dropped. Safe to call while signing.
+  void SetNodeUrls(std::vector<std::string> base_urls);
+  // What SetNodeUrls set (empty: not a cluster yet; callers fall back to
+  // their node's public_url).
+  std::vector<std::string> NodeUrls() const;
+  // The CDP path ("/crl" or "/crl/<serial>") and caIssuers path of the
+  // certificates the current issuing CA signs.
+  std::string CurrentCrlPath() const;
+
  private:
   CertificateAuthority() = default;
 
@@ -170,6 +187,9 @@ class CertificateAuthority {
   // Serial (hex) of the issuing CA whose certificates name "/crl" (the CA
   // made by init); empty: the current one (never rotated). ca/crl-legacy.
   std::string legacy_serial_;
+
+  mutable std::mutex node_urls_mutex_;
+  std::vector<std::string> node_urls_;  // guarded by node_urls_mutex_
 };
 
 }  // namespace fg

@@ -107,6 +107,18 @@ Result<std::string> DeviceConfigService::Document(const Certificate& cert, UnixM
     std::lock_guard lock(mutex_);
     est_url = est_url_;
   }
+  // Every node of the cluster in url_order (docs/cluster.md), as in the
+  // device's certificate; the single-URL keys name the first, so a device
+  // that knows only them still reaches the cluster.
+  std::vector<std::string> bases = enrolment_.ca().NodeUrls();
+  if (bases.empty()) bases = {options_.public_url};
+  nlohmann::json ocsp_urls = nlohmann::json::array(), crl_urls = nlohmann::json::array(),
+                 cmp_urls = nlohmann::json::array();
+  for (const std::string& base : bases) {
+    ocsp_urls.push_back(base + "/ocsp");
+    crl_urls.push_back(base + "/crl");
+    cmp_urls.push_back(base + "/pkix/");
+  }
   nlohmann::json doc = {
       {"device", cert.device},
       {"issued_at", FormatRfc3339(now)},
@@ -116,10 +128,13 @@ Result<std::string> DeviceConfigService::Document(const Certificate& cert, UnixM
         {"renew_at", FormatRfc3339(renew_at)}}},
       {"endpoints", active},
       {"draining", draining},
-      {"ocsp_url", options_.public_url + "/ocsp"},
-      {"crl_url", options_.public_url + "/crl"},
-      {"cmp_url", options_.public_url + "/pkix/"},
+      {"ocsp_url", bases.front() + "/ocsp"},
+      {"crl_url", bases.front() + "/crl"},
+      {"cmp_url", bases.front() + "/pkix/"},
       {"est_url", est_url},
+      {"ocsp_urls", ocsp_urls},
+      {"crl_urls", crl_urls},
+      {"cmp_urls", cmp_urls},
   };
   return doc.dump();
 }

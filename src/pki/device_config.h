@@ -12,7 +12,12 @@
 //   {"device": "FG-1", "issued_at": RFC 3339,
 //    "certificate": {"serial", "not_after", "renew_at"},   // of the presented certificate
 //    "endpoints": [active addresses], "draining": [draining addresses],
-//    "ocsp_url", "crl_url", "cmp_url", "est_url"}
+//    "ocsp_url", "crl_url", "cmp_url", "est_url",
+//    "ocsp_urls", "crl_urls", "cmp_urls"}
+//
+// The *_urls arrays name every node of the cluster in the operator's
+// url_order (CertificateAuthority::NodeUrls, docs/cluster.md); ocsp_url,
+// crl_url and cmp_url are their first entries (older devices read only them).
 //
 // renew_at = not_before + renew_at_percent % of the certificate's lifetime.
 // Each successful fetch touches the device (it was seen).
@@ -35,7 +40,7 @@ namespace fg {
 class DeviceConfigService {
  public:
   struct Options {
-    std::string public_url;  // base of ocsp_url, crl_url, cmp_url
+    std::string public_url;  // base of ocsp_url, crl_url, cmp_url on a single node (else the CA's NodeUrls)
     std::string est_url;     // "https://HOST:PORT/.well-known/est"; empty = no EST
     int renew_at_percent = 67;
   };
