@@ -94,26 +94,45 @@ std::optional<HttpResponse> ApiAuth::Check(const HttpRequest& request, const std
   const UnixMillis now = NowMillis();
 
   std::optional<ApiRole> role;
+  std::optional<ApiRole> last_known;  // confirmed by the store before, maybe since invalidated
   {
     std::lock_guard lock(mutex_);
     auto it = cache_.find(hash);
-    if (it != cache_.end() && it->second.until_ms > now) role = it->second.role;
+    if (it != cache_.end()) {
+      if (it->second.until_ms > now && it->second.generation == generation_) role = it->second.role;
+      last_known = it->second.role;
+    }
   }
   if (!role) {
     auto found = store_.FindApiTokenByHash(hash);
     if (!found.ok()) {
-      // Fail closed: no store, no access.
-      CountFailure("store");
-      return HttpResponse::Json(503, R"({"error":"cannot check the token now"})" "\n");
-    }
-    if (!found->has_value()) {
+      // The store is unreachable (a database failover): a token the store
+      // confirmed before keeps working, as admission keeps its last state.
+      // That is safe: a revocation is a store write, so none can have
+      // happened since the store last answered, and the node re-checked
+      // every token after its last sync. A token never confirmed is refused.
+      if (found.status().code() == StatusCode::kUnavailable && last_known) {
+        Metrics::Global()
+            .GetCounter("femtoguard_api_auth_last_known_total", "",
+                        "API requests let in on a token the store confirmed before, while the store is unreachable")
+            .Inc();
+        role = last_known;
+      } else {
+        // Fail closed: no store, no access.
+        CountFailure("store");
+        return HttpResponse::Json(503, R"({"error":"cannot check the token now"})" "\n");
+      }
+    } else if (!found->has_value()) {
+      std::lock_guard lock(mutex_);
+      cache_.erase(hash);
       CountFailure("unknown");
       return Unauthorized("unknown or revoked token");
+    } else {
+      role = (*found)->role;
+      std::lock_guard lock(mutex_);
+      if (cache_.size() > 10000) cache_.clear();
+      cache_[hash] = Entry{*role, now + cache_ms_, generation_};
     }
-    role = (*found)->role;
-    std::lock_guard lock(mutex_);
-    if (cache_.size() > 10000) cache_.clear();
-    cache_[hash] = Entry{*role, now + cache_ms_};
   }
   if (*role == ApiRole::kAdmin) return std::nullopt;
   for (ApiRole r : roles) {
@@ -125,8 +144,10 @@ std::optional<HttpResponse> ApiAuth::Check(const HttpRequest& request, const std
 }
 
 void ApiAuth::Invalidate() {
+  // Every entry must be re-confirmed by the store before it is trusted
+  // again; until then it is only the last known answer (Check).
   std::lock_guard lock(mutex_);
-  cache_.clear();
+  ++generation_;
 }
 
 HttpHandler RequireRole(ApiAuth& auth, std::vector<ApiRole> roles, HttpHandler handler) {

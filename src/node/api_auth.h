@@ -7,9 +7,11 @@
 // the endpoint accepts (admin is accepted everywhere).
 //
 // Thread-safety: ApiAuth is thread-safe. Positive lookups are cached for a
-// few seconds to keep SQLite off the hot path; Invalidate() (called by the
-// node's change sync, which `token revoke` pokes) drops the cache so a
-// revoked token stops working at once.
+// few seconds to keep the store off the hot path; Invalidate() (called by the
+// node's change sync, which `token revoke` pokes) makes every entry need the
+// store's confirmation again, so a revoked token stops working at once. While
+// the store is unreachable, a token it confirmed before still works (the
+// last known answer); one it never confirmed does not.
 
 #include <optional>
 #include <mutex>
@@ -46,11 +48,13 @@ class ApiAuth {
   struct Entry {
     ApiRole role;
     UnixMillis until_ms;
+    uint64_t generation = 0;  // Invalidate() count when the store confirmed it
   };
   ApiTokenStore& store_;
   const int cache_ms_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> cache_;  // hash -> role; guarded by mutex_
+  uint64_t generation_ = 0;                       // guarded by mutex_
 };
 
 // Wraps a handler with ApiAuth::Check.

@@ -197,10 +197,11 @@ Result<std::vector<BootstrapToken>> SqlStore::ListBootstrapTokens(
     std::optional<std::string_view> device) {
   FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
   Connection& c = *lease;
-  FG_ASSIGN_OR_RETURN(
-      Statement s,
-      c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
-                "bootstrap_tokens WHERE ?1 IS NULL OR device = ?1 ORDER BY created_ms, ref"));
+  // Two statements rather than "?1 IS NULL OR device = ?1": every parameter
+  // is bound and typed (PostgreSQL cannot type an unbound one).
+  constexpr const char* kColumns = "SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM bootstrap_tokens ";
+  FG_ASSIGN_OR_RETURN(Statement s, c.Prepare(std::string(kColumns) + (device ? "WHERE device = ?1 " : "") +
+                                             "ORDER BY created_ms, ref"));
   if (device) s.BindText(1, *device);
   return sql::ReadRows<BootstrapToken>(s, [](const Statement& s) -> Result<BootstrapToken> {
     FG_ASSIGN_OR_RETURN(BootstrapToken t, sql::ReadBootstrapToken(s));

@@ -549,6 +549,37 @@ TEST_P(StoreConformanceTest, RevokedListExcludesExpiredCertificates) {
 
 // ---- audit and change feed ----
 
+// `device token list` with and without a device (the NULL parameter must be
+// typed on PostgreSQL: it was refused there with "could not determine data
+// type of parameter $1"); revocation is once, of an unused token only.
+TEST_P(StoreConformanceTest, BootstrapTokensListedForAllOrOneDeviceAndRevokedOnce) {
+  Add(MakeDevice("FG-0000001"));
+  Add(MakeDevice("FG-0000002"));
+  const UnixMillis now = NowMillis();
+  for (const auto& [ref, device] : std::vector<std::pair<std::string, std::string>>{
+           {"tok-a", "FG-0000001"}, {"tok-b", "FG-0000002"}, {"tok-c", "FG-0000001"}}) {
+    BootstrapToken t;
+    t.ref = ref;
+    t.device = device;
+    t.created_ms = now;
+    t.expires_ms = now + 3600000;
+    ASSERT_TRUE(store_->AddBootstrapToken(t, kOperator).ok());
+  }
+  auto all = store_->ListBootstrapTokens(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 3u);
+  auto one = store_->ListBootstrapTokens(std::string_view("FG-0000001"));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_EQ(one->size(), 2u);
+  for (const BootstrapToken& t : *one) EXPECT_EQ(t.device, "FG-0000001");
+  ASSERT_TRUE(store_->RevokeBootstrapToken("tok-a", kOperator).ok());
+  EXPECT_EQ(store_->RevokeBootstrapToken("tok-a", kOperator).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->RevokeBootstrapToken("tok-zz", kOperator).code(), StatusCode::kNotFound);
+  auto a = store_->GetBootstrapToken("tok-a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_NE(a->revoked_ms, 0);
+}
+
 TEST_P(StoreConformanceTest, AuditRecordsWhoAndWhy) {
   Add(MakeDevice("FG-1"));
   ASSERT_TRUE(
