@@ -80,19 +80,19 @@ export FEMTOGUARD_CA_PASSPHRASE="femtoguard-bench-$$"
 STORE=$(pg_bench_start "$W/pg" 18450) || fail "PostgreSQL did not start"
 A_PORT=18440; B_PORT=18441
 log "node A: init --store (PostgreSQL 15, fsync on); node B: node bundle + node join"
-inns "$FG" init --data "$W/a" --store "$STORE" --listen "127.0.0.1:$A_PORT" --tls-listen off \
+inns "$FG" init --data "$W/a" --store "$STORE" --listen "127.0.0.1:$A_PORT" --tls-listen 127.0.0.1:18444 \
   --public-url "http://127.0.0.1:$A_PORT" >/dev/null || fail "init"
 inns "$FG" node bundle --data "$W/a" --out "$W/bundle" >/dev/null || fail "node bundle"
 inns "$FG" node join --data "$W/b" --store "$STORE" --bundle "$W/bundle" --public-url "http://127.0.0.1:$B_PORT" \
-  --url-order 1 --listen "127.0.0.1:$B_PORT" --tls-listen off >/dev/null || fail "node join"
+  --url-order 1 --listen "127.0.0.1:$B_PORT" --tls-listen 127.0.0.1:18445 >/dev/null || fail "node join"
 for d in a b; do sed -i "s/plain_http: false/plain_http: true/" "$W/$d/config.yaml"; done
 OPER=$(inns "$FG" token create --data "$W/a" --role operator --label bench 2>/dev/null)
 SEGW=$(inns "$FG" token create --data "$W/a" --role segw --label bench 2>/dev/null)
 inns "$FG" ca cert --data "$W/a" --chain > "$W/chain.pem"
 inns "$FG" ca cert --data "$W/a" > "$W/issuing.pem"
 
-start_node() {  # a|b port -> pid on stdout
-  inns "$FG" serve --data "$W/$1" --threads 2 >> "$W/$1.log" 2>&1 &
+start_node() {  # a|b port -> pid on stdout (ip netns exec execs serve: the pid is serve's)
+  ip netns exec "$NS" "$FG" serve --data "$W/$1" --threads 2 >> "$W/$1.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 600); do inns curl -sf "http://127.0.0.1:$2/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
   inns curl -sf "http://127.0.0.1:$2/healthz" >/dev/null || { tail -20 "$W/$1.log" >&2; fail "node $1 did not start"; }
@@ -135,20 +135,27 @@ check() {  # port device want
   grep -q "^Response verify OK" <<<"$out" && grep -q ": $3\$" <<<"$out" || { echo "$out" >&2; fail "OCSP on :$1 for $2, want $3"; }
 }
 for port in "$A_PORT" "$B_PORT"; do check "$port" "$REV" revoked; check "$port" "$(dev 2)" good; done
-wrk_rps() {  # connections port -> rps
-  inns wrk -t1 -c"$1" -d"${DURATION}s" -s "$W/ocsp.lua" "http://127.0.0.1:$2/" | awk '/^Requests\/sec:/ { print $2 }'
+wrk_rps() {  # connections port -> rps (fails on any non-2xx answer or socket error)
+  local out
+  out=$(inns wrk -t1 -c"$1" -d"${DURATION}s" -s "$W/ocsp.lua" "http://127.0.0.1:$2/")
+  echo "$out" >> "$W/wrk.log"
+  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$out" >&2; fail "wrk on :$2: errors"; fi
+  awk '/^Requests\/sec:/ { print $2 }' <<<"$out"
 }
-# One node takes everything while B runs idle (it follows the feed, heartbeats)...
+# The same client both times (two wrk processes of 32 connections each):
+# first both at node A while B runs idle (it follows the feed, heartbeats),
+# then one at A and one at B.
+wrk_pair() {  # port1 port2 -> total rps
+  ( wrk_rps 32 "$1" > "$W/r1" ) & local w1=$!
+  ( wrk_rps 32 "$2" > "$W/r2" ) & local w2=$!
+  wait "$w1" "$w2" || fail "wrk"
+  awk '{ s += $1 } END { print s }' "$W/r1" "$W/r2"
+}
 c0=$(( $(cpu "$A_PID") + $(cpu "$B_PID") ))
-one=$(wrk_rps 64 "$A_PORT")
+one=$(wrk_pair "$A_PORT" "$A_PORT")
 c1=$(( $(cpu "$A_PID") + $(cpu "$B_PID") ))
-# ... then the load is split over both.
-ra_f="$W/ra"; rb_f="$W/rb"
-( wrk_rps 32 "$A_PORT" > "$ra_f" ) & wa=$!
-( wrk_rps 32 "$B_PORT" > "$rb_f" ) & wb=$!
-wait "$wa" "$wb"
+two=$(wrk_pair "$A_PORT" "$B_PORT")
 c2=$(( $(cpu "$A_PID") + $(cpu "$B_PID") ))
-two=$(awk '{ s += $1 } END { print s }' "$ra_f" "$rb_f")
 per_cpu() { awk -v r="$1" -v t="$2" -v hz="$TCK" -v d="$DURATION" 'BEGIN { c = t / hz; printf "%.0f", (c > 0 ? r * d / c : 0) }'; }
 ocsp_one_eff=$(per_cpu "$one" $((c1 - c0)))
 ocsp_two_eff=$(per_cpu "$two" $((c2 - c1)))
@@ -201,8 +208,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 cat <<OUT
 cluster_bench ($(date -u +%FT%TZ), $(nproc) CPUs, PostgreSQL 15 on the same machine, serve --threads 2 per node)
   (a) OCSP, $OCSP_DEVICES certificates, wrk ${DURATION}s:
-      one node (64 connections; node B running idle)  $one resp/s, $ocsp_one_eff per CPU-second of both nodes
-      two nodes (32 connections each)                  $two resp/s, $ocsp_two_eff per CPU-second of both nodes
+      one node (2 x wrk -t1 -c32 at A; B running idle)  $one resp/s, $ocsp_one_eff per CPU-second of both nodes
+      two nodes (wrk -t1 -c32 at each)                  $two resp/s, $ocsp_two_eff per CPU-second of both nodes
       two / one: $(ratio "$two" "$one")x (wall), $(ratio "$ocsp_two_eff" "$ocsp_one_eff")x (per CPU-second); target: the second node costs < 10 % (>= 0.90x)
   (b) reconnect storm, $N femtocells in service of $DEVICES (import on PostgreSQL: $import_s s):
       one node:  $one_s s = $(awk -v n="$N" -v s="$one_s" 'BEGIN { printf "%.0f", n / s }')/s
