@@ -113,6 +113,7 @@ struct Check {
   std::vector<std::string> requested;
   std::vector<std::string> failed;
   std::string verdict;
+  std::string lines;  // the check's log lines, for the test's output
 };
 Check LastCheck(const std::string& log, const std::string& subject) {
   Check last, cur;
@@ -126,9 +127,11 @@ Check LastCheck(const std::string& log, const std::string& subject) {
     if (line.find("checking certificate status of \"" + subject + "\"") != std::string::npos) {
       thread = who;
       cur = Check{};
+      cur.lines = line + "\n";
       continue;
     }
     if (thread.empty() || who != thread) continue;
+    cur.lines += line + "\n";
     std::smatch m;
     if (std::regex_search(line, m, std::regex("requesting ocsp status from '([^']+)'"))) {
       cur.requested.push_back(m[1]);
@@ -475,6 +478,16 @@ TEST_F(ClusterSegwTest, NodeAKilledEveryLegitimateFemtocellGetsInThroughB) {
   Check cs = LastCheck(log, "CN=FG-0000017");
   EXPECT_THAT(cs.verdict, HasSubstr("reason: certificate hold"));
   EXPECT_THAT(cs.requested, ::testing::Contains(uri_b));
+  // The issuing CA's own status (strict is for the whole chain): its CRL
+  // distribution point names node A alone (the CA was made by A's init,
+  // before B joined), so after A's death charon answers it from the root
+  // CRL it fetched from A before and keeps until its nextUpdate.
+  Check ca = LastCheck(log, "O=femtoguard, CN=femtoguard Issuing CA");
+  EXPECT_EQ(ca.verdict, "certificate status is good") << ca.lines;
+  EXPECT_THAT(ca.lines, HasSubstr("using cached crl"));
+  std::printf("SeGW's check of %s after node A was killed:\n%s", legit[0].id.c_str(),
+              LastCheck(log, "CN=" + legit[0].id).lines.c_str());
+  std::printf("and of its issuing CA:\n%s", ca.lines.c_str());
   // Exactly the five legitimate ones are up at the SeGW, once each.
   std::string sas = SegwSas();
   size_t established = 0;
