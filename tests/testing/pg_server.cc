@@ -161,6 +161,12 @@ std::string PgServer::PrimaryUrl(const std::string& db) const {
          "?user=postgres&connect_timeout=2";
 }
 
+std::string PgServer::SocketUrl(const std::string& db) const {
+  const int port = promoted_ ? standby_port_ : primary_port_;
+  return "postgresql:///" + db + "?host=" + dir_ + "&port=" + std::to_string(port) +
+         "&user=postgres&connect_timeout=2";
+}
+
 Result<std::string> PgServer::Psql(int port, const std::string& sql) const {
   RunResult r =
       Run({std::string(kBin) + "psql", "-X", "-h", "127.0.0.1", "-p", std::to_string(port), "-U",

@@ -34,6 +34,10 @@ class PgServer {
   std::string Url(const std::string& db) const;
   // The URL of the current primary alone.
   std::string PrimaryUrl(const std::string& db) const;
+  // The current primary over its unix socket (the socket file is in the
+  // temp dir): for a client inside a network namespace, where the host's
+  // 127.0.0.1 is not reachable but the file system is.
+  std::string SocketUrl(const std::string& db) const;
   // Creates a fresh database on the current primary; returns its name.
   Result<std::string> CreateDatabase(const std::string& prefix);
   Status KillPrimary();     // SIGKILL the primary's postmaster
