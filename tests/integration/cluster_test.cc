@@ -154,26 +154,46 @@ class ClusterTest : public ::testing::Test {
     return "error: " + r.out;
   }
 
-  // Enrols `device` on `node` with `openssl cmp` (ir, bootstrap token
-  // as PBM): the certificate's path, or "" with a test failure.
-  std::string EnrolWithCmp(const ClusterNode& node, const std::string& device) {
+  // A one-time bootstrap token for `device` from `node`'s CLI: {REF, SECRET},
+  // or empty ones when the CLI refused (e.g. no primary during a failover).
+  std::pair<std::string, std::string> Token(const ClusterNode& node, const std::string& device) {
     auto tok = Fg({"device", "token", "--data", node.data, "--device", device});
-    EXPECT_EQ(tok.exit_code, 0) << tok.out;
+    const std::string out = tok.out;
     std::smatch m;
-    if (!std::regex_search(tok.out, m, std::regex("(tok-[0-9a-f]+) ([0-9a-f]+)"))) {
-      ADD_FAILURE() << "no token in: " << tok.out;
+    if (tok.exit_code != 0 || !std::regex_search(out, m, std::regex("(tok-[0-9a-f]+) ([0-9a-f]+)"))) return {};
+    return {m[1], m[2]};
+  }
+
+  // A fresh P-256 key for `device`; its path.
+  std::string NewKey(const std::string& device) {
+    std::string key = P(device + ".key");
+    auto r = fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                               "-out", key});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return key;
+  }
+
+  // One `openssl cmp` ir against `node` (bootstrap token as PBM); the
+  // certificate goes to P(device.pem).
+  RunResult CmpIr(const ClusterNode& node, const std::string& device, const std::pair<std::string, std::string>& token,
+                  const std::string& key) {
+    return fg::testing::Run({"openssl", "cmp", "-cmd", "ir", "-server", "127.0.0.1:" + std::to_string(node.port),
+                             "-path", "pkix/", "-ref", token.first, "-secret", "pass:" + token.second, "-newkey", key,
+                             "-subject", "/CN=" + device, "-certout", P(device + ".pem"), "-trusted",
+                             P("chain.pem"), "-msg_timeout", "20", "-total_timeout", "30"});
+  }
+
+  // Enrols `device` on `node` with `openssl cmp`: the certificate's path,
+  // or "" with a test failure.
+  std::string EnrolWithCmp(const ClusterNode& node, const std::string& device) {
+    auto token = Token(node, device);
+    if (token.first.empty()) {
+      ADD_FAILURE() << "no token for " << device;
       return "";
     }
-    const std::string ref = m[1], secret = m[2];
-    std::string key = P(device + ".key"), cert = P(device + ".pem");
-    EXPECT_EQ(fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key})
-                  .exit_code,
-              0);
-    auto r = fg::testing::Run({"openssl", "cmp", "-cmd", "ir", "-server", "127.0.0.1:" + std::to_string(node.port), "-path",
-                  "pkix/", "-ref", ref, "-secret", "pass:" + secret, "-newkey", key, "-subject", "/CN=" + device,
-                  "-certout", cert, "-trusted", P("chain.pem"), "-msg_timeout", "20", "-total_timeout", "30"});
+    auto r = CmpIr(node, device, token, NewKey(device));
     EXPECT_EQ(r.exit_code, 0) << r.out;
-    return r.exit_code == 0 ? cert : "";
+    return r.exit_code == 0 ? P(device + ".pem") : "";
   }
 
   // POST /v1/admission on `node` (plain HTTP, loopback): the decision.
@@ -446,28 +466,15 @@ TEST_F(ClusterTest, PromotingTheStandbyDuringEnrolmentLosesNothingAcknowledged) 
       // A retry after an answer lost in the failover gets the certificate
       // that was issued (re-delivery for the same key), not a second one.
       const auto give_up = Clock::now() + std::chrono::seconds(40);
-      std::smatch m;
-      std::string ref, secret;
-      while (ref.empty() && Clock::now() < give_up) {
-        auto tok = Fg({"device", "token", "--data", n.data, "--device", id(i)});
-        const std::string out = tok.out;
-        if (tok.exit_code == 0 && std::regex_search(out, m, std::regex("(tok-[0-9a-f]+) ([0-9a-f]+)"))) {
-          ref = m[1];
-          secret = m[2];
-        } else {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        }
+      std::pair<std::string, std::string> token;
+      while ((token = Token(n, id(i))).first.empty() && Clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
-      if (ref.empty()) continue;
-      std::string key = P(id(i) + ".key"), cert = P(id(i) + ".pem");
-      fg::testing::Run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key});
+      if (token.first.empty()) continue;
+      const std::string key = NewKey(id(i));
       while (Clock::now() < give_up) {
-        auto r = fg::testing::Run({"openssl", "cmp", "-cmd", "ir", "-server", "127.0.0.1:" + std::to_string(n.port),
-                                   "-path", "pkix/", "-ref", ref, "-secret", "pass:" + secret, "-newkey", key,
-                                   "-subject", "/CN=" + id(i), "-certout", cert, "-trusted", P("chain.pem"),
-                                   "-msg_timeout", "20", "-total_timeout", "30"});
-        if (r.exit_code == 0) {
-          certs[i] = cert;
+        if (CmpIr(n, id(i), token, key).exit_code == 0) {
+          certs[i] = P(id(i) + ".pem");
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
