@@ -181,11 +181,7 @@ class ClusterSegwTest : public ::testing::Test {
   void StopFemtos() {
     if (!lab || !lab->segw) return;
     femtos_.clear();
-    lab->segw->Swanctl({"--terminate", "--ike", "femtocells", "--force", "--timeout", "2"});
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline && SegwSas().find(", ESTABLISHED,") != std::string::npos) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    lab->segw->TerminateAll("femtocells");
   }
 
   static std::string BuildLab() {

@@ -317,6 +317,14 @@ RunResult Charon::Swanctl(const std::vector<std::string>& args, int timeout_s) {
   return Run(argv, {}, timeout_s, {"STRONGSWAN_CONF=" + dir_ + "/strongswan.conf", "SWANCTL_DIR=" + dir_ + "/swanctl"});
 }
 
+void Charon::TerminateAll(const std::string& conn, int wait_ms) {
+  Swanctl({"--terminate", "--ike", conn, "--force", "--timeout", "2"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (std::chrono::steady_clock::now() < deadline && ListSas().find(", ESTABLISHED,") != std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 RunResult Charon::Load() { return Swanctl({"--load-all", "--noprompt"}); }
 
 RunResult Charon::Initiate(const std::string& child, int timeout_s) {

@@ -102,6 +102,9 @@ class Charon {
 
   // swanctl against this daemon.
   RunResult Swanctl(const std::vector<std::string>& args, int timeout_s = 30);
+  // Terminates every IKE_SA of connection `conn` (force) and waits, at most
+  // `wait_ms`, until none is ESTABLISHED: a test case leaves the SeGW clean.
+  void TerminateAll(const std::string& conn, int wait_ms = 5000);
   RunResult Initiate(const std::string& child, int timeout_s = 15);
   std::string ListSas();  // `swanctl --list-sas` output
 
