@@ -109,7 +109,6 @@ class StrongswanTest : public ::testing::Test {
     lab->segw->TerminateAll("femtocells");
   }
 
-
   static std::string BuildLab() {
     auto& l = *lab;
     for (const char* ns : {"segw", "f1", "f2"}) {
