@@ -59,7 +59,7 @@ Result<int64_t> SqlStore::UpsertAggregateAudit(const AuditEntry& entry) {
 }
 
 Result<std::vector<AuditEntry>> SqlStore::ListAudit(const AuditFilter& filter) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   // Read newest first (that is what a limit keeps), then restore the
   // chronological order when the whole log was asked for.
@@ -91,7 +91,7 @@ Result<std::vector<AuditEntry>> SqlStore::ListAudit(const AuditFilter& filter) {
 }
 
 Result<std::vector<Change>> SqlStore::ChangesSince(int64_t after, size_t limit) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT seq, kind, key FROM changes "
                                              "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
@@ -106,7 +106,7 @@ Result<std::vector<Change>> SqlStore::ChangesSince(int64_t after, size_t limit) 
 }
 
 Result<int64_t> SqlStore::LatestChangeSeq() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT COALESCE(MAX(seq), 0) FROM changes"));
   FG_ASSIGN_OR_RETURN(bool row, s.Step());

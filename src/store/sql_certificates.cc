@@ -15,7 +15,7 @@ using sql::Statement;
 // ---- certificates ----
 
 Result<std::optional<std::string>> SqlStore::FindKeyOwner(std::string_view key_fp) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device FROM certificates WHERE key_fp = ?1"));
   s.BindText(1, key_fp);
@@ -216,7 +216,7 @@ std::vector<Result<std::vector<std::string>>> SqlStore::RunIssueBatch(
 }
 
 Result<Certificate> SqlStore::GetCertificate(std::string_view serial) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s,
                       c.Prepare("SELECT" FG_CERT_COLUMNS "FROM certificates WHERE serial = ?1"));
@@ -228,7 +228,7 @@ Result<Certificate> SqlStore::GetCertificate(std::string_view serial) {
 
 Result<std::vector<Certificate>> SqlStore::ListCertificates(
     std::optional<std::string_view> device) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   if (device) {
     FG_ASSIGN_OR_RETURN(Statement s,
@@ -283,7 +283,7 @@ Status SqlStore::RevokeCertificate(std::string_view serial, RevocationReason rea
 }
 
 Result<std::vector<Certificate>> SqlStore::ListRevokedCertificates(UnixMillis now) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   // A certificate is valid through its notAfter instant (RFC 5280 §4.1.2.5),
   // so it stays listed until then.

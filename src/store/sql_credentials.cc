@@ -51,7 +51,7 @@ Status SqlStore::AddBootstrapToken(const BootstrapToken& token, const AuditConte
 }
 
 Result<BootstrapToken> SqlStore::GetBootstrapToken(std::string_view ref) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(
       Statement s, c.Prepare("SELECT ref, device, created_ms, expires_ms, used_ms, revoked_ms FROM "
@@ -64,7 +64,7 @@ Result<BootstrapToken> SqlStore::GetBootstrapToken(std::string_view ref) {
 
 Result<std::optional<std::string>> SqlStore::FindVendorCertificateUse(
     std::string_view vendor_cert_fp) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT device FROM credential_uses WHERE kind = "
                                              "'vendor_certificate' AND credential = ?1"));
@@ -122,7 +122,7 @@ Status SqlStore::RemoveVendorCa(std::string_view fp, const AuditContext& audit) 
 }
 
 Result<std::vector<VendorCa>> SqlStore::ListVendorCas() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT fp, subject, pem, added_ms FROM "
                                              "vendor_cas ORDER BY added_ms, fp"));
@@ -166,7 +166,7 @@ Status SqlStore::AddLegacyCredential(const LegacyCredential& cred, const AuditCo
 }
 
 Result<std::vector<LegacyCredential>> SqlStore::ListLegacyCredentials() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT fp, subject, pem, cutoff_ms, added_ms FROM "
                                              "legacy_credentials ORDER BY added_ms, fp"));
@@ -182,7 +182,7 @@ Result<std::vector<LegacyCredential>> SqlStore::ListLegacyCredentials() {
 }
 
 Result<bool> SqlStore::LegacyCredentialUsed(std::string_view fp, std::string_view device) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s,
                       c.Prepare("SELECT 1 FROM credential_uses WHERE kind = "
@@ -195,7 +195,7 @@ Result<bool> SqlStore::LegacyCredentialUsed(std::string_view fp, std::string_vie
 
 Result<std::vector<BootstrapToken>> SqlStore::ListBootstrapTokens(
     std::optional<std::string_view> device) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   // Two statements rather than "?1 IS NULL OR device = ?1": every parameter
   // is bound and typed (PostgreSQL cannot type an unbound one).

@@ -166,7 +166,7 @@ Status SqlStore::ImportDevices(const std::vector<DeviceImport>& plan, const Audi
 }
 
 Result<Device> SqlStore::GetDevice(std::string_view id) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(std::optional<Device> d, sql::LoadDevice(c, id));
   if (!d) return Status::NotFound("device " + std::string(id) + " is not registered");
@@ -174,7 +174,7 @@ Result<Device> SqlStore::GetDevice(std::string_view id) {
 }
 
 Result<std::vector<Device>> SqlStore::ListDevices(const DeviceFilter& filter) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   auto prepared = filter.status
                       ? c.Prepare("SELECT" FG_DEVICE_COLUMNS

@@ -163,6 +163,11 @@ class Pool {
   // A connection for reads or for one write transaction. Fails fast with
   // Unavailable while the database is unreachable.
   virtual Result<Lease> Acquire() = 0;
+  // A connection for reads only (no transaction, no write). Where the
+  // database allows it, it never waits behind a writer, so that a writer
+  // held up by a lock (another process, a busy timeout) does not hold up
+  // reads: the bearer token's lookup, OCSP misses, the operator's queries.
+  virtual Result<Lease> AcquireRead() { return Acquire(); }
   virtual StoreHealth Health() { return StoreHealth{}; }
   // The ChangeFeed hint; the default sleeps for the timeout.
   virtual void WaitForChange(int64_t after, int timeout_ms) {

@@ -82,7 +82,7 @@ Status SqlStore::SetEndpointStatus(std::string_view address, EndpointStatus to,
 }
 
 Result<std::vector<Endpoint>> SqlStore::ListEndpoints() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT address, status, created_ms, "
                                              "updated_ms FROM endpoints ORDER BY address"));

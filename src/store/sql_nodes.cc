@@ -60,7 +60,7 @@ Status SqlStore::HeartbeatNode(std::string_view id, UnixMillis when, std::string
 }
 
 Result<std::vector<NodeInfo>> SqlStore::ListNodes() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s,
                       c.Prepare("SELECT id, public_url, url_order, joined_ms, heartbeat_ms, health "

@@ -70,7 +70,7 @@ Status SqlStore::RemoveBlock(std::string_view kind, std::string_view value,
 }
 
 Result<std::vector<Block>> SqlStore::ListBlocks() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT kind, value, alert_id, reason, created_ms "
                                              "FROM blocks ORDER BY kind, value"));
@@ -174,7 +174,7 @@ Result<bool> SqlStore::AddAlert(const StoredAlert& alert, const AuditContext& au
 }
 
 Result<StoredAlert> SqlStore::GetAlert(std::string_view id) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(
       Statement s,
@@ -186,7 +186,7 @@ Result<StoredAlert> SqlStore::GetAlert(std::string_view id) {
 }
 
 Result<std::vector<StoredAlert>> SqlStore::ListAlerts(const AlertFilter& filter) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(
       Statement s,
@@ -239,7 +239,7 @@ Status SqlStore::UpdateAlert(const StoredAlert& alert, const AuditContext& audit
 // ---- the alert workflow (issue 14) ----
 
 Result<std::vector<StoredAlert>> SqlStore::ListAlertsSince(int64_t after_seq, size_t limit) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare((std::string("SELECT ") + kAlertColumns +
                                               " FROM alerts WHERE seq > ?1 ORDER BY seq LIMIT ?2")
@@ -252,7 +252,7 @@ Result<std::vector<StoredAlert>> SqlStore::ListAlertsSince(int64_t after_seq, si
 }
 
 Result<Block> SqlStore::GetBlock(std::string_view kind, std::string_view value) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT kind, value, alert_id, reason, created_ms "
                                              "FROM blocks WHERE kind = ?1 AND value = ?2"));

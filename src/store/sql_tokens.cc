@@ -54,7 +54,7 @@ Result<ApiToken> ReadApiToken(const Statement& s) {
 }  // namespace
 
 Result<std::optional<ApiToken>> SqlStore::FindApiTokenByHash(std::string_view hash) {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
                                              "FROM api_tokens WHERE hash = ?1 AND revoked_ms = 0"));
@@ -66,7 +66,7 @@ Result<std::optional<ApiToken>> SqlStore::FindApiTokenByHash(std::string_view ha
 }
 
 Result<std::vector<ApiToken>> SqlStore::ListApiTokens() {
-  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->Acquire());
+  FG_ASSIGN_OR_RETURN(sql::Lease lease, pool_->AcquireRead());
   Connection& c = *lease;
   FG_ASSIGN_OR_RETURN(Statement s, c.Prepare("SELECT id, role, hash, label, created_ms, revoked_ms "
                                              "FROM api_tokens ORDER BY created_ms, id"));

@@ -460,20 +460,33 @@ class SqliteConnection final : public sql::Connection {
   std::unordered_map<std::string, Cached> cache_;
 };
 
-// One connection, lent to one caller at a time: SQLite serialises writers
-// on the file anyway, and the statement cache is per connection.
+// Two connections, each lent to one caller at a time: one for writes
+// (SQLite serialises writers on the file anyway, and the statement cache is
+// per connection) and one for reads. In WAL mode a reader does not wait for
+// a writer, so a write that waits out the busy timeout behind another
+// process's lock does not stall the reads queued behind it.
 class SqlitePool final : public sql::Pool {
  public:
-  explicit SqlitePool(std::unique_ptr<SqliteConnection> conn) : conn_(std::move(conn)) {}
+  SqlitePool(std::unique_ptr<SqliteConnection> writer, std::unique_ptr<SqliteConnection> reader)
+      : writer_(std::move(writer)), reader_(std::move(reader)) {}
   std::string_view backend() const override { return "sqlite"; }
-  Result<sql::Lease> Acquire() override {
-    mutex_.lock();
-    return sql::Lease(conn_.get(), [this](sql::Connection*) { mutex_.unlock(); });
+  Result<sql::Lease> Acquire() override { return Lend(writer_mutex_, writer_.get()); }
+  Result<sql::Lease> AcquireRead() override {
+    // An in-memory database has no second connection to the same data.
+    if (!reader_) return Acquire();
+    return Lend(reader_mutex_, reader_.get());
   }
 
  private:
-  std::mutex mutex_;
-  std::unique_ptr<SqliteConnection> conn_;  // used only by the holder of mutex_
+  static sql::Lease Lend(std::mutex& mutex, SqliteConnection* conn) {
+    mutex.lock();
+    return sql::Lease(conn, [&mutex](sql::Connection*) { mutex.unlock(); });
+  }
+
+  std::mutex writer_mutex_;
+  std::unique_ptr<SqliteConnection> writer_;  // used only by the holder of writer_mutex_
+  std::mutex reader_mutex_;
+  std::unique_ptr<SqliteConnection> reader_;  // used only by the holder of reader_mutex_; may be null
 };
 
 }  // namespace
@@ -518,7 +531,13 @@ Result<std::unique_ptr<Pool>> OpenSqlitePool(const std::string& path) {
     return Status::Ok();
   });
   if (!migrated.ok()) return migrated;
-  return std::unique_ptr<Pool>(new SqlitePool(std::move(conn)));
+  std::unique_ptr<SqliteConnection> reader;
+  if (path != ":memory:") {
+    FG_ASSIGN_OR_RETURN(reader, SqliteConnection::Open(path));
+    // A guard: a write on this connection is a bug, refused by SQLite.
+    FG_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = ON"));
+  }
+  return std::unique_ptr<Pool>(new SqlitePool(std::move(conn), std::move(reader)));
 }
 
 }  // namespace sql

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "store/sqlite_store.h"
 #include "store/store.h"
@@ -189,6 +190,51 @@ TEST_F(SqliteDurabilityTest, UnderNormalTheSameWritesAreNotSynced) {
               return store_->RevokeCertificate("0A01", RevocationReason::kKeyCompromise, kT0 + 2, kOperator);
             }),
             0);
+}
+
+
+// A write held up by another process's lock does not hold up reads: the
+// write waits out the busy timeout on the write connection while reads (the
+// bearer token's lookup, a certificate, the alert list) are answered from the
+// read connection. Before, one connection served both, and every read queued
+// behind each waiting write: /metrics and the API stopped answering while
+// another process held the lock (issue 15's CI failure).
+TEST_F(SqliteDurabilityTest, ReadsAreAnsweredWhileAWriteWaitsForTheLock) {
+  ASSERT_NO_FATAL_FAILURE(Open());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "store.db").string().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  std::atomic<bool> write_started{false}, write_done{false};
+  Status write_status;
+  std::thread writer([&] {
+    write_started = true;
+    write_status = store_->RevokeCertificate("0A01", RevocationReason::kKeyCompromise, kT0 + 2, kOperator);
+    write_done = true;
+  });
+  while (!write_started) std::this_thread::yield();
+  // The reads run while the write waits for the lock (its busy timeout is
+  // seconds; it cannot return while `other` holds the lock, so write_done
+  // stays false until the COMMIT below or the timeout).
+  for (int i = 0; i < 20; ++i) {
+    auto cert = store_->GetCertificate("0A01");
+    ASSERT_TRUE(cert.ok()) << cert.status().ToString();
+    EXPECT_EQ(cert->status, CertStatus::kValid) << "the waiting revocation is not visible yet";
+    auto token = store_->FindApiTokenByHash("no-such-hash");
+    ASSERT_TRUE(token.ok()) << token.status().ToString();
+    EXPECT_FALSE(token->has_value());
+    auto device = store_->GetDevice("FG-1");
+    ASSERT_TRUE(device.ok()) << device.status().ToString();
+  }
+  EXPECT_FALSE(write_done.load()) << "the reads should have been answered before the write got the lock";
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  writer.join();
+  ASSERT_TRUE(write_status.ok()) << write_status.ToString();
+  // Read after write: the read connection sees the committed revocation.
+  auto cert = store_->GetCertificate("0A01");
+  ASSERT_TRUE(cert.ok());
+  EXPECT_EQ(cert->status, CertStatus::kRevoked);
 }
 
 }  // namespace
