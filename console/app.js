@@ -256,6 +256,7 @@ function Alerts({ canAct }) {
     let timer = null;
     cursor.current = null;
     setSelected(new Set());
+    setAlerts([]);  // never show the last filter's rows under the new one
     const tick = async () => {
       try {
         if (cursor.current === null) {
@@ -332,7 +333,7 @@ function Alerts({ canAct }) {
       </tr></thead>
       <tbody>
         ${alerts.map((a) => html`
-          <tr key=${a.id} data-alert=${a.id} data-rule=${a.rule} data-state=${a.state} class=${fresh.has(a.id) ? 'new' : ''}>
+          <tr key=${a.id} data-alert=${a.id} data-rule=${a.rule} data-device=${a.device || ''} data-state=${a.state} class=${fresh.has(a.id) ? 'new' : ''}>
             <td><input type="checkbox" aria-label=${`select ${a.id}`} disabled=${!canAct}
               checked=${selected.has(a.id)} onChange=${() => toggle(a.id)} /></td>
             <td class="nowrap">${when(a.ts)}</td>
@@ -349,7 +350,9 @@ function Alerts({ canAct }) {
               <div><button class="link" onClick=${() => toggleOpen(a.id)}>${open.has(a.id) ? 'hide evidence' : 'evidence'}</button></div></td>
             <td><div>done: ${list(a.actions_done)}</div>
               ${a.actions_pending && a.actions_pending.length > 0 && html`<div>awaiting approval: <b>${a.actions_pending.join(', ')}</b></div>`}
-              ${(a.actions_skipped || []).map((s) => html`<div class="muted">skipped ${s.action}: ${s.reason}</div>`)}</td>
+              ${(a.actions_skipped || []).length > 0 && html`<div class="muted" title=${a.actions_skipped.map((s) => `${s.action}: ${s.reason}`).join('\n')}>
+                skipped: ${a.actions_skipped.map((s) => s.action).join(', ')}</div>`}
+              ${open.has(a.id) && (a.actions_skipped || []).map((s) => html`<div class="muted">${s.action}: ${s.reason}</div>`)}</td>
             <td>
               ${a.state === 'pending_approval' && html`<button class="primary" data-action="approve"
                 disabled=${!canAct} onClick=${() => act([a.id], 'approve')}>Approve</button>`}

@@ -745,10 +745,12 @@ class ConsoleApi {
     std::shared_ptr<const CellDb> db = LoadCells();
     json out = json::array();
     if (db) {
-      std::vector<uint32_t> near = db->Near(lat, lon, radius);
-      if (near.size() > 2000) near.resize(2000);
-      for (uint32_t i : near) {
-        const Cell& cell = db->cells()[i];
+      // At most 2,000, spread over the whole area (every k-th), not the
+      // first 2,000 of the grid's order (which would leave half the map bare).
+      const std::vector<uint32_t> near = db->Near(lat, lon, radius);
+      const size_t stride = near.size() / 2000 + 1;
+      for (size_t k = 0; k < near.size(); k += stride) {
+        const Cell& cell = db->cells()[near[k]];
         out.push_back({{"lat", Coord(cell.lat)},
                        {"lon", Coord(cell.lon)},
                        {"radio", cell.radio},

@@ -73,6 +73,7 @@ async function until(what, fn, timeoutMs = 30000, everyMs = 100) {
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.rmSync(path.join(ARTIFACTS, 'failure.png'), { force: true });  // a past run's
   const port = await freePort();
   let tlsPort = await freePort();
   while (tlsPort === port) tlsPort = await freePort();
@@ -178,6 +179,11 @@ async function main() {
   await shot('alerts');
 
   step('approve an action: the van\'s location.moving (block, revoke) is held for an operator');
+  await page.selectOption('select[name=state]', 'pending_approval');
+  await page.waitForSelector('tr[data-rule="location.moving"][data-state="pending_approval"]');
+  await shot('alerts-pending');
+  await page.selectOption('select[name=state]', '');  // approved, it leaves a pending-only list
+  await page.waitForSelector('tr[data-state="acted"]');
   const vanRow = page.locator('tr[data-rule="location.moving"][data-state="pending_approval"]').first();
   const vanId = await vanRow.getAttribute('data-alert');
   await page.locator(`tr[data-alert="${vanId}"] button[data-action=approve]`).click();
@@ -197,7 +203,7 @@ async function main() {
   await page.selectOption('select[name=rule]', 'location.mismatch');
   await page.fill('input[name=device]', benign.device);
   await page.press('input[name=device]', 'Tab');  // a change event, as a user leaving the field
-  const fpRow = page.locator('tr[data-rule="location.mismatch"][data-state="pending_approval"]').first();
+  const fpRow = page.locator(`tr[data-rule="location.mismatch"][data-device="${benign.device}"][data-state="pending_approval"]`).first();
   await fpRow.waitFor();
   const fpId = await fpRow.getAttribute('data-alert');
   assert.equal(await page.locator('tr[data-alert]').count() >= 1, true);
