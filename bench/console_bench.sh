@@ -48,7 +48,7 @@ TLS_PORT=$(( PORT + 15000 ))
 # awaiting approval: inserted straight into the store before serve starts.
 log "$ALERTS alerts into the store"
 NOW_MS=$(( $(date +%s) * 1000 ))
-sqlite3 "$W/data/store.db" <<SQL
+sqlite3 "$W/data/store.db" >/dev/null <<SQL
 PRAGMA journal_mode = WAL;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ALERTS)
 INSERT INTO alerts (id, ts_ms, rule, severity, device, json, state, actions_done, actions_pending,
