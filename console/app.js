@@ -242,10 +242,14 @@ function Alerts({ canAct }) {
   const [message, setMessage] = useState(null);
   const [live, setLive] = useState(false);
   const cursor = useRef(null);
+  // Bumped on each filter change: an answer to an older filter's request,
+  // arriving late, is dropped instead of replacing the new filter's rows.
+  const generation = useRef(0);
 
   const load = useCallback(async () => {
+    const g = generation.current;
     const data = await api('GET', `/v1/alerts${query({ ...filter, limit: 500 })}`);
-    setAlerts(data.alerts);
+    if (g === generation.current) setAlerts(data.alerts);
     return data.alerts;
   }, [filter]);
 
@@ -254,6 +258,7 @@ function Alerts({ canAct }) {
   useEffect(() => {
     let stop = false;
     let timer = null;
+    generation.current += 1;
     cursor.current = null;
     setSelected(new Set());
     setAlerts([]);  // never show the last filter's rows under the new one
@@ -261,10 +266,12 @@ function Alerts({ canAct }) {
       try {
         if (cursor.current === null) {
           const head = await api('GET', '/v1/alerts?limit=1');
+          if (stop) return;  // the filter changed meanwhile: the new tick owns the cursor
           cursor.current = head.alerts.length ? String(head.alerts[0].seq) : '0';
           await load();
         } else {
           const data = await api('GET', `/v1/alerts${query({ ...filter, since: cursor.current, limit: 1000 })}`);
+          if (stop) return;
           cursor.current = data.next;
           if (data.alerts.length) {
             const ids = new Set(data.alerts.map((a) => a.id));
@@ -375,8 +382,13 @@ function Fleet({ canAct }) {
   const [selected, setSelected] = useState(new Set());
   const [message, setMessage] = useState(null);
   const [target, setTarget] = useState('suspended');
-  const load = useCallback(() => api('GET', `/v1/devices${query({ ...filter, limit: 1000 })}`)
-    .then(setData).catch((e) => setMessage({ error: e.message })), [filter]);
+  const latest = useRef(0);  // only the newest request's answer is shown (see Alerts)
+  const load = useCallback(() => {
+    const n = ++latest.current;
+    return api('GET', `/v1/devices${query({ ...filter, limit: 1000 })}`)
+      .then((d) => { if (n === latest.current) setData(d); })
+      .catch((e) => setMessage({ error: e.message }));
+  }, [filter]);
   useEffect(() => { load(); }, [load]);
   const set = (k) => (v) => setFilter((f) => ({ ...f, [k]: v }));
   const toggle = (id) => setSelected((s) => { const n = new Set(s); n.has(id) ? n.delete(id) : n.add(id); return n; });

@@ -267,9 +267,17 @@ async function main() {
   await page.waitForSelector('tr[data-endpoint="203.0.113.20:4500"]');
   assert.match(await page.textContent('tr[data-endpoint="203.0.113.10:4500"]'), /draining/);
   await shot('endpoints');
+  const [ref, tokenSecret] = fg(['device', 'token', '--data', data, '--device', 'FG-0000003']).trim().split(/\s+/);
   await page.goto(`${origin}/console/#/enrolment`);
-  await page.waitForSelector('h2');
+  await page.waitForSelector(`tr[data-ref="${ref}"]`);
+  assert.match(await page.textContent(`tr[data-ref="${ref}"]`), /unused/);
+  assert.ok(!(await page.content()).includes(tokenSecret), 'a bootstrap token secret in the page');
   await shot('enrolment');
+  await page.click(`tr[data-ref="${ref}"] button`);
+  await until('the revoked token', async () => /revoked/.test(await page.textContent(`tr[data-ref="${ref}"]`)));
+  const tokenState = (await call('GET', '/v1/enrolment', tokens.viewer)).json.tokens.find((t) => t.ref === ref).state;
+  assert.equal(tokenState, 'revoked');
+  assert.equal((await call('POST', `/v1/enrolment/tokens/${ref}/revoke`, tokens.viewer, {})).status, 403);
 
   step('a viewer sees the queue but cannot approve');
   const viewer = await context.newPage();  // a new tab: its own sessionStorage, signed out
