@@ -270,6 +270,9 @@ Decision Engine::Internal(std::string_view cause, std::string_view where, std::s
 }
 
 Decision Engine::Admit(const AdmissionRequest& request) {
+  static Histogram& latency = Metrics::Global().GetHistogram(
+      "femtoguard_admission_seconds", {}, "Admission decision latency, decision log write included");
+  ScopedTimer timer(latency);
   const UnixMillis now = request.now_ms ? request.now_ms : NowMillis();
   SessionStripe& stripe = StripeFor(request.device);
   Decision d;

@@ -294,6 +294,9 @@ struct ServeFlags {
   std::string passphrase_file;
   std::string webhook_cacert;
   int webhook_retry_max_s = 60;
+  std::string syslog_export;
+  std::string syslog_cacert;
+  int syslog_retry_max_s = 60;
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -368,6 +371,9 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   options.webhook_url = flags.webhook;
   options.webhook_ca_file = flags.webhook_cacert;
   options.webhook_retry_max_ms = flags.webhook_retry_max_s * 1000;
+  options.siem_target = flags.syslog_export;
+  options.siem_ca_file = flags.syslog_cacert;
+  options.siem_retry_max_ms = flags.syslog_retry_max_s * 1000;
   auto node = Node::Start(options);
   if (!node.ok()) return Fail(node.status());
   std::printf("femtoguard serve: listening on port %u (data %s)\n", (*node)->port(), data.c_str());
@@ -449,6 +455,14 @@ int main(int argc, char** argv) {
                     "CA certificate(s), PEM, that the webhook's HTTPS server must chain to (default: system store)");
     cmd->add_option("--webhook-retry-max-s", flags->webhook_retry_max_s,
                     "longest wait between webhook retries (backoff doubles up to it; default 60)")
+        ->check(CLI::Range(1, 3600));
+    cmd->add_option("--syslog-export", flags->syslog_export,
+                    "send every alert to a SIEM as RFC 5424 syslog with an ECS JSON body: tcp://HOST:PORT or "
+                    "tls://HOST:PORT (docs/siem.md)");
+    cmd->add_option("--syslog-cacert", flags->syslog_cacert,
+                    "CA certificate(s), PEM, that a tls:// collector must chain to (default: system store)");
+    cmd->add_option("--syslog-retry-max-s", flags->syslog_retry_max_s,
+                    "longest wait between SIEM export retries (backoff doubles up to it; default 60)")
         ->check(CLI::Range(1, 3600));
     cmd->add_option("--passphrase-file", flags->passphrase_file,
                     "CA key passphrase from this file (mode 600); overrides config ca.passphrase_file");

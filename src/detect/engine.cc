@@ -101,7 +101,7 @@ class Engine::Impl {
         rules_(std::move(rules)),
         sink_(std::move(sink)),
         invalid_evidence_(Metrics::Global().GetCounter(
-            "fg_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")),
+            "femtoguard_detect_invalid_evidence_total", {}, "Evidence whose details were not a JSON object (detector bug)")),
         detectors_(detectors) {
     for (const DetectorInfo& info : detectors_) {
       if (auto slot = MakeSlot(info)) slots_.push_back(std::move(slot));

@@ -143,10 +143,10 @@ int TwoDigits(const char* p) {
 struct EventDecoder::Impl {
   explicit Impl(const Pseudonymizer& p)
       : pseudonymizer(p),
-        decoded(Metrics::Global().GetCounter("fg_events_decoded_total", {}, "Events decoded")),
-        malformed(Metrics::Global().GetCounter("fg_events_malformed_total", {},
+        decoded(Metrics::Global().GetCounter("femtoguard_events_decoded_total", {}, "Events decoded")),
+        malformed(Metrics::Global().GetCounter("femtoguard_events_malformed_total", {},
                                                "Event lines rejected as malformed or oversized")),
-        unknown(Metrics::Global().GetCounter("fg_events_unknown_type_total", {},
+        unknown(Metrics::Global().GetCounter("femtoguard_events_unknown_type_total", {},
                                              "Event lines of an unknown type, skipped")) {}
 
   // "YYYY-MM-DDTHH:MM:SSZ" / "...:SS.fffZ": the form producers use. Anything

@@ -184,6 +184,7 @@ class LiveDetection::Impl {
     {
       std::unique_lock lock(mutex);
       current_seq = seq;
+      batch_received = std::chrono::steady_clock::now();  // start of femtoguard_event_to_action_seconds
       size_t n = 0;
       Status s = bus::ForEachEvent(payload, [&](const detect::Event& e) {
         engine->Process(e);
@@ -245,8 +246,9 @@ class LiveDetection::Impl {
         return;
       }
     }
-    responder->Submit(alert, current_seq);
+    responder->Submit(alert, current_seq, batch_received);
   }
+  std::chrono::steady_clock::time_point batch_received{};  // guarded by mutex
   bool replaying = false;  // during the journal replay in Start() (engine thread only)
 };
 
@@ -432,6 +434,9 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
 }
 
 HttpResponse LiveDetection::PaymentCheck(const HttpRequest& request) {
+  static Histogram& latency = Metrics::Global().GetHistogram(
+      "femtoguard_payment_check_seconds", {}, "Payment check latency (POST /v1/payment/check), bad requests included");
+  ScopedTimer timer(latency);
   static Counter& bad = Metrics::Global().GetCounter("femtoguard_payment_check_bad_requests_total", {},
                                                      "Malformed payment check requests");
   json in = json::parse(request.body, nullptr, /*allow_exceptions=*/false);

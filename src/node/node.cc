@@ -26,6 +26,7 @@
 #include "pki/device_config.h"
 #include "pki/est_server.h"
 #include "pki/ocsp_responder.h"
+#include "response/siem.h"
 #include "response/webhook.h"
 #include "http/http.h"
 #include "node/api_auth.h"
@@ -35,6 +36,7 @@
 #include "node/change_follower.h"
 #include "node/control_socket.h"
 #include "node/data_dir_lock.h"
+#include "node/fleet_metrics.h"
 #include "node/listen_address.h"
 #include "node/live_detection.h"
 #include "node/node_gate.h"
@@ -174,6 +176,13 @@ class Node::Impl {
     }
   }
 
+  // The fleet gauges (node/fleet_metrics.h); at start and then every minute.
+  void PublishFleet() {
+    if (Status s = PublishFleetGauges(*store, *store, config.dormancy_days, NowMillis()); !s.ok()) {
+      spdlog::warn("fleet gauges: {}", s.ToString());
+    }
+  }
+
   // The follower thread's chores after each sync (ChangeFollower::Run).
   int ticks = 0;    // follower thread only
   int minutes = 0;  // follower thread only
@@ -189,6 +198,7 @@ class Node::Impl {
       }
       if (Status s = root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());
       CheckCaOnDisk();
+      PublishFleet();
       if (++minutes >= 60) {
         minutes = 0;
         SweepDormant();
@@ -568,6 +578,13 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
     det_options.response.webhook_retry_max_ms = options.webhook_retry_max_ms;
     det_options.response.webhook_timeout_ms = 5000;
   }
+  if (!options.siem_target.empty()) {
+    FG_RETURN_IF_ERROR(response::ValidateSiem(options.siem_target, options.siem_ca_file));  // bad input: exit 2
+    det_options.response.siem_target = options.siem_target;
+    det_options.response.siem_ca_file = options.siem_ca_file;
+    det_options.response.siem_queue_dir = (impl->dir.root() / "siem").string();
+    det_options.response.siem_retry_max_ms = options.siem_retry_max_ms;
+  }
   admission::Engine* admission_engine = impl->admission.get();
   det_options.on_session_down = [admission_engine](std::string_view device, std::string_view session) {
     admission_engine->SessionDown(device, session);
@@ -593,6 +610,11 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
 
   // Everything that happened before this point is covered by the prewarm.
   impl->SweepDormant();  // before the prewarm, so held certificates start out held
+  impl->PublishFleet();
+  Metrics::Global()
+      .GetGauge("femtoguard_build_info", std::string("version=\"") + kFemtoguardVersion + "\"",
+                "Always 1; the label says which version serves")
+      .Set(1);
   FG_RETURN_IF_ERROR(impl->crl->Regenerate());
   for (const auto& old : impl->retired_crls) FG_RETURN_IF_ERROR(old->Regenerate());
   if (Status s = impl->root_crl->Refresh(); !s.ok()) spdlog::warn("root CRL: {}", s.ToString());

@@ -39,6 +39,9 @@ class Node {
     std::string webhook_url;  // alert notifications (https://host:port/path); empty = none
     std::string webhook_ca_file;    // PEM CA(s) for the webhook's server; empty = system store
     int webhook_retry_max_ms = 60000;
+    std::string siem_target;   // SIEM syslog export (tcp:// or tls://HOST:PORT); empty = none
+    std::string siem_ca_file;  // PEM CA(s) for a tls:// collector; empty = system store
+    int siem_retry_max_ms = 60000;
   };
 
   static Result<std::unique_ptr<Node>> Start(const Options& options);

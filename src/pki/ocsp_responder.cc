@@ -306,6 +306,9 @@ OcspResponder::Reply OcspResponder::Respond(std::string_view request_der) {
 }
 
 OcspResponder::SharedReply OcspResponder::RespondShared(std::string_view request_der) {
+  static Histogram& latency = Metrics::Global().GetHistogram(
+      "femtoguard_ocsp_response_seconds", {}, "OCSP answer latency (cache hits, signing and malformed requests)");
+  ScopedTimer timer(latency);
   Counters& c = C();
   if (request_der.empty() || request_der.size() > kMaxRequestBytes) {
     c.malformed.Inc();

@@ -1,5 +1,6 @@
 #include "response/response.h"
 
+#include <stdlib.h>
 #include <syslog.h>
 
 #include <algorithm>
@@ -43,10 +44,44 @@ std::vector<std::string> SubjectsOf(const std::string& alert_json) {
   return out;
 }
 
+// The Responder's SIEM export from its Options (queue in a fresh temp dir
+// when none is given: tests); null, with an error logged, when it cannot start.
+std::unique_ptr<SiemExport> StartSiemOrLog(const Options& o) {
+  SiemOptions s;
+  s.target = o.siem_target;
+  s.ca_file = o.siem_ca_file;
+  s.queue_dir = o.siem_queue_dir;
+  s.retry_max_ms = o.siem_retry_max_ms;
+  s.retry_initial_ms = std::min(s.retry_initial_ms, s.retry_max_ms);
+  if (s.queue_dir.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "fg-siem-XXXXXX").string();
+    if (::mkdtemp(tmpl.data())) {
+      s.queue_dir = tmpl;
+      s.remove_queue_dir = true;
+    }
+  }
+  auto siem = SiemExport::Start(std::move(s));
+  if (!siem.ok()) {
+    spdlog::error("SIEM export not started: {}", siem.status().ToString());
+    return nullptr;
+  }
+  return std::move(siem).value();
+}
+
 }  // namespace
 
 Responder::Responder(ResponderStore store, Options options) : store_(store), options_(std::move(options)) {
+  // Every action's series exists from the start, at 0: a rate or increase
+  // over it then sees the first action of an attack, not only the second.
+  for (const char* action : {"revoke", "suspend", "terminate", "block", "hold_payments", "notify"}) {
+    for (const char* result : {"done", "skipped", "failed"}) {
+      Metrics::Global().GetCounter("femtoguard_response_actions_total",
+                                   std::string("action=\"") + action + "\",result=\"" + result + "\"",
+                                   "Response actions by action and result (done, skipped, failed)");
+    }
+  }
   if (!options_.webhook_url.empty()) webhook_ = StartWebhookOrLog(options_);
+  if (!options_.siem_target.empty()) siem_ = StartSiemOrLog(options_);
   worker_ = std::thread([this] { RunWorker(); });
 }
 
@@ -58,6 +93,7 @@ Responder::~Responder() {
   work_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
   webhook_.reset();
+  siem_.reset();
 }
 
 void Responder::SetTerminator(admission::SessionTerminator* terminator) {
@@ -105,6 +141,13 @@ Result<bool> Responder::Attempt(Work& work) {
       Apply(stored, alert.subjects, alert.actions, audit, &work.done, &work.finished, &work.skipped));
   stored.actions_done = work.done;
   stored.actions_skipped = work.skipped;
+  // Queued (durably) before the alert row, like the webhook: an alert in the
+  // store has been handed to the export. Once per Work, so a store retry
+  // does not queue it again.
+  if (siem_ && !work.exported) {
+    siem_->Enqueue(alert.id, stored.json);
+    work.exported = true;
+  }
   FG_ASSIGN_OR_RETURN(bool inserted, store_.responses.AddAlert(stored, audit));
   if (inserted) {
     seclog::AlertRaised(alert.id, alert.rule, stored.severity, alert.device);  // once: only the insert logs
@@ -115,13 +158,14 @@ Result<bool> Responder::Attempt(Work& work) {
   return true;
 }
 
-void Responder::Submit(detect::Alert alert, uint64_t seq) {
+void Responder::Submit(detect::Alert alert, uint64_t seq, std::chrono::steady_clock::time_point received) {
+  if (received == std::chrono::steady_clock::time_point{}) received = std::chrono::steady_clock::now();
   if (options_.enforce) options_.enforce(alert);
   static Gauge& pending = Metrics::Global().GetGauge(
       "femtoguard_response_pending", {}, "Alerts whose store writes (alert, actions) have not landed yet");
   {
     std::lock_guard lock(work_mutex_);
-    work_.push_back(Work{std::move(alert), seq, false, {}, {}, {}});
+    work_.push_back(Work{std::move(alert), seq, false, {}, {}, {}, received});
     pending.Set(static_cast<int64_t>(work_.size()));
   }
   work_cv_.notify_all();
@@ -181,6 +225,14 @@ void Responder::RunWorker() {
     }();
     lock.lock();
     if (r.ok()) {
+      if (*r && !work.alert.actions.empty()) {
+        // Event in, actions in the store (and so on the change feed, which
+        // the SeGW cut-off and the other nodes follow).
+        static Histogram& to_action = Metrics::Global().GetHistogram(
+            "femtoguard_event_to_action_seconds", {},
+            "From the events reaching the node to the alert's automatic actions stored");
+        to_action.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - work.received).count());
+      }
       if (failed_attempts > 0) {
         spdlog::info("response: the store takes writes again after {:.1f} s and {} failed attempts; {} alert(s) "
                      "still queued",
@@ -499,8 +551,10 @@ Status Responder::ApplyOne(const StoredAlert& alert, const std::vector<std::stri
   }
   if (action == "notify") {
     Notify(alert);  // syslog at least; it is not a channel an operator configured
-    if (options_.webhook_url.empty()) {
-      return Status::FailedPrecondition("no notification channel configured (no --webhook); syslog only");
+    // The SIEM export carries every alert, this one included: a channel.
+    if (options_.webhook_url.empty() && options_.siem_target.empty()) {
+      return Status::FailedPrecondition(
+          "no notification channel configured (no --webhook, no --syslog-export); syslog only");
     }
     return Status::Ok();
   }
@@ -519,7 +573,9 @@ void Responder::Notify(const StoredAlert& alert) {
 }
 
 void Responder::FlushNotifications() {
-  if (webhook_) (void)webhook_->Flush(30000);  // bounded: undelivered ones stay queued on disk
+  // Bounded: undelivered ones stay queued on disk.
+  if (webhook_) (void)webhook_->Flush(30000);
+  if (siem_) (void)siem_->Flush(30000);
 }
 
 }  // namespace fg::response

@@ -18,6 +18,9 @@
 //   notify         syslog, and a signed webhook POST of the alert JSON when
 //                  configured (response/webhook.h: durable queue, retried)
 //
+// With a SIEM target (Options::siem_target), every alert is also exported
+// as it is first stored, whatever its actions (response/siem.h).
+//
 // An action that has nothing to act on (a block of a device already
 // blocked, terminate with no SeGW connected or no live session, notify with
 // no webhook configured, hold_payments for subscribers already held) is
@@ -44,6 +47,7 @@
 //
 // Thread-safety: thread-safe (store work is serialised internally).
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -58,6 +62,7 @@
 #include "admission/admission.h"
 #include "common/status.h"
 #include "detect/engine.h"
+#include "response/siem.h"
 #include "response/webhook.h"
 #include "store/store.h"
 
@@ -72,6 +77,12 @@ struct Options {
   int webhook_retry_initial_ms = 500;
   int webhook_retry_max_ms = 60000;
   bool syslog = true;
+  // SIEM export (response/siem.h): every stored alert as RFC 5424 syslog
+  // over tcp:// or tls://; empty = none.
+  std::string siem_target;
+  std::string siem_ca_file;    // tls: CA(s) the collector must chain to; empty = system store
+  std::string siem_queue_dir;  // durable queue; empty: a temp dir (tests)
+  int siem_retry_max_ms = 60000;
   // Called by Submit() before anything is written: the decision in memory.
   std::function<void(const detect::Alert&)> enforce;
   // Called once the alert's store writes have landed (its actions are then
@@ -129,8 +140,10 @@ class Responder {
 
   // Enforces the alert in memory now and queues its store writes, retried
   // until they land. Never blocks on the store. `seq` is the journal record
-  // the alert came from (0: none).
-  void Submit(detect::Alert alert, uint64_t seq);
+  // the alert came from (0: none); `received` is when the node got the
+  // events that raised it (default: now), the start of
+  // femtoguard_event_to_action_seconds, observed when the actions landed.
+  void Submit(detect::Alert alert, uint64_t seq, std::chrono::steady_clock::time_point received = {});
   // The lowest journal seq whose response has not landed, or UINT64_MAX.
   uint64_t LowestPendingSeq() const;
   size_t pending() const;
@@ -147,7 +160,8 @@ class Responder {
   // NotFound for an unknown alert.
   Result<UndoReport> DismissFalsePositive(std::string_view alert_id, const AuditContext& audit);
 
-  // Waits until queued webhook posts are sent (tests, shutdown).
+  // Waits until queued webhook posts and SIEM messages are sent (tests,
+  // shutdown).
   void FlushNotifications();
 
  private:
@@ -169,6 +183,8 @@ class Responder {
     std::vector<std::string> done;      // actions that took effect
     std::vector<std::string> finished;  // done or skipped: not to run again
     std::vector<StoredAlert::Skipped> skipped;  // nothing to act on, and why
+    std::chrono::steady_clock::time_point received{};  // the events reached the node
+    bool exported = false;                              // queued for the SIEM export
   };
   // One attempt (mutex_ held): true when stored now, false for a duplicate,
   // an error to retry.
@@ -186,6 +202,7 @@ class Responder {
   std::thread worker_;
 
   std::unique_ptr<Webhook> webhook_;  // null without a webhook URL
+  std::unique_ptr<SiemExport> siem_;  // null without a SIEM target
 };
 
 }  // namespace fg::response

@@ -234,15 +234,15 @@ TEST_F(DecoderTest, UnknownFieldsAreIgnoredWhateverTheirShape) {
 }
 
 TEST_F(DecoderTest, UnknownTypeIsSkippedNotMalformed) {
-  uint64_t before = Metrics::Global().Value("fg_events_unknown_type_total");
+  uint64_t before = Metrics::Global().Value("femtoguard_events_unknown_type_total");
   EXPECT_EQ(Decode(R"({"ts":"2025-09-01T12:00:00Z","type":"handover.request","device":"FG-1","cells":"not a list"})"),
             DecodeResult::kUnknownType);
   EXPECT_EQ(Decode(R"({"type":"future.thing"})"), DecodeResult::kUnknownType) << "even without ts";
-  EXPECT_EQ(Metrics::Global().Value("fg_events_unknown_type_total"), before + 2);
+  EXPECT_EQ(Metrics::Global().Value("femtoguard_events_unknown_type_total"), before + 2);
 }
 
 TEST_F(DecoderTest, MalformedLinesSayWhichFieldAndWhy) {
-  uint64_t before = Metrics::Global().Value("fg_events_malformed_total");
+  uint64_t before = Metrics::Global().Value("femtoguard_events_malformed_total");
   struct Case {
     std::string line;
     std::string says;
@@ -287,7 +287,7 @@ TEST_F(DecoderTest, MalformedLinesSayWhichFieldAndWhy) {
     EXPECT_EQ(Decode(c.line), DecodeResult::kMalformed) << c.line;
     EXPECT_THAT(decoder_.error(), HasSubstr(c.says)) << c.line;
   }
-  EXPECT_EQ(Metrics::Global().Value("fg_events_malformed_total"), before + cases.size());
+  EXPECT_EQ(Metrics::Global().Value("femtoguard_events_malformed_total"), before + cases.size());
 }
 
 TEST_F(DecoderTest, BadIdentitiesAreRefusedWithoutEchoingThem) {

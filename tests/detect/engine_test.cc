@@ -415,12 +415,12 @@ TEST_F(EngineTest, AlertJsonIsOneLineInTheDocumentedShape) {
 
 TEST_F(EngineTest, EvidenceThatIsNotAJsonObjectIsReplacedAndCounted) {
   Start("rules:\n  test.timer: {enabled: false}\n");
-  uint64_t before = Metrics::Global().Value("fg_detect_invalid_evidence_total");
+  uint64_t before = Metrics::Global().Value("femtoguard_detect_invalid_evidence_total");
   engine_->Process(SessionUp("FG-1", kT0, "", "e", "bad-details"));
   ASSERT_EQ(alerts_.size(), 1u);
   auto j = nlohmann::json::parse(alerts_[0].ToJson());
   EXPECT_TRUE(j["evidence"].contains("error"));
-  EXPECT_EQ(Metrics::Global().Value("fg_detect_invalid_evidence_total"), before + 1);
+  EXPECT_EQ(Metrics::Global().Value("femtoguard_detect_invalid_evidence_total"), before + 1);
 }
 
 // ---- replay == live ----
