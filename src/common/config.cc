@@ -228,13 +228,11 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "heartbeat_s" << YAML::Value << cluster_heartbeat_s;
   e << YAML::EndMap;
-  if (!bus.url.empty()) {  // cluster mode only: a single node's config stays as it was
-    e << YAML::Key << "bus" << YAML::Value << YAML::BeginMap;
-    e << YAML::Key << "url" << YAML::Value << bus.url;
-    e << YAML::Key << "partitions" << YAML::Value << bus.partitions;
-    e << YAML::Key << "replicas" << YAML::Value << bus.replicas;
-    e << YAML::EndMap;
-  }
+  e << YAML::Key << "bus" << YAML::Value << YAML::BeginMap;
+  if (!bus.url.empty()) e << YAML::Key << "url" << YAML::Value << bus.url;  // none: the in-process bus
+  e << YAML::Key << "partitions" << YAML::Value << bus.partitions;
+  e << YAML::Key << "replicas" << YAML::Value << bus.replicas;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }

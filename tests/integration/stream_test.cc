@@ -236,12 +236,19 @@ TEST_F(StreamTest, BadBusValuesAreBadInput) {
     EXPECT_EQ(feed.exit_code, 2) << bad << ": " << feed.out;
   }
   // The config key is checked when the config is loaded.
-  std::string config = ReadAll(data + "/config.yaml");
-  WriteAll(data + "/config.yaml", config + "bus:\n  url: redis://x\n");
+  const std::string config = ReadAll(data + "/config.yaml");
+  const auto with = [&](const std::string& from, const std::string& to) {
+    std::string text = config;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << config;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+  };
+  WriteAll(data + "/config.yaml", with("bus:\n", "bus:\n  url: redis://x\n"));
   auto check = Fg({"config", "check", "--data", data});
   EXPECT_EQ(check.exit_code, 2) << check.out;
   EXPECT_NE(check.out.find("bus.url"), std::string::npos) << check.out;
-  WriteAll(data + "/config.yaml", config + "bus:\n  partitions: 0\n");
+  WriteAll(data + "/config.yaml", with("partitions: 16", "partitions: 0"));
   EXPECT_EQ(Fg({"config", "check", "--data", data}).exit_code, 2);
 }
 
