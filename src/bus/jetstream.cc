@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -256,7 +257,10 @@ Result<bool> JetStreamProducer::Publish(const std::string& subject, std::string_
     jsPubOptions_Init(&po);
     po.MsgId = msg_id.c_str();
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    po.MaxWait = std::max<int64_t>(100, left);
+    // At most 2 s per attempt: a request that went to a leader killed
+    // meanwhile is never answered, and the next attempt (same id) reaches
+    // the new leader as soon as it is elected.
+    po.MaxWait = std::clamp<int64_t>(left, 100, 2000);
     jsPubAck* ack = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_Publish(&ack, nats_->js, subject.c_str(), payload.data(), static_cast<int>(payload.size()),
@@ -302,14 +306,39 @@ Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch, st
     ++report.events;
   });
   if (!decoded.ok()) return Status::InvalidArgument("bus: " + decoded.message());
+  // The parts go out at once, each waiting for its own PubAck: one round
+  // trip per batch instead of one per partition (the stream's RAFT group
+  // stores them together). Order within a partition is unaffected: a batch
+  // has one part per partition, and the next batch of the same client is
+  // published only after this one is acknowledged.
+  std::vector<std::future<Result<bool>>> acks;
+  acks.reserve(parts.size());
   for (auto& [partition, part] : parts) {
     FinishBatch(&part.batch, part.count);
     const std::string subject = EventSubject(partition, part.mixed ? "mixed" : SubjectToken(part.device));
     const std::string msg_id = std::string(batch_id) + ".p" + std::to_string(partition);
-    FG_ASSIGN_OR_RETURN(bool duplicate, Publish(subject, part.batch, msg_id));
-    ++report.parts;
-    if (duplicate) ++report.duplicates;
+    const std::string* payload = &part.batch;
+    if (parts.size() == 1) {
+      acks.push_back(std::async(std::launch::deferred, [this, subject, payload, msg_id] {
+        return Publish(subject, *payload, msg_id);
+      }));
+    } else {
+      acks.push_back(std::async(std::launch::async, [this, subject, payload, msg_id] {
+        return Publish(subject, *payload, msg_id);
+      }));
+    }
   }
+  Status first_error;
+  for (auto& ack : acks) {
+    Result<bool> r = ack.get();  // every part is waited for: `parts` outlives them all
+    if (!r.ok()) {
+      if (first_error.ok()) first_error = r.status();
+      continue;
+    }
+    ++report.parts;
+    if (*r) ++report.duplicates;
+  }
+  if (!first_error.ok()) return first_error;
   return report;
 }
 

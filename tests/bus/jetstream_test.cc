@@ -68,7 +68,12 @@ Stored ReadStream(const std::string& urls) {
   std::vector<const char*> list;
   for (const auto& u : servers) list.push_back(u.c_str());
   natsOptions_SetServers(opts, list.data(), static_cast<int>(list.size()));
-  EXPECT_EQ(natsConnection_Connect(&nc, opts), NATS_OK) << nats_GetLastError(nullptr);
+  natsOptions_SetTimeout(opts, 5000);
+  // Right after a server restart one server of the list may not take
+  // connections yet: the next attempt goes to another.
+  natsStatus connected = NATS_ERR;
+  for (int attempt = 0; attempt < 10 && connected != NATS_OK; ++attempt) connected = natsConnection_Connect(&nc, opts);
+  EXPECT_EQ(connected, NATS_OK) << nats_GetLastError(nullptr);
   EXPECT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
   jsErrCode jerr = static_cast<jsErrCode>(0);
   EXPECT_EQ(js_PullSubscribe(&sub, js, "fg.ev.>", "reader", nullptr, nullptr, &jerr), NATS_OK) << jerr;
@@ -251,11 +256,14 @@ TEST(JetStreamProducerTest, KillingTheStreamLeaderLosesNothingAcknowledged) {
     acked_events += r->events;
   }
   ASSERT_GE(killed, 0);
-  // The producer stalled a few seconds at most while a new leader was elected.
-  EXPECT_LT(worst_ms, 10000);
+  // The producer stalled a few seconds at most while a new leader was
+  // elected: nats-server 2.9's RAFT election timeout after a kill -9 is 4 to
+  // 9 s (a clean shutdown hands leadership over at once).
+  EXPECT_LT(worst_ms, 12000);
   RecordProperty("worst_batch_ms", std::to_string(worst_ms));
   std::printf("longest batch across the leader's kill: %lld ms\n", static_cast<long long>(worst_ms));
   ASSERT_TRUE((*cluster)->Restart(killed).ok());
+  ASSERT_TRUE((*cluster)->WaitForStreamLeader(kEventStream).ok());
   Stored s = ReadStream((*cluster)->Urls());  // fails on any id stored twice
   EXPECT_EQ(s.events, acked_events);
   EXPECT_EQ(acked_events, static_cast<size_t>(kBatches * kPerBatch));
