@@ -76,10 +76,16 @@ Stored ReadStream(const std::string& urls) {
   EXPECT_EQ(connected, NATS_OK) << nats_GetLastError(nullptr);
   EXPECT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  EXPECT_EQ(js_PullSubscribe(&sub, js, "fg.ev.>", "reader", nullptr, nullptr, &jerr), NATS_OK) << jerr;
+  // Right after a server restart the JetStream API may time out while the
+  // restarted server catches up: the consumer's creation is retried.
+  natsStatus subscribed = NATS_ERR;
+  for (int attempt = 0; attempt < 10 && subscribed != NATS_OK; ++attempt) {
+    subscribed = js_PullSubscribe(&sub, js, "fg.ev.>", "reader", nullptr, nullptr, &jerr);
+  }
+  EXPECT_EQ(subscribed, NATS_OK) << jerr << " " << nats_GetLastError(nullptr);
   for (;;) {
     natsMsgList list{};
-    natsStatus s = natsSubscription_Fetch(&list, sub, 256, 2000, &jerr);
+    natsStatus s = natsSubscription_Fetch(&list, sub, 256, 3000, &jerr);
     if (s == NATS_TIMEOUT || list.Count == 0) break;
     EXPECT_EQ(s, NATS_OK);
     for (int i = 0; i < list.Count; ++i) {
