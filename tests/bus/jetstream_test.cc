@@ -200,7 +200,7 @@ TEST(JetStreamProducerTest, ResentBatchIsStoredOnce) {
   EXPECT_EQ(s.events, 100u);
 }
 
-TEST(JetStreamProducerTest, UnreachableClusterIsUnavailableAndStoresNothing) {
+TEST(JetStreamProducerTest, NoQuorumIsUnavailableAndTheResentBatchIsStoredOnce) {
   auto cluster = NatsCluster::Start();
   ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
   JetStreamOptions o = Options(**cluster);
