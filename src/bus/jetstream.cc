@@ -1,6 +1,7 @@
 #include "bus/jetstream.h"
 
 #include <nats/nats.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -8,8 +9,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "bus/event_codec.h"
 #include "common/metrics.h"
@@ -20,13 +19,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 Counter& PublishCounter(std::string_view result) {
-  return Metrics::Global().GetCounter("femtoguard_bus_publish_total", "result=\"" + std::string(result) + "\"",
-                                      "Messages published to JetStream, by outcome (ok, duplicate, error)");
+  return Metrics::Global().GetCounter(
+      "femtoguard_bus_publish_total", "result=\"" + std::string(result) + "\"",
+      "Messages published to JetStream, by outcome (ok, duplicate, error)");
 }
 
 std::string NatsError(natsStatus s, int jerr) {
   std::string m = natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last) m += std::string(": ") + last;
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
+    m += std::string(": ") + last;
   if (jerr != 0) m += " (JetStream error " + std::to_string(jerr) + ")";
   return m;
 }
@@ -57,11 +58,14 @@ bool Transient(natsStatus s, jsErrCode jerr) {
   }
 }
 
-std::string Description(int partitions) { return "femtoguard events; partitions=" + std::to_string(partitions); }
+std::string Description(int partitions) {
+  return "femtoguard events; partitions=" + std::to_string(partitions);
+}
 
 bool ValidMsgIdBase(std::string_view s) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' ||
+           c == '-';
   });
 }
 
@@ -71,7 +75,7 @@ struct JetStreamProducer::Nats {
   natsOptions* opts = nullptr;
   natsConnection* conn = nullptr;
   jsCtx* js = nullptr;
-  std::mutex mutex;             // guards stream_ready
+  std::mutex mutex;  // guards stream_ready
   bool stream_ready = false;
   ~Nats() {
     if (js) jsCtx_Destroy(js);
@@ -88,18 +92,21 @@ Result<std::vector<std::string>> ParseBusUrl(std::string_view url) {
   size_t pos = 0;
   while (pos <= url.size()) {
     size_t comma = url.find(',', pos);
-    std::string_view one = url.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    std::string_view one =
+        url.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     pos = comma == std::string_view::npos ? url.size() + 1 : comma + 1;
     if (one.rfind("nats://", 0) != 0 || one.size() == 7) {
-      return Status::InvalidArgument("bus URL: each server must be nats://HOST[:PORT], got \"" + std::string(one) +
-                                     "\"");
+      return Status::InvalidArgument("bus URL: each server must be nats://HOST[:PORT], got \"" +
+                                     std::string(one) + "\"");
     }
     std::string_view hostport = one.substr(7);
     if (hostport.find_first_of("/?@ ") != std::string_view::npos) {
-      return Status::InvalidArgument("bus URL: nats://HOST[:PORT] without path, query or credentials, got \"" +
-                                     std::string(one) + "\"");
+      return Status::InvalidArgument(
+          "bus URL: nats://HOST[:PORT] without path, query or credentials, got \"" +
+          std::string(one) + "\"");
     }
-    if (size_t colon = hostport.rfind(':'); colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
+    if (size_t colon = hostport.rfind(':');
+        colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
       std::string_view port = hostport.substr(colon + 1);
       if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
           std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
@@ -124,7 +131,8 @@ uint32_t PartitionOf(std::string_view key, uint32_t partitions) {
 uint32_t EventPartition(const detect::Event& e, uint32_t partitions) {
   if (!e.device.empty()) return PartitionOf(e.device, partitions);
   const detect::SubjectId& s = !e.imsi.empty() ? e.imsi : !e.msisdn.empty() ? e.msisdn : e.imei;
-  return PartitionOf(std::string_view(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size()), partitions);
+  return PartitionOf(
+      std::string_view(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size()), partitions);
 }
 
 std::string SubjectToken(std::string_view device) {
@@ -138,7 +146,8 @@ std::string SubjectToken(std::string_view device) {
 }
 
 std::string EventSubject(uint32_t partition, std::string_view device_token) {
-  return std::string(kEventSubjectPrefix) + std::to_string(partition) + "." + std::string(device_token);
+  return std::string(kEventSubjectPrefix) + std::to_string(partition) + "." +
+         std::string(device_token);
 }
 
 JetStreamProducer::JetStreamProducer(JetStreamOptions options)
@@ -146,7 +155,8 @@ JetStreamProducer::JetStreamProducer(JetStreamOptions options)
 
 JetStreamProducer::~JetStreamProducer() = default;
 
-Result<std::unique_ptr<JetStreamProducer>> JetStreamProducer::Connect(const JetStreamOptions& options) {
+Result<std::unique_ptr<JetStreamProducer>> JetStreamProducer::Connect(
+    const JetStreamOptions& options) {
   if (options.servers.empty()) return Status::InvalidArgument("bus: no NATS server");
   if (options.partitions < 1 || options.partitions > 1024) {
     return Status::InvalidArgument("bus: partitions must be 1 to 1024");
@@ -167,8 +177,10 @@ Result<std::unique_ptr<JetStreamProducer>> JetStreamProducer::Connect(const JetS
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(n.opts, true, nullptr, nullptr);
   if (s != NATS_OK) return Status::Internal("NATS options: " + NatsError(s, 0));
   s = natsConnection_Connect(&n.conn, n.opts);
-  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return Status::Unavailable("NATS connect: " + NatsError(s, 0));
-  if (s == NATS_NOT_YET_CONNECTED) spdlog::warn("bus: no NATS server answers yet; retrying in the background");
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)
+    return Status::Unavailable("NATS connect: " + NatsError(s, 0));
+  if (s == NATS_NOT_YET_CONNECTED)
+    spdlog::warn("bus: no NATS server answers yet; retrying in the background");
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = options.publish_timeout_ms;
@@ -185,7 +197,8 @@ Status JetStreamProducer::EnsureStream() {
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.publish_timeout_ms);
   for (;;) {
     Status s = TryEnsureStream();
-    if (s.ok() || s.code() != StatusCode::kUnavailable || Clock::now() + std::chrono::milliseconds(100) >= deadline) {
+    if (s.ok() || s.code() != StatusCode::kUnavailable ||
+        Clock::now() + std::chrono::milliseconds(100) >= deadline) {
       return s;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -207,8 +220,8 @@ Status JetStreamProducer::TryEnsureStream() {
       const std::string have = si->Config && si->Config->Description ? si->Config->Description : "";
       jsStreamInfo_Destroy(si);
       if (have != want) {
-        return Status::FailedPrecondition("bus: stream " + options_.stream + " was made as \"" + have +
-                                          "\", this node is configured for \"" + want +
+        return Status::FailedPrecondition("bus: stream " + options_.stream + " was made as \"" +
+                                          have + "\", this node is configured for \"" + want +
                                           "\" (bus.partitions must be the same on every node)");
       }
       nats_->stream_ready = true;
@@ -237,13 +250,14 @@ Status JetStreamProducer::TryEnsureStream() {
     s = js_AddStream(&si, nats_->js, &sc, &api, &jerr);
     if (s == NATS_OK) {
       jsStreamInfo_Destroy(si);
-      spdlog::info("bus: stream {} created (R{}, {} partitions)", options_.stream, options_.replicas,
-                   options_.partitions);
+      spdlog::info("bus: stream {} created (R{}, {} partitions)", options_.stream,
+                   options_.replicas, options_.partitions);
       nats_->stream_ready = true;
       return Status::Ok();
     }
     if (jerr != JSStreamNameExistErr) {
-      return Status::Unavailable("JetStream: cannot create stream " + options_.stream + ": " + NatsError(s, jerr));
+      return Status::Unavailable("JetStream: cannot create stream " + options_.stream + ": " +
+                                 NatsError(s, jerr));
     }
   }
   return Status::Unavailable("JetStream: stream " + options_.stream + " neither found nor created");
@@ -256,15 +270,16 @@ Result<bool> JetStreamProducer::Publish(const std::string& subject, std::string_
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id.c_str();
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     // At most 2 s per attempt: a request that went to a leader killed
     // meanwhile is never answered, and the next attempt (same id) reaches
     // the new leader as soon as it is elected.
     po.MaxWait = std::clamp<int64_t>(left, 100, 2000);
     jsPubAck* ack = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_Publish(&ack, nats_->js, subject.c_str(), payload.data(), static_cast<int>(payload.size()),
-                              &po, &jerr);
+    natsStatus s = js_Publish(&ack, nats_->js, subject.c_str(), payload.data(),
+                              static_cast<int>(payload.size()), &po, &jerr);
     if (s == NATS_OK) {
       const bool duplicate = ack->Duplicate;
       jsPubAck_Destroy(ack);
@@ -281,7 +296,8 @@ Result<bool> JetStreamProducer::Publish(const std::string& subject, std::string_
   }
 }
 
-Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch, std::string_view batch_id) {
+Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch,
+                                                      std::string_view batch_id) {
   if (!ValidMsgIdBase(batch_id)) return Status::InvalidArgument("bus: bad batch id");
   FG_RETURN_IF_ERROR(EnsureStream());
   const auto partitions = static_cast<uint32_t>(options_.partitions);
@@ -315,7 +331,8 @@ Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch, st
   acks.reserve(parts.size());
   for (auto& [partition, part] : parts) {
     FinishBatch(&part.batch, part.count);
-    const std::string subject = EventSubject(partition, part.mixed ? "mixed" : SubjectToken(part.device));
+    const std::string subject =
+        EventSubject(partition, part.mixed ? "mixed" : SubjectToken(part.device));
     const std::string msg_id = std::string(batch_id) + ".p" + std::to_string(partition);
     const std::string* payload = &part.batch;
     if (parts.size() == 1) {

@@ -32,7 +32,8 @@ inline constexpr const char* kEventStream = "FG_EVENTS";
 inline constexpr const char* kEventSubjectPrefix = "fg.ev.";
 
 struct JetStreamOptions {
-  std::vector<std::string> servers;  // nats://host[:port], any number; the client fails over between them
+  std::vector<std::string>
+      servers;  // nats://host[:port], any number; the client fails over between them
   std::string stream = kEventStream;
   // Fixed for the stream's life: written into its description at creation
   // and checked by every producer, since a change would move devices to
@@ -92,7 +93,8 @@ class JetStreamProducer {
 
   // One message, waiting for its PubAck (same retry rule); true when
   // JetStream already held `msg_id`.
-  Result<bool> Publish(const std::string& subject, std::string_view payload, const std::string& msg_id);
+  Result<bool> Publish(const std::string& subject, std::string_view payload,
+                       const std::string& msg_id);
 
   const JetStreamOptions& options() const { return options_; }
 

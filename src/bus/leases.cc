@@ -1,17 +1,17 @@
 #include "bus/leases.h"
 
 #include <nats/nats.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
-
-#include <spdlog/spdlog.h>
 
 namespace fg::bus {
 namespace {
 
 int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -25,7 +25,8 @@ bool ValidNodeId(const std::string& s) {
 
 std::string Text(natsStatus s) {
   std::string m = natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last) m += std::string(": ") + last;
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
+    m += std::string(": ") + last;
   return m;
 }
 
@@ -54,7 +55,8 @@ PartitionLeases::~PartitionLeases() = default;
 
 Result<std::unique_ptr<PartitionLeases>> PartitionLeases::Open(const LeaseOptions& options) {
   if (options.servers.empty()) return Status::InvalidArgument("leases: no NATS server");
-  if (!ValidNodeId(options.node_id)) return Status::InvalidArgument("leases: node id must be 1-64 of A-Z a-z 0-9 _ -");
+  if (!ValidNodeId(options.node_id))
+    return Status::InvalidArgument("leases: node id must be 1-64 of A-Z a-z 0-9 _ -");
   if (options.partitions < 1 || options.partitions > 1024) {
     return Status::InvalidArgument("leases: partitions must be 1 to 1024");
   }
@@ -83,7 +85,9 @@ Result<std::unique_ptr<PartitionLeases>> PartitionLeases::Open(const LeaseOption
       const std::string created = Text(s);
       // Another node may have made it between our look-up and our create.
       s = js_KeyValue(&n.kv, n.js, options.bucket.c_str());
-      if (s != NATS_OK) return Status::Unavailable("leases: cannot create bucket " + options.bucket + ": " + created);
+      if (s != NATS_OK)
+        return Status::Unavailable("leases: cannot create bucket " + options.bucket + ": " +
+                                   created);
     }
   }
   if (s != NATS_OK) return Status::Unavailable("leases: bucket " + options.bucket + ": " + Text(s));
@@ -104,14 +108,16 @@ Status PartitionLeases::Tick() {
   size_t live = 1;
   if (kvStore_Keys(&keys, kv, nullptr) == NATS_OK) {
     size_t nodes = 0;
-    for (int i = 0; i < keys.Count; ++i) nodes += std::string_view(keys.Keys[i]).rfind("node.", 0) == 0;
+    for (int i = 0; i < keys.Count; ++i)
+      nodes += std::string_view(keys.Keys[i]).rfind("node.", 0) == 0;
     kvKeysList_Destroy(&keys);
     live = std::max<size_t>(1, nodes);
   }
   // Renew (compare-and-set on our last revision): a failed CAS is a lease lost.
   for (auto it = held_.begin(); it != held_.end();) {
     uint64_t rev = 0;
-    s = kvStore_UpdateString(&rev, kv, LeaseKey(it->first).c_str(), options_.node_id.c_str(), it->second);
+    s = kvStore_UpdateString(&rev, kv, LeaseKey(it->first).c_str(), options_.node_id.c_str(),
+                             it->second);
     if (s == NATS_OK) {
       it->second = rev;
       ++it;
@@ -129,10 +135,12 @@ Status PartitionLeases::Tick() {
       spdlog::warn("leases: partition {} not released; it expires instead", p);
     }
   }
-  for (uint32_t p = 0; p < static_cast<uint32_t>(options_.partitions) && held_.size() < share; ++p) {
+  for (uint32_t p = 0; p < static_cast<uint32_t>(options_.partitions) && held_.size() < share;
+       ++p) {
     if (held_.count(p)) continue;
     uint64_t rev = 0;
-    if (kvStore_CreateString(&rev, kv, LeaseKey(p).c_str(), options_.node_id.c_str()) == NATS_OK) held_[p] = rev;
+    if (kvStore_CreateString(&rev, kv, LeaseKey(p).c_str(), options_.node_id.c_str()) == NATS_OK)
+      held_[p] = rev;
   }
   return Status::Ok();
 }

@@ -43,7 +43,8 @@ struct LeaseOptions {
 class PartitionLeases {
  public:
   static Result<std::unique_ptr<PartitionLeases>> Open(const LeaseOptions& options);
-  ~PartitionLeases();  // does not release: a stopped node's leases expire (Release() hands them over at once)
+  ~PartitionLeases();  // does not release: a stopped node's leases expire (Release() hands them
+                       // over at once)
   PartitionLeases(const PartitionLeases&) = delete;
   PartitionLeases& operator=(const PartitionLeases&) = delete;
 

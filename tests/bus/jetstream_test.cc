@@ -44,7 +44,8 @@ std::string Batch(const std::vector<detect::Event>& events) {
 std::string DeviceBatch(int first, int n, int devices) {
   std::vector<detect::Event> v;
   for (int i = 0; i < n; ++i) {
-    v.push_back(SessionUp("FG-" + std::to_string((first + i) % devices), 1700000000000 + first + i));
+    v.push_back(
+        SessionUp("FG-" + std::to_string((first + i) % devices), 1700000000000 + first + i));
   }
   return Batch(v);
 }
@@ -72,7 +73,8 @@ Stored ReadStream(const std::string& urls) {
   // Right after a server restart one server of the list may not take
   // connections yet: the next attempt goes to another.
   natsStatus connected = NATS_ERR;
-  for (int attempt = 0; attempt < 10 && connected != NATS_OK; ++attempt) connected = natsConnection_Connect(&nc, opts);
+  for (int attempt = 0; attempt < 10 && connected != NATS_OK; ++attempt)
+    connected = natsConnection_Connect(&nc, opts);
   EXPECT_EQ(connected, NATS_OK) << nats_GetLastError(nullptr);
   EXPECT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
   jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -141,8 +143,8 @@ TEST(JetStreamPartitionTest, BusUrlParsing) {
   auto ok = ParseBusUrl("nats://h1:4222,nats://h2,nats://127.0.0.1:5000");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->size(), 3u);
-  for (const char* bad : {"", "h1:4222", "nats://", "nats://h1:0", "nats://h1:99999", "nats://u:p@h1",
-                          "nats://h1/x", "nats://h1,", "http://h1"}) {
+  for (const char* bad : {"", "h1:4222", "nats://", "nats://h1:0", "nats://h1:99999",
+                          "nats://u:p@h1", "nats://h1/x", "nats://h1,", "http://h1"}) {
     EXPECT_FALSE(ParseBusUrl(bad).ok()) << bad;
   }
 }
@@ -255,10 +257,12 @@ TEST(JetStreamProducerTest, KillingTheStreamLeaderLosesNothingAcknowledged) {
     const auto t0 = std::chrono::steady_clock::now();
     // As a client does: re-send with the same id until it is acknowledged.
     Result<PublishReport> r = Status::Unavailable("not yet");
-    for (int attempt = 0; attempt < 5 && !r.ok(); ++attempt) r = (*producer)->PublishBatch(DeviceBatch(b * kPerBatch, kPerBatch, 30), id);
+    for (int attempt = 0; attempt < 5 && !r.ok(); ++attempt)
+      r = (*producer)->PublishBatch(DeviceBatch(b * kPerBatch, kPerBatch, 30), id);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    worst_ms = std::max<int64_t>(
-        worst_ms, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    worst_ms = std::max<int64_t>(worst_ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - t0)
+                                               .count());
     acked_events += r->events;
   }
   ASSERT_GE(killed, 0);
@@ -267,7 +271,8 @@ TEST(JetStreamProducerTest, KillingTheStreamLeaderLosesNothingAcknowledged) {
   // 9 s (a clean shutdown hands leadership over at once).
   EXPECT_LT(worst_ms, 12000);
   RecordProperty("worst_batch_ms", std::to_string(worst_ms));
-  std::printf("longest batch across the leader's kill: %lld ms\n", static_cast<long long>(worst_ms));
+  std::printf("longest batch across the leader's kill: %lld ms\n",
+              static_cast<long long>(worst_ms));
   ASSERT_TRUE((*cluster)->Restart(killed).ok());
   ASSERT_TRUE((*cluster)->WaitForStreamLeader(kEventStream).ok());
   Stored s = ReadStream((*cluster)->Urls());  // fails on any id stored twice
@@ -275,7 +280,8 @@ TEST(JetStreamProducerTest, KillingTheStreamLeaderLosesNothingAcknowledged) {
   EXPECT_EQ(acked_events, static_cast<size_t>(kBatches * kPerBatch));
   for (int b = 0; b < kBatches; ++b) {
     bool found = false;
-    for (const auto& [id, v] : s.by_id) found |= id.rfind("run-" + std::to_string(b) + ".p", 0) == 0;
+    for (const auto& [id, v] : s.by_id)
+      found |= id.rfind("run-" + std::to_string(b) + ".p", 0) == 0;
     EXPECT_TRUE(found) << "batch " << b << " acknowledged but not in the stream";
   }
 }

@@ -46,12 +46,14 @@ size_t CheckDisjoint(const std::vector<PartitionLeases*>& nodes) {
 // Ticks `nodes` every `tick_ms` until `done` holds (checking that no
 // partition has two owners after every round); the time it took, or -1.
 template <typename Pred>
-int64_t TickUntil(const std::vector<PartitionLeases*>& nodes, Pred done, int tick_ms = 500, int timeout_ms = 20000) {
+int64_t TickUntil(const std::vector<PartitionLeases*>& nodes, Pred done, int tick_ms = 500,
+                  int timeout_ms = 20000) {
   const auto t0 = Clock::now();
   while (Clock::now() - t0 < std::chrono::milliseconds(timeout_ms)) {
     for (PartitionLeases* n : nodes) EXPECT_TRUE(n->Tick().ok());
     CheckDisjoint(nodes);
-    if (done()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    if (done())
+      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(tick_ms));
   }
   return -1;
@@ -75,10 +77,12 @@ TEST(PartitionLeasesTest, SharedOutMovedOnDeathAndOnJoin) {
   // ticking every 2 s as a node does.
   const std::set<uint32_t> bs = b->owned();
   b.reset();
-  t = TickUntil({a.get()}, [&] { return a->owned().size() == kPartitions; }, 2000);
+  t = TickUntil(
+      {a.get()}, [&] { return a->owned().size() == kPartitions; }, 2000);
   ASSERT_GE(t, 0);
   EXPECT_LT(t, 10000) << "takeover took " << t << " ms";
-  std::printf("takeover of %zu partitions after a node's death: %lld ms\n", bs.size(), static_cast<long long>(t));
+  std::printf("takeover of %zu partitions after a node's death: %lld ms\n", bs.size(),
+              static_cast<long long>(t));
 
   // c joins: a hands half over, never two owners at once.
   auto c = Open(**cluster, "node-c");

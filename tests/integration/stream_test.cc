@@ -71,7 +71,8 @@ class StreamTest : public ::testing::Test {
     auto c = NatsCluster::Start();
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     nats_ = std::move(c).value();
-    auto sim = Fg({"sim", "--scenario", "kt-2025", "--devices", "100", "--seed", "7", "--days", "1", "--out", dir_ / "sim"});
+    auto sim = Fg({"sim", "--scenario", "kt-2025", "--devices", "100", "--seed", "7", "--days", "1",
+                   "--out", dir_ / "sim"});
     ASSERT_EQ(sim.exit_code, 0) << sim.out;
   }
 
@@ -94,22 +95,36 @@ class StreamTest : public ::testing::Test {
       fs::copy_file(key_from + "/secrets/pseudonym.key", n->data + "/secrets/pseudonym.key",
                     fs::copy_options::overwrite_existing);
     }
-    ASSERT_EQ(Fg({"device", "import", "--data", n->data, "--registry", dir_ / "sim/registry.jsonl"}).exit_code, 0);
+    ASSERT_EQ(Fg({"device", "import", "--data", n->data, "--registry", dir_ / "sim/registry.jsonl"})
+                  .exit_code,
+              0);
     n->ingest = FindApiToken(Fg({"token", "create", "--data", n->data, "--role", "ingest"}).out);
     n->op = FindApiToken(Fg({"token", "create", "--data", n->data, "--role", "operator"}).out);
-    n->serve = std::make_unique<Process>(std::vector<std::string>{Femtoguard(), "serve", "--data", n->data,
-                                                                  "--tls-listen", "off", "--threads", "2", "--bus",
-                                                                  nats_->Urls()},
-                                         n->data + ".log");
+    n->serve = std::make_unique<Process>(
+        std::vector<std::string>{Femtoguard(), "serve", "--data", n->data, "--tls-listen", "off",
+                                 "--threads", "2", "--bus", nats_->Urls()},
+        n->data + ".log");
     ASSERT_TRUE(WaitForHttp(n->url + "/healthz", 60000)) << ReadAll(n->data + ".log");
   }
 
   // POST /v1/events; (status, body). 0: no answer.
-  std::pair<int, std::string> Post(const Node& n, const std::string& body_path, const std::string& key) {
+  std::pair<int, std::string> Post(const Node& n, const std::string& body_path,
+                                   const std::string& key) {
     const std::string reply = dir_ / ("reply-" + std::to_string(++posts_));
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "60", "-o", reply, "-w", "%{http_code}",
-                                     "-H", "Authorization: Bearer " + n.ingest, "-H",
-                                     "Content-Type: application/x-ndjson", "--data-binary", "@" + body_path};
+    std::vector<std::string> argv = {"curl",
+                                     "-sS",
+                                     "--max-time",
+                                     "60",
+                                     "-o",
+                                     reply,
+                                     "-w",
+                                     "%{http_code}",
+                                     "-H",
+                                     "Authorization: Bearer " + n.ingest,
+                                     "-H",
+                                     "Content-Type: application/x-ndjson",
+                                     "--data-binary",
+                                     "@" + body_path};
     if (!key.empty()) argv.insert(argv.end(), {"-H", "Idempotency-Key: " + key});
     argv.push_back(n.url + "/v1/events");
     auto r = fg::testing::Run(argv, {}, 90);
@@ -119,11 +134,13 @@ class StreamTest : public ::testing::Test {
   }
 
   double Metric(const Node& n, const std::string& name, const std::string& labels = {}) {
-    auto r = fg::testing::Run({"curl", "-sS", "--max-time", "10", "-H", "Authorization: Bearer " + n.op, n.url + "/metrics"});
+    auto r = fg::testing::Run({"curl", "-sS", "--max-time", "10", "-H",
+                               "Authorization: Bearer " + n.op, n.url + "/metrics"});
     std::istringstream in(r.out);
     double sum = 0;
     for (std::string line; std::getline(in, line);) {
-      if (line.rfind(name, 0) != 0 || (!labels.empty() && line.find(labels) == std::string::npos)) continue;
+      if (line.rfind(name, 0) != 0 || (!labels.empty() && line.find(labels) == std::string::npos))
+        continue;
       sum += std::stod(line.substr(line.rfind(' ') + 1));
     }
     return sum;
@@ -201,7 +218,8 @@ TEST_F(StreamTest, NoQuorumIsA503WithAMetricAndTheResentBatchIsStoredOnce) {
   ASSERT_TRUE(nats_->WaitForStreamLeader("FG_EVENTS").ok());
   int again = 0;
   std::string again_reply;
-  for (int i = 0; i < 20 && again != 200; ++i) std::tie(again, again_reply) = Post(a, body, "late-1");
+  for (int i = 0; i < 20 && again != 200; ++i)
+    std::tie(again, again_reply) = Post(a, body, "late-1");
   ASSERT_EQ(again, 200) << again_reply;
   const int64_t after = StreamMessages(*nats_);
   auto [dup, dup_reply] = Post(a, body, "late-1");
@@ -220,8 +238,8 @@ TEST_F(StreamTest, NoQuorumIsA503WithAMetricAndTheResentBatchIsStoredOnce) {
 TEST_F(StreamTest, FeedPublishesEveryEventOnce) {
   const std::string data = dir_ / "feeder";
   ASSERT_EQ(Fg({"init", "--data", data}).exit_code, 0);
-  auto feed = Fg({"feed", "--data", data, "--bus", nats_->Urls(), "--events", dir_ / "sim/events.jsonl",
-                  "--duration", "1", "--quiet"});
+  auto feed = Fg({"feed", "--data", data, "--bus", nats_->Urls(), "--events",
+                  dir_ / "sim/events.jsonl", "--duration", "1", "--quiet"});
   ASSERT_EQ(feed.exit_code, 0) << feed.out;
   EXPECT_NE(feed.out.find("fed "), std::string::npos) << feed.out;
   EXPECT_GT(StreamMessages(*nats_), 0);
@@ -230,17 +248,20 @@ TEST_F(StreamTest, FeedPublishesEveryEventOnce) {
   std::istringstream in(ReadAll(dir_ / "sim/events.jsonl"));
   size_t lines = 0;
   for (std::string l; std::getline(in, l);) lines += !l.empty();
-  EXPECT_NE(feed.out.find("fed " + std::to_string(lines) + " events"), std::string::npos) << feed.out;
+  EXPECT_NE(feed.out.find("fed " + std::to_string(lines) + " events"), std::string::npos)
+      << feed.out;
 }
 
 TEST_F(StreamTest, BadBusValuesAreBadInput) {
   const std::string data = dir_ / "bad";
   ASSERT_EQ(Fg({"init", "--data", data}).exit_code, 0);
-  for (const std::string& bad : {"http://127.0.0.1:4222", "nats://", "nats://h:0", "nats://u:p@h:4222"}) {
+  for (const std::string& bad :
+       {"http://127.0.0.1:4222", "nats://", "nats://h:0", "nats://u:p@h:4222"}) {
     auto serve = Fg({"serve", "--data", data, "--tls-listen", "off", "--listen",
                      "127.0.0.1:" + std::to_string(FreePort()), "--bus", bad});
     EXPECT_EQ(serve.exit_code, 2) << bad << ": " << serve.out;
-    auto feed = Fg({"feed", "--data", data, "--bus", bad, "--events", dir_ / "sim/events.jsonl", "--quiet"});
+    auto feed = Fg(
+        {"feed", "--data", data, "--bus", bad, "--events", dir_ / "sim/events.jsonl", "--quiet"});
     EXPECT_EQ(feed.exit_code, 2) << bad << ": " << feed.out;
   }
   // The config key is checked when the config is loaded.

@@ -8,9 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace fg::testing {
 namespace {
@@ -35,17 +34,21 @@ Result<std::string> HttpGet(int port, const std::string& path) {
     return Status::Unavailable("port " + std::to_string(port) + " refuses connections");
   }
   const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     close(fd);
     return Status::Unavailable("send failed");
   }
   std::string response;
   char buf[8192];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+    response.append(buf, static_cast<size_t>(n));
   close(fd);
   const size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return Status::Unavailable("no HTTP answer");
-  if (response.compare(9, 3, "200") != 0) return Status::Unavailable(response.substr(0, response.find('\r')));
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos)
+    return Status::Unavailable("no HTTP answer");
+  if (response.compare(9, 3, "200") != 0)
+    return Status::Unavailable(response.substr(0, response.find('\r')));
   return response.substr(body + 4);
 }
 
@@ -53,7 +56,8 @@ Result<std::string> HttpGet(int port, const std::string& path) {
 
 Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers) {
   if (access(kServerBinary, X_OK) != 0) {
-    return Status::FailedPrecondition(std::string(kServerBinary) + " is missing: install nats-server (scripts/setup)");
+    return Status::FailedPrecondition(std::string(kServerBinary) +
+                                      " is missing: install nats-server (scripts/setup)");
   }
   std::unique_ptr<NatsCluster> c(new NatsCluster());
   c->dir_ = std::make_unique<TempDir>();
@@ -72,13 +76,14 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers) {
     }
     const std::string store = *c->dir_ / ("store-" + std::to_string(i));
     // Small limits: tests write megabytes, and four engineers share the disk.
-    const std::string conf = "server_name: " + c->Name(i) + "\n" +
-                             "listen: 127.0.0.1:" + std::to_string(s.client_port) + "\n" +
-                             "http: 127.0.0.1:" + std::to_string(s.monitor_port) + "\n" +
-                             "jetstream {\n  store_dir: \"" + store + "\"\n  max_memory_store: 64MB\n"
-                             "  max_file_store: 2GB\n}\n"
-                             "cluster {\n  name: fgtest\n  listen: 127.0.0.1:" + std::to_string(s.cluster_port) +
-                             "\n  routes: [\n" + routes + "  ]\n}\n";
+    const std::string conf =
+        "server_name: " + c->Name(i) + "\n" + "listen: 127.0.0.1:" + std::to_string(s.client_port) +
+        "\n" + "http: 127.0.0.1:" + std::to_string(s.monitor_port) + "\n" +
+        "jetstream {\n  store_dir: \"" + store +
+        "\"\n  max_memory_store: 64MB\n"
+        "  max_file_store: 2GB\n}\n"
+        "cluster {\n  name: fgtest\n  listen: 127.0.0.1:" +
+        std::to_string(s.cluster_port) + "\n  routes: [\n" + routes + "  ]\n}\n";
     s.config_path = *c->dir_ / ("n" + std::to_string(i) + ".conf");
     WriteAll(s.config_path, conf);
   }
@@ -93,8 +98,8 @@ NatsCluster::~NatsCluster() {
 
 Status NatsCluster::Launch(int i) {
   Server& s = servers_[static_cast<size_t>(i)];
-  s.process = std::make_unique<Process>(std::vector<std::string>{kServerBinary, "-c", s.config_path},
-                                        *dir_ / (Name(i) + ".log"));
+  s.process = std::make_unique<Process>(
+      std::vector<std::string>{kServerBinary, "-c", s.config_path}, *dir_ / (Name(i) + ".log"));
   if (s.process->pid() <= 0) return Status::Internal("cannot start " + std::string(kServerBinary));
   const auto deadline = Clock::now() + std::chrono::seconds(15);
   while (Clock::now() < deadline) {
@@ -144,7 +149,8 @@ Status NatsCluster::WaitForMetaLeader(int timeout_ms) const {
       auto body = Monitor(i, "/jsz");
       if (!body.ok()) continue;
       auto j = nlohmann::json::parse(*body, nullptr, false);
-      if (j.is_object() && j.contains("meta_cluster") && j["meta_cluster"].value("leader", "") != "") {
+      if (j.is_object() && j.contains("meta_cluster") &&
+          j["meta_cluster"].value("leader", "") != "") {
         return Status::Ok();
       }
     }
@@ -185,7 +191,8 @@ Result<int> NatsCluster::WaitForStreamLeader(const std::string& stream, int time
 
 Status NatsCluster::Kill(int i) {
   Server& s = servers_[static_cast<size_t>(i)];
-  if (!s.process || s.process->pid() <= 0) return Status::FailedPrecondition(Name(i) + " is not running");
+  if (!s.process || s.process->pid() <= 0)
+    return Status::FailedPrecondition(Name(i) + " is not running");
   ::kill(s.process->pid(), SIGKILL);
   s.process->Stop();  // reaps it (already dead: no SIGTERM grace to wait out)
   s.process.reset();
