@@ -8,6 +8,12 @@
 // dir's root CA), paced by event
 // time so that the whole file takes --duration seconds of wall time. Alerts
 // are read from the node's store (as `femtoguard alert list` does).
+//
+// With --bus nats://... (cluster mode, docs/stream.md) the feed is a
+// producer itself: it decodes and pseudonymizes the lines with the data
+// dir's key (as serve's ingest does), and publishes each batch to the
+// JetStream event stream, split by partition, going on only once JetStream
+// has stored it. No token or server is needed then.
 
 #include <openssl/rand.h>
 #include <unistd.h>
@@ -20,6 +26,10 @@
 #include <thread>
 
 #include "admission/http_client.h"
+#include "bus/event_codec.h"
+#include "bus/jetstream.h"
+#include "common/pseudonym.h"
+#include "ingest/decoder.h"
 #include "cli/commands.h"
 #include "common/ossl.h"
 #include "common/time.h"
@@ -33,6 +43,7 @@ struct FeedOptions {
   std::string token_file;
   std::string events;
   std::string alerts_out;
+  std::string bus;  // nats://...: publish to the event stream instead of POST /v1/events
   double duration_s = 45;
   bool quiet = false;
 };
@@ -103,13 +114,75 @@ std::string DefaultServer(const Config& config) {
   return "https://" + listen;
 }
 
+// The --bus producer: decodes a body of JSON Lines the way serve's ingest
+// does and publishes it as one batch (binary format) to the event stream.
+class BusFeed {
+ public:
+  static Result<std::unique_ptr<BusFeed>> Open(Env& env, const std::string& url) {
+    FG_ASSIGN_OR_RETURN(std::vector<std::string> servers, bus::ParseBusUrl(url));
+    FG_ASSIGN_OR_RETURN(std::string key, env.dir.LoadPseudonymKey());
+    auto f = std::unique_ptr<BusFeed>(new BusFeed(std::move(key)));
+    bus::JetStreamOptions jo;
+    jo.servers = std::move(servers);
+    jo.partitions = env.config.bus.partitions;
+    jo.replicas = env.config.bus.replicas;
+    jo.client_name = "femtoguard-feed";
+    FG_ASSIGN_OR_RETURN(f->producer_, bus::JetStreamProducer::Connect(jo));
+    return f;
+  }
+  // OK: stored (or already stored under this id). `malformed` counts the
+  // lines that were not events.
+  Status Publish(const std::string& body, const std::string& batch_id, size_t* malformed) {
+    std::string batch;
+    bus::BeginBatch(&batch);
+    uint32_t n = 0;
+    detect::Event e;
+    size_t pos = 0;
+    uint64_t line_no = 0;
+    while (pos < body.size()) {
+      size_t nl = body.find('\n', pos);
+      std::string_view line(body.data() + pos, (nl == std::string::npos ? body.size() : nl) - pos);
+      pos = nl == std::string::npos ? body.size() : nl + 1;
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      switch (decoder_.DecodeCopy(line, &e)) {
+        case ingest::DecodeResult::kOk:
+          e.line = line_no;
+          bus::AppendEvent(e, &batch);
+          ++n;
+          break;
+        case ingest::DecodeResult::kUnknownType:
+          break;
+        case ingest::DecodeResult::kMalformed:
+          ++*malformed;
+          break;
+      }
+    }
+    bus::FinishBatch(&batch, n);
+    if (n == 0) return Status::Ok();
+    return producer_->PublishBatch(batch, batch_id).status();
+  }
+
+ private:
+  explicit BusFeed(std::string key) : pseudonymizer_(std::move(key)), decoder_(pseudonymizer_) {}
+  Pseudonymizer pseudonymizer_;
+  ingest::EventDecoder decoder_;
+  std::unique_ptr<bus::JetStreamProducer> producer_;
+};
+
 int RunFeed(Env& env, const FeedOptions& o) {
+  std::unique_ptr<BusFeed> bus_feed;
+  if (!o.bus.empty()) {
+    auto f = BusFeed::Open(env, o.bus);
+    if (!f.ok()) return Fail(f.status());
+    bus_feed = std::move(f).value();
+  }
   const std::string server = o.server.empty() ? DefaultServer(env.config) : o.server;
   auto hp = admission::ParseHostPort(server);
   if (!hp.ok()) return Fail(hp.status());
   admission::ClientTls tls;
   tls.ca_file = o.cacert.empty() ? (env.dir.CaDir() / "root.crt").string() : o.cacert;
-  if (hp->https && ::access(tls.ca_file.c_str(), R_OK) != 0) {
+  if (!bus_feed && hp->https && ::access(tls.ca_file.c_str(), R_OK) != 0) {
     return Fail(Status::InvalidArgument("--cacert: cannot read " + tls.ca_file));
   }
   std::string token;
@@ -121,7 +194,7 @@ int RunFeed(Env& env, const FeedOptions& o) {
     token = e;
   }
   while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) return Fail(Status::InvalidArgument("an ingest token is needed: --token-file or FEMTOGUARD_TOKEN"));
+  if (token.empty() && !bus_feed) return Fail(Status::InvalidArgument("an ingest token is needed: --token-file or FEMTOGUARD_TOKEN"));
 
   std::ifstream in(o.events, std::ios::binary);
   if (!in) return Fail(Status::InvalidArgument("cannot read " + o.events));
@@ -169,7 +242,20 @@ int RunFeed(Env& env, const FeedOptions& o) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
       headers[1].second = run_id + "-" + std::to_string(batch_no++);
-      for (int attempt = 0;; ++attempt) {
+      for (int attempt = 0; bus_feed; ++attempt) {
+        // The producer already rides out a leader election; a cluster down
+        // for longer is retried here, same id, as the HTTP path does.
+        size_t bad_lines = 0;
+        Status s = bus_feed->Publish(body, headers[1].second, &bad_lines);
+        if (s.ok()) {
+          if (bad_lines) ++malformed;
+          break;
+        }
+        if (s.code() == StatusCode::kUnavailable && attempt < 20) continue;
+        if (tty) std::fprintf(stderr, "\n");
+        return Fail(s);
+      }
+      for (int attempt = 0; !bus_feed; ++attempt) {
         auto r = admission::HttpPost(*hp, "/v1/events", "application/x-ndjson", body, headers, 10000, tls);
         // 400 with a report = every line of the batch was malformed: reported
         // by serve and skipped, like replay does; the feed goes on.
@@ -248,6 +334,9 @@ void RegisterFeedCommand(CLI::App& app, Program& program) {
   cmd->add_option("--duration", o->duration_s, "wall seconds the whole file should take (default 45)");
   cmd->add_option("--alerts-out", o->alerts_out, "write every alert of the node here (JSON Lines) at the end");
   cmd->add_flag("--quiet", o->quiet, "no live view");
+  cmd->add_option("--bus", o->bus,
+                  "publish to the JetStream event stream (nats://h1:4222,nats://h2:4222,...) instead of POST "
+                  "/v1/events; docs/stream.md");
   RunWithEnv(cmd, program, data, [o](Env& env) { return RunFeed(env, *o); });
 }
 

@@ -289,6 +289,7 @@ int RunInit(const std::string& data_flag, const std::string& public_url, const s
 
 struct ServeFlags {
   std::string segw;
+  std::string bus;
   std::string rules;
   std::string webhook;
   std::string passphrase_file;
@@ -367,6 +368,7 @@ int RunServe(const std::string& data_flag, const std::string& listen, const std:
   options.tls_listen = tls_listen;
   options.threads = threads;
   options.segw = flags.segw;
+  options.bus_url = flags.bus;
   options.rules_path = flags.rules;
   options.webhook_url = flags.webhook;
   options.webhook_ca_file = flags.webhook_cacert;
@@ -449,6 +451,9 @@ int main(int argc, char** argv) {
     auto flags = std::make_shared<ServeFlags>();
     cmd->add_option("--segw", flags->segw, "SeGW to follow and steer, e.g. vici:///run/charon.vici");
     cmd->add_option("--rules", flags->rules, "rules file (default: DATA/rules.yaml if present, else built-in)");
+    cmd->add_option("--bus", flags->bus,
+                    "NATS JetStream servers, nats://h1:4222,nats://h2:4222,...: POST /v1/events publishes to the "
+                    "event stream (default: config bus.url; none = in-process; docs/stream.md)");
     cmd->add_option("--webhook", flags->webhook,
                     "POST alerts here, signed (https://host:port/path; docs/operations.md)");
     cmd->add_option("--webhook-cacert", flags->webhook_cacert,

@@ -79,6 +79,12 @@ constexpr KeySpec kConfigKeys[] = {
      "lifetime of the OCSP responder's nocheck signer certificate (renewed by serve at half-life)"},
     {"cluster.heartbeat_s", ValueType::kInt, "5", 1, 3600,
      "seconds between a node's heartbeats in the store; `node list` shows a node silent for 3 of them as down"},
+    {"bus.url", ValueType::kString, "(none)", kNoMin, kNoMax,
+     "NATS JetStream servers (nats://h1:4222,nats://h2:4222,...): POST /v1/events publishes to the stream "
+     "(docs/stream.md); none = the in-process bus"},
+    {"bus.partitions", ValueType::kInt, "16", 1, 1024,
+     "partitions of the event stream (fixed when the stream is created; the same on every node)"},
+    {"bus.replicas", ValueType::kInt, "3", 1, 5, "JetStream replicas of the event stream (R3 survives one lost server)"},
 };
 
 Status CheckRange(const char* key, int v) { return CheckDeclaredRange(kConfigKeys, key, v, "config"); }
@@ -146,6 +152,12 @@ Status Config::Validate() const {
   FG_RETURN_IF_ERROR(CheckRange("log.admission_max_mb", log_admission_max_mb));
   FG_RETURN_IF_ERROR(CheckRange("log.admission_keep", log_admission_keep));
   FG_RETURN_IF_ERROR(CheckRange("cluster.heartbeat_s", cluster_heartbeat_s));
+  FG_RETURN_IF_ERROR(CheckRange("bus.partitions", bus.partitions));
+  FG_RETURN_IF_ERROR(CheckRange("bus.replicas", bus.replicas));
+  // The full check (ports, no credentials) is bus::ParseBusUrl's, at serve.
+  if (!bus.url.empty() && bus.url.rfind("nats://", 0) != 0) {
+    return Status::InvalidArgument("config: bus.url must be nats://HOST[:PORT][,nats://...]");
+  }
   if (!ca_hsm_uri.empty()) {
     if (ca_hsm_uri.rfind("pkcs11:", 0) != 0) {
       return Status::InvalidArgument("config: ca.hsm.uri: must be a PKCS#11 URI (pkcs11:token=...;object=...)");
@@ -216,6 +228,11 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "heartbeat_s" << YAML::Value << cluster_heartbeat_s;
   e << YAML::EndMap;
+  e << YAML::Key << "bus" << YAML::Value << YAML::BeginMap;
+  if (!bus.url.empty()) e << YAML::Key << "url" << YAML::Value << bus.url;  // none: the in-process bus
+  e << YAML::Key << "partitions" << YAML::Value << bus.partitions;
+  e << YAML::Key << "replicas" << YAML::Value << bus.replicas;
+  e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string("# femtoguard node configuration\n") + e.c_str() + "\n";
 }
@@ -267,6 +284,9 @@ Result<Config> Config::FromYaml(const std::string& text) {
   FG_RETURN_IF_ERROR(ReadKey(root["log"], "admission_keep", &c.log_admission_keep, "log."));
   FG_RETURN_IF_ERROR(ReadKey(root["api"], "plain_http", &c.api.plain_http, "api."));
   FG_RETURN_IF_ERROR(ReadKey(root["cluster"], "heartbeat_s", &c.cluster_heartbeat_s, "cluster."));
+  FG_RETURN_IF_ERROR(ReadKey(root["bus"], "url", &c.bus.url, "bus."));
+  FG_RETURN_IF_ERROR(ReadKey(root["bus"], "partitions", &c.bus.partitions, "bus."));
+  FG_RETURN_IF_ERROR(ReadKey(root["bus"], "replicas", &c.bus.replicas, "bus."));
   FG_RETURN_IF_ERROR(c.Validate());
   return c;
 }

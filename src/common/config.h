@@ -77,6 +77,14 @@ struct Config {
   // (docs/cluster.md); a node silent for 3 of them is shown as down.
   int cluster_heartbeat_s = 5;
 
+  // The event stream on NATS JetStream (docs/stream.md). Empty url: the
+  // in-process bus (one node). partitions is fixed for the stream's life.
+  struct Bus {
+    std::string url;  // nats://h1:4222,nats://h2:4222,...
+    int partitions = 16;
+    int replicas = 3;
+  } bus;
+
   Status Validate() const;
   std::string ToYaml() const;
   static Result<Config> FromYaml(const std::string& text);

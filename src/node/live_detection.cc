@@ -1,6 +1,7 @@
 #include "node/live_detection.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +20,7 @@
 
 #include "bus/event_codec.h"
 #include "common/metrics.h"
+#include "common/ossl.h"
 #include "common/time.h"
 #include "detect/default_rules.h"
 #include "ingest/decoder.h"
@@ -105,6 +107,7 @@ class LiveDetection::Impl {
   std::atomic<uint64_t> processed_seq{0};  // last journal record detection has processed
   std::unique_ptr<response::Responder> responder;
   std::unique_ptr<bus::InProcessBus> bus;
+  std::unique_ptr<bus::JetStreamProducer> producer;  // cluster mode; null: the journal and `bus`
   std::function<void(std::string_view, std::string_view)> on_session_down;  // fixed after Start
   uint64_t current_seq = 0;                // record being processed; guarded by mutex
 
@@ -312,6 +315,11 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
   if (replayed) spdlog::info("detection: {} journal records processed at start", replayed);
   impl->Checkpoint(/*force=*/true);
 
+  if (!options.stream.servers.empty()) {
+    FG_ASSIGN_OR_RETURN(impl->producer, bus::JetStreamProducer::Connect(options.stream));
+    spdlog::info("detection: POST /v1/events publishes to the JetStream stream {} ({} servers, {} partitions)",
+                 options.stream.stream, options.stream.servers.size(), options.stream.partitions);
+  }
   impl->bus = std::make_unique<bus::InProcessBus>();
   impl->bus->Subscribe(std::string(kEventsSubject),
                        [self](std::string_view, const std::string& message) { self->OnMessage(message); });
@@ -357,7 +365,7 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
         200, json{{"accepted", 0}, {"duplicate", true}, {"unknown_type", 0}, {"malformed", json::array()}}.dump() +
                  "\n");
   };
-  if (!batch_id.empty()) {
+  if (!batch_id.empty() && !impl_->producer) {
     if (auto seq = impl_->journal->FindBatch(batch_id)) return duplicate_reply(*seq);
   }
   auto decoder = impl_->TakeDecoder();
@@ -399,7 +407,37 @@ HttpResponse LiveDetection::PostEvents(const HttpRequest& request) {
   impl_->ReturnDecoder(std::move(decoder));
   bus::FinishBatch(&batch, accepted);
 
-  if (accepted > 0) {
+  if (accepted > 0 && impl_->producer) {
+    // Cluster mode: stored by JetStream (a quorum of its servers) before the
+    // 200. Without an Idempotency-Key the batch gets a random id: stored
+    // once, but a client's blind re-send is a new batch.
+    std::string id = batch_id;
+    if (id.empty()) {
+      unsigned char r[12];
+      if (RAND_bytes(r, sizeof r) != 1) return JsonError(500, "no randomness for a batch id");
+      id = "auto-" + ossl::HexLower(r, sizeof r);
+    }
+    auto published = impl_->producer->PublishBatch(batch, id);
+    if (!published.ok()) {
+      IngestCounter("refused").Inc(accepted);
+      static std::atomic<UnixMillis> last_logged{0};
+      const UnixMillis now = NowMillis();
+      if (UnixMillis last = last_logged.load(); now - last >= 10000 && last_logged.compare_exchange_strong(last, now)) {
+        spdlog::warn("ingest: {} events refused ({}); counted in femtoguard_ingest_events_total and "
+                     "femtoguard_bus_publish_total",
+                     accepted, published.status().message());
+      }
+      HttpResponse r = JsonError(503, "event stream: " + published.status().message());
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    if (published->parts > 0 && published->duplicates == published->parts) {
+      duplicates.Inc();
+      return HttpResponse::Json(
+          200, json{{"accepted", 0}, {"duplicate", true}, {"unknown_type", 0}, {"malformed", json::array()}}.dump() +
+                   "\n");
+    }
+  } else if (accepted > 0) {
     // On disk (group commit) before the 200; on the bus in journal order.
     auto seq = impl_->journal->Append(batch_id, batch, [&](uint64_t seq) {
       return impl_->bus->Publish(kEventsSubject, BusMessage(seq, batch));

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "bus/bus.h"
+#include "bus/jetstream.h"
 #include "common/config.h"
 #include "common/pseudonym.h"
 #include "common/status.h"
@@ -50,6 +51,10 @@ class LiveDetection final : public ChangeSubscriber {
     std::string journal_dir;
     size_t journal_retain_bytes = 128 << 20;
     size_t journal_max_backlog_bytes = size_t{1} << 30;
+    // Cluster mode (docs/stream.md): with servers, POST /v1/events publishes
+    // each batch to the JetStream event stream instead of the local journal
+    // and bus, and answers 200 only once JetStream has stored it.
+    bus::JetStreamOptions stream;
   };
 
   static Result<std::unique_ptr<LiveDetection>> Start(Store& store, const DataDir& dir, Options options);
@@ -59,7 +64,9 @@ class LiveDetection final : public ChangeSubscriber {
   // POST /v1/events: JSON Lines body. 200 {"accepted":N,"unknown_type":U,
   // "malformed":[{"line":L,"error":"..."}...]} once the accepted events are
   // on disk (the journal); 503 when the bus or the journal cannot take them
-  // (nothing from the body was accepted; retry). A request with an
+  // (nothing from the body was accepted; retry). In cluster mode "on disk"
+  // is JetStream's PubAck, and 503 also means the stream is unreachable
+  // (femtoguard_bus_publish_total{result="error"}). A request with an
   // `Idempotency-Key` header (1-128 of A-Z a-z 0-9 . _ : -) is taken once:
   // a repeat answers 200 {"duplicate":true,...} and adds nothing.
   HttpResponse PostEvents(const HttpRequest& request);

@@ -13,6 +13,7 @@
 
 #include "admission/api.h"
 #include "admission/engine.h"
+#include "bus/jetstream.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pki_tuning.h"
@@ -567,6 +568,11 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
   FG_ASSIGN_OR_RETURN(impl->admission, admission::Engine::CreateForDataDir(*impl->store, impl->dir, impl->config));
   LiveDetection::Options det_options;
   det_options.rules_path = options.rules_path;
+  if (const std::string& url = options.bus_url.empty() ? impl->config.bus.url : options.bus_url; !url.empty()) {
+    FG_ASSIGN_OR_RETURN(det_options.stream.servers, bus::ParseBusUrl(url));  // bad: exit 2
+    det_options.stream.partitions = impl->config.bus.partitions;
+    det_options.stream.replicas = impl->config.bus.replicas;
+  }
   det_options.response.webhook_url = options.webhook_url;
   if (!options.webhook_url.empty()) {
     // A malformed URL or an unreadable CA file is bad input (exit 2), not a warning.

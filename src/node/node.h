@@ -35,6 +35,9 @@ class Node {
     int poll_ms = 250;   // change-feed poll period
     // SeGW adapter, e.g. "vici:///run/charon.vici"; empty = none.
     std::string segw;
+    // NATS JetStream servers for the event stream (docs/stream.md); empty =
+    // config bus.url; both empty = the in-process bus.
+    std::string bus_url;
     std::string rules_path;   // empty: DIR/rules.yaml if present, else built-in default
     std::string webhook_url;  // alert notifications (https://host:port/path); empty = none
     std::string webhook_ca_file;    // PEM CA(s) for the webhook's server; empty = system store

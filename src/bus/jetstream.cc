@@ -1,0 +1,363 @@
+#include "bus/jetstream.h"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "bus/event_codec.h"
+#include "common/metrics.h"
+
+namespace fg::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Counter& PublishCounter(std::string_view result) {
+  return Metrics::Global().GetCounter(
+      "femtoguard_bus_publish_total", "result=\"" + std::string(result) + "\"",
+      "Messages published to JetStream, by outcome (ok, duplicate, error)");
+}
+
+std::string NatsError(natsStatus s, int jerr) {
+  std::string m = natsStatus_GetText(s);
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
+    m += std::string(": ") + last;
+  if (jerr != 0) m += " (JetStream error " + std::to_string(jerr) + ")";
+  return m;
+}
+
+// A failure worth retrying within the publish deadline: no server, no
+// stream leader yet (an election after a kill), a timeout.
+bool Transient(natsStatus s, jsErrCode jerr) {
+  if (s == NATS_OK) return false;
+  // cnats reports "no responders" on a JetStream API subject as
+  // JSNotEnabledErr; while a stream has no leader that is what a publish
+  // gets, so it is retried like any other absence.
+  if (s == NATS_NO_RESPONDERS) return true;
+  if (jerr == JSStreamNotFoundErr) return false;
+  switch (s) {
+    case NATS_TIMEOUT:
+    case NATS_NO_RESPONDERS:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_STALE_CONNECTION:
+    case NATS_IO_ERROR:
+    case NATS_NO_SERVER:
+      return true;
+    default:
+      // JetStream answers 503 ("JetStream system temporarily unavailable")
+      // while a stream's RAFT group elects a leader.
+      return jerr == 0 || jerr == 10008 /* cluster not available */;
+  }
+}
+
+std::string Description(int partitions) {
+  return "femtoguard events; partitions=" + std::to_string(partitions);
+}
+
+bool ValidMsgIdBase(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' ||
+           c == '-';
+  });
+}
+
+}  // namespace
+
+struct JetStreamProducer::Nats {
+  natsOptions* opts = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  std::mutex mutex;  // guards stream_ready
+  bool stream_ready = false;
+  ~Nats() {
+    if (js) jsCtx_Destroy(js);
+    if (conn) {
+      natsConnection_Close(conn);
+      natsConnection_Destroy(conn);
+    }
+    if (opts) natsOptions_Destroy(opts);
+  }
+};
+
+Result<std::vector<std::string>> ParseBusUrl(std::string_view url) {
+  std::vector<std::string> servers;
+  size_t pos = 0;
+  while (pos <= url.size()) {
+    size_t comma = url.find(',', pos);
+    std::string_view one =
+        url.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? url.size() + 1 : comma + 1;
+    if (one.rfind("nats://", 0) != 0 || one.size() == 7) {
+      return Status::InvalidArgument("bus URL: each server must be nats://HOST[:PORT], got \"" +
+                                     std::string(one) + "\"");
+    }
+    std::string_view hostport = one.substr(7);
+    if (hostport.find_first_of("/?@ ") != std::string_view::npos) {
+      return Status::InvalidArgument(
+          "bus URL: nats://HOST[:PORT] without path, query or credentials, got \"" +
+          std::string(one) + "\"");
+    }
+    if (size_t colon = hostport.rfind(':');
+        colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
+      std::string_view port = hostport.substr(colon + 1);
+      if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
+          std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
+        return Status::InvalidArgument("bus URL: bad port in \"" + std::string(one) + "\"");
+      }
+    }
+    servers.emplace_back(one);
+  }
+  if (servers.empty()) return Status::InvalidArgument("bus URL: no server");
+  return servers;
+}
+
+uint32_t PartitionOf(std::string_view key, uint32_t partitions) {
+  uint32_t h = 2166136261u;  // FNV-1a, 32 bit: fixed, so every producer agrees
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return partitions == 0 ? 0 : h % partitions;
+}
+
+uint32_t EventPartition(const detect::Event& e, uint32_t partitions) {
+  if (!e.device.empty()) return PartitionOf(e.device, partitions);
+  const detect::SubjectId& s = !e.imsi.empty() ? e.imsi : !e.msisdn.empty() ? e.msisdn : e.imei;
+  return PartitionOf(
+      std::string_view(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size()), partitions);
+}
+
+std::string SubjectToken(std::string_view device) {
+  if (device.empty()) return "_";
+  std::string t(device);
+  for (char& c : t) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '.' || c == '*' || c == '>' || u <= ' ' || u >= 0x7f) c = '_';
+  }
+  return t;
+}
+
+std::string EventSubject(uint32_t partition, std::string_view device_token) {
+  return std::string(kEventSubjectPrefix) + std::to_string(partition) + "." +
+         std::string(device_token);
+}
+
+JetStreamProducer::JetStreamProducer(JetStreamOptions options)
+    : options_(std::move(options)), nats_(std::make_unique<Nats>()) {}
+
+JetStreamProducer::~JetStreamProducer() = default;
+
+Result<std::unique_ptr<JetStreamProducer>> JetStreamProducer::Connect(
+    const JetStreamOptions& options) {
+  if (options.servers.empty()) return Status::InvalidArgument("bus: no NATS server");
+  if (options.partitions < 1 || options.partitions > 1024) {
+    return Status::InvalidArgument("bus: partitions must be 1 to 1024");
+  }
+  std::unique_ptr<JetStreamProducer> p(new JetStreamProducer(options));
+  Nats& n = *p->nats_;
+  std::vector<const char*> urls;
+  for (const auto& s : options.servers) urls.push_back(s.c_str());
+  natsStatus s = natsOptions_Create(&n.opts);
+  if (s == NATS_OK) s = natsOptions_SetServers(n.opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(n.opts, options.client_name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(n.opts, 2000);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(n.opts, -1);  // forever: the cluster comes back
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(n.opts, 100);
+  // While disconnected, publishes fail at once (503) instead of piling up
+  // in the client's buffer unacknowledged.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(n.opts, 0);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(n.opts, true, nullptr, nullptr);
+  if (s != NATS_OK) return Status::Internal("NATS options: " + NatsError(s, 0));
+  s = natsConnection_Connect(&n.conn, n.opts);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)
+    return Status::Unavailable("NATS connect: " + NatsError(s, 0));
+  if (s == NATS_NOT_YET_CONNECTED)
+    spdlog::warn("bus: no NATS server answers yet; retrying in the background");
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options.publish_timeout_ms;
+  s = natsConnection_JetStream(&n.js, n.conn, &jo);
+  if (s != NATS_OK) return Status::Internal("JetStream context: " + NatsError(s, 0));
+  return p;
+}
+
+Status JetStreamProducer::EnsureStream() {
+  std::lock_guard lock(nats_->mutex);
+  if (nats_->stream_ready) return Status::Ok();
+  // Retried within the publish deadline: right after a server restart the
+  // JetStream API may not answer until the meta group has a leader.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.publish_timeout_ms);
+  for (;;) {
+    Status s = TryEnsureStream();
+    if (s.ok() || s.code() != StatusCode::kUnavailable ||
+        Clock::now() + std::chrono::milliseconds(100) >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Status JetStreamProducer::TryEnsureStream() {
+  jsOptions api;  // one API call's wait: short, the caller retries
+  jsOptions_Init(&api);
+  api.Wait = std::min(options_.publish_timeout_ms, 2000);
+  const std::string want = Description(options_.partitions);
+  // Two rounds: when another node creates the stream between our look-up
+  // and our create, the second look-up checks what it made.
+  for (int round = 0; round < 2; ++round) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, nats_->js, options_.stream.c_str(), &api, &jerr);
+    if (s == NATS_OK) {
+      const std::string have = si->Config && si->Config->Description ? si->Config->Description : "";
+      jsStreamInfo_Destroy(si);
+      if (have != want) {
+        return Status::FailedPrecondition("bus: stream " + options_.stream + " was made as \"" +
+                                          have + "\", this node is configured for \"" + want +
+                                          "\" (bus.partitions must be the same on every node)");
+      }
+      nats_->stream_ready = true;
+      return Status::Ok();
+    }
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr && !Transient(s, jerr)) {
+      return Status::Internal("JetStream: stream info: " + NatsError(s, jerr));
+    }
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+      return Status::Unavailable("JetStream unreachable: " + NatsError(s, jerr));
+    }
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const std::string subjects = std::string(kEventSubjectPrefix) + ">";
+    const char* subject_list[] = {subjects.c_str()};
+    sc.Name = options_.stream.c_str();
+    sc.Description = want.c_str();
+    sc.Subjects = subject_list;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = options_.replicas;
+    sc.Retention = js_LimitsPolicy;
+    sc.Discard = js_DiscardOld;
+    sc.Duplicates = options_.duplicate_window_ms * 1000000;  // nanoseconds
+    jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, nats_->js, &sc, &api, &jerr);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      spdlog::info("bus: stream {} created (R{}, {} partitions)", options_.stream,
+                   options_.replicas, options_.partitions);
+      nats_->stream_ready = true;
+      return Status::Ok();
+    }
+    if (jerr != JSStreamNameExistErr) {
+      return Status::Unavailable("JetStream: cannot create stream " + options_.stream + ": " +
+                                 NatsError(s, jerr));
+    }
+  }
+  return Status::Unavailable("JetStream: stream " + options_.stream + " neither found nor created");
+}
+
+Result<bool> JetStreamProducer::Publish(const std::string& subject, std::string_view payload,
+                                        const std::string& msg_id) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.publish_timeout_ms);
+  for (int attempt = 0;; ++attempt) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id.c_str();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    // At most 2 s per attempt: a request that went to a leader killed
+    // meanwhile is never answered, and the next attempt (same id) reaches
+    // the new leader as soon as it is elected.
+    po.MaxWait = std::clamp<int64_t>(left, 100, 2000);
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_Publish(&ack, nats_->js, subject.c_str(), payload.data(),
+                              static_cast<int>(payload.size()), &po, &jerr);
+    if (s == NATS_OK) {
+      const bool duplicate = ack->Duplicate;
+      jsPubAck_Destroy(ack);
+      PublishCounter(duplicate ? "duplicate" : "ok").Inc();
+      return duplicate;
+    }
+    if (!Transient(s, jerr) || Clock::now() + std::chrono::milliseconds(50) >= deadline) {
+      PublishCounter("error").Inc();
+      return Status::Unavailable("JetStream did not store the batch: " + NatsError(s, jerr));
+    }
+    // No leader yet, or no server: try again with the same id (JetStream
+    // drops it if the first attempt was stored after all).
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * (attempt + 1), 250)));
+  }
+}
+
+Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch,
+                                                      std::string_view batch_id) {
+  if (!ValidMsgIdBase(batch_id)) return Status::InvalidArgument("bus: bad batch id");
+  FG_RETURN_IF_ERROR(EnsureStream());
+  const auto partitions = static_cast<uint32_t>(options_.partitions);
+  struct Part {
+    std::string batch;
+    uint32_t count = 0;
+    std::string device;  // the one device of the part, or "" once mixed
+    bool mixed = false;
+  };
+  std::map<uint32_t, Part> parts;  // by partition: published in partition order
+  PublishReport report;
+  Status decoded = ForEachEvent(batch, [&](const detect::Event& e) {
+    Part& p = parts[EventPartition(e, partitions)];
+    if (p.count == 0) {
+      BeginBatch(&p.batch);
+      p.device = e.device;
+    } else if (!p.mixed && p.device != e.device) {
+      p.mixed = true;
+    }
+    AppendEvent(e, &p.batch);
+    ++p.count;
+    ++report.events;
+  });
+  if (!decoded.ok()) return Status::InvalidArgument("bus: " + decoded.message());
+  // The parts go out at once, each waiting for its own PubAck: one round
+  // trip per batch instead of one per partition (the stream's RAFT group
+  // stores them together). Order within a partition is unaffected: a batch
+  // has one part per partition, and the next batch of the same client is
+  // published only after this one is acknowledged.
+  std::vector<std::future<Result<bool>>> acks;
+  acks.reserve(parts.size());
+  for (auto& [partition, part] : parts) {
+    FinishBatch(&part.batch, part.count);
+    const std::string subject =
+        EventSubject(partition, part.mixed ? "mixed" : SubjectToken(part.device));
+    const std::string msg_id = std::string(batch_id) + ".p" + std::to_string(partition);
+    const std::string* payload = &part.batch;
+    if (parts.size() == 1) {
+      acks.push_back(std::async(std::launch::deferred, [this, subject, payload, msg_id] {
+        return Publish(subject, *payload, msg_id);
+      }));
+    } else {
+      acks.push_back(std::async(std::launch::async, [this, subject, payload, msg_id] {
+        return Publish(subject, *payload, msg_id);
+      }));
+    }
+  }
+  Status first_error;
+  for (auto& ack : acks) {
+    Result<bool> r = ack.get();  // every part is waited for: `parts` outlives them all
+    if (!r.ok()) {
+      if (first_error.ok()) first_error = r.status();
+      continue;
+    }
+    ++report.parts;
+    if (*r) ++report.duplicates;
+  }
+  if (!first_error.ok()) return first_error;
+  return report;
+}
+
+}  // namespace fg::bus
