@@ -319,6 +319,10 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
     FG_ASSIGN_OR_RETURN(impl->producer, bus::JetStreamProducer::Connect(options.stream));
     spdlog::info("detection: POST /v1/events publishes to the JetStream stream {} ({} servers, {} partitions)",
                  options.stream.stream, options.stream.servers.size(), options.stream.partitions);
+    // Said at every start until the consumers are built (docs/stream.md,
+    // "What is built"): an operator must not believe the stream is analysed.
+    spdlog::warn("detection: events published to the stream are stored but NOT analysed yet: no node "
+                 "consumes the stream in this version; run without --bus/bus.url for live detection");
   }
   impl->bus = std::make_unique<bus::InProcessBus>();
   impl->bus->Subscribe(std::string(kEventsSubject),
