@@ -1,0 +1,260 @@
+// femtoguard tap on the real lab captures (../shared/captures, README
+// there) and on synthetic tshark output. Each capture's events are checked
+// against what tshark itself prints for the same file with `-T fields`.
+
+#include "tap/tap.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/pseudonym.h"
+#include "testing/harness.h"
+
+namespace fg::tap {
+namespace {
+
+namespace fs = std::filesystem;
+
+using fg::testing::TempDir;
+using nlohmann::json;
+
+const std::string kKey = std::string(32, 'k');
+
+// FEMTOGUARD_CAPTURES_DIR, else FG_SOURCE_DIR/../shared/captures.
+fs::path CapturesDir() {
+  if (const char* e = std::getenv("FEMTOGUARD_CAPTURES_DIR"); e && *e) return e;
+  return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "captures";
+}
+
+#define REQUIRE_CAPTURES()                                                                              \
+  if (!fs::is_directory(CapturesDir()))                                                                 \
+  GTEST_SKIP() << "no capture directory at " << CapturesDir()                                           \
+               << " (the lab captures live outside the repository; set FEMTOGUARD_CAPTURES_DIR)"
+
+std::vector<json> ReadEvents(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(fg::testing::ReadAll(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t p = s.find(sep, start);
+    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    if (p == std::string::npos) return out;
+    start = p + 1;
+  }
+}
+
+// What tshark's own field output says about one capture.
+struct Expected {
+  std::vector<uint64_t> s1_setup_enb_ids;  // in frame order
+  std::vector<std::string> ng_setup_gnb_ids;
+  std::set<std::string> imsis;             // raw, from S1AP/NGAP frames only
+  int nas_detaches = 0;
+};
+
+Expected FromTshark(const std::string& pcap) {
+  auto r = fg::testing::Run({"tshark", "-r", pcap, "-n", "-Y", "sctp && (s1ap || ngap)", "-T", "fields", "-E", "separator=/t",
+                "-E", "occurrence=a", "-E", "aggregator=,", "-e", "frame.number", "-e", "s1ap.procedureCode", "-e",
+                "s1ap.initiatingMessage_element", "-e", "s1ap.macroENB_ID", "-e", "s1ap.homeENB_ID", "-e",
+                "ngap.procedureCode", "-e", "ngap.initiatingMessage_element", "-e", "ngap.gNB_ID", "-e", "e212.imsi",
+                "-e", "e212.mcc", "-e", "e212.mnc", "-e", "nas_5gs.mm.suci.msin", "-e", "nas_eps.nas_msg_emm_type"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  Expected e;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto f = Split(line, '\t');
+    if (f.size() != 13 || f[0].empty() || !std::isdigit(static_cast<unsigned char>(f[0][0]))) continue;
+    auto procs1 = Split(f[1], ',');
+    if (!f[2].empty() && std::find(procs1.begin(), procs1.end(), "17") != procs1.end()) {
+      const std::string& hex = !f[4].empty() ? f[4] : f[3];
+      uint64_t v = std::stoull(hex, nullptr, 16);
+      e.s1_setup_enb_ids.push_back(!f[4].empty() ? v >> 4 : v >> (hex.size() * 4 - 20));
+    }
+    auto procs5 = Split(f[5], ',');
+    if (!f[6].empty() && std::find(procs5.begin(), procs5.end(), "21") != procs5.end()) e.ng_setup_gnb_ids.push_back(f[7]);
+    if (!f[8].empty()) e.imsis.insert(Split(f[8], ',')[0]);
+    if (!f[11].empty()) {
+      std::string mnc = f[10];
+      if (mnc.size() == 1) mnc = "0" + mnc;
+      e.imsis.insert(f[9] + mnc + f[11]);
+    }
+    for (const auto& t : Split(f[12], ','))
+      if (t == "0x45") ++e.nas_detaches;
+  }
+  return e;
+}
+
+class CaptureTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CaptureTest, EventsMatchTsharksOwnFieldsAndCarryNoRawImsi) {
+  REQUIRE_CAPTURES();
+  const std::string pcap = (CapturesDir() / GetParam()).string();
+  ASSERT_TRUE(fs::exists(pcap)) << pcap;
+  TempDir tmp;
+  fg::testing::WriteAll(tmp / "key", kKey);
+  ::chmod((tmp / "key").c_str(), 0600);
+  auto r = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", pcap, "--out", tmp / "events.jsonl", "--pseudonym-key",
+                tmp / "key"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string text = fg::testing::ReadAll(tmp / "events.jsonl");
+  const std::vector<json> events = ReadEvents(tmp / "events.jsonl");
+  const Expected want = FromTshark(pcap);
+
+  // Setups: one event per S1SetupRequest/NGSetupRequest, with tshark's ids.
+  std::vector<uint64_t> enb_ids;
+  std::vector<std::string> gnb_ids;
+  for (const auto& e : events) {
+    if (e["type"] == "s1.setup") enb_ids.push_back(e["enb_id"].get<uint64_t>());
+    if (e["type"] == "ng.setup") gnb_ids.push_back(e["gnb_id"].get<std::string>());
+  }
+  EXPECT_EQ(enb_ids, want.s1_setup_enb_ids);
+  EXPECT_EQ(gnb_ids, want.ng_setup_gnb_ids);
+
+  // Every IMSI tshark sees on S1AP/NGAP is a ue.attach subject, pseudonymized
+  // under the key; no other subject appears.
+  Pseudonymizer p(kKey);
+  std::set<std::string> want_subjects, got_subjects, detach_subjects;
+  for (const auto& i : want.imsis) want_subjects.insert(p.Pseudonymize("imsi", i));
+  int nas_detach_events = 0;
+  for (const auto& e : events) {
+    if (e["type"] == "ue.attach") got_subjects.insert(e["imsi"].get<std::string>());
+    if (e["type"] == "ue.detach") {
+      detach_subjects.insert(e["imsi"].get<std::string>());
+      if (e["cause"] == "detach") ++nas_detach_events;
+    }
+  }
+  EXPECT_EQ(got_subjects, want_subjects);
+  for (const auto& s : detach_subjects) EXPECT_TRUE(want_subjects.count(s)) << "detach of an unknown subject " << s;
+  EXPECT_LE(nas_detach_events, want.nas_detaches);
+
+  // The raw values never appear, in any form (digits, or the MSIN alone).
+  for (const auto& i : want.imsis) {
+    EXPECT_EQ(text.find(i), std::string::npos) << "raw IMSI in the tap's output";
+    EXPECT_EQ(text.find(i.substr(5)), std::string::npos) << "raw MSIN in the tap's output";
+  }
+  EXPECT_EQ(r.out.find(want.imsis.empty() ? std::string("\x01") : *want.imsis.begin()), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(LabCaptures, CaptureTest,
+                         ::testing::Values("s1ap.pcap", "enb.pcap", "mme.pcap", "quectel.pcap", "Pixel.pcap",
+                                           "multiple_ue.pcap"),
+                         [](const auto& info) {
+                           std::string n = info.param.substr(0, info.param.find('.'));
+                           return n;
+                         });
+
+// What each capture holds, pinned: a change of tshark's field names would
+// otherwise pass the comparison above with both sides empty.
+TEST(TapCaptures, KnownContentIsFound) {
+  REQUIRE_CAPTURES();
+  TempDir tmp;
+  fg::testing::WriteAll(tmp / "key", kKey);
+  ::chmod((tmp / "key").c_str(), 0600);
+  std::map<std::string, std::map<std::string, int>> counts;
+  for (const char* f : {"s1ap.pcap", "quectel.pcap", "multiple_ue.pcap"}) {
+    auto r = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", (CapturesDir() / f).string(), "--out",
+                  tmp / "e.jsonl", "--pseudonym-key", tmp / "key"});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    for (const auto& e : ReadEvents(tmp / "e.jsonl")) ++counts[f][e["type"].get<std::string>()];
+  }
+  // s1ap.pcap: a GUTI attach whose IMSI the Identity procedure reveals, then
+  // a network detach and the context release.
+  EXPECT_EQ(counts["s1ap.pcap"]["ue.attach"], 1);
+  EXPECT_EQ(counts["s1ap.pcap"]["ue.detach"], 1);
+  EXPECT_EQ(counts["quectel.pcap"]["s1.setup"], 2);
+  EXPECT_GE(counts["quectel.pcap"]["ue.attach"], 1);
+  EXPECT_EQ(counts["multiple_ue.pcap"]["ng.setup"], 1);
+  EXPECT_EQ(counts["multiple_ue.pcap"]["ue.attach"], 2);
+}
+
+TEST(TapCli, BadInputIsExitTwoAndWritesNothing) {
+  TempDir tmp;
+  fg::testing::WriteAll(tmp / "key", kKey);
+  ::chmod((tmp / "key").c_str(), 0600);
+  fg::testing::WriteAll(tmp / "junk.pcap", "this is not a capture\n");
+  const std::string out = tmp / "out.jsonl";
+  auto missing = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / "nope.pcap", "--out", out, "--pseudonym-key",
+                      tmp / "key"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_NE(missing.out.find("nope.pcap"), std::string::npos) << missing.out;
+  auto junk = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / "junk.pcap", "--out", out, "--pseudonym-key",
+                   tmp / "key"});
+  EXPECT_EQ(junk.exit_code, 2) << junk.out;
+  EXPECT_NE(junk.out.find("tshark"), std::string::npos) << junk.out;
+  auto both = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / "junk.pcap", "--interface", "lo", "--out", out,
+                   "--pseudonym-key", tmp / "key"});
+  EXPECT_EQ(both.exit_code, 2) << both.out;
+  auto no_key = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / "junk.pcap", "--out", out}, {}, 60,
+                    {"FEMTOGUARD_DATA="});
+  EXPECT_EQ(no_key.exit_code, 2) << no_key.out;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+}
+
+// The builder on hand-written tshark output: the identity procedure names
+// the subscriber after the attach request; a packet bundling two UEs' PDUs
+// is not guessed at; the raw IMSI never reaches the sink.
+TEST(EventBuilder, AttachIdentityReleaseFromEkLines) {
+  Pseudonymizer p(kKey);
+  std::vector<std::string> lines;
+  EventBuilder b(p, {{"50501:3585", "FG-1"}}, [&lines](const std::string& l) {
+    lines.push_back(l);
+    return Status::Ok();
+  });
+  auto feed = [&b](const std::string& layers) {
+    ASSERT_TRUE(b.OnEkLine("{\"index\":{\"_index\":\"packets\"}}").ok());
+    ASSERT_TRUE(b.OnEkLine("{\"timestamp\":\"1\",\"layers\":" + layers + "}").ok());
+  };
+  feed(R"({"frame_time_epoch":["1614692925.488"],"ip_src":["10.0.0.2"],"ip_dst":["10.0.0.1"],"s1ap_procedureCode":["17"],"s1ap_initiatingMessage_element":[""],"s1ap_macroENB_ID":["00e010"],"s1ap_pLMNidentity":["05f510"],"s1ap_PLMNidentity":["05f510"],"s1ap_tAC":["1"],"s1ap_ENBname":["lab"]})");
+  feed(R"({"frame_time_epoch":["1614692926.000"],"ip_src":["10.0.0.2"],"ip_dst":["10.0.0.1"],"s1ap_procedureCode":["12"],"s1ap_initiatingMessage_element":[""],"s1ap_ENB_UE_S1AP_ID":["7"],"nas_eps_nas_msg_emm_type":["0x41"],"s1ap_CellIdentity":["0x000e0101"],"s1ap_tAC":["1"]})");
+  EXPECT_EQ(lines.size(), 1u) << "no ue.attach before the identity is known";
+  feed(R"({"frame_time_epoch":["1614692926.100"],"ip_src":["10.0.0.2"],"ip_dst":["10.0.0.1"],"s1ap_procedureCode":["13"],"s1ap_initiatingMessage_element":[""],"s1ap_ENB_UE_S1AP_ID":["7"],"nas_eps_nas_msg_emm_type":["0x56"],"e212_imsi":["505010000000001"]})");
+  // Two UEs in one packet: ambiguous, nothing is bound.
+  feed(R"({"frame_time_epoch":["1614692926.200"],"ip_src":["10.0.0.2"],"ip_dst":["10.0.0.1"],"s1ap_procedureCode":["13","13"],"s1ap_initiatingMessage_element":[""],"s1ap_ENB_UE_S1AP_ID":["7","8"],"e212_imsi":["505010000000099"]})");
+  feed(R"({"frame_time_epoch":["1614692927.000"],"ip_src":["10.0.0.1"],"ip_dst":["10.0.0.2"],"s1ap_procedureCode":["23"],"s1ap_initiatingMessage_element":[""],"s1ap_ENB_UE_S1AP_ID":["7"]})");
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_EQ(lines.size(), 3u);
+  json setup = json::parse(lines[0]), attach = json::parse(lines[1]), detach = json::parse(lines[2]);
+  EXPECT_EQ(setup["type"], "s1.setup");
+  EXPECT_EQ(setup["enb_id"], 3585);
+  EXPECT_EQ(setup["plmn"], "50501");
+  EXPECT_EQ(setup["device"], "FG-1");
+  EXPECT_EQ(setup["access_mode"], "open");
+  EXPECT_EQ(attach["type"], "ue.attach");
+  EXPECT_EQ(attach["device"], "FG-1");
+  EXPECT_EQ(attach["imsi"], p.Pseudonymize("imsi", "505010000000001"));
+  EXPECT_EQ(attach["eci"], 0x000e0101);
+  EXPECT_EQ(attach["ts"], "2021-03-02T13:48:46.100Z");
+  EXPECT_EQ(detach["type"], "ue.detach");
+  EXPECT_EQ(detach["cause"], "release");
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find("505010000000001"), std::string::npos);
+    EXPECT_EQ(l.find("505010000000099"), std::string::npos);
+  }
+  EXPECT_EQ(b.stats().attaches_without_imsi, 0u);
+}
+
+TEST(EventBuilder, PlmnFromTbcd) {
+  EXPECT_EQ(PlmnFromHex("05f510"), "50501");
+  EXPECT_EQ(PlmnFromHex("22:f2:10"), "22201");
+  EXPECT_EQ(PlmnFromHex("02f859"), "20895");
+  EXPECT_EQ(PlmnFromHex("130014"), "310410");  // three-digit MNC
+  EXPECT_EQ(PlmnFromHex("zz"), "");
+  EXPECT_EQ(PlmnFromHex("05f5"), "");
+}
+
+}  // namespace
+}  // namespace fg::tap
