@@ -48,11 +48,16 @@ Result<tap::DeviceMap> LoadDeviceMap(const std::string& path) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains("device") || !j["device"].is_string())
       return Status::InvalidArgument(path + ":" + std::to_string(n) + ": not a registry line");
-    if (!j.contains("enb_id")) continue;
-    if (!j["enb_id"].is_number_unsigned() || !j.contains("plmn") || !j["plmn"].is_string())
-      return Status::InvalidArgument(path + ":" + std::to_string(n) + ": enb_id needs plmn (string) and an integer id");
-    map[j["plmn"].get<std::string>() + ":" + std::to_string(j["enb_id"].get<uint64_t>())] =
-        j["device"].get<std::string>();
+    const bool enb = j.contains("enb_id"), gnb = j.contains("gnb_id");
+    if (!enb && !gnb) continue;
+    if (!j.contains("plmn") || !j["plmn"].is_string() || (enb && !j["enb_id"].is_number_unsigned()) ||
+        (gnb && !j["gnb_id"].is_string())) {
+      return Status::InvalidArgument(path + ":" + std::to_string(n) +
+                                     ": enb_id (an integer) or gnb_id (hex, as tshark shows it) needs plmn (a string)");
+    }
+    const std::string plmn = j["plmn"].get<std::string>();
+    if (enb) map[plmn + ":" + std::to_string(j["enb_id"].get<uint64_t>())] = j["device"].get<std::string>();
+    if (gnb) map[plmn + ":" + j["gnb_id"].get<std::string>()] = j["device"].get<std::string>();
   }
   return map;
 }
