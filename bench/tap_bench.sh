@@ -4,17 +4,17 @@
 # the adapter's own cost (tshark's -T ek output, its JSON parsing, the UE
 # contexts, pseudonymization, writing events) shows as the ratio.
 #
-#   bench/tap_bench.sh [--copies N] [--runs N] [--captures DIR]
+#   bench/tap_bench.sh [--copies N] [--runs N] [--captures DIR]   (default 200 copies)
 #
 # The input is the lab captures (../shared/captures, or --captures DIR,
-# or $FEMTOGUARD_CAPTURES_DIR) concatenated N times (default 40) with
-# mergecap into one file in a temp dir. Messages = S1AP/NGAP procedure codes
+# or $FEMTOGUARD_CAPTURES_DIR) concatenated N times with
+# mergecap into one file in a temp dir (default 200). Messages = S1AP/NGAP procedure codes
 # tshark counts in it. Each side runs --runs times (default 3), alternately;
 # the best run of each is reported (the machine is shared).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-COPIES=40
+COPIES=200
 RUNS=3
 CAPTURES=${FEMTOGUARD_CAPTURES_DIR:-$ROOT/../shared/captures}
 while [ $# -gt 0 ]; do
@@ -33,25 +33,29 @@ trap 'rm -rf "$TMP"' EXIT
 head -c 32 /dev/urandom > "$TMP/key"
 chmod 600 "$TMP/key"
 
-# One capture of every lab file (pcap, same link type: merged in time
+# One capture of every lab file (pcapng: the link types differ; merged in time
 # order), then appended to itself COPIES times.
-mergecap -F pcap -w "$TMP/one.pcap" "$CAPTURES"/*.pcap
+mergecap -F pcapng -w "$TMP/one.pcapng" "$CAPTURES"/*.pcap
 files=()
-for _ in $(seq 1 "$COPIES"); do files+=("$TMP/one.pcap"); done
-mergecap -F pcap -a -w "$TMP/big.pcap" "${files[@]}"
+for _ in $(seq 1 "$COPIES"); do files+=("$TMP/one.pcapng"); done
+mergecap -F pcapng -a -w "$TMP/big.pcapng" "${files[@]}"
 FILTER='sctp && (s1ap || ngap)'
-MSGS=$(tshark -r "$TMP/big.pcap" -n -Y "$FILTER" -T fields -e s1ap.procedureCode -e ngap.procedureCode 2>/dev/null |
+# The copies repeat the same SCTP TSNs: with TSN analysis on (the default
+# here), tshark takes them for retransmissions and skips their payload.
+# Off on both sides, so that every copy is decoded.
+PREF=sctp.tsn_analysis:FALSE
+MSGS=$(tshark -o "$PREF" -r "$TMP/big.pcapng" -n -Y "$FILTER" -T fields -e s1ap.procedureCode -e ngap.procedureCode 2>/dev/null |
   tr '\t,' '\n\n' | grep -c .)
-PKTS=$(tshark -r "$TMP/big.pcap" -n -Y "$FILTER" -T fields -e frame.number 2>/dev/null | grep -c .)
+PKTS=$(tshark -o "$PREF" -r "$TMP/big.pcapng" -n -Y "$FILTER" -T fields -e frame.number 2>/dev/null | grep -c .)
 
 now() { date +%s.%N; }
 best_tshark=999999 best_tap=999999
 for r in $(seq 1 "$RUNS"); do
   t0=$(now)
-  tshark -r "$TMP/big.pcap" -n -Y "$FILTER" -T fields -e frame.number -e s1ap.procedureCode -e ngap.procedureCode \
+  tshark -o "$PREF" -r "$TMP/big.pcapng" -n -Y "$FILTER" -T fields -e frame.number -e s1ap.procedureCode -e ngap.procedureCode \
     -e s1ap.ENB_UE_S1AP_ID -e e212.imsi > "$TMP/fields.txt" 2>/dev/null
   t1=$(now)
-  "$FG" tap --pcap "$TMP/big.pcap" --out "$TMP/events.jsonl" --pseudonym-key "$TMP/key" --quiet
+  "$FG" tap --tshark-pref "$PREF" --pcap "$TMP/big.pcapng" --out "$TMP/events.jsonl" --pseudonym-key "$TMP/key" --quiet
   t2=$(now)
   a=$(echo "$t1 - $t0" | bc -l); b=$(echo "$t2 - $t1" | bc -l)
   printf 'run %d: tshark -T fields %.2f s, femtoguard tap %.2f s\n' "$r" "$a" "$b"

@@ -125,7 +125,7 @@ int RunReplay(const ReplayOptions& o) {
   // Identities no detector reads are checked and wiped, not derived.
   decoder.set_secondary_ids(engine.ReadsSecondaryIds());
   ingest::JsonLinesReader::Line line;
-  uint64_t per_type[static_cast<size_t>(detect::EventType::kEndpointStatus) + 1] = {};
+  uint64_t per_type[static_cast<size_t>(detect::EventType::kLast) + 1] = {};
   uint64_t events = 0, unknown = 0, malformed = 0, blank = 0;
 
   // Events are decoded a few lines ahead of the engine, in file order, so

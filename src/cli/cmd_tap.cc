@@ -33,6 +33,7 @@ struct TapFlags {
   std::string registry;
   std::string tshark = "tshark";
   std::vector<uint16_t> sctp_ports;
+  std::vector<std::string> preferences;
   bool quiet = false;
 };
 
@@ -55,9 +56,15 @@ Result<tap::DeviceMap> LoadDeviceMap(const std::string& path) {
       return Status::InvalidArgument(path + ":" + std::to_string(n) +
                                      ": enb_id (an integer) or gnb_id (hex, as tshark shows it) needs plmn (a string)");
     }
+    std::string csg;
+    if (j.contains("csg_id") && !j["csg_id"].is_null()) {
+      if (!j["csg_id"].is_number_unsigned() || j["csg_id"].get<uint64_t>() >= (1u << 27))
+        return Status::InvalidArgument(path + ":" + std::to_string(n) + ": csg_id: not a CSG id (27 bits)");
+      csg = "#" + std::to_string(j["csg_id"].get<uint64_t>());
+    }
     const std::string plmn = j["plmn"].get<std::string>();
-    if (enb) map[plmn + ":" + std::to_string(j["enb_id"].get<uint64_t>())] = j["device"].get<std::string>();
-    if (gnb) map[plmn + ":" + j["gnb_id"].get<std::string>()] = j["device"].get<std::string>();
+    if (enb) map[plmn + ":" + std::to_string(j["enb_id"].get<uint64_t>()) + csg] = j["device"].get<std::string>();
+    if (gnb) map[plmn + ":" + j["gnb_id"].get<std::string>() + csg] = j["device"].get<std::string>();
   }
   return map;
 }
@@ -174,6 +181,7 @@ int RunTap(const TapFlags& f) {
   o.interface = f.interface;
   o.tshark = f.tshark;
   o.sctp_ports = f.sctp_ports;
+  o.preferences = f.preferences;
   const auto start = std::chrono::steady_clock::now();
   Status st = tap::RunTshark(o, builder);
   if (st.ok() && !out) st = poster.Flush();
@@ -217,6 +225,8 @@ void RegisterTapCommand(CLI::App& app, Program& program) {
                   "registry.jsonl whose plmn/enb_id fields name the femtocell of each eNB (default: enb-PLMN-ID)");
   cmd->add_option("--tshark", f->tshark, "the tshark binary (default: tshark on PATH)");
   cmd->add_option("--sctp-port", f->sctp_ports, "extra SCTP port(s) to decode as S1AP (36412 and 38412 always are)");
+  cmd->add_option("--tshark-pref", f->preferences,
+                  "a tshark preference NAME:VALUE (tshark -o), e.g. sctp.tsn_analysis:FALSE");
   cmd->add_flag("--quiet", f->quiet, "no summary on stderr");
   cmd->callback([&program, f] { program.action = [f] { return RunTap(*f); }; });
 }

@@ -119,6 +119,8 @@ uint32_t Required(EventType t) {
     case EventType::kMeasReport: return Bit(kImsi) | Bit(kNeighbors);
     case EventType::kDeviceStatus: return Bit(kDevice) | Bit(kStatus);
     case EventType::kEndpointStatus: return Bit(kEndpoint) | Bit(kStatus);
+    case EventType::kS1Setup:
+    case EventType::kNgSetup: return Bit(kDevice) | Bit(kSrcIp);
   }
   return 0;
 }

@@ -226,14 +226,7 @@ std::string EventBuilder::ImsiPseudonym(std::string_view digits) const {
 
 std::string EventBuilder::DeviceOf(const std::string& enb_addr) const {
   auto n = node_of_addr_.find(enb_addr);
-  if (n != node_of_addr_.end()) {
-    auto d = devices_.find(n->second);
-    if (d != devices_.end()) return d->second;
-    std::string id = n->second;
-    for (char& c : id)
-      if (c == ':') c = '-';
-    return (gnb_addrs_.count(enb_addr) ? "gnb-" : "enb-") + id;
-  }
+  if (n != node_of_addr_.end()) return n->second;
   std::string a = enb_addr;
   for (char& c : a)
     if (c == ':') c = '-';
@@ -344,8 +337,26 @@ Status EventBuilder::OnPacket(const Packet& p) {
       if (!x.empty() && seen.insert(x).second) plmns.push_back(x);
     }
     e["plmns"] = plmns;
-    node_of_addr_[src] = node_key;
-    if (!s1) gnb_addrs_.insert(src);
+    // The femtocell whose registered identity this is: PLMN and node id,
+    // and, when the registry gives it one, a CSG id the setup lists.
+    std::string device;
+    if (auto d = devices_.find(node_key); d != devices_.end()) {
+      device = d->second;
+    } else if (e.contains("csg_ids")) {
+      for (const json& c : e["csg_ids"]) {
+        if (auto d2 = devices_.find(node_key + "#" + std::to_string(c.get<uint64_t>())); d2 != devices_.end()) {
+          device = d2->second;
+          break;
+        }
+      }
+    }
+    if (device.empty()) {
+      std::string id = node_key;
+      for (char& c : id)
+        if (c == ':') c = '-';
+      device = (s1 ? "enb-" : "gnb-") + id;
+    }
+    node_of_addr_[src] = device;
     e["device"] = DeviceOf(src);
     FG_RETURN_IF_ERROR(Emit(e.dump()));
   }
@@ -465,6 +476,7 @@ std::vector<std::string> TsharkArgv(const TapOptions& o) {
   } else {
     a.insert(a.end(), {"-i", o.interface, "-l", "-f", "sctp"});
   }
+  for (const auto& pref : o.preferences) a.insert(a.end(), {"-o", pref});
   for (uint16_t port : o.sctp_ports) a.insert(a.end(), {"-d", "sctp.port==" + std::to_string(port) + ",s1ap"});
   // Over SCTP only: NGAP also rides inside HTTP/2 multipart bodies between
   // 5G core functions, which are not the radio side.

@@ -29,8 +29,10 @@ namespace fg::tap {
 // The tshark fields the builder reads (in `-e` order).
 const std::vector<std::string>& TsharkFields();
 
-// Which eNB/gNB is which femtocell: "<plmn>:<enb id>" (e.g. "50501:3585")
-// -> device id, from the registry's radio fields. Events of an unmapped
+// Which eNB/gNB is which femtocell: "<plmn>:<enb id>" (e.g. "50501:3585"),
+// or "<plmn>:<enb id>#<csg id>" for a femtocell registered with a CSG id (a
+// setup matches it only when its CSG-IdList holds that id) -> device id,
+// from the registry's radio fields. Events of an unmapped
 // node carry device "enb-<plmn>-<id>" ("gnb-..." for NG; "addr-<ip>" when
 // its setup is not in the capture).
 using DeviceMap = std::map<std::string, std::string>;
@@ -70,9 +72,8 @@ class EventBuilder {
   DeviceMap devices_;
   Sink sink_;
   TapStats stats_;
-  // eNB/gNB transport address -> "<plmn>:<id>" once its setup was seen.
+  // eNB/gNB transport address -> the device its setup named.
   std::map<std::string, std::string> node_of_addr_;
-  std::set<std::string> gnb_addrs_;  // of those, the NG ones
   // "<enb addr>|<ran ue id>" -> context.
   std::map<std::string, UeContext> contexts_;
 };
@@ -82,6 +83,7 @@ struct TapOptions {
   std::string interface;  // a live interface (needs capture privileges)
   std::string tshark = "tshark";
   std::vector<uint16_t> sctp_ports;  // extra ports to decode as S1AP (-d), beyond 36412/38412
+  std::vector<std::string> preferences;  // tshark -o NAME:VALUE
 };
 
 // The tshark command line for `o`.

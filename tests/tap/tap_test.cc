@@ -396,6 +396,94 @@ TEST(TapHenb, CsgIdsAndHomeEnbIdFromBuiltSetups) {
 namespace fg::tap {
 namespace {
 
+// Identity binding end to end (replay): FG-A's IPsec session on 10.0.0.11
+// sends an S1 setup claiming FG-B's eNB id and CSG -> identity.mismatch
+// (kind other) naming FG-A, whose block denies its next admission (the
+// blocked check); a setup from an address with no session -> kind
+// no_session; FG-B's own setup from its own session -> nothing. The benign
+// twin: FG-A's CSG changed in the registry before it reconnects with the
+// new CSG -> nothing; the same setup against the old registry fires.
+TEST(TapIdentityBinding, SetupClaimingAnotherFemtocellIsAMismatch) {
+  TempDir tmp;
+  const std::string data = tmp / "data";
+  auto init = fg::testing::Run({fg::testing::Femtoguard(), "init", "--data", data});
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  fg::testing::WriteAll(tmp / "cells.csv", "LTE,505,1,1,1,1,151.2,-33.8,1000,1,1,0,0,0\n");
+  auto registry = [&](int a_csg) {
+    fg::testing::WriteAll(tmp / "registry.jsonl",
+                          R"({"device":"FG-A","status":"active","mode":"closed","plmn":"50501","enb_id":161,"csg_id":)" +
+                              std::to_string(a_csg) +
+                              "}\n"
+                              R"({"device":"FG-B","status":"active","mode":"closed","plmn":"50501","enb_id":178,"csg_id":200})"
+                              "\n");
+  };
+  // Taps one built setup; returns its events (one s1.setup).
+  auto tap = [&](const std::string& name, const std::string& src, uint32_t enb, uint32_t csg) {
+    henb::Setup s;
+    s.home_enb_id = enb;
+    s.csgs = {csg};
+    henb::WritePcap(tmp, name + ".pcap", src, henb::S1SetupRequest(s));
+    auto r = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / (name + ".pcap"), "--out",
+                               tmp / (name + ".jsonl"), "--data", data, "--registry", tmp / "registry.jsonl"});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    auto ev = ReadEvents(tmp / (name + ".jsonl"));
+    EXPECT_EQ(ev.size(), 1u);
+    return ev.empty() ? json() : ev[0];
+  };
+  // Sessions first (same ts as the first setup), then the setups.
+  auto replay = [&](const std::vector<json>& setups) {
+    std::string events;
+    const std::string ts = setups.front()["ts"];
+    events += R"({"ts":")" + ts + R"(","type":"session.up","device":"FG-A","session":"s-a","src_ip":"10.0.0.11"})" "\n";
+    events += R"({"ts":")" + ts + R"(","type":"session.up","device":"FG-B","session":"s-b","src_ip":"10.0.0.12"})" "\n";
+    for (const auto& e : setups) events += e.dump() + "\n";
+    fg::testing::WriteAll(tmp / "events.jsonl", events);
+    auto r = fg::testing::Run({fg::testing::Femtoguard(), "replay", "--data", data, "--registry", tmp / "registry.jsonl",
+                               "--cells", tmp / "cells.csv", "--events", tmp / "events.jsonl", "--alerts",
+                               tmp / "alerts.jsonl"});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("malformed        0"), std::string::npos) << r.out;
+    std::vector<json> mismatches;
+    for (const auto& a : ReadEvents(tmp / "alerts.jsonl")) {
+      if (a["rule"] == "identity.mismatch") mismatches.push_back(a);
+    }
+    return mismatches;
+  };
+
+  registry(100);
+  json rogue = tap("rogue", "10.0.0.11", 178, 200);  // FG-A's line, FG-B's identity
+  EXPECT_EQ(rogue["device"], "FG-B");
+  json own = tap("own", "10.0.0.12", 178, 200);      // FG-B as itself
+  json orphan = tap("orphan", "10.0.0.99", 161, 100);  // FG-A's identity, no session there
+  auto alerts = replay({rogue, own, orphan});
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0]["kind"], "other");
+  EXPECT_EQ(alerts[0]["device"], "FG-A");
+  EXPECT_EQ(alerts[0]["evidence"]["claimed"], "FG-B");
+  EXPECT_EQ(alerts[0]["evidence"]["src_ip"], "10.0.0.11");
+  EXPECT_EQ(alerts[0]["severity"], "critical");
+  EXPECT_NE(std::find(alerts[0]["actions"].begin(), alerts[0]["actions"].end(), "block"), alerts[0]["actions"].end())
+      << "the block is what denies the next admission";
+  EXPECT_EQ(alerts[1]["kind"], "no_session");
+  EXPECT_EQ(alerts[1]["evidence"]["src_ip"], "10.0.0.99");
+  EXPECT_EQ(alerts[1]["evidence"]["claimed"], "FG-A");
+  EXPECT_NE(alerts[1]["device"], "FG-A") << "the victim of a replayed identity is not blocked";
+
+  // Benign twin: FG-A comes back with CSG 300 after the registry said so.
+  registry(300);
+  json twin = tap("twin", "10.0.0.11", 161, 300);
+  EXPECT_EQ(twin["device"], "FG-A");
+  EXPECT_TRUE(replay({twin, own}).empty());
+  // The same setup while the registry still says CSG 100: a mismatch.
+  registry(100);
+  json stale = tap("stale", "10.0.0.11", 161, 300);
+  EXPECT_EQ(stale["device"], "enb-50501-161");
+  auto stale_alerts = replay({stale});
+  ASSERT_EQ(stale_alerts.size(), 1u);
+  EXPECT_EQ(stale_alerts[0]["device"], "FG-A");
+  EXPECT_EQ(stale_alerts[0]["kind"], "other");
+}
+
 // From the wire to an alert: the 5G lab capture's two registrations, tapped
 // under a data dir's key and replayed with its registry, are a ue.capture
 // of a closed femtocell whose CSG holds neither subscriber; with both in
@@ -421,8 +509,15 @@ TEST(TapToDetection, ClosedFemtocellServingNonMembersIsACapture) {
                                     tmp / "events.jsonl", "--alerts", tmp / "alerts.jsonl"});
     ASSERT_EQ(replay.exit_code, 0) << replay.out;
     EXPECT_NE(replay.out.find("malformed        0"), std::string::npos) << replay.out;
-    int captures = 0;
+    int captures = 0, unbound = 0;
     for (const auto& a : ReadEvents(tmp / "alerts.jsonl")) {
+      if (a["rule"] == "identity.mismatch") {
+        // The lab gNB's NG setup: no IPsec session in the capture.
+        EXPECT_EQ(a["kind"], "no_session") << a.dump();
+        EXPECT_EQ(a["evidence"]["claimed"], "FG-G") << a.dump();
+        ++unbound;
+        continue;
+      }
       EXPECT_EQ(a["device"], "FG-G") << a.dump();
       if (a["rule"] == "ue.capture") {
         ++captures;
@@ -430,6 +525,7 @@ TEST(TapToDetection, ClosedFemtocellServingNonMembersIsACapture) {
       }
     }
     EXPECT_EQ(captures, want_capture ? 1 : 0) << "CSG " << csg;
+    EXPECT_EQ(unbound, 1);
   }
 }
 
