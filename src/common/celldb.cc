@@ -69,7 +69,20 @@ double DistanceMeters(double lat1, double lon1, double lat2, double lon2) {
 }
 
 struct CellDb::Index {
-  std::unordered_map<uint64_t, std::vector<uint32_t>> grid;
+  // Grid squares as sorted runs (CSR): square keys, where each square's
+  // cells start in `grid_cells`, and the cells. A map of vectors cost ~70
+  // bytes a square, and a world file has tens of millions of squares.
+  std::vector<uint64_t> grid_keys;
+  std::vector<uint32_t> grid_start;  // grid_keys.size() + 1 entries
+  std::vector<uint32_t> grid_cells;
+
+  // The cells of one square: [first, last) into grid_cells, empty if none.
+  std::pair<const uint32_t*, const uint32_t*> Square(uint64_t key) const {
+    auto it = std::lower_bound(grid_keys.begin(), grid_keys.end(), key);
+    if (it == grid_keys.end() || *it != key) return {nullptr, nullptr};
+    const size_t k = static_cast<size_t>(it - grid_keys.begin());
+    return {grid_cells.data() + grid_start[k], grid_cells.data() + grid_start[k + 1]};
+  }
   // ECI -> first cell with that ECI (meas.report neighbours look an ECI up
   // each). Sized for load <= 1/2: unknown ECIs, a rogue's, end early.
   U64Index by_eci;
@@ -128,11 +141,26 @@ class CellDb::Builder {
 
   Status Finish() {
     if (line_no_ == 0) return LineError(1, "empty file, expected the OpenCellID header or a cell");
-    db_->cells_.shrink_to_fit();
     Index& idx = *db_->index_;
-    for (uint32_t i = 0; i < db_->cells_.size(); ++i) {
-      const Cell& c = db_->cells_[i];
-      idx.grid[GridKey(GridIndex(c.lat), GridIndex(c.lon))].push_back(i);
+    const std::vector<Cell>& cells = db_->cells_;
+    {
+      std::vector<std::pair<uint64_t, uint32_t>> keyed(cells.size());
+      for (uint32_t i = 0; i < cells.size(); ++i) keyed[i] = {GridKey(GridIndex(cells[i].lat), GridIndex(cells[i].lon)), i};
+      std::sort(keyed.begin(), keyed.end());
+      idx.grid_cells.resize(keyed.size());
+      for (size_t i = 0; i < keyed.size(); ++i) {
+        if (i == 0 || keyed[i].first != keyed[i - 1].first) {
+          idx.grid_keys.push_back(keyed[i].first);
+          idx.grid_start.push_back(static_cast<uint32_t>(i));
+        }
+        idx.grid_cells[i] = keyed[i].second;
+      }
+      idx.grid_start.push_back(static_cast<uint32_t>(keyed.size()));
+      idx.grid_keys.shrink_to_fit();
+      idx.grid_start.shrink_to_fit();
+    }
+    for (uint32_t i = 0; i < cells.size(); ++i) {
+      const Cell& c = cells[i];
       idx.by_area[PlmnAreaKey(c.mcc, c.mnc, c.area)].push_back(i);
     }
     idx.BuildEci(db_->cells_);
@@ -212,6 +240,10 @@ Result<CellDb> CellDb::Load(const std::string& path, const LoadProgress& progres
   if (!gz) return Status::InvalidArgument("cannot read " + path + ": " + std::strerror(errno));
   gzbuffer(gz, 1 << 20);
   CellDb db;
+  // A plain file's size says roughly how many rows (~80 bytes each in the
+  // exports): reserving spares the vector's doubling, whose copy is the
+  // load's peak. gzip hides the size; there the vector grows as it must.
+  if (gzdirect(gz) == 1) db.cells_.reserve(file_bytes / 80);
   Builder b(&db);
   std::string buf;
   std::vector<char> chunk(1 << 20);
@@ -262,15 +294,14 @@ std::vector<uint32_t> CellDb::Near(double lat, double lon, double radius_m) cons
     const Cell& c = cells_[i];
     if (DistanceMeters(lat, lon, c.lat, c.lon) <= radius_m) out.push_back(i);
   };
-  if (squares > index_->grid.size() || dlon >= 180.0) {
+  if (squares > index_->grid_keys.size() || dlon >= 180.0) {
     for (uint32_t i = 0; i < cells_.size(); ++i) consider(i);
     return out;
   }
   for (int64_t a = lat_lo; a <= lat_hi; ++a) {
     for (int64_t b = lon_lo; b <= lon_hi; ++b) {
-      auto it = index_->grid.find(GridKey(a, b));
-      if (it == index_->grid.end()) continue;
-      for (uint32_t i : it->second) consider(i);
+      auto [first, last] = index_->Square(GridKey(a, b));
+      for (const uint32_t* i = first; i != last; ++i) consider(*i);
     }
   }
   std::sort(out.begin(), out.end());
