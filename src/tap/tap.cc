@@ -30,7 +30,6 @@ using nlohmann::json;
 // S1AP procedure codes (TS 36.413 §9.3.7) and NGAP ones (TS 38.413 §9.4.7)
 // that make events.
 constexpr int kS1HandoverPreparation = 0;
-constexpr int kS1Paging = 10;
 constexpr int kS1InitialUeMessage = 12;
 constexpr int kS1UeContextReleaseRequest = 18;
 constexpr int kS1S1Setup = 17;
@@ -38,7 +37,6 @@ constexpr int kS1UeContextRelease = 23;
 constexpr int kNgHandoverPreparation = 12;
 constexpr int kNgInitialUeMessage = 15;
 constexpr int kNgNgSetup = 21;
-constexpr int kNgPaging = 24;
 constexpr int kNgUeContextRelease = 41;
 constexpr int kNgUeContextReleaseRequest = 42;
 
@@ -457,8 +455,6 @@ Status EventBuilder::OnPacket(const Packet& p) {
     if (c.attach && c.imsi.empty()) ++stats_.attaches_without_imsi;
     contexts_.erase(it);
   }
-  (void)kS1Paging;
-  (void)kNgPaging;
   return Status::Ok();
 }
 
