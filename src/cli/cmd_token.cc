@@ -20,7 +20,7 @@ void RegisterTokenCommands(CLI::App& app, Program& program) {
     auto role = std::make_shared<std::string>();
     auto label = std::make_shared<std::string>();
     AddDataOption(cmd, data.get());
-    cmd->add_option("--role", *role, "admin, operator, segw, ingest or payments")->required();
+    cmd->add_option("--role", *role, "admin, operator, viewer, segw, ingest or payments")->required();
     cmd->add_option("--label", *label, "what the token is for (e.g. the SeGW's name)")
         ->check(IdArg(IdKind::kText));
     RunWithEnv(cmd, program, data, [role, label](Env& env) {

@@ -29,6 +29,7 @@
 #include "response/webhook.h"
 #include "http/http.h"
 #include "node/api_auth.h"
+#include "console/console.h"
 #include "node/api_operator.h"
 #include "node/api_routes.h"
 #include "node/change_follower.h"
@@ -356,7 +357,13 @@ class Node::Impl {
       return detection->PaymentCheck(req);
     });
     RegisterOperatorRoutes(api, {*store, *store, *store, *store, *auth, detection->responder(),
-                                 (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); }});
+                                 (dir.root() / "log" / "admission.jsonl").string(), [this] { (void)Sync(); },
+                                 store.get(), store.get(), config.dormancy_days,
+                                 (dir.root() / "cells.csv").string(), store.get()});
+    // The web console (docs/console.md): static files on the TLS listener;
+    // the plain listener refuses it (a token typed there would travel in clear).
+    if (https) console::RegisterRoutes(*https);
+    console::RegisterPlainRefusal(*http);
     api.Route("GET", "/metrics", {ApiRole::kOperator}, [](const HttpRequest&) {
       HttpResponse resp;
       resp.content_type = "text/plain; version=0.0.4";

@@ -231,6 +231,12 @@ CREATE TABLE nodes (
   health       TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // Version 2 (issue 18): the viewer role (the console's read-only users).
+    R"sql(
+ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check;
+ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check
+  CHECK (role IN ('admin', 'operator', 'segw', 'ingest', 'payments', 'viewer'));
+)sql",
 };
 
 // "?N" -> "$N", outside quoted literals and identifiers.

@@ -249,6 +249,23 @@ INSERT INTO sqlite_sequence (name, seq)
 DROP TABLE changes;
 ALTER TABLE changes_v7 RENAME TO changes;
 )sql",
+    // Version 8 (issue 18): the viewer role, for the console's read-only
+    // users. SQLite cannot alter a CHECK constraint: the table is rebuilt.
+    R"sql(
+CREATE TABLE api_tokens_v8 (
+  id         TEXT PRIMARY KEY NOT NULL,
+  role       TEXT NOT NULL
+             CHECK (role IN ('admin', 'operator', 'segw', 'ingest', 'payments', 'viewer')),
+  hash       TEXT NOT NULL UNIQUE,
+  label      TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO api_tokens_v8 (id, role, hash, label, created_ms, revoked_ms)
+  SELECT id, role, hash, label, created_ms, revoked_ms FROM api_tokens;
+DROP TABLE api_tokens;
+ALTER TABLE api_tokens_v8 RENAME TO api_tokens;
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;

@@ -133,16 +133,19 @@ std::string_view ApiRoleName(ApiRole r) {
       return "ingest";
     case ApiRole::kPayments:
       return "payments";
+    case ApiRole::kViewer:
+      return "viewer";
   }
   return "unknown";
 }
 
 Result<ApiRole> ParseApiRole(std::string_view s) {
-  for (ApiRole r : {ApiRole::kAdmin, ApiRole::kOperator, ApiRole::kSegw, ApiRole::kIngest, ApiRole::kPayments}) {
+  for (ApiRole r : {ApiRole::kAdmin, ApiRole::kOperator, ApiRole::kSegw, ApiRole::kIngest, ApiRole::kPayments,
+                    ApiRole::kViewer}) {
     if (ApiRoleName(r) == s) return r;
   }
   return Status::InvalidArgument("unknown role '" + std::string(s) +
-                                 "' (expected admin, operator, segw, ingest or payments)");
+                                 "' (expected admin, operator, viewer, segw, ingest or payments)");
 }
 
 std::string_view AlertStateName(AlertState s) {

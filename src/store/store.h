@@ -150,7 +150,8 @@ struct Endpoint {
 };
 
 // API bearer token (DESIGN.md §5). Only a hash of the secret is stored.
-enum class ApiRole { kAdmin, kOperator, kSegw, kIngest, kPayments };
+// kViewer (schema v8): reads what the console shows, changes nothing.
+enum class ApiRole { kAdmin, kOperator, kSegw, kIngest, kPayments, kViewer };
 std::string_view ApiRoleName(ApiRole r);
 Result<ApiRole> ParseApiRole(std::string_view s);
 struct ApiToken {

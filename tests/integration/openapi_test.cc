@@ -44,7 +44,7 @@ TEST_F(OpenApiTest, TheDocumentAndTheServedRoutesAgree) {
   YAML::Node doc = YAML::LoadFile(std::string(FG_SOURCE_DIR) + "/docs/openapi.yaml");
   ASSERT_EQ(doc["openapi"].as<std::string>().substr(0, 2), "3.");
   ASSERT_TRUE(doc["paths"].IsMap());
-  const std::set<std::string> roles = {"admin", "operator", "segw", "ingest", "payments"};
+  const std::set<std::string> roles = {"admin", "operator", "viewer", "segw", "ingest", "payments"};
   std::vector<Route> documented;
   for (const auto& path : doc["paths"]) {
     for (const auto& op : path.second) {

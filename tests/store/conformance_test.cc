@@ -1330,6 +1330,22 @@ TEST_P(StoreConformanceTest, ApiTokensAreFoundByHashUntilRevoked) {
   EXPECT_THAT(ActionsFor("tk_1"), ::testing::ElementsAre("api_token.create", "api_token.revoke"));
 }
 
+// Schema v8 (SQLite) / v2 (PostgreSQL), issue 18: the console's read-only
+// role is stored and found like the others.
+TEST_P(StoreConformanceTest, AViewerTokenIsStoredWithItsRole) {
+  ApiToken t;
+  t.id = "tk_viewer";
+  t.role = ApiRole::kViewer;
+  t.hash = std::string(64, 'c');
+  ASSERT_TRUE(store_->AddApiToken(t, kOperator).ok());
+  auto found = store_->FindApiTokenByHash(t.hash);
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->role, ApiRole::kViewer);
+  EXPECT_EQ(ParseApiRole("viewer").value(), ApiRole::kViewer);
+  EXPECT_FALSE(ParseApiRole("watcher").ok());
+}
+
 
 TEST_P(StoreConformanceTest, BlocksAreIdempotentAndOnTheChangeFeed) {
   Block b{"device", "FG-1", "alert-1", "cert.clone", 0};
