@@ -16,6 +16,7 @@
 #include "admission/http_client.h"
 #include "cli/commands.h"
 #include "common/ossl.h"
+#include "common/registry_file.h"
 #include "tap/tap.h"
 
 namespace fg::cli {
@@ -37,8 +38,9 @@ struct TapFlags {
   bool quiet = false;
 };
 
-// Registry lines with radio fields -> "<plmn>:<enb_id>" -> device.
-Result<tap::DeviceMap> LoadDeviceMap(const std::string& path) {
+// Registry lines with radio fields -> "<plmn>:<enb_id>" -> device, parsed
+// and validated as `device import` does (common/registry_file.h).
+Result<tap::DeviceMap> LoadDeviceMap(const std::string& path, const Pseudonymizer& pseudonymizer) {
   tap::DeviceMap map;
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("cannot read " + path);
@@ -46,25 +48,22 @@ Result<tap::DeviceMap> LoadDeviceMap(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("device") || !j["device"].is_string())
-      return Status::InvalidArgument(path + ":" + std::to_string(n) + ": not a registry line");
-    const bool enb = j.contains("enb_id"), gnb = j.contains("gnb_id");
-    if (!enb && !gnb) continue;
-    if (!j.contains("plmn") || !j["plmn"].is_string() || (enb && !j["enb_id"].is_number_unsigned()) ||
-        (gnb && !j["gnb_id"].is_string())) {
-      return Status::InvalidArgument(path + ":" + std::to_string(n) +
-                                     ": enb_id (an integer) or gnb_id (hex, as tshark shows it) needs plmn (a string)");
-    }
-    std::string csg;
-    if (j.contains("csg_id") && !j["csg_id"].is_null()) {
-      if (!j["csg_id"].is_number_unsigned() || j["csg_id"].get<uint64_t>() >= (1u << 27))
-        return Status::InvalidArgument(path + ":" + std::to_string(n) + ": csg_id: not a CSG id (27 bits)");
-      csg = "#" + std::to_string(j["csg_id"].get<uint64_t>());
-    }
-    const std::string plmn = j["plmn"].get<std::string>();
-    if (enb) map[plmn + ":" + std::to_string(j["enb_id"].get<uint64_t>()) + csg] = j["device"].get<std::string>();
-    if (gnb) map[plmn + ":" + j["gnb_id"].get<std::string>() + csg] = j["device"].get<std::string>();
+    auto d = ParseRegistryLine(line, pseudonymizer);
+    if (!d.ok()) return Status::InvalidArgument(path + ":" + std::to_string(n) + ": " + d.status().message());
+    tap::AddToDeviceMap(*d, &map);
+  }
+  return map;
+}
+
+// The node's stored registry (the data dir's store): what `device import`
+// last said about each femtocell's radio identity. Decommissioned devices
+// name nothing.
+Result<tap::DeviceMap> StoredDeviceMap(const std::string& data_flag) {
+  FG_ASSIGN_OR_RETURN(Env env, OpenEnv(data_flag));
+  FG_ASSIGN_OR_RETURN(std::vector<Device> devices, env.store->ListDevices({}));
+  tap::DeviceMap map;
+  for (const Device& d : devices) {
+    if (d.status != DeviceStatus::kDecommissioned) tap::AddToDeviceMap(d, &map);
   }
   return map;
 }
@@ -146,7 +145,12 @@ int RunTap(const TapFlags& f) {
   OPENSSL_cleanse(key.data(), key.size());
   tap::DeviceMap devices;
   if (!f.registry.empty()) {
-    auto m = LoadDeviceMap(f.registry);
+    auto m = LoadDeviceMap(f.registry, pseudonymizer);
+    if (!m.ok()) return Fail(m.status());
+    devices = std::move(*m);
+  } else if (!ResolveDataDirArg(f.data).empty()) {
+    // No --registry: the data dir's stored registry names the femtocells.
+    auto m = StoredDeviceMap(f.data);
     if (!m.ok()) return Fail(m.status());
     devices = std::move(*m);
   }
@@ -222,7 +226,7 @@ void RegisterTapCommand(CLI::App& app, Program& program) {
   cmd->add_option("--cacert", f->cacert, "CA certificate(s), PEM, to check the node's TLS certificate");
   cmd->add_option("--token-file", f->token_file, "file holding an ingest token (default: $FEMTOGUARD_TOKEN)");
   cmd->add_option("--registry", f->registry,
-                  "registry.jsonl whose plmn/enb_id fields name the femtocell of each eNB (default: enb-PLMN-ID)");
+                  "registry.jsonl whose plmn/enb_id/gnb_id/csg_id fields name the femtocell of each eNB (default: the data dir's stored registry, else enb-PLMN-ID)");
   cmd->add_option("--tshark", f->tshark, "the tshark binary (default: tshark on PATH)");
   cmd->add_option("--sctp-port", f->sctp_ports, "extra SCTP port(s) to decode as S1AP (36412 and 38412 always are)");
   cmd->add_option("--tshark-pref", f->preferences,

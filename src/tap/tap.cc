@@ -154,6 +154,14 @@ const std::vector<std::string>& TsharkFields() {
   return fields;
 }
 
+void AddToDeviceMap(const Device& d, DeviceMap* map) {
+  const RadioIdentity& r = d.radio;
+  if (r.plmn.empty()) return;
+  const std::string csg = r.csg_id ? "#" + std::to_string(*r.csg_id) : "";
+  if (r.enb_id) (*map)[r.plmn + ":" + std::to_string(*r.enb_id) + csg] = d.id;
+  if (!r.gnb_id.empty()) (*map)[r.plmn + ":" + r.gnb_id + csg] = d.id;
+}
+
 std::string PlmnFromHex(std::string_view hex) {
   std::vector<uint8_t> b;
   if (!HexBytes(hex, &b) || b.size() != 3) return {};

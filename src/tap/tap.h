@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/device.h"
 #include "common/pseudonym.h"
 #include "common/status.h"
 
@@ -35,6 +36,10 @@ const std::vector<std::string>& TsharkFields();
 // node carry device "enb-<plmn>-<id>" ("gnb-..." for NG; "addr-<ip>" when
 // its setup is not in the capture).
 using DeviceMap = std::map<std::string, std::string>;
+
+// Adds `d`'s radio identity (registry fields plmn, enb_id/gnb_id, csg_id) to
+// `map`; a device without a PLMN and a node id adds nothing.
+void AddToDeviceMap(const Device& d, DeviceMap* map);
 
 struct TapStats {
   uint64_t packets = 0;        // S1AP/NGAP packets read from tshark

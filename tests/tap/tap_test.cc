@@ -484,6 +484,75 @@ TEST(TapIdentityBinding, SetupClaimingAnotherFemtocellIsAMismatch) {
   EXPECT_EQ(stale_alerts[0]["kind"], "other");
 }
 
+// The node's stored registry names the claim (no --registry file): `device
+// import` keeps the radio fields, `device show`/`device list --json` show
+// them, and importing FG-A again with a new CSG id is what makes its
+// reconnecting setup (the benign twin) name FG-A; before that import the
+// same setup is unmapped, which identity.mismatch reports against FG-A's
+// session. A bad radio field is refused by the import (exit 2, nothing changed).
+TEST(TapIdentityBinding, StoredRegistryNamesTheClaim) {
+  TempDir tmp;
+  const std::string data = tmp / "data";
+  auto init = fg::testing::Run({fg::testing::Femtoguard(), "init", "--data", data});
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  auto import = [&](const std::string& lines) {
+    fg::testing::WriteAll(tmp / "registry.jsonl", lines);
+    return fg::testing::Run({fg::testing::Femtoguard(), "device", "import", "--data", data, "--registry",
+                             tmp / "registry.jsonl"});
+  };
+  auto a_line = [](int csg) {
+    return R"({"device":"FG-A","status":"active","mode":"closed","plmn":"50501","enb_id":161,"csg_id":)" +
+           std::to_string(csg) + R"(,"cells":[41217]})" "\n";
+  };
+  const std::string b_line = R"({"device":"FG-B","status":"active","mode":"closed","plmn":"50501","enb_id":178,"csg_id":200})" "\n";
+  auto imported = import(a_line(100) + b_line);
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+
+  auto show = fg::testing::Run({fg::testing::Femtoguard(), "device", "list", "--json", "--data", data});
+  ASSERT_EQ(show.exit_code, 0) << show.out;
+  EXPECT_NE(show.out.find(R"("cells":[41217])"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(R"("csg_id":100)"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(R"("enb_id":178)"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(R"("plmn":"50501")"), std::string::npos) << show.out;
+
+  auto tap = [&](const std::string& name, const std::string& src, uint32_t enb, uint32_t csg) {
+    henb::Setup s;
+    s.home_enb_id = enb;
+    s.csgs = {csg};
+    henb::WritePcap(tmp, name + ".pcap", src, henb::S1SetupRequest(s));
+    auto r = fg::testing::Run({fg::testing::Femtoguard(), "tap", "--pcap", tmp / (name + ".pcap"), "--out",
+                               tmp / (name + ".jsonl"), "--data", data});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    auto ev = ReadEvents(tmp / (name + ".jsonl"));
+    EXPECT_EQ(ev.size(), 1u);
+    return ev.empty() ? json() : ev[0];
+  };
+  EXPECT_EQ(tap("rogue", "10.0.0.11", 178, 200)["device"], "FG-B");
+  EXPECT_EQ(tap("stale", "10.0.0.11", 161, 300)["device"], "enb-50501-161");
+
+  // A bad radio field: exit 2 and the stored identity is unchanged.
+  auto bad = import(R"({"device":"FG-A","plmn":"50501","enb_id":161,"csg_id":134217728})" "\n");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("csg_id"), std::string::npos) << bad.out;
+  auto half = import(R"({"device":"FG-A","enb_id":161})" "\n");
+  EXPECT_EQ(half.exit_code, 2) << half.out;
+  auto shown_csg = [&] {
+    auto r = fg::testing::Run({fg::testing::Femtoguard(), "device", "show", "--device", "FG-A", "--data", data});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    auto j = json::parse(r.out, nullptr, false);
+    return j.is_object() && j.contains("csg_id") ? j["csg_id"] : json();
+  };
+  EXPECT_EQ(shown_csg(), 100);
+
+  // The registry says CSG 300 now: the reconnecting FG-A is itself.
+  auto moved = import(a_line(300) + b_line);
+  ASSERT_EQ(moved.exit_code, 0) << moved.out;
+  EXPECT_NE(moved.out.find("1 updated"), std::string::npos) << moved.out;
+  EXPECT_EQ(shown_csg(), 300);
+  EXPECT_EQ(tap("twin", "10.0.0.11", 161, 300)["device"], "FG-A");
+  EXPECT_EQ(tap("old", "10.0.0.11", 161, 100)["device"], "enb-50501-161");
+}
+
 // From the wire to an alert: the 5G lab capture's two registrations, tapped
 // under a data dir's key and replayed with its registry, are a ue.capture
 // of a closed femtocell whose CSG holds neither subscriber; with both in
