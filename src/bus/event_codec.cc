@@ -61,7 +61,7 @@ bool ReadEvent(Reader& r, detect::Event* e) {
   e->Clear();
   uint8_t type, sms, chan;
   uint8_t has_fix;
-  if (!r.Get(&type) || type > static_cast<uint8_t>(detect::EventType::kEndpointStatus)) return false;
+  if (!r.Get(&type) || type > static_cast<uint8_t>(detect::EventType::kLast)) return false;
   e->type = static_cast<detect::EventType>(type);
   if (!r.Get(&e->ts_ms) || !r.Get(&e->line)) return false;
   if (!r.GetStr(&e->device) || !r.GetStr(&e->session) || !r.GetStr(&e->cert_fp) || !r.GetStr(&e->src_ip) ||

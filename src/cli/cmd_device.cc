@@ -24,6 +24,8 @@ nlohmann::json DeviceJson(const Device& d) {
   if (!d.csg.empty()) j["csg"] = d.csg;  // pseudonyms
   if (!d.cert_fp.empty()) j["cert_fp"] = d.cert_fp;
   if (d.max_ues) j["max_ues"] = d.max_ues;
+  // The radio identity, in the registry's own field names (import round-trips).
+  if (!d.radio.empty()) j.update(nlohmann::json::parse(RadioIdentityJson(d.radio)));
   j["created"] = FormatRfc3339(d.created_ms);
   j["updated"] = FormatRfc3339(d.updated_ms);
   if (d.last_seen_ms) j["last_seen"] = FormatRfc3339(d.last_seen_ms);
@@ -52,6 +54,7 @@ std::string Describe(const Device& before, const Device& after, const std::vecto
     if (field == "mode") {
       out += " " + std::string(AccessModeName(before.mode)) + " -> " + std::string(AccessModeName(after.mode));
     }
+    if (field == "radio") out += " '" + RadioIdentityJson(before.radio) + "' -> '" + RadioIdentityJson(after.radio) + "'";
     if (field == "max_ues") out += " " + std::to_string(before.max_ues) + " -> " + std::to_string(after.max_ues);
     if (field == "prefixes" || field == "csg") {
       const auto& b = field == "prefixes" ? before.prefixes : before.csg;

@@ -85,7 +85,11 @@ int RunReplay(const ReplayOptions& o) {
   });
   if (!registered.ok()) return BadInput(registered.status().message());
 
-  auto cells = CellDb::Load(o.cells);
+  // A world export (~40 M rows) takes a while: progress for big files.
+  auto cells = CellDb::Load(o.cells, [](uint64_t rows, uint64_t bytes, uint64_t total) {
+    if (total >= (64ull << 20))
+      std::fprintf(stderr, "cells: %" PRIu64 " rows loaded (%.0f%% of the file)\n", rows, 100.0 * bytes / total);
+  });
   if (!cells.ok()) return BadInput(cells.status().message());
   const size_t cell_count = cells->size();
   world.SetCells(std::move(cells).value());
@@ -121,7 +125,7 @@ int RunReplay(const ReplayOptions& o) {
   // Identities no detector reads are checked and wiped, not derived.
   decoder.set_secondary_ids(engine.ReadsSecondaryIds());
   ingest::JsonLinesReader::Line line;
-  uint64_t per_type[static_cast<size_t>(detect::EventType::kEndpointStatus) + 1] = {};
+  uint64_t per_type[static_cast<size_t>(detect::EventType::kLast) + 1] = {};
   uint64_t events = 0, unknown = 0, malformed = 0, blank = 0;
 
   // Events are decoded a few lines ahead of the engine, in file order, so

@@ -85,5 +85,6 @@ void RegisterSimCommands(CLI::App& app, Program& program);      // cmd_sim.cc (s
 void RegisterFeedCommand(CLI::App& app, Program& program);      // cmd_feed.cc
 void RegisterBlockCommands(CLI::App& app, Program& program);    // cmd_block.cc
 void RegisterPaymentsCommands(CLI::App& app, Program& program); // cmd_payments.cc
+void RegisterTapCommand(CLI::App& app, Program& program);      // cmd_tap.cc
 
 }  // namespace fg::cli

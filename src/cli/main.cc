@@ -492,6 +492,7 @@ int main(int argc, char** argv) {
   RegisterPaymentsCommands(app, program);  // cmd_payments.cc
   RegisterSimCommands(app, program);
   RegisterFeedCommand(app, program);
+  RegisterTapCommand(app, program);  // cmd_tap.cc
   RegisterConfigCommands(app, program);
   RegisterNodeCommands(app, program);  // cmd_node.cc
 

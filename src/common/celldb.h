@@ -1,8 +1,9 @@
 #pragma once
 
-// The macro cell database: OpenCellID CSV (DESIGN.md §3.3), header included,
-// so that real dumps load as they are:
+// The macro cell database: OpenCellID CSV (DESIGN.md §3.3), loaded as the
+// exports are published: the world file with its header line
 //   radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal
+// and the per-country dumps without it, plain or gzip-compressed.
 // `unit` carries the PCI for LTE/NR; `cell` is the ECI (LTE) or NCI (NR);
 // `area` the TAC. The EARFCN is not in OpenCellID's layout: cells match on
 // PCI alone when a report has no ECI.
@@ -11,6 +12,7 @@
 // thread-safe for readers.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,15 +22,16 @@
 
 namespace fg {
 
+// 64 bytes: the world file has ~40 M of them (docs/limits.md).
 struct Cell {
-  std::string radio;  // GSM, UMTS, LTE, NR
-  int mcc = 0;
-  int mnc = 0;
-  uint32_t area = 0;   // TAC / LAC
+  std::string_view radio;  // GSM, UMTS, LTE, NR (interned by the database)
   uint64_t cell = 0;   // ECI / NCI / CI
-  int pci = -1;        // from `unit`; -1 when absent
   double lon = 0;
   double lat = 0;
+  int16_t mcc = 0;
+  int16_t mnc = 0;
+  uint32_t area = 0;   // TAC / LAC
+  int32_t pci = -1;    // from `unit`; -1 when absent
   double range_m = 0;
 };
 
@@ -45,7 +48,13 @@ class CellDb {
   // Parses the CSV text. A malformed line is an error naming its line number
   // (strict: operators load a dump once and must know it loaded whole).
   static Result<CellDb> Parse(std::string_view csv);
-  static Result<CellDb> Load(const std::string& path);
+  // Streams the file (plain or gzip, told apart by its content) without
+  // holding its text. `progress`, when set, is called every kProgressRows
+  // rows and at the end with (rows, bytes read, file size); bytes count the
+  // compressed input of a gzip file.
+  using LoadProgress = std::function<void(uint64_t rows, uint64_t bytes, uint64_t total_bytes)>;
+  static constexpr uint64_t kProgressRows = 1'000'000;
+  static Result<CellDb> Load(const std::string& path, const LoadProgress& progress = {});
 
   size_t size() const;
   const std::vector<Cell>& cells() const;
@@ -64,6 +73,7 @@ class CellDb {
 
  private:
   struct Index;
+  class Builder;
   std::vector<Cell> cells_;
   std::unique_ptr<Index> index_;
 };

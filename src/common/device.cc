@@ -74,6 +74,7 @@ std::vector<std::string> ChangedDeviceAttributes(const Device& a, const Device& 
   if (a.csg != b.csg) out.push_back("csg");
   if (a.cert_fp != b.cert_fp) out.push_back("cert_fp");
   if (a.max_ues != b.max_ues) out.push_back("max_ues");
+  if (!(a.radio == b.radio)) out.push_back("radio");
   return out;
 }
 

@@ -36,6 +36,20 @@ struct Site {
   double radius_m = 0;
 };
 
+// The femtocell's radio identity (TS 33.320: what the SeGW-authenticated
+// unit may claim over S1/NG): registry fields plmn, enb_id or gnb_id,
+// csg_id, cells. identity.mismatch and `femtoguard tap` bind S1/NG setups
+// to the device through it.
+struct RadioIdentity {
+  std::string plmn;                // MCC+MNC digits, e.g. "50501"
+  std::optional<uint32_t> enb_id;  // home (28 bits) or macro (20 bits) eNB id
+  std::string gnb_id;              // gNB id bit string, hex as tshark shows it
+  std::optional<uint32_t> csg_id;  // 27 bits
+  std::vector<uint64_t> cells;     // ECI (28 bits) or NCI (36 bits)
+  bool empty() const { return plmn.empty() && !enb_id && gnb_id.empty() && !csg_id && cells.empty(); }
+  bool operator==(const RadioIdentity&) const = default;
+};
+
 struct Device {
   std::string id;
   DeviceStatus status = DeviceStatus::kProvisioned;
@@ -49,10 +63,11 @@ struct Device {
   UnixMillis created_ms = 0;
   UnixMillis updated_ms = 0;
   UnixMillis last_seen_ms = 0;  // last enrolment, renewal or session; 0 = never
+  RadioIdentity radio;
 };
 
 // Names of the registry attributes (owner, mode, site, prefixes, csg,
-// cert_fp, max_ues) that differ between `a` and `b`, in that order.
+// cert_fp, max_ues, radio) that differ between `a` and `b`, in that order.
 std::vector<std::string> ChangedDeviceAttributes(const Device& a, const Device& b);
 
 // Device ids become certificate subjects, URIs and file names: keep them to

@@ -40,6 +40,69 @@ Result<std::string> CanonicalCidr(std::string_view cidr) {
 
 namespace {
 
+Status Bad(const std::string& field, const std::string& why);
+bool AllDigits(const std::string& s);
+
+// The radio fields of a registry line (or of devices.radio). JSON null is
+// an absent field. An eNB or gNB id needs the PLMN that qualifies it.
+Result<RadioIdentity> RadioFromJson(const nlohmann::json& j) {
+  RadioIdentity r;
+  auto given = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
+  if (given("plmn")) {
+    if (!j["plmn"].is_string()) return Bad("plmn", "not a string");
+    r.plmn = j["plmn"].get<std::string>();
+    if (r.plmn.size() < 5 || r.plmn.size() > 6 || !AllDigits(r.plmn)) return Bad("plmn", "not MCC+MNC (5 or 6 digits)");
+  }
+  if (given("enb_id")) {
+    if (!j["enb_id"].is_number_unsigned() || j["enb_id"].get<uint64_t>() >= (1ull << 28))
+      return Bad("enb_id", "not an eNB id (an integer below 2^28)");
+    r.enb_id = j["enb_id"].get<uint32_t>();
+  }
+  if (given("gnb_id")) {
+    if (!j["gnb_id"].is_string()) return Bad("gnb_id", "not a string");
+    r.gnb_id = j["gnb_id"].get<std::string>();
+    const bool hex = !r.gnb_id.empty() && r.gnb_id.size() <= 16 &&
+                     r.gnb_id.find_first_not_of("0123456789abcdefABCDEF:") == std::string::npos;
+    if (!hex) return Bad("gnb_id", "not a gNB id (hex, as tshark shows it)");
+  }
+  if ((r.enb_id || !r.gnb_id.empty()) && r.plmn.empty()) return Bad("plmn", "enb_id and gnb_id need plmn");
+  if (given("csg_id")) {
+    if (!j["csg_id"].is_number_unsigned() || j["csg_id"].get<uint64_t>() >= (1ull << 27))
+      return Bad("csg_id", "not a CSG id (27 bits)");
+    r.csg_id = j["csg_id"].get<uint32_t>();
+  }
+  if (given("cells")) {
+    if (!j["cells"].is_array()) return Bad("cells", "not an array");
+    for (const auto& c : j["cells"]) {
+      if (!c.is_number_unsigned() || c.get<uint64_t>() >= (1ull << 36)) return Bad("cells", "element is not an ECI/NCI");
+      r.cells.push_back(c.get<uint64_t>());
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string RadioIdentityJson(const RadioIdentity& r) {
+  if (r.empty()) return "";
+  nlohmann::json j = nlohmann::json::object();
+  if (!r.plmn.empty()) j["plmn"] = r.plmn;
+  if (r.enb_id) j["enb_id"] = *r.enb_id;
+  if (!r.gnb_id.empty()) j["gnb_id"] = r.gnb_id;
+  if (r.csg_id) j["csg_id"] = *r.csg_id;
+  if (!r.cells.empty()) j["cells"] = r.cells;
+  return j.dump();
+}
+
+Result<RadioIdentity> ParseRadioIdentity(std::string_view text) {
+  if (text.empty()) return RadioIdentity();
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("radio identity: not a JSON object");
+  return RadioFromJson(j);
+}
+
+namespace {
+
 Status Bad(const std::string& field, const std::string& why) {
   return Status::InvalidArgument("field '" + field + "': " + why);
 }
@@ -153,6 +216,12 @@ Result<RegistryEntry> ParseRegistryEntry(std::string_view line, const Pseudonymi
     FG_RETURN_IF_ERROR(CheckField(IdKind::kToken, "cert_fp", d.cert_fp));
     if (d.cert_fp.rfind("sha256:", 0) != 0) return Bad("cert_fp", "must start with 'sha256:'");
   }
+  for (const char* k : {"plmn", "enb_id", "gnb_id", "csg_id", "cells"}) {
+    if (j.contains(k)) mark(RegistryField::kRadio);
+  }
+  if (entry.Has(RegistryField::kRadio)) {
+    FG_ASSIGN_OR_RETURN(d.radio, RadioFromJson(j));
+  }
   if (j.contains("max_ues")) mark(RegistryField::kMaxUes);
   if (auto it = j.find("max_ues"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer()) return Bad("max_ues", "not an integer");
@@ -178,6 +247,7 @@ Device MergeRegistryEntry(const Device& existing, const RegistryEntry& entry) {
   if (entry.Has(RegistryField::kCsg)) out.csg = in.csg;
   if (entry.Has(RegistryField::kCertFp)) out.cert_fp = in.cert_fp;
   if (entry.Has(RegistryField::kMaxUes)) out.max_ues = in.max_ues;
+  if (entry.Has(RegistryField::kRadio)) out.radio = in.radio;
   return out;
 }
 

@@ -23,6 +23,7 @@ enum class RegistryField : uint32_t {
   kCsg = 1u << 5,
   kCertFp = 1u << 6,
   kMaxUes = 1u << 7,
+  kRadio = 1u << 8,  // any of plmn, enb_id, gnb_id, csg_id, cells: the identity is replaced as a whole
 };
 
 // One parsed line and which fields it named. A field given as JSON null is
@@ -44,6 +45,14 @@ Result<Device> ParseRegistryLine(std::string_view line, const Pseudonymizer& pse
 // default of `device import`): an attribute the line does not name stays as
 // it is. Identity, status and timestamps are never taken from the entry.
 Device MergeRegistryEntry(const Device& existing, const RegistryEntry& entry);
+
+// The radio identity as stored (devices.radio) and shown (`device show`):
+// {"plmn":..,"enb_id":..,"gnb_id":..,"csg_id":..,"cells":[..]}, absent
+// fields left out; "" for an empty identity.
+std::string RadioIdentityJson(const RadioIdentity& r);
+// Parses RadioIdentityJson's output, or the same fields of a registry line
+// (`obj` is a JSON object's text). Validates as the registry does.
+Result<RadioIdentity> ParseRadioIdentity(std::string_view json_text);
 
 // Validates "a.b.c.d/len" or an IPv6 CIDR; returns the canonical text.
 Result<std::string> CanonicalCidr(std::string_view cidr);

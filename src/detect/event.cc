@@ -6,8 +6,9 @@ namespace {
 constexpr std::string_view kEventTypeNames[] = {
     "session.up", "session.down", "location.report", "rem.scan",      "ue.attach",       "ue.detach",
     "sms.deliver", "payment.auth", "meas.report",    "device.status", "endpoint.status",
+    "s1.setup",   "ng.setup",
 };
-static_assert(std::size(kEventTypeNames) == static_cast<size_t>(EventType::kEndpointStatus) + 1);
+static_assert(std::size(kEventTypeNames) == static_cast<size_t>(EventType::kLast) + 1);
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -30,6 +30,12 @@ enum class EventType : uint8_t {
   kMeasReport,
   kDeviceStatus,
   kEndpointStatus,
+  // femtoguard tap (docs/tap.md): an eNB/gNB named itself over S1/NG.
+  // `device` is the femtocell whose registered radio identity it claimed
+  // (or "enb-<plmn>-<id>" when none matches), `src_ip` the SCTP source.
+  kS1Setup,
+  kNgSetup,
+  kLast = kNgSetup,
 };
 std::string_view EventTypeName(EventType t);  // "session.up", ...
 bool ParseEventType(std::string_view s, EventType* out);

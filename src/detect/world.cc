@@ -352,6 +352,8 @@ void World::Apply(const Event& e) {
     case EventType::kRemScan:
     case EventType::kPaymentAuth:
     case EventType::kMeasReport:
+    case EventType::kS1Setup:
+    case EventType::kNgSetup:
       break;  // read by detectors; no shared state
   }
 }

@@ -119,6 +119,8 @@ uint32_t Required(EventType t) {
     case EventType::kMeasReport: return Bit(kImsi) | Bit(kNeighbors);
     case EventType::kDeviceStatus: return Bit(kDevice) | Bit(kStatus);
     case EventType::kEndpointStatus: return Bit(kEndpoint) | Bit(kStatus);
+    case EventType::kS1Setup:
+    case EventType::kNgSetup: return Bit(kDevice) | Bit(kSrcIp);
   }
   return 0;
 }
@@ -309,6 +311,18 @@ class LineDecoder {
     }
     std::string_view digits = s;
     if (f == kMsisdn && !digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+    // Already a pseudonym of this kind ("imsi:<24 hex>"): a feed that
+    // pseudonymizes at its own door under the same key (femtoguard tap,
+    // docs/tap.md) sends no raw identity at all.
+    const size_t kind_len = std::strlen(kind);
+    if (s.size() == kind_len + 1 + 2 * SubjectId{}.bytes.size() && s.compare(0, kind_len, kind) == 0 &&
+        s[kind_len] == ':') {
+      SubjectId pre;
+      if (SubjectId::FromString(s, &pre)) {
+        if (out) *out = pre;
+        return;
+      }
+    }
     if (digits.size() >= min && digits.size() <= max && AllDigits(digits)) {
       if (out) impl_.pseudonymizer.PseudonymizeBytes(kind, digits, out->bytes.data());
     } else if (s.size() > limits_.max_text) {

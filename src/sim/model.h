@@ -49,14 +49,19 @@ enum class EvType : uint8_t {
   kMeas,
   kDeviceStatus,
   kEndpointStatus,
+  kS1Setup,
 };
 enum class SmsClass : uint8_t { kOtp, kArs, kP2p, kBulk };
 enum class PayChannel : uint8_t { kSmsOtp, kArs, kNone };
 
 // One event before formatting. What a/b/x/y/u8/u16 mean depends on `type`
 // (model_format.cc is the one reader):
-//   session.up      dev, a=session no., b=IPv4, u8=endpoint, u16=segw, sub=certificate
-//                   (device index of the certificate's owner, or kLegacyCert)
+//   session.up      dev, a=session no., b=IPv4, u8=endpoint (| kNoOwnSetup), u16=segw,
+//                   sub=certificate (device index of the certificate's owner, or
+//                   kLegacyCert). Formatted as two lines: the session.up and the
+//                   femtocell's s1.setup claiming its own identity from that
+//                   address, unless u8 has kNoOwnSetup (an s1.setup record follows)
+//   s1.setup        dev=the femtocell whose identity is claimed, b=source IPv4
 //   session.down    dev, a=session no.
 //   location.report dev, x/y=fix, u16=accuracy m
 //   rem.scan        dev, x/y=where the scanner is, a=fading key
@@ -83,6 +88,8 @@ struct Rec {
 static_assert(sizeof(Rec) == 40, "Rec is the unit of memory use: keep it small");
 
 inline constexpr uint32_t kLegacyCert = 0xfffffffeu;
+inline constexpr uint8_t kNoOwnSetup = 0x80;  // session.up u8: its S1 setup is a separate record
+inline constexpr const char* kHomePlmn = "45008";  // the simulated operator's PLMN (registry plmn, s1.setup)
 inline constexpr uint32_t kP2pSenderFlag = 0x80000000u;
 
 enum class DevKind : uint8_t { kHome, kOffice, kShop };
@@ -98,6 +105,7 @@ enum class Role : uint8_t {
   kStaleVictim,     // its old config is copied onto a box that uses a retired endpoint
   kReturning,       // decommissioned, comes back
   kReused,          // a lost/dormant identity reused by a counterfeit box
+  kIdentityRogue,   // admitted with its own certificate, registers over S1 as another femtocell
   kCounterfeit,     // an unregistered identity (not in registry.jsonl)
 };
 
@@ -217,6 +225,7 @@ class Generator {
   void PlanRogueRadio();
   void PlanStaleEndpoint();
   void PlanGlitches();
+  void PlanIdentityTheft();
   uint32_t AddCounterfeitDevice(uint32_t id_number);
   void ExposeMembers(uint32_t dev, int64_t from);
   // Subscribers on macro near p at time t, nearest first.
@@ -260,6 +269,8 @@ class Generator {
   void PutDeviceId(uint32_t d, TextBuf& out) const;
   void PutImsi(uint32_t s, TextBuf& out) const;
   void PutLatLon(Point p, TextBuf& out) const;
+  // The s1.setup line of femtocell `claimed` sent from `ip` at `ts`.
+  void PutS1Setup(int64_t ts, uint32_t claimed, uint32_t ip, TextBuf& out) const;
 
   int64_t DayStart(int day) const { return base_ + day * kDay; }
   int64_t Clock(int day, int hh, int mm) const { return DayStart(day) + hh * kHour + mm * kMin; }
@@ -273,7 +284,7 @@ class Generator {
   uint32_t n_dev_ = 0;  // registered devices (indices below are registered)
   uint32_t n_sub_ = 0;
   int attack_day_ = 0;
-  bool kt_ = false, clone_ = false, decom_ = false, rogue_ = false, stale_ = false;
+  bool kt_ = false, clone_ = false, decom_ = false, rogue_ = false, stale_ = false, identity_ = false;
   std::vector<Point> business_centers_;
   std::vector<Point> residential_centers_;
 

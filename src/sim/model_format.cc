@@ -194,8 +194,12 @@ bool Generator::FormatRec(const Rec& r, TextBuf& out, std::vector<HeardCell>* he
       out.Put("\",\"segw\":\"");
       out.Put(kSegws[r.u16 & 3]);
       out.Put("\"}\n");
+      if (!(r.u8 & kNoOwnSetup)) PutS1Setup(r.ts, r.dev, r.b, out);
       break;
     }
+    case EvType::kS1Setup:
+      PutS1Setup(r.ts, r.dev, r.b, out);
+      break;
     case EvType::kSessionDown:
       head("session.down");
       device();
@@ -337,6 +341,33 @@ bool Generator::FormatRec(const Rec& r, TextBuf& out, std::vector<HeardCell>* he
   return true;
 }
 
+// What the femtocell's HeNB says over S1 right after its IPsec session is
+// up (docs/tap.md): its home eNB id (the device number) and, for a closed
+// or hybrid unit, its CSG id (the device number too), as the registry has
+// them. Only device and src_ip are read by detection (identity.mismatch).
+void Generator::PutS1Setup(int64_t ts, uint32_t claimed, uint32_t ip, TextBuf& out) const {
+  const SimDevice& D = devices_[claimed];
+  out.Put("{\"ts\":");
+  out.Ts(ts);
+  out.Put(",\"type\":\"s1.setup\",\"device\":");
+  PutDeviceId(claimed, out);
+  out.Put(",\"src_ip\":\"");
+  out.Ipv4(ip);
+  out.Put("\",\"plmn\":\"");
+  out.Put(kHomePlmn);
+  out.Put("\",\"enb_id\":");
+  out.Int(D.id_number);
+  out.Put(",\"enb_kind\":\"home\"");
+  if (D.mode != AccessMode::kOpen) {
+    out.Put(",\"csg_ids\":[");
+    out.Int(D.id_number);
+    out.Put("]");
+  }
+  out.Put(",\"access_mode\":\"");
+  out.Put(AccessModeName(D.mode));
+  out.Put("\"}\n");
+}
+
 Status Generator::FlushDay(int day, OutFile& out) {
   std::vector<Rec>& bucket = buckets_[static_cast<size_t>(day)];
   std::sort(bucket.begin(), bucket.end(),
@@ -350,6 +381,7 @@ Status Generator::FlushDay(int day, OutFile& out) {
   std::vector<HeardCell> heard;
   for (size_t i = 0; i < bucket.size(); ++i) {
     if (!FormatRec(bucket[i], text, &heard)) ++unformatted_;
+    if (bucket[i].type == EvType::kSessionUp && !(bucket[i].u8 & kNoOwnSetup)) ++events_written_;  // its s1.setup
     if ((i + 1) % kChunk == 0) out.PutOwned(text.str());
   }
   out.PutOwned(text.str());
@@ -391,6 +423,15 @@ Status Generator::WriteRegistry(const std::string& path) {
     }
     out.Put("\",\"max_ues\":");
     out.Int(D.max_ues);
+    // The radio identity its S1 setups must claim (PutS1Setup).
+    out.Put(",\"plmn\":\"");
+    out.Put(kHomePlmn);
+    out.Put("\",\"enb_id\":");
+    out.Int(D.id_number);
+    if (D.mode != AccessMode::kOpen) {
+      out.Put(",\"csg_id\":");
+      out.Int(D.id_number);
+    }
     out.Put("}\n");
   }
   return out.Close();
@@ -507,6 +548,7 @@ Generator::Generator(const SimOptions& options) : opt_(options) {
   decom_ = all || s == "decommissioned";
   rogue_ = all || s == "rogue-radio";
   stale_ = all || s == "stale-endpoint";
+  identity_ = all || s == "identity-theft";
   for (int i = 0; i < 4; ++i) {
     legacy_fp_[i] = MixKey(opt_.seed, static_cast<uint64_t>(Stream::kCert), 0xFFFFFFFFu, static_cast<uint64_t>(i));
   }

@@ -127,6 +127,7 @@ void Generator::PlanScenario() {
   if (decom_) PlanDecommissioned();
   if (rogue_) PlanRogueRadio();
   PlanGlitches();
+  if (identity_) PlanIdentityTheft();  // last: the other scenarios pick the same devices as before
 }
 
 // ---------------------------------------------------------------------------
@@ -540,6 +541,32 @@ void Generator::PlanStaleEndpoint() {
   AddLabel("attack", "location.mismatch", y, up, down);
   AddLabel("expected", "payment.risk", y, up, DayStart(days_));
   ExposeMembers(y, up);
+}
+
+// identity-theft: two admitted femtocells (their own certificates, their
+// own lines, first connected on the attack day) register over S1 as another
+// femtocell of the fleet: their S1 setup names the victim's eNB id and CSG
+// id from the rogue's own session address (TS 33.320's binding, rule
+// identity.mismatch). The victims keep running as themselves; their own
+// setups, from their own sessions, are the must-not-fire side.
+void Generator::PlanIdentityTheft() {
+  Rng r(opt_.seed, Stream::kAttack, 60);
+  for (int k = 0; k < 2; ++k) {
+    const uint32_t x = TakeFrom(pool_home_, r);
+    const uint32_t v = TakeFrom(pool_home_, r);
+    if (x == kNone || v == kNone) return;
+    SimDevice& X = devices_[x];
+    X.role = Role::kIdentityRogue;  // no background sessions: the box is the attacker's
+    const int64_t up = Clock(attack_day_, 10 + 4 * k, 0) + r.Range(0, 60 * kMin);
+    const int64_t down = up + r.Range(1 * kHour, 3 * kHour);
+    Rec& s = SessionUp(x, up, X.ip, CurrentEndpoint(up), x);
+    s.u8 |= kNoOwnSetup;
+    Rec& setup = Push(EvType::kS1Setup, up + 2 * kSec);
+    setup.dev = v;
+    setup.b = X.ip;
+    SessionDown(x, down, X.session_no);
+    AddLabel("attack", "identity.mismatch", x, up, down);
+  }
 }
 
 }  // namespace fg::sim

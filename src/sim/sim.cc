@@ -8,7 +8,7 @@ namespace fg::sim {
 
 const std::vector<std::string_view>& ScenarioNames() {
   static const std::vector<std::string_view> kNames = {"kt-2025",        "clone",  "decommissioned", "rogue-radio",
-                                                       "stale-endpoint", "benign", "all"};
+                                                       "stale-endpoint", "identity-theft", "benign", "all"};
   return kNames;
 }
 

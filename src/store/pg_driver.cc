@@ -237,6 +237,10 @@ ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check;
 ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check
   CHECK (role IN ('admin', 'operator', 'segw', 'ingest', 'payments', 'viewer'));
 )sql",
+    // Version 3 (issue 17): the femtocell's radio identity (as SQLite v9).
+    R"sql(
+ALTER TABLE devices ADD COLUMN radio TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 // "?N" -> "$N", outside quoted literals and identifiers.

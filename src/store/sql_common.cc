@@ -84,6 +84,9 @@ Result<Device> ReadDevice(const Statement& s) {
   d.created_ms = s.Int(11);
   d.updated_ms = s.Int(12);
   d.last_seen_ms = s.Int(13);
+  auto radio = ParseRadioIdentity(s.Text(14));
+  if (!radio.ok()) return Status::Internal("store: devices.radio of " + d.id + ": " + radio.status().message());
+  d.radio = std::move(*radio);
   return d;
 }
 

@@ -25,15 +25,16 @@ Status AddDeviceTx(Connection& c, const Device& device, const AuditContext& audi
         Statement s,
         c.Prepare("INSERT INTO devices (id, owner, mode, site_lat, site_lon, site_radius_m, "
                   "prefixes, csg, cert_fp, max_ues, status, created_ms, updated_ms, "
-                  "last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                  "?13, ?14)"));
+                  "last_seen_ms, radio) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                  "?13, ?14, ?15)"));
     s.BindText(1, device.id);
     sql::BindAttributes(s, device);
     // Timestamps given by the caller (a migration from another store) are kept.
     s.BindText(11, DeviceStatusName(device.status))
         .BindInt(12, device.created_ms != 0 ? device.created_ms : now)
         .BindInt(13, device.updated_ms != 0 ? device.updated_ms : now)
-        .BindInt(14, device.last_seen_ms);
+        .BindInt(14, device.last_seen_ms)
+        .BindText(15, RadioIdentityJson(device.radio));
     Status inserted = s.Run();
     if (inserted.IsAlreadyExists()) {
       return Status::AlreadyExists("device " + device.id + " already exists");
@@ -57,10 +58,11 @@ Status UpdateDeviceAttributesTx(Connection& c, const Device& device, const Audit
         Statement s,
         c.Prepare("UPDATE devices SET owner = ?2, mode = ?3, site_lat = ?4, site_lon = ?5, "
                   "site_radius_m = ?6, prefixes = ?7, csg = ?8, cert_fp = ?9, max_ues = ?10, "
-                  "updated_ms = ?11 WHERE id = ?1"));
+                  "updated_ms = ?11, radio = ?12 WHERE id = ?1"));
     s.BindText(1, device.id);
     sql::BindAttributes(s, device);
     s.BindInt(11, now);
+    s.BindText(12, RadioIdentityJson(device.radio));
     FG_RETURN_IF_ERROR(s.Run());
   }
   json detail = {{"changed", changed}};

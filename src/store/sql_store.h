@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/registry_file.h"
 #include "store/sql_driver.h"
 #include "store/store.h"
 
@@ -158,7 +159,7 @@ namespace sql {
 // Column lists in the order ReadDevice / ReadCertificate expect them.
 #define FG_DEVICE_COLUMNS                                                                 \
   " id, status, owner, mode, site_lat, site_lon, site_radius_m, prefixes, csg, cert_fp, " \
-  "max_ues, created_ms, updated_ms, last_seen_ms "
+  "max_ues, created_ms, updated_ms, last_seen_ms, radio "
 #define FG_CERT_COLUMNS                                                                        \
   " serial, device, key_fp, cert_fp, not_before_ms, not_after_ms, issued_ms, status, reason, " \
   "revoked_ms, der "

@@ -266,6 +266,12 @@ INSERT INTO api_tokens_v8 (id, role, hash, label, created_ms, revoked_ms)
 DROP TABLE api_tokens;
 ALTER TABLE api_tokens_v8 RENAME TO api_tokens;
 )sql",
+    // Version 9 (issue 17): the femtocell's radio identity (plmn, enb_id,
+    // gnb_id, csg_id, cells as one JSON object; '' = none), bound by
+    // identity.mismatch and the tap to its S1/NG setups.
+    R"sql(
+ALTER TABLE devices ADD COLUMN radio TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;

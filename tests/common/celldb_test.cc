@@ -73,17 +73,68 @@ TEST(CellDbTest, HeaderOnlyIsAnEmptyDatabase) {
   EXPECT_EQ(db->FindByEci(1), nullptr);
 }
 
-TEST(CellDbTest, RejectsWrongOrMissingHeader) {
-  auto missing = CellDb::Parse("LTE,450,8,1,2,3,126.0,37.0,10,1,1,0,0,0\n");
-  ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.status().message(), HasSubstr("line 1"));
-  EXPECT_THAT(missing.status().message(), HasSubstr("header"));
+TEST(CellDbTest, HeaderlessCountryDumpLoads) {
+  // OpenCellID's per-country exports have no header line.
+  auto db = CellDb::Parse("LTE,450,8,1,2,3,126.0,37.0,10,1,1,0,0,0\nGSM,450,5,7,8,,126.5,37.5,500,1,1,0,0,0\n");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_EQ(db->size(), 2u);
+  EXPECT_EQ(db->cells()[0].cell, 2u);
+  EXPECT_EQ(db->cells()[1].radio, "GSM");
+}
+
+TEST(CellDbTest, RejectsAFirstLineThatIsNeitherHeaderNorCell) {
   auto empty = CellDb::Parse("");
   ASSERT_FALSE(empty.ok());
   EXPECT_THAT(empty.status().message(), HasSubstr("header"));
   auto reordered = CellDb::Parse(
       "mcc,radio,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal\n");
-  EXPECT_FALSE(reordered.ok());
+  ASSERT_FALSE(reordered.ok());
+  EXPECT_THAT(reordered.status().message(), HasSubstr("line 1"));
+  EXPECT_THAT(reordered.status().message(), HasSubstr("header"));
+  // A bad first cell of a headerless file says both what was expected and
+  // what is wrong with it.
+  auto bad = CellDb::Parse("LTE,abc,8,1,2,3,126.0,37.0,10,1,1,0,0,0\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("mcc"));
+}
+
+// Load streams plain and gzip files alike, with the same result as Parse,
+// and reports progress; a truncated gzip file is an error, not a short database.
+TEST(CellDbTest, LoadsPlainAndGzipExportsStreamed) {
+  fg::testing::TempDir tmp;
+  std::string csv;
+  for (int i = 0; i < 2500; ++i) {
+    csv += "LTE,450,8," + std::to_string(i % 7) + "," + std::to_string(100000 + i) + "," + std::to_string(i % 504) +
+           ",127.0" + std::to_string(i % 10) + ",37.5" + std::to_string(i % 10) + ",1000,1,1,0,0,0\n";
+  }
+  fg::testing::WriteAll(tmp / "dump.csv", csv);
+  auto gz = fg::testing::Run({"gzip", "-k", tmp / "dump.csv"});
+  ASSERT_EQ(gz.exit_code, 0) << gz.out;
+  auto plain = CellDb::Load(tmp / "dump.csv");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  uint64_t last_rows = 0, calls = 0;
+  auto zipped = CellDb::Load(tmp / "dump.csv.gz", [&](uint64_t rows, uint64_t, uint64_t) {
+    last_rows = rows;
+    ++calls;
+  });
+  ASSERT_TRUE(zipped.ok()) << zipped.status().ToString();
+  EXPECT_EQ(plain->size(), 2500u);
+  EXPECT_EQ(zipped->size(), 2500u);
+  EXPECT_EQ(last_rows, 2500u);
+  EXPECT_GE(calls, 1u);
+  for (size_t i = 0; i < 2500; i += 499) {
+    EXPECT_EQ(plain->cells()[i].cell, zipped->cells()[i].cell);
+    EXPECT_DOUBLE_EQ(plain->cells()[i].lat, zipped->cells()[i].lat);
+  }
+  ASSERT_NE(zipped->FindByEci(100042), nullptr);
+
+  std::string whole = fg::testing::ReadAll(tmp / "dump.csv.gz");
+  fg::testing::WriteAll(tmp / "cut.csv.gz", whole.substr(0, whole.size() / 2));
+  auto cut = CellDb::Load(tmp / "cut.csv.gz");
+  EXPECT_FALSE(cut.ok());
+  auto missing = CellDb::Load(tmp / "nope.csv.gz");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("nope.csv.gz"));
 }
 
 TEST(CellDbTest, MalformedLinesNameTheirLineNumberAndField) {

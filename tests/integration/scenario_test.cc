@@ -49,7 +49,7 @@ const std::set<std::string> kKt = {"device.unknown", "device.inactive", "locatio
                                    "cert.shared",    "ue.capture",      "sms.intercept",     "payment.risk"};
 const std::set<std::string> kAll = {"device.unknown", "device.inactive",  "location.mismatch", "location.moving",
                                     "cert.shared",    "ue.capture",       "sms.intercept",     "payment.risk",
-                                    "cert.clone",     "endpoint.retired", "cell.unregistered"};
+                                    "cert.clone",     "endpoint.retired", "cell.unregistered", "identity.mismatch"};
 
 class ScenarioTest : public ::testing::TestWithParam<Case> {};
 
@@ -85,6 +85,13 @@ TEST_P(ScenarioTest, SimReplayScore) {
   }
   if (!c.attacked.empty()) {
     EXPECT_EQ(s["recall"], 1.0) << s["missed"].dump();
+  }
+  // identity.mismatch fires on the rogue's setup and on nothing else: every
+  // benign femtocell's S1 setup (one after each session) claims its own identity.
+  if (c.attacked.count("identity.mismatch")) {
+    EXPECT_EQ(s["rules"]["identity.mismatch"]["precision"], 1.0) << s["rules"]["identity.mismatch"].dump();
+  } else if (s["rules"].contains("identity.mismatch")) {
+    EXPECT_EQ(s["rules"]["identity.mismatch"]["false_positives"], 0) << s["rules"]["identity.mismatch"].dump();
   }
 
   // No benign femtocell is disrupted (moved house, swapped unit, busy cafe, re-addressing, reboots ...).
@@ -145,6 +152,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"rogue-radio", 7, 300, {"cell.unregistered"}},
                       Case{"stale-endpoint", 2025, 300, {"endpoint.retired", "cert.clone", "location.mismatch"}},
                       Case{"stale-endpoint", 7, 300, {"endpoint.retired", "cert.clone", "location.mismatch"}},
+                      Case{"identity-theft", 2025, 300, {"identity.mismatch"}},
+                      Case{"identity-theft", 7, 300, {"identity.mismatch"}},
                       Case{"all", 2025, 300, kAll}, Case{"all", 7, 2000, kAll}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = std::string(info.param.scenario) + "_" + std::to_string(info.param.seed) + "_" +

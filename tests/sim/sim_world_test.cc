@@ -227,7 +227,7 @@ TEST(SimFiles, EventsAreOneObjectPerLineSortedByTime) {
   ASSERT_GT(w.events.size(), 10000u);
   static const std::set<std::string> kTypes = {
       "session.up", "session.down", "location.report", "rem.scan",    "ue.attach",      "ue.detach",
-      "sms.deliver", "payment.auth", "meas.report",   "device.status", "endpoint.status"};
+      "sms.deliver", "payment.auth", "meas.report",   "device.status", "endpoint.status", "s1.setup"};
   std::map<std::string, int> seen;
   UnixMillis prev = 0;
   const UnixMillis from = Ts(w.truth[0], "from"), to = Ts(w.truth[0], "to");
@@ -248,6 +248,14 @@ TEST(SimFiles, EventsAreOneObjectPerLineSortedByTime) {
       for (const char* k : {"device", "session", "cert_fp", "src_ip", "endpoint", "segw"})
         ASSERT_TRUE(e[k].is_string()) << k << " in " << e.dump();
       EXPECT_TRUE(IsValidIp(e["src_ip"].get<std::string>()));
+    }
+    if (type == "s1.setup") {
+      // Right after a session.up (its own, or the rogue's) from that address.
+      ASSERT_TRUE(e["src_ip"].is_string()) << e.dump();
+      EXPECT_EQ(e["plmn"], "45008");
+      if (w.registry.count(e["device"])) {
+        EXPECT_EQ(e["enb_id"], w.registry.at(e["device"])["enb_id"]) << "the registry's radio identity";
+      }
     }
     if (type == "meas.report") {
       EXPECT_TRUE(e["serving_eci"].is_number_unsigned());
@@ -270,7 +278,8 @@ TEST(SimFiles, TruthStartsWithMetaAndLabelsStayInsideTheSpan) {
   EXPECT_EQ(to - from, 2 * 86400 * 1000);
   static const std::set<std::string> kRules = {
       "device.unknown",    "device.inactive", "cert.shared",  "cert.clone",    "cert.legacy",  "endpoint.retired",
-      "location.mismatch", "location.moving", "ue.capture",   "sms.intercept", "payment.risk", "cell.unregistered"};
+      "location.mismatch", "location.moving", "ue.capture",   "sms.intercept", "payment.risk", "cell.unregistered",
+      "identity.mismatch"};
   for (size_t i = 1; i < w.truth.size(); ++i) {
     const json& l = w.truth[i];
     EXPECT_TRUE(l["kind"] == "attack" || l["kind"] == "fraud_payment" || l["kind"] == "expected") << l.dump();
@@ -454,7 +463,14 @@ TEST(SimBenign, NothingInABenignWorldIsAnAttack) {
   for (const auto& [id, j] : w.registry) status[id] = j["status"];
   std::map<std::string, std::string> fp_owner;
   for (const auto& [id, j] : w.registry) fp_owner[j["cert_fp"]] = id;
+  std::map<std::string, std::string> session_at;  // src_ip -> the device of the last session.up there
+  int setups = 0;
   for (const json& e : w.events) {
+    if (e["type"] == "s1.setup") {
+      ++setups;
+      EXPECT_EQ(session_at[e["src_ip"]], e["device"]) << "a benign S1 setup claims its own session's identity: "
+                                                      << e.dump();
+    }
     if (e.contains("device")) {
       ASSERT_TRUE(w.registry.count(e["device"])) << "unknown identity: " << e.dump();
     }
@@ -464,10 +480,12 @@ TEST(SimBenign, NothingInABenignWorldIsAnAttack) {
     }
     if (e["type"] != "session.up") continue;
     std::string dev = e["device"];
+    session_at[e["src_ip"]] = dev;
     EXPECT_EQ(status[dev], "active") << e.dump();
     EXPECT_EQ(fp_owner[e["cert_fp"]], dev) << "a certificate used by another identity: " << e.dump();
     EXPECT_TRUE(IpInPrefix(e["src_ip"].get<std::string>(), w.registry.at(dev)["prefixes"][0].get<std::string>()));
   }
+  EXPECT_GT(setups, 100);
   // No identity holds two sessions from different lines or endpoints for a minute.
   for (const auto& [dev, v] : SessionsOf(w)) {
     for (size_t i = 0; i < v.size(); ++i)
@@ -587,6 +605,16 @@ TEST(SimLabels, EveryAttackLabelHasItsEvidenceInTheEvents) {
           for (const auto& b : fixes) span = std::max(span, DistM(a.first, a.second, b.first, b.second));
         EXPECT_GT(span, 5000) << dev << " travels";
       }
+    } else if (rule == "identity.mismatch") {
+      // The rogue's own session, then an S1 setup from its address naming
+      // another registered femtocell.
+      ASSERT_NE(up_at_from, v.end()) << dev;
+      bool claimed_other = false;
+      for (const json& e : w.events)
+        if (e["type"] == "s1.setup" && e["src_ip"] == up_at_from->ip && Ts(e) >= from && Ts(e) <= to &&
+            e["device"] != dev && w.registry.count(e["device"]))
+          claimed_other = true;
+      EXPECT_TRUE(claimed_other) << dev;
     } else if (rule == "cert.shared") {
       std::set<std::string> fps;
       for (const json& e : w.events)
@@ -599,8 +627,9 @@ TEST(SimLabels, EveryAttackLabelHasItsEvidenceInTheEvents) {
     }
   }
   EXPECT_EQ(rules, (std::set<std::string>{"cell.unregistered", "cert.clone", "cert.shared", "device.inactive",
-                                          "device.unknown", "endpoint.retired", "location.mismatch",
-                                          "location.moving", "sms.intercept", "ue.capture"}));
+                                          "device.unknown", "endpoint.retired", "identity.mismatch",
+                                          "location.mismatch", "location.moving", "sms.intercept",
+                                          "ue.capture"}));
 }
 
 TEST(SimLabels, FraudulentPaymentsHappenThroughTheCounterfeitAfterAnInterceptedCode) {

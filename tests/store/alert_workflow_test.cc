@@ -142,7 +142,8 @@ TEST_F(AlertWorkflowStoreTest, MigrationNumbersExistingAlertsInInsertionOrder) {
                         "DROP INDEX alerts_seq; ALTER TABLE alerts DROP COLUMN seq; "
                         "ALTER TABLE alerts DROP COLUMN actions_skipped; ALTER TABLE alerts DROP "
                         "COLUMN false_positive; "
-                        "DROP TABLE nodes; DELETE FROM schema_version WHERE version >= 5;",
+                        "DROP TABLE nodes; ALTER TABLE devices DROP COLUMN radio; "  // v9 (issue 17)
+                        "DELETE FROM schema_version WHERE version >= 5;",
                         nullptr, nullptr, &err);
   std::string msg = err ? err : "";
   sqlite3_free(err);

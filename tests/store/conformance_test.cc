@@ -149,6 +149,40 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
 
 // ---- devices ----
 
+// The radio identity (issue 17) is kept, replaced by an update (a CSG id
+// changed in the registry) and cleared; a device without one reads back empty.
+TEST_P(StoreConformanceTest, RadioIdentityIsStoredUpdatedAndCleared) {
+  Device a = MakeDevice("FG-0000001", DeviceStatus::kActive);
+  a.radio.plmn = "50501";
+  a.radio.enb_id = 0xE01;
+  a.radio.csg_id = 77;
+  a.radio.cells = {0xE0101, 0xE0102};
+  Add(a);
+  Add(MakeDevice("FG-0000002"));
+  auto got = store_->GetDevice("FG-0000001");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->radio, a.radio);
+  auto plain = store_->GetDevice("FG-0000002");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->radio.empty());
+
+  Device b = *got;
+  b.radio.csg_id = 78;
+  ASSERT_TRUE(store_->UpdateDeviceAttributes(b, kOperator).ok());
+  auto listed = store_->ListDevices({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].radio.csg_id, std::optional<uint32_t>(78));
+  EXPECT_EQ((*listed)[0].radio.enb_id, std::optional<uint32_t>(0xE01));
+  EXPECT_TRUE((*listed)[1].radio.empty());
+
+  b.radio = RadioIdentity();
+  ASSERT_TRUE(store_->UpdateDeviceAttributes(b, kOperator).ok());
+  auto cleared = store_->GetDevice("FG-0000001");
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_TRUE(cleared->radio.empty());
+}
+
 TEST_P(StoreConformanceTest, AddGetListAndFilterDevices) {
   Device a = MakeDevice("FG-0000001", DeviceStatus::kActive);
   a.mode = AccessMode::kHybrid;

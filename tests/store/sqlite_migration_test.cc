@@ -160,12 +160,12 @@ TEST_F(SqliteMigrationTest, VersionOneStoreKeepsItsChangeFeed) {
     EXPECT_TRUE(store->ListVendorCas().ok());
     EXPECT_TRUE(store->ListLegacyCredentials().ok());
   }
-  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9));
   // Opening again finds nothing to migrate.
   auto again = Store::Open("sqlite:" + path_);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(*(*again)->LatestChangeSeq(), 5);
-  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9));
 }
 
 TEST_F(SqliteMigrationTest, FreshStoreStartsTheFeedAtOne) {
@@ -177,7 +177,7 @@ TEST_F(SqliteMigrationTest, FreshStoreStartsTheFeedAtOne) {
   e.address = "segw1:4500";
   ASSERT_TRUE(store->AddEndpoint(e, {"cli:root", ""}).ok());
   EXPECT_EQ(*store->LatestChangeSeq(), 1);
-  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(SchemaVersions(), ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9));
 }
 
 }  // namespace

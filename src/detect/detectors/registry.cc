@@ -16,7 +16,8 @@
   X("ue.capture", MakeUeCaptureDetector, kUeCaptureSpec)                  \
   X("sms.intercept", MakeSmsInterceptDetector, kSmsInterceptSpec)            \
   X("payment.risk", MakePaymentRiskDetector, kPaymentRiskSpec)              \
-  X("cell.unregistered", MakeCellUnregisteredDetector, kCellUnregisteredSpec)
+  X("cell.unregistered", MakeCellUnregisteredDetector, kCellUnregisteredSpec) \
+  X("identity.mismatch", MakeIdentityMismatchDetector, kIdentityMismatchSpec)
 
 namespace fg::detect {
 

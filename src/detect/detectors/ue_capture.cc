@@ -2,7 +2,8 @@
 // and CSG allow - the rogue box that attracts nearby phones. Kinds:
 //   closed_nonmembers - a closed femtocell serves (ue.attach or sms.deliver)
 //          >= `closed_min_nonmembers` (2) distinct subscribers outside its
-//          CSG within `window_s` (1 h);
+//          CSG within `window_s` (1 h); the first attach suffices when the
+//          femtocell is already blocked or under a high/critical alert;
 //   rogue - an identity that is not registered, or is suspended or
 //          decommissioned, serves >= `rogue_min_subscribers` (2) distinct
 //          subscribers within `window_s`;
@@ -49,7 +50,14 @@ class UeCapture final : public Detector {
     }
     const DeviceState& s = w.device(d);
     if (s.mode == AccessMode::kClosed && !s.IsCsgMember(e.imsi)) {
-      Visit(e, ctx, d, "closed_nonmembers", closed_min_);
+      // First sufficient evidence: a closed femtocell already blocked, or
+      // under a high/critical alert, that a non-member attaches to has
+      // captured that subscriber now; waiting for a second one would only
+      // leave the first exposed. An attach only: an SMS through it is what
+      // sms.intercept judges (and may be what made the femtocell suspect).
+      const std::string_view risk =
+          e.type == EventType::kUeAttach ? FemtoRisk(w, d, e.ts_ms) : std::string_view();
+      Visit(e, ctx, d, "closed_nonmembers", risk == "blocked" || risk == "suspect" ? 1 : closed_min_);
     }
     if (e.type == EventType::kUeAttach) CheckCapacity(e, ctx, s);
   }
