@@ -27,12 +27,10 @@
 
 #include "common/config.h"
 #include "common/metrics.h"
-#include "common/ossl.h"
 
 namespace fg::response {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -77,30 +75,6 @@ std::string SyslogHostname(std::string_view name) {
     if (c < 33 || c > 126) return "-";
   }
   return std::string(name);
-}
-
-std::string Hex(std::string_view s) {
-  return ossl::HexLower(reinterpret_cast<const unsigned char*>(s.data()), s.size());
-}
-Result<std::string> Unhex(std::string_view hex) {
-  if (hex.size() % 2) return Status::InvalidArgument("odd hex");
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
-    if (ec != std::errc() || p != hex.data() + i + 2) return Status::InvalidArgument("bad hex");
-    out.push_back(static_cast<char>(v));
-  }
-  return out;
-}
-
-// Queue file names: "<seq, 16 digits>-<hex of the alert id>.msg".
-constexpr size_t kSeqDigits = 16;
-constexpr std::string_view kSuffix = ".msg";
-std::string SeqName(uint64_t seq, std::string_view alert_id) {
-  std::string digits = std::to_string(seq);
-  return std::string(kSeqDigits - std::min(kSeqDigits, digits.size()), '0') + digits + "-" + Hex(alert_id) +
-         std::string(kSuffix);
 }
 
 std::string OpenSslError() {
@@ -300,6 +274,30 @@ class Connection {
   SSL* ssl_ = nullptr;
 };
 
+std::string Where(const SiemTarget& t) {
+  return (t.tls ? "tls://" : "tcp://") + t.host + ":" + std::to_string(t.port);
+}
+
+// Sends a batch of messages, one frame each, on `conn` (opened when it is
+// not) and waits for the collector's TCP to acknowledge all of it.
+Status SendBatch(Connection& conn, const SiemTarget& target, const SiemOptions& options,
+                 const std::vector<Outbox::Message>& batch) {
+  std::string frames;
+  for (const Outbox::Message& m : batch) frames += OctetCountedFrame(m.payload);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
+  Status sent = Status::Ok();
+  if (!conn.open()) sent = conn.Open(target, options.ca_file, options.timeout_ms);
+  if (sent.ok()) sent = conn.Write(frames, deadline);
+  if (sent.ok()) sent = conn.WaitAcknowledged(deadline);
+  Messages(sent.ok()).Inc(batch.size());
+  UpGauge().Set(sent.ok() ? 1 : 0);
+  if (sent.ok()) return sent;
+  // Whatever was written on a broken connection is sent again on the
+  // next one: at least once, never silently lost.
+  conn.Close();
+  return Status::Unavailable(Where(target) + ": " + sent.message());
+}
+
 }  // namespace
 
 Result<SiemTarget> ParseSiemTarget(const std::string& text) {
@@ -421,60 +419,43 @@ Result<std::unique_ptr<SiemExport>> SiemExport::Start(SiemOptions options) {
   FG_RETURN_IF_ERROR(ValidateSiem(options.target, options.ca_file));
   FG_ASSIGN_OR_RETURN(SiemTarget target, ParseSiemTarget(options.target));
   if (options.queue_dir.empty()) return Status::InvalidArgument("SIEM export: no queue directory");
-  std::error_code ec;
-  fs::create_directories(options.queue_dir, ec);
-  fs::permissions(options.queue_dir, fs::perms::owner_all, ec);
-  if (!fs::is_directory(options.queue_dir)) {
-    return Status::Internal("SIEM queue " + options.queue_dir.string() + " is not a directory");
-  }
+  OutboxOptions q;
+  q.dir = options.queue_dir;
+  q.suffix = ".msg";
+  q.log_prefix = "SIEM export";
+  q.queue_name = "SIEM queue";
+  // Up to this many messages go out before their acknowledgement is
+  // awaited: one round trip per batch, not per alert, during an attack.
+  q.max_batch = 256;
+  q.retry_initial_ms = options.retry_initial_ms;
+  q.retry_max_ms = options.retry_max_ms;
+  q.pending_gauge = &PendingGauge();
+  q.remove_dir = options.remove_queue_dir;
+  FG_ASSIGN_OR_RETURN(std::unique_ptr<Outbox> outbox, Outbox::Open(std::move(q)));
   std::unique_ptr<SiemExport> s(new SiemExport(std::move(options), std::move(target)));
+  s->outbox_ = std::move(outbox);
   s->hostname_ = s->options_.hostname;
   if (s->hostname_.empty()) {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) == 0) s->hostname_ = buf;
   }
   s->hostname_ = SyslogHostname(s->hostname_);
-  // What an earlier run left behind, oldest first.
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(s->options_.queue_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() > kSeqDigits + 1 + kSuffix.size() && name[kSeqDigits] == '-' && name.ends_with(kSuffix)) {
-      names.push_back(name);
-    }
-  }
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    auto id = Unhex(std::string_view(name).substr(kSeqDigits + 1, name.size() - kSeqDigits - 1 - kSuffix.size()));
-    if (!id.ok() || s->queued_ids_.count(*id)) continue;
-    uint64_t seq = 0;
-    std::from_chars(name.data(), name.data() + kSeqDigits, seq);
-    s->next_seq_ = std::max(s->next_seq_, seq + 1);
-    s->queue_.push_back({*id, s->options_.queue_dir / name});
-    s->queued_ids_.insert(*id);
-  }
-  PendingGauge().Set(static_cast<int64_t>(s->queue_.size()));
   UpGauge().Set(0);  // until the first message is acknowledged
-  if (!s->queue_.empty()) {
-    spdlog::info("SIEM export: {} alert(s) left unsent by an earlier run, sending again", s->queue_.size());
+  if (size_t left = s->outbox_->pending(); left > 0) {
+    spdlog::info("SIEM export: {} alert(s) left unsent by an earlier run, sending again", left);
   }
   spdlog::info("SIEM export: alerts go to {}:{} as RFC 5424 syslog over {}", s->target_.host, s->target_.port,
                s->target_.tls ? "TLS" : "TCP");
-  s->sender_ = std::thread([raw = s.get()] { raw->Run(); });
+  // The connection is the sender thread's alone, kept open between batches.
+  s->outbox_->StartSending(
+      [raw = s.get(), conn = std::make_shared<Connection>()](const std::vector<Outbox::Message>& batch) {
+        return SendBatch(*conn, raw->target_, raw->options_, batch);
+      },
+      Where(s->target_) + " takes alerts again");
   return s;
 }
 
-SiemExport::~SiemExport() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (sender_.joinable()) sender_.join();
-  if (options_.remove_queue_dir) {
-    std::error_code ec;
-    fs::remove_all(options_.queue_dir, ec);
-  }
-}
+SiemExport::~SiemExport() = default;
 
 void SiemExport::Enqueue(std::string_view alert_id, std::string_view alert_json) {
   auto message = SyslogAlertMessage(alert_json, hostname_);
@@ -482,116 +463,11 @@ void SiemExport::Enqueue(std::string_view alert_id, std::string_view alert_json)
     spdlog::error("SIEM export: alert {} not sent: {}", alert_id, message.status().ToString());
     return;
   }
-  std::lock_guard lock(mutex_);
-  if (queued_ids_.count(std::string(alert_id))) return;  // still pending: sent once
-  fs::path path = options_.queue_dir / SeqName(next_seq_++, alert_id);
-  if (Status s = WriteFileAtomic(path, *message, 0600); !s.ok()) {
-    // Not durable, but not dropped: it is still sent from memory.
-    spdlog::error("SIEM export: cannot queue alert {} on disk: {}", alert_id, s.ToString());
-    memory_messages_.emplace(std::string(alert_id), std::move(*message));
-  }
-  queue_.push_back({std::string(alert_id), path});
-  queued_ids_.insert(std::string(alert_id));
-  PendingGauge().Set(static_cast<int64_t>(queue_.size()));
-  cv_.notify_all();
+  outbox_->Enqueue(alert_id, std::move(*message));
 }
 
-bool SiemExport::Flush(int timeout_ms) {
-  std::unique_lock lock(mutex_);
-  auto done = [this] { return stop_ || (queue_.empty() && in_flight_ == 0); };
-  if (timeout_ms < 0) {
-    cv_.wait(lock, done);
-    return queue_.empty();
-  }
-  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done) && queue_.empty();
-}
+bool SiemExport::Flush(int timeout_ms) { return outbox_->Flush(timeout_ms); }
 
-size_t SiemExport::pending() const {
-  std::lock_guard lock(mutex_);
-  return queue_.size();
-}
-
-void SiemExport::Run() {
-  // Up to this many messages go out before their acknowledgement is
-  // awaited: one round trip per batch, not per alert, during an attack.
-  constexpr size_t kBatch = 256;
-  int backoff_ms = options_.retry_initial_ms;
-  bool failing = false;
-  const std::string where = (target_.tls ? "tls://" : "tcp://") + target_.host + ":" + std::to_string(target_.port);
-  Connection conn;
-  for (;;) {
-    std::vector<Item> batch;
-    std::vector<std::string> from_memory;
-    {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      for (size_t i = 0; i < queue_.size() && i < kBatch; ++i) {
-        batch.push_back(queue_[i]);
-        auto m = memory_messages_.find(queue_[i].id);
-        from_memory.push_back(m == memory_messages_.end() ? std::string() : m->second);
-      }
-      in_flight_ = batch.size();
-    }
-    // The frames, read back from the queue files (what was made durable is
-    // what is sent, byte for byte, every time).
-    std::string frames;
-    size_t unreadable = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      std::string message = from_memory[i];
-      if (message.empty()) {
-        auto text = ReadFile(batch[i].path);
-        if (!text.ok()) {
-          spdlog::error("SIEM export: queued alert {} unreadable ({}); skipped", batch[i].id,
-                        text.status().ToString());
-          ++unreadable;
-          continue;
-        }
-        message = std::move(*text);
-      }
-      frames += OctetCountedFrame(message);
-    }
-    Status sent = Status::Ok();
-    if (!frames.empty()) {
-      const auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
-      if (!conn.open()) sent = conn.Open(target_, options_.ca_file, options_.timeout_ms);
-      if (sent.ok()) sent = conn.Write(frames, deadline);
-      if (sent.ok()) sent = conn.WaitAcknowledged(deadline);
-    }
-    const size_t delivered = batch.size() - unreadable;
-    if (sent.ok()) Messages(true).Inc(delivered);
-    if (!sent.ok()) Messages(false).Inc(delivered);
-    UpGauge().Set(sent.ok() ? 1 : 0);
-    std::unique_lock lock(mutex_);
-    in_flight_ = 0;
-    if (sent.ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        std::error_code ec;
-        fs::remove(queue_.front().path, ec);
-        memory_messages_.erase(queue_.front().id);
-        queued_ids_.erase(queue_.front().id);
-        queue_.pop_front();
-      }
-      PendingGauge().Set(static_cast<int64_t>(queue_.size()));
-      if (failing) spdlog::info("SIEM export: {} takes alerts again", where);
-      failing = false;
-      backoff_ms = options_.retry_initial_ms;
-      cv_.notify_all();
-      continue;
-    }
-    // Whatever was written on a broken connection is sent again on the
-    // next one: at least once, never silently lost.
-    conn.Close();
-    if (!failing) {
-      spdlog::warn("SIEM export: {}: {}; {} alert(s) queued, retrying with backoff", where, sent.message(),
-                   queue_.size());
-    }
-    failing = true;
-    cv_.notify_all();
-    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stop_; });
-    if (stop_) return;
-    backoff_ms = std::min(options_.retry_max_ms, backoff_ms * 2);
-  }
-}
+size_t SiemExport::pending() const { return outbox_->pending(); }
 
 }  // namespace fg::response

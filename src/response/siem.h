@@ -28,21 +28,18 @@
 //     femtoguard_siem_pending and femtoguard_siem_up; a collector that cannot
 //     be reached is a logged warning (once per outage), never an error.
 //
+//   The queue and the sender with its backoff are outbox.h's.
+//
 // Thread-safety: thread-safe. One sender thread per SiemExport.
 
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 
 #include "common/status.h"
 #include "common/time.h"
+#include "response/outbox.h"
 
 namespace fg::response {
 
@@ -100,27 +97,12 @@ class SiemExport {
 
  private:
   explicit SiemExport(SiemOptions options, SiemTarget target);
-  void Run();
-
-  struct Item {
-    std::string id;
-    std::filesystem::path path;
-  };
 
   const SiemOptions options_;
   const SiemTarget target_;
-  std::string hostname_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;            // oldest first; guarded by mutex_
-  std::set<std::string> queued_ids_;  // ids in queue_; guarded by mutex_
-  // Messages that could not be written to disk (full disk): sent from memory.
-  std::unordered_map<std::string, std::string> memory_messages_;  // guarded by mutex_
-  uint64_t next_seq_ = 1;     // guarded by mutex_
-  size_t in_flight_ = 0;      // items at the front being sent; guarded by mutex_
-  bool stop_ = false;         // guarded by mutex_
-  std::thread sender_;
+  std::string hostname_;  // RFC 5424 HOSTNAME, constant after Start
+  // The queue and its sender; last, so that the sender stops first.
+  std::unique_ptr<Outbox> outbox_;
 };
 
 }  // namespace fg::response

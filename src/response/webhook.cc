@@ -8,7 +8,6 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <vector>
 
@@ -37,33 +36,9 @@ Gauge& UpGauge() {
                                     "1 when the last contact with the webhook receiver succeeded, else 0");
 }
 
-std::string Hex(std::string_view s) {
-  return ossl::HexLower(reinterpret_cast<const unsigned char*>(s.data()), s.size());
-}
-
-Result<std::string> Unhex(std::string_view hex) {
-  if (hex.size() % 2) return Status::InvalidArgument("odd hex");
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
-    if (ec != std::errc() || p != hex.data() + i + 2) return Status::InvalidArgument("bad hex");
-    out.push_back(static_cast<char>(v));
-  }
-  return out;
-}
-
 long long NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Queue file names: "<seq, 16 digits>-<hex of the alert id>.json".
-constexpr size_t kSeqDigits = 16;
-
-std::string SeqName(uint64_t seq, std::string_view alert_id) {
-  std::string digits = std::to_string(seq);
-  return std::string(kSeqDigits - std::min(kSeqDigits, digits.size()), '0') + digits + "-" + Hex(alert_id) + ".json";
 }
 
 }  // namespace
@@ -170,7 +145,9 @@ std::unique_ptr<Webhook> StartWebhookOrLog(const Options& o) {
 }
 
 Webhook::Webhook(WebhookOptions options, WebhookTarget target)
-    : options_(std::move(options)), target_(std::move(target)) {}
+    : options_(std::move(options)),
+      target_(std::move(target)),
+      where_(admission::BaseUrl(target_.server) + target_.path) {}
 
 Result<std::unique_ptr<Webhook>> Webhook::Start(WebhookOptions options) {
   FG_ASSIGN_OR_RETURN(WebhookTarget target, ParseWebhookUrl(options.url));
@@ -181,31 +158,21 @@ Result<std::unique_ptr<Webhook>> Webhook::Start(WebhookOptions options) {
   }
   if (options.secret.empty()) return Status::InvalidArgument("webhook: no signing secret");
   if (options.queue_dir.empty()) return Status::InvalidArgument("webhook: no queue directory");
-  std::error_code ec;
-  fs::create_directories(options.queue_dir, ec);
-  fs::permissions(options.queue_dir, fs::perms::owner_all, ec);
-  if (!fs::is_directory(options.queue_dir)) {
-    return Status::Internal("webhook queue " + options.queue_dir.string() + " is not a directory");
-  }
+  OutboxOptions q;
+  q.dir = options.queue_dir;
+  q.suffix = ".json";
+  q.log_prefix = "webhook";
+  q.queue_name = "webhook queue";
+  q.max_batch = 1;  // a POST per alert: a failure never resends one already accepted
+  q.retry_initial_ms = options.retry_initial_ms;
+  q.retry_max_ms = options.retry_max_ms;
+  q.pending_gauge = &PendingGauge();
+  q.remove_dir = options.remove_queue_dir;
+  FG_ASSIGN_OR_RETURN(std::unique_ptr<Outbox> outbox, Outbox::Open(std::move(q)));
   std::unique_ptr<Webhook> hook(new Webhook(std::move(options), std::move(target)));
-  // What an earlier run left behind, oldest first.
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(hook->options_.queue_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() > kSeqDigits + 6 && name[kSeqDigits] == '-' && name.ends_with(".json")) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    auto id = Unhex(std::string_view(name).substr(kSeqDigits + 1, name.size() - kSeqDigits - 6));
-    if (!id.ok()) continue;
-    uint64_t seq = 0;
-    std::from_chars(name.data(), name.data() + kSeqDigits, seq);
-    hook->next_seq_ = std::max(hook->next_seq_, seq + 1);
-    hook->queue_.push_back({*id, hook->options_.queue_dir / name});
-  }
-  PendingGauge().Set(static_cast<int64_t>(hook->queue_.size()));
-  if (!hook->queue_.empty()) {
-    spdlog::info("webhook: {} alert(s) left undelivered by an earlier run, resending", hook->queue_.size());
+  hook->outbox_ = std::move(outbox);
+  if (size_t left = hook->outbox_->pending(); left > 0) {
+    spdlog::info("webhook: {} alert(s) left undelivered by an earlier run, resending", left);
   }
   const std::string where = admission::BaseUrl(hook->target_.server);
   admission::ClientTls tls{hook->options_.ca_file};
@@ -217,115 +184,37 @@ Result<std::unique_ptr<Webhook>> Webhook::Start(WebhookOptions options) {
     UpGauge().Set(1);
     spdlog::info("webhook: alerts go to {}{}", where, hook->target_.path);
   }
-  hook->sender_ = std::thread([raw = hook.get()] { raw->Run(); });
+  hook->outbox_->StartSending(
+      [raw = hook.get()](const std::vector<Outbox::Message>& batch) {
+        for (const Outbox::Message& m : batch) FG_RETURN_IF_ERROR(raw->Post(m));
+        return Status::Ok();
+      },
+      hook->where_ + " accepts alerts again");
   return hook;
 }
 
-Webhook::~Webhook() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (sender_.joinable()) sender_.join();
-  if (options_.remove_queue_dir) {
-    std::error_code ec;
-    fs::remove_all(options_.queue_dir, ec);
-  }
-}
+Webhook::~Webhook() = default;
 
 void Webhook::Enqueue(std::string_view alert_id, std::string_view alert_json) {
-  std::lock_guard lock(mutex_);
-  for (const Item& item : queue_) {
-    if (item.id == alert_id) return;  // still pending: sent once
-  }
-  fs::path path = options_.queue_dir / SeqName(next_seq_++, alert_id);
-  if (Status s = WriteFileAtomic(path, alert_json, 0600); !s.ok()) {
-    // Not durable, but not dropped: it is still sent from memory.
-    spdlog::error("webhook: cannot queue alert {} on disk: {}", alert_id, s.ToString());
-    memory_bodies_.emplace(std::string(alert_id), std::string(alert_json));
-  }
-  queue_.push_back({std::string(alert_id), path});
-  PendingGauge().Set(static_cast<int64_t>(queue_.size()));
-  cv_.notify_all();
+  outbox_->Enqueue(alert_id, std::string(alert_json));
 }
 
-bool Webhook::Flush(int timeout_ms) {
-  std::unique_lock lock(mutex_);
-  auto done = [this] { return stop_ || (queue_.empty() && !in_flight_); };
-  if (timeout_ms < 0) {
-    cv_.wait(lock, done);
-    return queue_.empty();
-  }
-  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done) && queue_.empty();
-}
+bool Webhook::Flush(int timeout_ms) { return outbox_->Flush(timeout_ms); }
 
-size_t Webhook::pending() const {
-  std::lock_guard lock(mutex_);
-  return queue_.size();
-}
+size_t Webhook::pending() const { return outbox_->pending(); }
 
-void Webhook::Run() {
-  int backoff_ms = options_.retry_initial_ms;
-  bool failing = false;
-  const admission::ClientTls tls{options_.ca_file};
-  const std::string where = admission::BaseUrl(target_.server) + target_.path;
-  for (;;) {
-    Item item;
-    std::string body;
-    {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      item = queue_.front();
-      in_flight_ = true;
-      if (auto m = memory_bodies_.find(item.id); m != memory_bodies_.end()) body = m->second;
-    }
-    if (body.empty()) {
-      auto text = ReadFile(item.path);
-      if (!text.ok()) {
-        spdlog::error("webhook: queued alert {} unreadable ({}); skipped", item.id, text.status().ToString());
-        std::lock_guard lock(mutex_);
-        queue_.pop_front();
-        in_flight_ = false;
-        PendingGauge().Set(static_cast<int64_t>(queue_.size()));
-        cv_.notify_all();
-        continue;
-      }
-      body = std::move(*text);
-    }
-    std::vector<std::pair<std::string, std::string>> headers = {
-        {"X-Femtoguard-Signature", WebhookSignature(options_.secret, NowSeconds(), body)},
-        {"X-Femtoguard-Alert-Id", item.id}};
-    auto r = admission::HttpPost(target_.server, target_.path, "application/json", body, headers, options_.timeout_ms,
-                                 tls);
-    const bool ok = r.ok() && r->status >= 200 && r->status < 300;
-    Posts(ok).Inc();
-    UpGauge().Set(r.ok() ? 1 : 0);
-    std::unique_lock lock(mutex_);
-    in_flight_ = false;
-    if (ok) {
-      std::error_code ec;
-      fs::remove(item.path, ec);
-      memory_bodies_.erase(item.id);
-      queue_.pop_front();
-      PendingGauge().Set(static_cast<int64_t>(queue_.size()));
-      if (failing) spdlog::info("webhook: {} accepts alerts again", where);
-      failing = false;
-      backoff_ms = options_.retry_initial_ms;
-      cv_.notify_all();
-      continue;
-    }
-    if (!failing) {
-      spdlog::warn("webhook: POST to {} failed ({}); {} alert(s) queued, retrying with backoff", where,
-                   r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message(), queue_.size());
-    }
-    failing = true;
-    cv_.notify_all();
-    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stop_; });
-    if (stop_) return;
-    backoff_ms = std::min(options_.retry_max_ms, backoff_ms * 2);
-  }
+Status Webhook::Post(const Outbox::Message& message) {
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"X-Femtoguard-Signature", WebhookSignature(options_.secret, NowSeconds(), message.payload)},
+      {"X-Femtoguard-Alert-Id", message.id}};
+  auto r = admission::HttpPost(target_.server, target_.path, "application/json", message.payload, headers,
+                               options_.timeout_ms, admission::ClientTls{options_.ca_file});
+  const bool ok = r.ok() && r->status >= 200 && r->status < 300;
+  Posts(ok).Inc();
+  UpGauge().Set(r.ok() ? 1 : 0);
+  if (ok) return Status::Ok();
+  return Status::Unavailable("POST to " + where_ + " failed (" +
+                             (r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message()) + ")");
 }
 
 }  // namespace fg::response

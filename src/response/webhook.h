@@ -19,20 +19,18 @@
 //     femtoguard_webhook_pending and femtoguard_webhook_up; a receiver that
 //     cannot be reached at start is a logged warning.
 //
+//   The queue and the sender with its backoff are outbox.h's.
+//
 // Thread-safety: thread-safe. One sender thread per Webhook.
 
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 
 #include "admission/http_client.h"
 #include "common/status.h"
+#include "response/outbox.h"
 
 namespace fg::response {
 
@@ -85,25 +83,14 @@ class Webhook {
 
  private:
   Webhook(WebhookOptions options, WebhookTarget target);
-  void Run();
-
-  struct Item {
-    std::string id;
-    std::filesystem::path path;
-  };
+  // One POST; called on the sender thread.
+  Status Post(const Outbox::Message& message);
 
   const WebhookOptions options_;
   const WebhookTarget target_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;  // oldest first; guarded by mutex_
-  // Bodies that could not be written to disk (full disk): sent from memory.
-  std::unordered_map<std::string, std::string> memory_bodies_;  // guarded by mutex_
-  uint64_t next_seq_ = 1;                                       // guarded by mutex_
-  bool in_flight_ = false;         // guarded by mutex_
-  bool stop_ = false;              // guarded by mutex_
-  std::thread sender_;
+  const std::string where_;  // the URL, for the log
+  // The queue and its sender; last, so that the sender stops first.
+  std::unique_ptr<Outbox> outbox_;
 };
 
 struct Options;
