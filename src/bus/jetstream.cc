@@ -130,10 +130,17 @@ uint32_t PartitionOf(std::string_view key, uint32_t partitions) {
 }
 
 uint32_t EventPartition(const detect::Event& e, uint32_t partitions) {
-  if (!e.device.empty()) return PartitionOf(e.device, partitions);
+  if (!e.device.empty() && e.type != detect::EventType::kPaymentAuth)
+    return PartitionOf(e.device, partitions);
   const detect::SubjectId& s = !e.imsi.empty() ? e.imsi : !e.msisdn.empty() ? e.msisdn : e.imei;
   return PartitionOf(
       std::string_view(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size()), partitions);
+}
+
+bool SharedAcrossPartitions(detect::EventType t) {
+  using detect::EventType;
+  return t == EventType::kSessionUp || t == EventType::kSessionDown || t == EventType::kS1Setup ||
+         t == EventType::kNgSetup;
 }
 
 std::string SubjectToken(std::string_view device) {
@@ -146,9 +153,9 @@ std::string SubjectToken(std::string_view device) {
   return t;
 }
 
-std::string EventSubject(uint32_t partition, std::string_view device_token) {
-  return std::string(kEventSubjectPrefix) + std::to_string(partition) + "." +
-         std::string(device_token);
+std::string EventSubject(uint32_t partition, std::string_view device_token,
+                         std::string_view prefix) {
+  return std::string(prefix) + std::to_string(partition) + "." + std::string(device_token);
 }
 
 JetStreamProducer::JetStreamProducer(JetStreamOptions options)
@@ -236,7 +243,7 @@ Status JetStreamProducer::TryEnsureStream() {
     }
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
-    const std::string subjects = std::string(kEventSubjectPrefix) + ">";
+    const std::string subjects = options_.subject_prefix + ">";
     const char* subject_list[] = {subjects.c_str()};
     sc.Name = options_.stream.c_str();
     sc.Description = want.c_str();
@@ -308,56 +315,90 @@ Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch,
     std::string device;  // the one device of the part, or "" once mixed
     bool mixed = false;
   };
-  std::map<uint32_t, Part> parts;  // by partition: published in partition order
+  // Two phases, each by partition: the femtocells' events, then the events
+  // without a femtocell (payments), stored only once the first phase is.
+  std::map<uint32_t, Part> phases[2];
   PublishReport report;
-  Status decoded = ForEachEvent(batch, [&](const detect::Event& e) {
-    Part& p = parts[EventPartition(e, partitions)];
+  auto add = [&](Part& p, const detect::Event& e, std::string_view device) {
     if (p.count == 0) {
       BeginBatch(&p.batch);
-      p.device = e.device;
-    } else if (!p.mixed && p.device != e.device) {
+      p.device = device;
+    } else if (!p.mixed && p.device != device) {
       p.mixed = true;
     }
     AppendEvent(e, &p.batch);
     ++p.count;
+  };
+  Status decoded = ForEachEvent(batch, [&](const detect::Event& e) {
+    if (e.type == detect::EventType::kEndpointStatus) {  // every partition's World has the endpoints
+      for (uint32_t q = 0; q < partitions; ++q) add(phases[0][q], e, "");
+      ++report.events;
+      return;
+    }
+    const bool second = e.device.empty() || e.type == detect::EventType::kPaymentAuth;
+    const uint32_t home = EventPartition(e, partitions);
+    add(phases[second][home], e, second ? std::string_view() : std::string_view(e.device));
     ++report.events;
+    if (!second && SharedAcrossPartitions(e.type)) {
+      for (uint32_t q = 0; q < partitions; ++q)
+        if (q != home) add(phases[0][q], e, e.device);
+    }
   });
   if (!decoded.ok()) return Status::InvalidArgument("bus: " + decoded.message());
-  // The parts go out at once, each waiting for its own PubAck: one round
-  // trip per batch instead of one per partition (the stream's RAFT group
-  // stores them together). Order within a partition is unaffected: a batch
-  // has one part per partition, and the next batch of the same client is
-  // published only after this one is acknowledged.
-  std::vector<std::future<Result<bool>>> acks;
-  acks.reserve(parts.size());
-  for (auto& [partition, part] : parts) {
-    FinishBatch(&part.batch, part.count);
-    const std::string subject =
-        EventSubject(partition, part.mixed ? "mixed" : SubjectToken(part.device));
-    const std::string msg_id = std::string(batch_id) + ".p" + std::to_string(partition);
-    const std::string* payload = &part.batch;
-    if (parts.size() == 1) {
-      acks.push_back(std::async(std::launch::deferred, [this, subject, payload, msg_id] {
-        return Publish(subject, *payload, msg_id);
-      }));
-    } else {
-      acks.push_back(std::async(std::launch::async, [this, subject, payload, msg_id] {
-        return Publish(subject, *payload, msg_id);
-      }));
+  // A phase's parts go out at once, each waiting for its own PubAck: one
+  // round trip per phase instead of one per partition (the stream's RAFT
+  // group stores them together). Order within a partition is unaffected: a
+  // batch has one part per partition and phase, and the next batch of the
+  // same client is published only after this one is acknowledged.
+  for (int phase = 0; phase < 2; ++phase) {
+    auto& parts = phases[phase];
+    std::vector<std::future<Result<bool>>> acks;
+    acks.reserve(parts.size());
+    for (auto& [partition, part] : parts) {
+      FinishBatch(&part.batch, part.count);
+      const std::string subject = EventSubject(
+          partition, part.mixed ? "mixed" : SubjectToken(part.device), options_.subject_prefix);
+      const std::string msg_id =
+          std::string(batch_id) + (phase == 0 ? ".p" : ".s") + std::to_string(partition);
+      const std::string* payload = &part.batch;
+      acks.push_back(std::async(parts.size() == 1 ? std::launch::deferred : std::launch::async,
+                                [this, subject, payload, msg_id] {
+                                  return Publish(subject, *payload, msg_id);
+                                }));
     }
-  }
-  Status first_error;
-  for (auto& ack : acks) {
-    Result<bool> r = ack.get();  // every part is waited for: `parts` outlives them all
-    if (!r.ok()) {
-      if (first_error.ok()) first_error = r.status();
-      continue;
+    Status first_error;
+    for (auto& ack : acks) {
+      Result<bool> r = ack.get();  // every part is waited for: `parts` outlives them all
+      if (!r.ok()) {
+        if (first_error.ok()) first_error = r.status();
+        continue;
+      }
+      ++report.parts;
+      if (*r) ++report.duplicates;
     }
-    ++report.parts;
-    if (*r) ++report.duplicates;
+    if (!first_error.ok()) return first_error;
   }
-  if (!first_error.ok()) return first_error;
   return report;
+}
+
+Status JetStreamProducer::PublishEnd(std::string_view run_id) {
+  FG_RETURN_IF_ERROR(EnsureStream());
+  for (uint32_t p = 0; p < static_cast<uint32_t>(options_.partitions); ++p) {
+    natsMsg* msg = nullptr;
+    const std::string subject = options_.subject_prefix + std::to_string(p) + "._end_";
+    if (natsMsg_Create(&msg, subject.c_str(), nullptr, "", 0) != NATS_OK)
+      return Status::Internal("bus: cannot make the end marker");
+    natsMsgHeader_Set(msg, "Fg-End", "1");
+    const std::string id = std::string(run_id) + ".end" + std::to_string(p);
+    natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_PublishMsg(&ack, nats_->js, msg, nullptr, &jerr);
+    natsMsg_Destroy(msg);
+    if (s != NATS_OK) return Status::Unavailable("bus: end marker: " + NatsError(s, jerr));
+    jsPubAck_Destroy(ack);
+  }
+  return Status::Ok();
 }
 
 }  // namespace fg::bus

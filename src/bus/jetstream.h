@@ -35,6 +35,8 @@ struct JetStreamOptions {
   std::vector<std::string>
       servers;  // nats://host[:port], any number; the client fails over between them
   std::string stream = kEventStream;
+  // Subjects <subject_prefix><partition>.<device>; replay runs use their own.
+  std::string subject_prefix = kEventSubjectPrefix;
   // Fixed for the stream's life: written into its description at creation
   // and checked by every producer, since a change would move devices to
   // other partitions under their owners' feet.
@@ -56,10 +58,17 @@ Result<std::vector<std::string>> ParseBusUrl(std::string_view url);
 // FNV-1a of the key) and its subject. Events of one device always share a
 // partition; an event without a device goes by its subscriber.
 uint32_t PartitionOf(std::string_view key, uint32_t partitions);
+// payment.auth always goes by its subscriber (even when it names a
+// femtocell): the subscriber stage judges it (bus/stream_detection.h).
 uint32_t EventPartition(const detect::Event& e, uint32_t partitions);
 // fg.ev.<partition>.<token>: the device id made a valid subject token, "_"
 // for no device, "mixed" for a part that holds several devices.
-std::string EventSubject(uint32_t partition, std::string_view device_token);
+// Events whose copies go to every partition (besides their device's): the
+// state of CrossDevice() detectors (a certificate or a transport address
+// shared by several devices) needs every device's (stream_detection.h).
+bool SharedAcrossPartitions(detect::EventType t);
+std::string EventSubject(uint32_t partition, std::string_view device_token,
+                         std::string_view prefix = kEventSubjectPrefix);
 std::string SubjectToken(std::string_view device);
 
 struct PublishReport {
@@ -83,7 +92,10 @@ class JetStreamProducer {
   Status EnsureStream();
 
   // Splits `batch` (binary batch format) by partition and publishes every
-  // part with message id "<batch_id>.p<N>", waiting for each PubAck
+  // part with message id "<batch_id>.p<N>" (events of femtocells) or
+  // "<batch_id>.s<N>" (events without one, payments: published only once
+  // every other part is stored, so that a payment's stream sequence is
+  // above everything the batch said before it), waiting for each PubAck
   // (retrying, with the same id, through a leader election for up to
   // publish_timeout_ms). OK only when every part is stored. Unavailable when
   // JetStream cannot be reached or does not answer in time: some parts may
@@ -95,6 +107,9 @@ class JetStreamProducer {
   // JetStream already held `msg_id`.
   Result<bool> Publish(const std::string& subject, std::string_view payload,
                        const std::string& msg_id);
+
+  // Replay: an end-of-input marker in every partition (bus/stream_detection.h).
+  Status PublishEnd(std::string_view run_id);
 
   const JetStreamOptions& options() const { return options_; }
 

@@ -112,7 +112,7 @@ Status PartitionLeases::Tick() {
     for (int i = 0; i < keys.Count; ++i)
       nodes += std::string_view(keys.Keys[i]).rfind("node.", 0) == 0;
     kvKeysList_Destroy(&keys);
-    live = std::max<size_t>(1, nodes);
+    live = std::max<size_t>({1, nodes, static_cast<size_t>(std::max(0, options_.min_nodes))});
   }
   // Renew (compare-and-set on our last revision): a failed CAS is a lease lost.
   for (auto it = held_.begin(); it != held_.end();) {

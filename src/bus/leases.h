@@ -38,6 +38,9 @@ struct LeaseOptions {
   int partitions = 16;
   int replicas = 3;
   int64_t ttl_ms = 6000;  // with a 2 s tick: takeover within 8 s
+  // Share as if at least this many nodes were live (replay starts N
+  // workers at once: none should take every partition in its first tick).
+  int min_nodes = 1;
 };
 
 class PartitionLeases {

@@ -18,6 +18,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "cli/replay_bus.h"
 #include "common/celldb.h"
 #include "common/pseudonym.h"
 #include "detect/default_rules.h"
@@ -29,14 +30,6 @@
 namespace fg::cli {
 namespace {
 
-struct ReplayOptions {
-  std::string registry;
-  std::string cells;
-  std::string events;
-  std::string alerts;
-  std::string rules;
-  std::string data;
-};
 
 int BadInput(const std::string& what) {
   std::fprintf(stderr, "femtoguard replay: %s\n", what.c_str());
@@ -227,7 +220,23 @@ void RegisterReplayCommand(CLI::App& app, Program& program) {
   cmd->add_option("--alerts", o->alerts, "where to write the alerts, JSON Lines (DESIGN.md 3.5)");
   cmd->add_option("--rules", o->rules, "rules file (default: the shipped rules/default.yaml)");
   AddDataOption(cmd, &o->data);
-  cmd->callback([&program, o] { program.action = [o] { return RunReplay(*o); }; });
+  cmd->add_option("--bus", o->bus,
+                  "distributed replay over NATS JetStream: nats://HOST[:PORT][,...] (docs/stream.md); needs --data");
+  cmd->add_option("--workers", o->workers, "with --bus: worker processes to start here (0: only publish; join workers elsewhere)");
+  cmd->add_option("--partitions", o->partitions, "with --bus: partitions of the run (default 16)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--bus-replicas", o->replicas, "with --bus: replicas of the run's streams (default 1)")->check(CLI::Range(1, 5));
+  cmd->add_option("--join", o->join, "with --bus: work on the partitions of run RUN (a worker)");
+  cmd->add_option("--expect-workers", o->expect_workers, "with --join: how many workers share the run (each takes its share at once)")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--run", o->run, "with --bus: the run id (default: random)");
+  cmd->add_flag("--keep", o->keep, "with --bus: keep the run's streams afterwards");
+  cmd->callback([&program, o] {
+    program.action = [o] {
+      if (!o->join.empty()) return RunBusWorker(*o);
+      if (!o->bus.empty()) return RunBusReplay(*o);
+      return RunReplay(*o);
+    };
+  });
 }
 
 }  // namespace fg::cli

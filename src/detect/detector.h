@@ -34,6 +34,11 @@ struct Evidence {
   std::string dedup_extra;
   // Details for the alert's "evidence" object: JSON object text.
   std::string details_json;
+  // False when `device` is named for reference, not accused (payment.risk
+  // names the femtocell that exposed the subscriber): the engine then makes
+  // no device suspect and applies no device action for it. Its subjects'
+  // effects (hold_payments) still apply.
+  bool accuses_device = true;
 };
 
 class Context {
@@ -70,6 +75,14 @@ class Detector {
   // better not derived at all. A detector that reads them and does not say
   // so sees them empty in replay.
   virtual bool ReadsSecondaryIds() const { return false; }
+
+  // True if the detector's state is keyed by something several devices
+  // share (a certificate, a transport address) rather than by the device.
+  // In cluster mode (bus/stream_detection.h) each device partition then
+  // also feeds it the other partitions' events of the kinds it reads
+  // (Engine::ProcessForeign), and keeps only the evidence naming its own
+  // devices: the evidence is the same as one engine over every event.
+  virtual bool CrossDevice() const { return false; }
 };
 
 // What a detector declares (defined in its own file, listed in

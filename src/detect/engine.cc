@@ -165,6 +165,16 @@ class Engine::Impl {
     world_.Apply(e);
   }
 
+  void ProcessForeign(const Event& e) {
+    foreign_ = true;
+    for (auto& slot : slots_)
+      if (slot->cross) slot->detector->OnEvent(e, *slot);
+    foreign_ = false;
+    DrainEvidence();
+  }
+
+  void SetLocality(std::function<bool(std::string_view)> is_local) { is_local_ = std::move(is_local); }
+
   bool ReadsSecondaryIds() const {
     for (const auto& slot : slots_) {
       if (slot->detector->ReadsSecondaryIds()) return true;
@@ -201,6 +211,12 @@ class Engine::Impl {
     const World& world() const override { return impl->world_; }
     const RuleParams& params() const override { return *params_; }
     void Emit(Evidence evidence) override {
+      if (cross && impl->is_local_) {
+        const bool local = !evidence.device.empty() && impl->is_local_(evidence.device);
+        // Foreign event: only what names one of our devices. Own event:
+        // not what names another partition's device (it raises that).
+        if (impl->foreign_ ? !local : (!evidence.device.empty() && !local)) return;
+      }
       if (evidence.rule.empty()) evidence.rule = rule;
       impl->pending_.push_back(std::move(evidence));
     }
@@ -212,6 +228,7 @@ class Engine::Impl {
     std::string rule;
     const RuleParams* params_;  // into impl->rules_ (re-pointed by ReplaceRules)
     std::unique_ptr<Detector> detector;
+    bool cross = false;  // detector->CrossDevice()
   };
 
   // The rule's params from the file, or, for a rule the file does not name,
@@ -227,6 +244,7 @@ class Engine::Impl {
     auto slot = std::make_unique<Slot>(this, info.rule, params);
     slot->detector = info.make(params);
     if (!slot->detector) return nullptr;
+    slot->cross = slot->detector->CrossDevice();
     return slot;
   }
 
@@ -328,7 +346,7 @@ class Engine::Impl {
   // What the actions do inside the engine, so that replay behaves as serve.
   void ApplyLocalEffects(const Alert& alert, const Evidence& ev) {
     DeviceIdx d = kNoDevice;
-    if (!ev.device.empty()) d = world_.Intern(ev.device);
+    if (!ev.device.empty() && ev.accuses_device) d = world_.Intern(ev.device);
     if (d != kNoDevice && alert.severity >= Severity::kHigh) {
       world_.MarkSuspect(d, ev.ts_ms + rules_.suspect_ttl_ms(), ev.rule);
     }
@@ -364,6 +382,8 @@ class Engine::Impl {
   UnixMillis clock_ = std::numeric_limits<UnixMillis>::min();
   UnixMillis last_expire_ = std::numeric_limits<UnixMillis>::min() / 2;
   EngineStats stats_;
+  std::function<bool(std::string_view)> is_local_;  // cluster mode; null: every device
+  bool foreign_ = false;                              // inside ProcessForeign
 };
 
 Engine::Engine(World world, RuleSet rules, AlertSink sink)
@@ -373,6 +393,10 @@ Engine::Engine(World world, RuleSet rules, AlertSink sink, const std::vector<Det
 Engine::~Engine() = default;
 
 void Engine::Process(const Event& event) { impl_->Process(event); }
+void Engine::ProcessForeign(const Event& event) { impl_->ProcessForeign(event); }
+void Engine::SetLocality(std::function<bool(std::string_view)> is_local) {
+  impl_->SetLocality(std::move(is_local));
+}
 void Engine::Prefetch(const Event& event, int stage) const { impl_->Prefetch(event, stage); }
 bool Engine::ReadsSecondaryIds() const { return impl_->ReadsSecondaryIds(); }
 void Engine::Flush(UnixMillis now_ms) { impl_->Flush(now_ms); }

@@ -71,6 +71,14 @@ class Engine {
   // Events must come in non-decreasing ts order (a late event is processed
   // at its own time but timers never run backwards).
   void Process(const Event& event);
+  // Cluster mode: an event of a device of another partition, fed only to
+  // the CrossDevice() detectors (state only; no World change, no clock).
+  // Their evidence is kept only when it names a device `is_local` accepts;
+  // the evidence they raise on Process() naming a device of another
+  // partition is dropped (that partition raises it). Without SetLocality
+  // every device is local.
+  void ProcessForeign(const Event& event);
+  void SetLocality(std::function<bool(std::string_view device)> is_local);
   // A hint for a caller that knows the events to come: World::Prefetch and
   // the detectors' Prefetch for `event`, stage 0..2 (see World::Prefetch).
   void Prefetch(const Event& event, int stage) const;

@@ -117,8 +117,11 @@ class World {
   size_t subscriber_count() const { return subscriber_count_; }
 
   // ---- cells ----
-  const CellDb& cells() const { return cells_; }
-  void SetCells(CellDb cells) { cells_ = std::move(cells); }
+  const CellDb& cells() const { return *cells_; }
+  void SetCells(CellDb cells) { cells_ = std::make_shared<const CellDb>(std::move(cells)); }
+  // One database shared by several Worlds (the partitions of a stream
+  // node): it is never changed once set.
+  void SetCells(std::shared_ptr<const CellDb> cells) { cells_ = std::move(cells); }
 
   // ---- engine-side updates ----
   // Applies an event's effect (sessions, attachments, exposure, statuses).
@@ -198,7 +201,7 @@ class World {
   std::vector<SubscriberSlot> sub_slots_;  // power-of-two size, load <= 3/4
   size_t subscriber_count_ = 0;
   SubscriberState absent_subscriber_;  // MutableSubscriber of the all-zero id: never stored
-  CellDb cells_;
+  std::shared_ptr<const CellDb> cells_ = std::make_shared<const CellDb>();
 };
 
 }  // namespace fg::detect

@@ -75,6 +75,7 @@ class CertShared final : public Detector {
     }
   }
 
+  bool CrossDevice() const override { return true; }
   size_t MemoryBytes() const override {
     return owners_.size() * (sizeof(Owner) + 24) + owners_.bucket_count() * 8 + names_.size() * 64;
   }

@@ -57,6 +57,7 @@ class IdentityMismatch final : public Detector {
     ctx.Emit(std::move(ev));
   }
 
+  bool CrossDevice() const override { return true; }
   size_t MemoryBytes() const override { return by_ip_.size() * 128; }
 
  private:

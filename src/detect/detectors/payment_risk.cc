@@ -60,6 +60,10 @@ class PaymentRisk final : public Detector {
     bool exposed = !dec.femto.empty();
     Evidence ev = MakeEvidence("payment.risk", exposed ? "exposed" : "held", dec.femto, e.ts_ms);
     ev.subjects.push_back(e.imsi);
+    // The femtocell is why the subscriber is at risk, not newly accused by
+    // a payment: its suspicion is its own alerts' (and the subscriber
+    // stage of cluster mode could not feed it back in event time).
+    ev.accuses_device = false;
     std::string ts = Ts(e.ts_ms);
     ev.dedup_extra = SubjectText(e.imsi) + "|" + ts + "|" + e.merchant;
     nlohmann::json d = {{"decision", PaymentVerdictName(dec.verdict)},

@@ -1,0 +1,866 @@
+#include "bus/stream_detection.h"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <set>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "bus/event_codec.h"
+#include "bus/jetstream.h"
+#include "bus/leases.h"
+#include "common/metrics.h"
+
+namespace fg::bus {
+namespace {
+
+using detect::Alert;
+using detect::Event;
+using detect::EventType;
+
+constexpr uint64_t kEnd = std::numeric_limits<uint64_t>::max();
+
+std::string Text(natsStatus s) {
+  std::string m = natsStatus_GetText(s);
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
+    m += std::string(": ") + last;
+  return m;
+}
+
+Counter& StageCounter(std::string_view what) {
+  return Metrics::Global().GetCounter("femtoguard_stream_processed_total",
+                                      "what=\"" + std::string(what) + "\"",
+                                      "Cluster-mode detection: events, payments and alerts processed from the stream");
+}
+
+// One NATS connection with a JetStream context.
+struct Link {
+  natsOptions* opts = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  ~Link() {
+    if (js) jsCtx_Destroy(js);
+    if (conn) {
+      natsConnection_Close(conn);
+      natsConnection_Destroy(conn);
+    }
+    if (opts) natsOptions_Destroy(opts);
+  }
+  Status Connect(const std::vector<std::string>& servers, const std::string& name) {
+    std::vector<const char*> urls;
+    for (const auto& s : servers) urls.push_back(s.c_str());
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 100);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+    if (s == NATS_OK) s = natsConnection_Connect(&conn, opts);
+    if (s == NATS_OK) {
+      jsOptions jo;
+      jsOptions_Init(&jo);
+      jo.Wait = 3000;
+      s = natsConnection_JetStream(&js, conn, &jo);
+    }
+    if (s != NATS_OK) return Status::Unavailable("stream detection: NATS: " + Text(s));
+    return Status::Ok();
+  }
+};
+
+Status EnsureStream(jsCtx* js, const std::string& name, const std::string& subjects, int replicas) {
+  for (int attempt = 0;; ++attempt) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js, name.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return Status::Ok();
+    }
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char* list[] = {subjects.c_str()};
+    sc.Name = name.c_str();
+    sc.Subjects = list;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = replicas;
+    sc.Retention = js_LimitsPolicy;
+    s = js_AddStream(&si, js, &sc, nullptr, &jerr);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return Status::Ok();
+    }
+    if (jerr == JSStreamNameExistErr) continue;
+    if (attempt >= 20) return Status::Unavailable("stream detection: stream " + name + ": " + Text(s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas) {
+  kvStore* kv = nullptr;
+  for (int attempt = 0;; ++attempt) {
+    if (js_KeyValue(&kv, js, bucket.c_str()) == NATS_OK) return kv;
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = bucket.c_str();
+    kc.History = 1;
+    kc.Replicas = replicas;
+    kc.StorageType = js_FileStorage;
+    natsStatus s = js_CreateKeyValue(&kv, js, &kc);
+    if (s == NATS_OK) return kv;
+    if (attempt >= 20) return Status::Unavailable("stream detection: bucket " + bucket + ": " + Text(s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+uint64_t StreamLastSeq(jsCtx* js, const std::string& stream) {
+  jsStreamInfo* si = nullptr;
+  if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) != NATS_OK) return 0;
+  const uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
+// An ephemeral pull consumer over `filter`, from a stream sequence on; made
+// again from where it was when the server behind it goes away.
+class Reader {
+ public:
+  Reader(jsCtx* js, std::string stream, std::string filter)
+      : js_(js), stream_(std::move(stream)), filter_(std::move(filter)) {}
+  ~Reader() { Drop(); }
+
+  struct Msg {
+    uint64_t seq = 0;
+    bool end = false;
+    std::string data;
+  };
+
+  // Up to `batch` messages; empty when none came within wait_ms (or at
+  // once with nowait). An error means nothing was lost: the next call
+  // starts again after the last message returned.
+  Status Fetch(int batch, int wait_ms, bool nowait, std::vector<Msg>* out) {
+    out->clear();
+    if (sub_ == nullptr) {
+      jsSubOptions so;
+      jsSubOptions_Init(&so);
+      so.Stream = stream_.c_str();
+      so.Config.DeliverPolicy = js_DeliverByStartSequence;
+      so.Config.OptStartSeq = next_;
+      so.Config.AckPolicy = js_AckNone;
+      so.Config.InactiveThreshold = int64_t{30} * 1000 * 1000 * 1000;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = js_PullSubscribe(&sub_, js_, filter_.c_str(), nullptr, nullptr, &so, &jerr);
+      if (s != NATS_OK) {
+        sub_ = nullptr;
+        return Status::Unavailable("consumer on " + filter_ + ": " + Text(s));
+      }
+    }
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = batch;
+    req.NoWait = nowait;
+    req.Expires = int64_t{std::max(wait_ms, 10)} * 1000 * 1000;
+    natsMsgList list{};
+    natsStatus s = natsSubscription_FetchRequest(&list, sub_, &req);
+    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return Status::Ok();
+    if (s != NATS_OK) {
+      Drop();
+      return Status::Unavailable("fetch on " + filter_ + ": " + Text(s));
+    }
+    for (int i = 0; i < list.Count; ++i) {
+      natsMsg* m = list.Msgs[i];
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;
+      Msg msg;
+      msg.seq = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+      if (msg.seq < next_) continue;  // already returned (a consumer made again)
+      const char* end = nullptr;
+      msg.end = natsMsgHeader_Get(m, kEndHeader, &end) == NATS_OK;
+      msg.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+      next_ = msg.seq + 1;
+      out->push_back(std::move(msg));
+    }
+    natsMsgList_Destroy(&list);
+    return Status::Ok();
+  }
+
+ private:
+  void Drop() {
+    if (sub_) {
+      natsSubscription_Unsubscribe(sub_);
+      natsSubscription_Destroy(sub_);
+      sub_ = nullptr;
+    }
+  }
+  jsCtx* js_;
+  std::string stream_, filter_;
+  natsSubscription* sub_ = nullptr;
+  uint64_t next_ = 1;
+};
+
+// ---- the derived records (device stage -> subscriber stage) ----
+
+struct Risk {
+  bool registered = false;
+  uint8_t status = 0;
+  bool blocked = false;
+  UnixMillis suspect_until_ms = 0;
+  std::string suspect_rule;
+  bool operator==(const Risk&) const = default;
+};
+
+struct Record {
+  uint32_t src = 0;  // device partition that made it
+  uint64_t seq = 0;  // stream sequence of the message it came from
+  uint32_t idx = 0;  // event index in that message
+  uint32_t k = 0;    // record index for that event
+  UnixMillis ts = 0;
+  bool risk = false;
+  std::string device;  // risk
+  Risk r;
+  Event event;  // not risk
+  auto Order() const { return std::tie(ts, seq, src, idx, k); }
+  auto Origin() const { return std::tie(seq, idx, k); }
+};
+
+void PutU8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
+void PutU32(std::string* o, uint32_t v) { o->append(reinterpret_cast<const char*>(&v), 4); }
+void PutU64(std::string* o, uint64_t v) { o->append(reinterpret_cast<const char*>(&v), 8); }
+void PutStr(std::string* o, std::string_view s) {
+  PutU32(o, static_cast<uint32_t>(s.size()));
+  o->append(s);
+}
+
+class In {
+ public:
+  explicit In(std::string_view d) : d_(d) {}
+  bool ok() const { return ok_; }
+  template <typename T>
+  T Num() {
+    T v{};
+    if (d_.size() < sizeof(T)) {
+      ok_ = false;
+      return v;
+    }
+    std::memcpy(&v, d_.data(), sizeof(T));
+    d_.remove_prefix(sizeof(T));
+    return v;
+  }
+  std::string_view Str() {
+    uint32_t n = Num<uint32_t>();
+    if (!ok_ || d_.size() < n) {
+      ok_ = false;
+      return {};
+    }
+    std::string_view s = d_.substr(0, n);
+    d_.remove_prefix(n);
+    return s;
+  }
+
+ private:
+  std::string_view d_;
+  bool ok_ = true;
+};
+
+void EncodeRecord(const Record& r, std::string* o) {
+  PutU8(o, r.risk ? 1 : 0);
+  PutU64(o, r.seq);
+  PutU32(o, r.idx);
+  PutU32(o, r.k);
+  PutU64(o, static_cast<uint64_t>(r.ts));
+  if (r.risk) {
+    PutStr(o, r.device);
+    PutU8(o, r.r.registered);
+    PutU8(o, r.r.status);
+    PutU8(o, r.r.blocked);
+    PutU64(o, static_cast<uint64_t>(r.r.suspect_until_ms));
+    PutStr(o, r.r.suspect_rule);
+  } else {
+    std::string one;
+    BeginBatch(&one);
+    AppendEvent(r.event, &one);
+    FinishBatch(&one, 1);
+    PutStr(o, one);
+  }
+}
+
+Status DecodeRecords(std::string_view data, std::vector<Record>* out) {
+  In in(data);
+  if (in.Num<uint32_t>() != 0x31444746u) return Status::InvalidArgument("derived: bad magic");  // "FGD1"
+  const uint32_t src = in.Num<uint32_t>();
+  const uint32_t count = in.Num<uint32_t>();
+  for (uint32_t i = 0; i < count && in.ok(); ++i) {
+    Record r;
+    r.src = src;
+    r.risk = in.Num<uint8_t>() != 0;
+    r.seq = in.Num<uint64_t>();
+    r.idx = in.Num<uint32_t>();
+    r.k = in.Num<uint32_t>();
+    r.ts = static_cast<UnixMillis>(in.Num<uint64_t>());
+    if (r.risk) {
+      r.device = std::string(in.Str());
+      r.r.registered = in.Num<uint8_t>() != 0;
+      r.r.status = in.Num<uint8_t>();
+      r.r.blocked = in.Num<uint8_t>() != 0;
+      r.r.suspect_until_ms = static_cast<UnixMillis>(in.Num<uint64_t>());
+      r.r.suspect_rule = std::string(in.Str());
+    } else {
+      std::string_view one = in.Str();
+      if (!in.ok()) break;
+      Status s = ForEachEvent(one, [&](const Event& e) { r.event = e; });
+      if (!s.ok()) return s;
+    }
+    if (!in.ok()) break;
+    out->push_back(std::move(r));
+  }
+  if (!in.ok()) return Status::InvalidArgument("derived: truncated");
+  return Status::Ok();
+}
+
+Risk RiskOf(const detect::World& w, std::string_view device) {
+  Risk r;
+  detect::DeviceIdx d = w.Find(device);
+  if (d == detect::kNoDevice) return r;
+  const detect::DeviceState& s = w.device(d);
+  r.registered = s.registered;
+  r.status = static_cast<uint8_t>(s.status);
+  r.blocked = s.blocked;
+  r.suspect_until_ms = s.suspect_until_ms;
+  r.suspect_rule = s.suspect_rule;
+  return r;
+}
+
+bool ServesSubscriber(EventType t) {
+  return t == EventType::kUeAttach || t == EventType::kUeDetach || t == EventType::kSmsDeliver;
+}
+
+uint32_t SubscriberPartition(const Event& e, uint32_t partitions) {
+  return PartitionOf(std::string_view(reinterpret_cast<const char*>(e.imsi.bytes.data()), e.imsi.bytes.size()),
+                     partitions);
+}
+
+// Rules judged by key instead of by device: payment.risk (by subscriber)
+// and cell.unregistered (by the reported cell's pci:earfcn).
+bool KeyedRule(std::string_view rule) { return rule == "payment.risk" || rule == "cell.unregistered"; }
+
+std::vector<detect::DetectorInfo> DetectorsOf(Stage stage) {
+  std::vector<detect::DetectorInfo> out;
+  for (const auto& d : detect::AllDetectors()) {
+    if (KeyedRule(d.rule) == (stage == Stage::kSubscriber)) out.push_back(d);
+  }
+  return out;
+}
+
+uint32_t CellPartition(const detect::Neighbor& n, uint32_t partitions) {
+  return PartitionOf(std::to_string(n.pci) + ":" + std::to_string(n.earfcn), partitions);
+}
+
+// Progress of every partition, kept current by a watcher on the bucket.
+class Board {
+ public:
+  ~Board() { Stop(); }
+  Status Start(kvStore* kv) {
+    natsStatus s = kvStore_WatchAll(&watcher_, kv, nullptr);
+    if (s != NATS_OK) return Status::Unavailable("progress watcher: " + Text(s));
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+  void Stop() {
+    stop_ = true;
+    if (watcher_) kvWatcher_Stop(watcher_);
+    if (thread_.joinable()) thread_.join();
+    if (watcher_) kvWatcher_Destroy(watcher_);
+    watcher_ = nullptr;
+  }
+  uint64_t Get(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = values_.find(key);
+    return it == values_.end() ? 0 : it->second;
+  }
+  uint64_t Min(const std::string& prefix, uint32_t partitions) const {
+    std::lock_guard lock(mutex_);
+    uint64_t m = kEnd;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      auto it = values_.find(prefix + std::to_string(p));
+      m = std::min(m, it == values_.end() ? 0 : it->second);
+    }
+    return m;
+  }
+  bool Wait(const std::function<bool()>& pred, int64_t timeout_ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), pred);
+  }
+  std::mutex& mutex() { return mutex_; }
+  bool AllPresent(const std::string& prefix, uint32_t partitions) const {  // mutex held
+    for (uint32_t p = 0; p < partitions; ++p)
+      if (!values_.count(prefix + std::to_string(p))) return false;
+    return true;
+  }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      kvEntry* e = nullptr;
+      natsStatus s = kvWatcher_Next(&e, watcher_, 500);
+      if (s != NATS_OK || e == nullptr) continue;
+      const std::string key = kvEntry_Key(e);
+      const std::string value(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e));
+      const bool deleted = kvEntry_Operation(e) != kvOp_Put;
+      kvEntry_Destroy(e);
+      {
+        std::lock_guard lock(mutex_);
+        if (deleted) {
+          values_.erase(key);
+        } else {
+          values_[key] = value == "end" ? kEnd : std::strtoull(value.c_str(), nullptr, 10);
+        }
+      }
+      cv_.notify_all();
+    }
+  }
+  kvWatcher* watcher_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, uint64_t> values_;
+};
+
+}  // namespace
+
+std::string EndSubject(const std::string& prefix, uint32_t partition) {
+  return prefix + ".ev." + std::to_string(partition) + "._end_";
+}
+
+struct StreamDetection::Impl {
+  StreamDetectionOptions o;
+  Link link;
+  kvStore* progress = nullptr;
+  Board board;
+  std::unique_ptr<PartitionLeases> leases;
+  std::thread lease_thread;
+  std::atomic<bool> stopping{false};
+
+  struct Worker {
+    uint32_t partition = 0;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> finished{false};
+    std::mutex mutex;  // guards the engines (ForEachWorld)
+    std::unique_ptr<detect::Engine> device;
+    std::unique_ptr<detect::Engine> subscriber;
+    std::thread thread;
+  };
+  std::mutex workers_mutex;
+  std::map<uint32_t, std::unique_ptr<Worker>> workers;
+
+  std::atomic<uint64_t> n_events{0}, n_payments{0}, n_alerts{0}, n_suppressed{0}, n_derived{0};
+
+  ~Impl() {
+    if (progress) kvStore_Destroy(progress);
+  }
+
+  void Put(const std::string& key, uint64_t v) {
+    const std::string text = v == kEnd ? "end" : std::to_string(v);
+    for (int attempt = 0; attempt < 50 && !stopping; ++attempt) {
+      if (kvStore_PutString(nullptr, progress, key.c_str(), text.c_str()) == NATS_OK) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  // Hands an alert on, retrying until it is durable (or the partition is
+  // given up: the next owner hands it on again).
+  bool Hand(const Alert& a, Worker& w) {
+    for (int attempt = 0; !w.stop; ++attempt) {
+      Status s = o.on_alert(a, w.partition);
+      if (s.ok()) {
+        ++n_alerts;
+        StageCounter("alert").Inc();
+        return true;
+      }
+      if (attempt == 0) spdlog::warn("stream detection: alert {} not landed yet: {}", a.id, s.message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 2000)));
+    }
+    return false;
+  }
+
+  Status Publish(const std::string& subject, const std::string& payload, Worker& w) {
+    for (int attempt = 0; !w.stop; ++attempt) {
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      jsPubAck* ack = nullptr;
+      natsStatus s = js_Publish(&ack, link.js, subject.c_str(), payload.data(),
+                                static_cast<int>(payload.size()), nullptr, &jerr);
+      if (s == NATS_OK) {
+        jsPubAck_Destroy(ack);
+        ++n_derived;
+        return Status::Ok();
+      }
+      if (attempt == 0) spdlog::warn("stream detection: derived publish on {}: {}", subject, Text(s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
+    }
+    return Status::Unavailable("stopping");
+  }
+
+  void RunWorker(Worker& w);
+};
+
+void StreamDetection::Impl::RunWorker(Worker& w) {
+  const uint32_t N = w.partition;
+  const auto P = static_cast<uint32_t>(o.partitions);
+  auto dev_seed = o.seed(Stage::kDevice);
+  auto sub_seed = o.seed(Stage::kSubscriber);
+  if (!dev_seed.ok() || !sub_seed.ok()) {
+    spdlog::error("stream detection: partition {}: cannot seed: {}", N,
+                  (!dev_seed.ok() ? dev_seed.status() : sub_seed.status()).message());
+    w.finished = true;
+    return;
+  }
+  // Where the previous owner got to: alerts of messages up to here landed.
+  const uint64_t dev_floor = board.Get("wm." + std::to_string(N));
+  const uint64_t sub_floor = board.Get("sack." + std::to_string(N));
+  spdlog::info("stream detection: partition {} taken (device stage landed up to {}, subscriber stage up to {})",
+               N, dev_floor, sub_floor);
+
+  std::vector<Alert> raised;
+  auto collect = [&raised](const Alert& a) { raised.push_back(a); };
+  {
+    std::lock_guard lock(w.mutex);
+    w.device = std::make_unique<detect::Engine>(std::move(dev_seed->first), std::move(dev_seed->second), collect,
+                                                DetectorsOf(Stage::kDevice));
+    w.device->SetLocality([N, P](std::string_view device) { return PartitionOf(device, P) == N; });
+    w.subscriber = std::make_unique<detect::Engine>(std::move(sub_seed->first), std::move(sub_seed->second), collect,
+                                                    DetectorsOf(Stage::kSubscriber));
+  }
+  Reader dev_reader(link.js, o.event_stream, o.prefix + ".ev." + std::to_string(N) + ".>");
+  Reader sub_reader(link.js, o.derived_stream, o.prefix + ".sub." + std::to_string(N) + ".>");
+  std::unordered_map<std::string, Risk> sent;    // device -> risk last published
+  std::map<uint32_t, std::tuple<uint64_t, uint32_t, uint32_t>> seen;  // src -> last origin applied
+  std::vector<Record> buffer;                   // subscriber stage, not yet complete
+  uint64_t dev_progress = dev_floor;            // written to wm.<N>
+  bool dev_ended = false;
+  uint64_t sub_progress = sub_floor;
+  std::vector<Reader::Msg> msgs;
+
+  while (!w.stop) {
+    // ---- device stage ----
+    if (!dev_ended) {
+      const uint64_t last = StreamLastSeq(link.js, o.event_stream);
+      Status s = dev_reader.Fetch(256, buffer.empty() ? 200 : 20, false, &msgs);
+      if (!s.ok()) {
+        spdlog::warn("stream detection: partition {}: {}", N, s.message());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      std::map<uint32_t, std::vector<Record>> out;  // by subscriber partition
+      std::vector<std::pair<uint64_t, Alert>> to_hand;
+      {
+        std::lock_guard lock(w.mutex);
+        detect::World& world = w.device->world();
+        for (const Reader::Msg& m : msgs) {
+          raised.clear();
+          uint32_t idx = 0;
+          auto risk_check = [&](std::string_view device, UnixMillis ts, uint32_t& k) {
+            if (device.empty()) return;
+            Risk r = RiskOf(world, device);
+            auto it = sent.find(std::string(device));
+            if (it != sent.end() && it->second == r) return;
+            sent[std::string(device)] = r;
+            for (uint32_t q = 0; q < P; ++q) {
+              Record rec;
+              rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k, rec.ts = ts, rec.risk = true;
+              rec.device = std::string(device), rec.r = r;
+              out[q].push_back(std::move(rec));
+            }
+            ++k;
+          };
+          if (m.end) {
+            w.device->Flush(std::numeric_limits<UnixMillis>::max());
+            uint32_t k = 0;
+            for (const Alert& a : raised) risk_check(a.device, a.ts_ms, k);
+            dev_ended = true;
+          } else {
+            Status d = ForEachEvent(m.data, [&](const Event& e) {
+              uint32_t k = 0;
+              const size_t raised_before = raised.size();
+              if (!e.device.empty() && PartitionOf(e.device, P) != N) {
+                w.device->ProcessForeign(e);  // a copy: cross-device detectors' state
+              } else if (e.type == EventType::kMeasReport) {
+                // Judged by cell: to each cell's partition, with the
+                // neighbours that partition owns.
+                std::map<uint32_t, Record> parts;
+                for (const detect::Neighbor& nb : e.neighbors) {
+                  Record& rec = parts[CellPartition(nb, P)];
+                  if (rec.event.neighbors.empty()) {
+                    rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.ts = e.ts_ms, rec.event = e;
+                    rec.event.neighbors.clear();
+                  }
+                  rec.event.neighbors.push_back(nb);
+                }
+                for (auto& [q, rec] : parts) {
+                  rec.k = k++;
+                  out[q].push_back(std::move(rec));
+                }
+              } else if (e.type == EventType::kPaymentAuth) {
+                if (!e.imsi.empty()) {
+                  Record rec;
+                  rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k++, rec.ts = e.ts_ms, rec.event = e;
+                  out[SubscriberPartition(e, P)].push_back(std::move(rec));
+                }
+              } else {
+                const size_t before = raised.size();
+                // What the subscriber stage already has for this femtocell:
+                // its state before its first event here (both stages start
+                // from the same registry).
+                if (!e.device.empty() && !sent.count(e.device)) sent.emplace(e.device, RiskOf(world, e.device));
+                w.device->Process(e);
+                ++n_events;
+                StageCounter("event").Inc();
+                if (ServesSubscriber(e.type) && !e.imsi.empty()) {
+                  Record rec;
+                  rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k++, rec.ts = e.ts_ms, rec.event = e;
+                  out[SubscriberPartition(e, P)].push_back(std::move(rec));
+                }
+                risk_check(e.device, e.ts_ms, k);
+                for (size_t i = before; i < raised.size(); ++i)
+                  if (raised[i].device != e.device) risk_check(raised[i].device, e.ts_ms, k);
+              }
+              if (!e.device.empty() && PartitionOf(e.device, P) != N) {
+                for (size_t i = raised_before; i < raised.size(); ++i) risk_check(raised[i].device, e.ts_ms, k);
+              }
+              ++idx;
+            });
+            if (!d.ok()) spdlog::error("stream detection: partition {}: message {}: {}", N, m.seq, d.message());
+          }
+          for (Alert& a : raised) to_hand.emplace_back(m.seq, std::move(a));
+          raised.clear();
+        }
+      }
+      // Derived records first (the subscriber stage must find them once it
+      // sees our progress), then the alerts, then the progress.
+      for (auto& [q, recs] : out) {
+        std::string payload;
+        PutU32(&payload, 0x31444746u);
+        PutU32(&payload, N);
+        PutU32(&payload, static_cast<uint32_t>(recs.size()));
+        for (const Record& r : recs) EncodeRecord(r, &payload);
+        if (!Publish(o.prefix + ".sub." + std::to_string(q) + ".d", payload, w).ok()) break;
+      }
+      for (auto& [seq, a] : to_hand) {
+        if (seq <= dev_floor) {
+          ++n_suppressed;
+          continue;
+        }
+        if (!Hand(a, w)) break;
+      }
+      if (w.stop) break;
+      uint64_t now_progress = msgs.empty() ? std::max(dev_progress, last) : std::max(dev_progress, msgs.back().seq);
+      if (dev_ended) now_progress = kEnd;
+      if (now_progress != dev_progress) {
+        dev_progress = now_progress;
+        Put("wm." + std::to_string(N), dev_progress);
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+
+    // ---- subscriber stage ----
+    const uint64_t gate = board.Min("wm.", P);
+    for (;;) {  // everything published before the gate was read is in the stream
+      Status s = sub_reader.Fetch(512, 10, true, &msgs);
+      if (!s.ok()) {
+        spdlog::warn("stream detection: partition {}: {}", N, s.message());
+        break;
+      }
+      if (msgs.empty()) break;
+      std::vector<Record> recs;
+      for (const Reader::Msg& m : msgs) {
+        recs.clear();
+        if (Status d = DecodeRecords(m.data, &recs); !d.ok()) {
+          spdlog::error("stream detection: partition {}: derived message {}: {}", N, m.seq, d.message());
+          continue;
+        }
+        for (Record& r : recs) {
+          auto it = seen.find(r.src);
+          if (it != seen.end() && r.Origin() <= it->second) continue;  // re-published by a rebuild
+          seen[r.src] = r.Origin();
+          buffer.push_back(std::move(r));
+        }
+      }
+    }
+    if (buffer.empty() && gate == kEnd) {
+      w.finished = true;
+      Put("done." + std::to_string(N), 1);
+      break;
+    }
+    if (buffer.empty() || gate == 0) continue;
+    auto complete_end = std::partition(buffer.begin(), buffer.end(), [gate](const Record& r) { return r.seq <= gate; });
+    if (complete_end == buffer.begin()) continue;
+    std::sort(buffer.begin(), complete_end, [](const Record& a, const Record& b) { return a.Order() < b.Order(); });
+    std::vector<std::pair<uint64_t, Alert>> to_hand;
+    {
+      std::lock_guard lock(w.mutex);
+      detect::World& world = w.subscriber->world();
+      for (auto it = buffer.begin(); it != complete_end; ++it) {
+        if (it->risk) {
+          detect::DeviceIdx d = world.Intern(it->device);
+          detect::DeviceState& st = world.device(d);
+          st.registered = it->r.registered;
+          st.status = static_cast<DeviceStatus>(it->r.status);
+          st.blocked = it->r.blocked;
+          st.suspect_until_ms = it->r.suspect_until_ms;
+          st.suspect_rule = it->r.suspect_rule;
+        } else if (it->event.type == EventType::kPaymentAuth || it->event.type == EventType::kMeasReport) {
+          raised.clear();
+          w.subscriber->Process(it->event);
+          ++n_payments;
+          StageCounter("keyed").Inc();
+          for (Alert& a : raised) to_hand.emplace_back(it->seq, std::move(a));
+          raised.clear();
+        } else {
+          world.Apply(it->event);
+        }
+      }
+      if (gate == kEnd) {
+        raised.clear();
+        w.subscriber->Flush(std::numeric_limits<UnixMillis>::max());
+        for (Alert& a : raised) to_hand.emplace_back(kEnd, std::move(a));
+        raised.clear();
+      }
+    }
+    buffer.erase(buffer.begin(), complete_end);
+    for (auto& [seq, a] : to_hand) {
+      if (seq <= sub_floor) {
+        ++n_suppressed;
+        continue;
+      }
+      if (!Hand(a, w)) break;
+    }
+    if (w.stop) break;
+    if (gate != kEnd && gate > sub_progress) {
+      sub_progress = gate;
+      Put("sack." + std::to_string(N), sub_progress);
+    }
+  }
+  w.finished = true;
+}
+
+StreamDetection::StreamDetection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StreamDetection::~StreamDetection() { Stop(); }
+
+Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionOptions options) {
+  if (!options.seed || !options.on_alert) return Status::InvalidArgument("stream detection: seed and on_alert are required");
+  auto impl = std::make_unique<Impl>();
+  impl->o = std::move(options);
+  Impl& m = *impl;
+  FG_RETURN_IF_ERROR(m.link.Connect(m.o.servers, "femtoguard-detect-" + m.o.node_id));
+  FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.derived_stream, m.o.prefix + ".sub.>", m.o.replicas));
+  FG_ASSIGN_OR_RETURN(m.progress, OpenBucket(m.link.js, m.o.progress_bucket, m.o.replicas));
+  FG_RETURN_IF_ERROR(m.board.Start(m.progress));
+  LeaseOptions lo;
+  lo.servers = m.o.servers;
+  lo.bucket = m.o.lease_bucket;
+  lo.node_id = m.o.node_id;
+  lo.partitions = m.o.partitions;
+  lo.replicas = m.o.replicas;
+  lo.ttl_ms = m.o.lease_ttl_ms;
+  lo.min_nodes = m.o.min_nodes;
+  FG_ASSIGN_OR_RETURN(m.leases, PartitionLeases::Open(lo));
+  Impl* self = impl.get();
+  m.lease_thread = std::thread([self] {
+    const int64_t tick_ms = std::max<int64_t>(200, self->o.lease_ttl_ms / 3);
+    while (!self->stopping) {
+      if (Status s = self->leases->Tick(); !s.ok()) spdlog::warn("stream detection: {}", s.message());
+      std::set<uint32_t> owned = self->leases->owned();
+      std::vector<std::unique_ptr<Impl::Worker>> gone;
+      {
+        std::lock_guard lock(self->workers_mutex);
+        for (auto it = self->workers.begin(); it != self->workers.end();) {
+          if (!owned.count(it->first) || it->second->finished) {
+            if (!owned.count(it->first)) spdlog::info("stream detection: partition {} handed over", it->first);
+            it->second->stop = true;
+            gone.push_back(std::move(it->second));
+            it = self->workers.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (auto& w : gone) {
+        if (w->thread.joinable()) w->thread.join();
+        if (self->o.on_ownership) self->o.on_ownership(w->partition, false);
+      }
+      for (uint32_t p : owned) {
+        std::lock_guard lock(self->workers_mutex);
+        if (self->workers.count(p)) continue;
+        if (self->o.finite && self->board.Get("done." + std::to_string(p))) continue;
+        auto w = std::make_unique<Impl::Worker>();
+        w->partition = p;
+        Impl::Worker* wp = w.get();
+        self->workers[p] = std::move(w);
+        if (self->o.on_ownership) self->o.on_ownership(p, true);
+        wp->thread = std::thread([self, wp] { self->RunWorker(*wp); });
+      }
+      for (int64_t slept = 0; slept < tick_ms && !self->stopping; slept += 50)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  return std::unique_ptr<StreamDetection>(new StreamDetection(std::move(impl)));
+}
+
+bool StreamDetection::Wait(int64_t timeout_ms) {
+  const auto P = static_cast<uint32_t>(impl_->o.partitions);
+  const std::string prefix = "done.";
+  return impl_->board.Wait([&] { return impl_->board.AllPresent(prefix, P); }, timeout_ms);
+}
+
+void StreamDetection::Stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  if (impl_->lease_thread.joinable()) impl_->lease_thread.join();
+  std::map<uint32_t, std::unique_ptr<Impl::Worker>> workers;
+  {
+    std::lock_guard lock(impl_->workers_mutex);
+    workers.swap(impl_->workers);
+  }
+  for (auto& [p, w] : workers) w->stop = true;
+  for (auto& [p, w] : workers)
+    if (w->thread.joinable()) w->thread.join();
+  impl_->leases->Release();
+  impl_->board.Stop();
+}
+
+void StreamDetection::ForEachWorld(const std::function<void(detect::World&)>& fn) {
+  std::lock_guard lock(impl_->workers_mutex);
+  for (auto& [p, w] : impl_->workers) {
+    std::lock_guard wl(w->mutex);
+    if (w->device) fn(w->device->world());
+    if (w->subscriber) fn(w->subscriber->world());
+  }
+}
+
+StreamDetectionStats StreamDetection::stats() const {
+  StreamDetectionStats s;
+  s.events = impl_->n_events;
+  s.keyed = impl_->n_payments;
+  s.alerts = impl_->n_alerts;
+  s.suppressed = impl_->n_suppressed;
+  s.derived = impl_->n_derived;
+  return s;
+}
+
+std::vector<uint32_t> StreamDetection::owned() const {
+  std::lock_guard lock(impl_->workers_mutex);
+  std::vector<uint32_t> out;
+  for (auto& [p, w] : impl_->workers) out.push_back(p);
+  return out;
+}
+
+}  // namespace fg::bus

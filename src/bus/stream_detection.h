@@ -1,0 +1,113 @@
+#pragma once
+
+// Cluster-mode detection over the JetStream event stream (docs/stream.md,
+// "Consumption"). Each partition of the stream is worked on by the node
+// holding its lease (bus/leases.h), in two stages, both on that node:
+//
+//  - the DEVICE stage reads the partition's events (<prefix>.ev.<N>.>) in
+//    stream order and runs every detector except payment.risk: a device's
+//    events all land in its partition, so its state is whole there. After
+//    each message it publishes the DERIVED records subscriber rules need to
+//    the derived stream: the events that say which femtocell served whom
+//    (ue.attach, ue.detach, sms.deliver) to the served subscriber's
+//    partition, each femtocell's changed risk (registered, status, blocked,
+//    suspect until) to every partition, and the partition's payments to
+//    their subscriber's. Then it records its progress: "every message of
+//    partition N up to stream sequence S is processed" (KV wm.<N>).
+//  - the SUBSCRIBER stage reads <prefix>.sub.<N>.> and runs payment.risk.
+//    A payment is judged only once every device partition's progress has
+//    passed the payment's own stream sequence (the producer stores a
+//    batch's payments after the rest of it): by then every record that
+//    replay would have applied before it is here, and records are applied
+//    in event-time order. So the alerts equal single-process replay's for
+//    input in event-time order, whatever the node and partition counts.
+//
+// A new owner of a partition (a node died, joined or started) rebuilds the
+// partition's state by reading it from the start; alerts of messages whose
+// effects had already landed (KV ack.<N> / sack.<N>) are not handed on
+// again, and those after it are handed on with their stable ids (the
+// sink makes them idempotent: the responder stores each alert id once).
+//
+// Thread-safety: Start/Stop/Wait from one thread; the sink is called from
+// partition threads (one per owned partition) concurrently.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "detect/engine.h"
+
+namespace fg::bus {
+
+enum class Stage { kDevice, kSubscriber };
+
+struct StreamDetectionOptions {
+  std::vector<std::string> servers;  // nats://...
+  std::string node_id;               // [A-Za-z0-9_-]+
+  // Subjects <prefix>.ev.<N>.<device> (the producer's, JetStreamOptions)
+  // and <prefix>.sub.<N>.<kind>; streams and buckets by name.
+  std::string prefix = "fg";
+  std::string event_stream = "FG_EVENTS";
+  std::string derived_stream = "FG_DERIVED";
+  std::string lease_bucket = "FG_LEASES";
+  std::string progress_bucket = "FG_PROGRESS";
+  int partitions = 16;
+  int replicas = 3;
+  int64_t lease_ttl_ms = 6000;
+  int min_nodes = 1;  // LeaseOptions::min_nodes
+  // Replay: the input ends (every partition gets an end marker) and Wait()
+  // returns once every partition is done.
+  bool finite = false;
+  // A World and the rules for one stage of one partition, fresh each time
+  // (registry from the store or a file; cells only for the device stage).
+  std::function<Result<std::pair<detect::World, detect::RuleSet>>(Stage)> seed;
+  // Called for every alert, on the partition's thread; returns once the
+  // alert is durable (stored, written). An error is retried (the partition
+  // waits): an alert is never skipped.
+  std::function<Status(const detect::Alert&, uint32_t partition)> on_alert;
+  // Suppressed alerts of a rebuild go nowhere; this counts them (tests).
+  std::function<void(uint32_t partition, bool owned)> on_ownership;
+};
+
+struct StreamDetectionStats {
+  uint64_t events = 0;        // device-stage events processed (rebuilds included)
+  uint64_t keyed = 0;         // keyed-stage events judged (payments, cell reports per cell partition)
+  uint64_t alerts = 0;        // handed to on_alert
+  uint64_t suppressed = 0;    // re-raised during a rebuild, already landed
+  uint64_t derived = 0;       // derived messages published
+};
+
+class StreamDetection {
+ public:
+  static Result<std::unique_ptr<StreamDetection>> Start(StreamDetectionOptions options);
+  ~StreamDetection();
+  StreamDetection(const StreamDetection&) = delete;
+  StreamDetection& operator=(const StreamDetection&) = delete;
+
+  // finite: blocks until every partition is done (true), or `timeout_ms`
+  // passes (false).
+  bool Wait(int64_t timeout_ms);
+  // Stops every partition thread and releases the leases (a clean stop:
+  // another node takes over at once).
+  void Stop();
+  // Runs `fn` on the World of every engine this node holds, each under its
+  // partition's lock (registry changes from the store's change feed).
+  void ForEachWorld(const std::function<void(detect::World&)>& fn);
+  StreamDetectionStats stats() const;
+  std::vector<uint32_t> owned() const;
+
+ private:
+  struct Impl;
+  explicit StreamDetection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Subject of an end-of-input marker for partition N (replay), published by
+// the producer after the last batch.
+std::string EndSubject(const std::string& prefix, uint32_t partition);
+inline constexpr const char* kEndHeader = "Fg-End";
+
+}  // namespace fg::bus
