@@ -482,6 +482,7 @@ struct StreamDetection::Impl {
   bool Hand(const Alert& a, Worker& w) {
     for (int attempt = 0; !w.stop; ++attempt) {
       Status s = o.on_alert(a, w.partition);
+      if (s.ok() && o.publish_alerts) s = PublishAlert(a);
       if (s.ok()) {
         ++n_alerts;
         StageCounter("alert").Inc();
@@ -491,6 +492,20 @@ struct StreamDetection::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 2000)));
     }
     return false;
+  }
+
+  Status PublishAlert(const Alert& a) {
+    const std::string subject = o.prefix + ".alerts." + a.rule;
+    const std::string json = a.ToJson();
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = a.id.c_str();
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsPubAck* ack = nullptr;
+    natsStatus s = js_Publish(&ack, link.js, subject.c_str(), json.data(), static_cast<int>(json.size()), &po, &jerr);
+    if (s != NATS_OK) return Status::Unavailable("alert stream: " + Text(s));
+    jsPubAck_Destroy(ack);
+    return Status::Ok();
   }
 
   Status Publish(const std::string& subject, const std::string& payload, Worker& w) {
@@ -763,6 +778,8 @@ Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionO
   Impl& m = *impl;
   FG_RETURN_IF_ERROR(m.link.Connect(m.o.servers, "femtoguard-detect-" + m.o.node_id));
   FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.derived_stream, m.o.prefix + ".sub.>", m.o.replicas));
+  if (m.o.publish_alerts)
+    FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.alert_stream, m.o.prefix + ".alerts.>", m.o.replicas));
   FG_ASSIGN_OR_RETURN(m.progress, OpenBucket(m.link.js, m.o.progress_bucket, m.o.replicas));
   FG_RETURN_IF_ERROR(m.board.Start(m.progress));
   LeaseOptions lo;

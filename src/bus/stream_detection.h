@@ -58,6 +58,11 @@ struct StreamDetectionOptions {
   int replicas = 3;
   int64_t lease_ttl_ms = 6000;
   int min_nodes = 1;  // LeaseOptions::min_nodes
+  // serve: every alert, once on_alert has it, also goes to the stream
+  // FG_ALERTS, subject <prefix>.alerts.<rule>, message id = the alert id
+  // (at least once; JetStream drops a re-publication within its window).
+  bool publish_alerts = false;
+  std::string alert_stream = "FG_ALERTS";
   // Replay: the input ends (every partition gets an end marker) and Wait()
   // returns once every partition is done.
   bool finite = false;

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/event_codec.h"
+#include "bus/stream_detection.h"
 #include "common/metrics.h"
 #include "common/ossl.h"
 #include "common/time.h"
@@ -108,6 +109,8 @@ class LiveDetection::Impl {
   std::unique_ptr<response::Responder> responder;
   std::unique_ptr<bus::InProcessBus> bus;
   std::unique_ptr<bus::JetStreamProducer> producer;  // cluster mode; null: the journal and `bus`
+  std::unique_ptr<bus::StreamDetection> stream_detection;  // cluster mode: detection of owned partitions
+  std::shared_ptr<const CellDb> cells;                     // shared by the partitions' Worlds
   std::function<void(std::string_view, std::string_view)> on_session_down;  // fixed after Start
   uint64_t current_seq = 0;                // record being processed; guarded by mutex
 
@@ -319,10 +322,35 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
     FG_ASSIGN_OR_RETURN(impl->producer, bus::JetStreamProducer::Connect(options.stream));
     spdlog::info("detection: POST /v1/events publishes to the JetStream stream {} ({} servers, {} partitions)",
                  options.stream.stream, options.stream.servers.size(), options.stream.partitions);
-    // Said at every start until the consumers are built (docs/stream.md,
-    // "What is built"): an operator must not believe the stream is analysed.
-    spdlog::warn("detection: events published to the stream are stored but NOT analysed yet: no node "
-                 "consumes the stream in this version; run without --bus/bus.url for live detection");
+    // Detection runs on the partitions this node holds the lease of, each
+    // seeded from the store (docs/stream.md); the local engine above keeps
+    // only what the change feed tells it (payment holds, the registry).
+    if (!cells_path.empty()) {
+      FG_ASSIGN_OR_RETURN(CellDb shared, CellDb::Load(cells_path));
+      impl->cells = std::make_shared<const CellDb>(std::move(shared));
+    }
+    bus::StreamDetectionOptions so;
+    so.servers = options.stream.servers;
+    so.node_id = options.node_id.empty() ? "node-local" : options.node_id;
+    so.partitions = options.stream.partitions;
+    so.replicas = options.stream.replicas;
+    so.publish_alerts = true;
+    so.seed = [self](bus::Stage) -> Result<std::pair<detect::World, detect::RuleSet>> {
+      FG_ASSIGN_OR_RETURN(detect::RuleSet rules, detect::LoadRulesOrDefault(self->RulesPath()));
+      detect::World world;
+      ingest::SeedOptions seed;
+      seed.devices = true;
+      seed.blocks = true;
+      FG_RETURN_IF_ERROR(ingest::SeedFromStore(*self->store, seed, &world, &rules));
+      if (self->cells) world.SetCells(self->cells);
+      return std::make_pair(std::move(world), std::move(rules));
+    };
+    // Stored (once by id: a partition's new owner re-raises what its old
+    // owner may not have landed, and the responder skips what it did).
+    so.on_alert = [self](const detect::Alert& a, uint32_t) -> Status {
+      return self->responder->Handle(a).status();
+    };
+    FG_ASSIGN_OR_RETURN(impl->stream_detection, bus::StreamDetection::Start(std::move(so)));
   }
   impl->bus = std::make_unique<bus::InProcessBus>();
   impl->bus->Subscribe(std::string(kEventsSubject),
@@ -333,6 +361,7 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
 
 void LiveDetection::Stop() {
   if (!impl_ || !impl_->bus) return;
+  if (impl_->stream_detection) impl_->stream_detection->Stop();
   impl_->bus->Stop();
   // Responses still queued are not lost (the checkpoint stays behind them),
   // but a clean stop gives them a moment to land.

@@ -55,6 +55,8 @@ class LiveDetection final : public ChangeSubscriber {
     // each batch to the JetStream event stream instead of the local journal
     // and bus, and answers 200 only once JetStream has stored it.
     bus::JetStreamOptions stream;
+    // Cluster mode: this node's id (leases of the stream's partitions).
+    std::string node_id;
   };
 
   static Result<std::unique_ptr<LiveDetection>> Start(Store& store, const DataDir& dir, Options options);

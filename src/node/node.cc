@@ -572,6 +572,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Options& options) {
     FG_ASSIGN_OR_RETURN(det_options.stream.servers, bus::ParseBusUrl(url));  // bad: exit 2
     det_options.stream.partitions = impl->config.bus.partitions;
     det_options.stream.replicas = impl->config.bus.replicas;
+    det_options.node_id = impl->membership->id();
   }
   det_options.response.webhook_url = options.webhook_url;
   if (!options.webhook_url.empty()) {

@@ -22,13 +22,16 @@ namespace {
 
 using fg::testing::NatsCluster;
 
-detect::Event SessionUp(const std::string& device, int64_t ts) {
+// An event of one device only (a session event would also be copied to
+// every partition: SharedAcrossPartitions).
+detect::Event DeviceEvent(const std::string& device, int64_t ts) {
   detect::Event e;
-  e.type = detect::EventType::kSessionUp;
+  e.type = detect::EventType::kLocationReport;
   e.ts_ms = ts;
   e.device = device;
-  e.session = "s-" + device;
-  e.src_ip = "10.0.0.1";
+  e.has_fix = true;
+  e.lat = 48.1;
+  e.lon = 11.5;
   return e;
 }
 
@@ -45,7 +48,7 @@ std::string DeviceBatch(int first, int n, int devices) {
   std::vector<detect::Event> v;
   for (int i = 0; i < n; ++i) {
     v.push_back(
-        SessionUp("FG-" + std::to_string((first + i) % devices), 1700000000000 + first + i));
+        DeviceEvent("FG-" + std::to_string((first + i) % devices), 1700000000000 + first + i));
   }
   return Batch(v);
 }
@@ -171,13 +174,39 @@ TEST(JetStreamProducerTest, BatchIsSplitByPartitionAndStoredWithItsIds) {
     EXPECT_EQ(v.first.rfind("fg.ev." + partition + ".", 0), 0u) << v.first;
   }
   // One device alone: its subject names it.
-  auto one = (*producer)->PublishBatch(Batch({SessionUp("FG-7", 1), SessionUp("FG-7", 2)}), "b2");
+  auto one = (*producer)->PublishBatch(Batch({DeviceEvent("FG-7", 1), DeviceEvent("FG-7", 2)}), "b2");
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->parts, 1u);
   Stored s2 = ReadStream((*cluster)->Urls());
   const std::string id = "b2.p" + std::to_string(PartitionOf("FG-7", 4));
   ASSERT_EQ(s2.by_id.count(id), 1u);
   EXPECT_EQ(s2.by_id[id].first, "fg.ev." + std::to_string(PartitionOf("FG-7", 4)) + ".FG-7");
+}
+
+TEST(JetStreamProducerTest, SessionEventsReachEveryPartitionAndPaymentsAreStoredLast) {
+  auto cluster = NatsCluster::Start();
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  auto producer = JetStreamProducer::Connect(Options(**cluster));
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  detect::Event up = DeviceEvent("FG-1", 1);
+  up.type = detect::EventType::kSessionUp;
+  up.session = "s1";
+  detect::Event pay;
+  pay.type = detect::EventType::kPaymentAuth;
+  pay.ts_ms = 2;
+  pay.device = "FG-2";  // a payment goes by its subscriber even when it names a femtocell
+  pay.imsi.bytes.fill(7);
+  auto r = (*producer)->PublishBatch(Batch({up, pay, DeviceEvent("FG-3", 3)}), "mix");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->events, 3u);
+  Stored s = ReadStream((*cluster)->Urls());
+  // The session's copies: one in each of the 4 partitions, plus the
+  // location report and the payment.
+  EXPECT_EQ(s.events, 4u + 2u);
+  for (uint32_t p = 0; p < 4; ++p) EXPECT_EQ(s.by_id.count("mix.p" + std::to_string(p)), 1u) << p;
+  const std::string pay_id = "mix.s" + std::to_string(EventPartition(pay, 4));
+  ASSERT_EQ(s.by_id.count(pay_id), 1u);
+  EXPECT_EQ(s.by_id[pay_id].first, "fg.ev." + std::to_string(EventPartition(pay, 4)) + "._");
 }
 
 TEST(JetStreamProducerTest, ResentBatchIsStoredOnce) {
