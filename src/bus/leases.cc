@@ -50,7 +50,7 @@ struct PartitionLeases::Nats {
 };
 
 PartitionLeases::PartitionLeases(LeaseOptions options)
-    : options_(std::move(options)), nats_(std::make_unique<Nats>()) {}
+    : options_(std::move(options)), nats_(std::make_unique<Nats>()), opened_ms_(SteadyMs()) {}
 
 PartitionLeases::~PartitionLeases() = default;
 
@@ -112,7 +112,10 @@ Status PartitionLeases::Tick() {
     for (int i = 0; i < keys.Count; ++i)
       nodes += std::string_view(keys.Keys[i]).rfind("node.", 0) == 0;
     kvKeysList_Destroy(&keys);
-    live = std::max<size_t>({1, nodes, static_cast<size_t>(std::max(0, options_.min_nodes))});
+    // min_nodes only while the others may still be starting: a node that
+    // never came must not leave partitions unowned.
+    const size_t floor = now - opened_ms_ < options_.ttl_ms ? static_cast<size_t>(std::max(0, options_.min_nodes)) : 1;
+    live = std::max<size_t>({1, nodes, floor});
   }
   // Renew (compare-and-set on our last revision): a failed CAS is a lease lost.
   for (auto it = held_.begin(); it != held_.end();) {

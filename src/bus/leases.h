@@ -38,8 +38,9 @@ struct LeaseOptions {
   int partitions = 16;
   int replicas = 3;
   int64_t ttl_ms = 6000;  // with a 2 s tick: takeover within 8 s
-  // Share as if at least this many nodes were live (replay starts N
-  // workers at once: none should take every partition in its first tick).
+  // Share as if at least this many nodes were live, for the first ttl_ms
+  // (replay starts N workers at once: none should take every partition in
+  // its first tick; one that never comes leaves nothing unowned).
   int min_nodes = 1;
 };
 
@@ -68,6 +69,7 @@ class PartitionLeases {
   std::unique_ptr<Nats> nats_;
   std::map<uint32_t, uint64_t> held_;  // partition -> revision we last wrote
   int64_t last_renewed_ms_ = 0;        // steady clock of the last successful renewal round
+  int64_t opened_ms_ = 0;              // steady clock at Open (min_nodes applies for ttl_ms)
 };
 
 }  // namespace fg::bus

@@ -194,6 +194,21 @@ class Reader {
     return Status::Ok();
   }
 
+  // Messages matching the filter not yet returned (the consumer's count,
+  // from the stream's state now): what a NoWait fetch cannot promise.
+  Result<uint64_t> Pending() {
+    if (sub_ == nullptr) return Status::Unavailable("no consumer on " + filter_);
+    jsConsumerInfo* ci = nullptr;
+    natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, nullptr);
+    if (s != NATS_OK) {
+      Drop();
+      return Status::Unavailable("consumer info on " + filter_ + ": " + Text(s));
+    }
+    const uint64_t pending = ci->NumPending;
+    jsConsumerInfo_Destroy(ci);
+    return pending;
+  }
+
  private:
   void Drop() {
     if (sub_) {
@@ -370,7 +385,15 @@ class Board {
  public:
   ~Board() { Stop(); }
   Status Start(kvStore* kv) {
-    natsStatus s = kvStore_WatchAll(&watcher_, kv, nullptr);
+    natsStatus s = NATS_OK;
+    // Right after another process made the bucket, the cluster may not
+    // route to its stream yet.
+    for (int attempt = 0; attempt < 40; ++attempt) {
+      s = kvStore_WatchAll(&watcher_, kv, nullptr);
+      if (s == NATS_OK) break;
+      watcher_ = nullptr;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
     if (s != NATS_OK) return Status::Unavailable("progress watcher: " + Text(s));
     thread_ = std::thread([this] { Run(); });
     return Status::Ok();
@@ -661,13 +684,21 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       }
       // Derived records first (the subscriber stage must find them once it
       // sees our progress), then the alerts, then the progress.
+      // In messages of at most ~256 KB (NATS refuses more than 1 MB), in order.
       for (auto& [q, recs] : out) {
-        std::string payload;
-        PutU32(&payload, 0x31444746u);
-        PutU32(&payload, N);
-        PutU32(&payload, static_cast<uint32_t>(recs.size()));
-        for (const Record& r : recs) EncodeRecord(r, &payload);
-        if (!Publish(o.prefix + ".sub." + std::to_string(q) + ".d", payload, w).ok()) break;
+        const std::string subject = o.prefix + ".sub." + std::to_string(q) + ".d";
+        for (size_t i = 0; i < recs.size() && !w.stop;) {
+          std::string body;
+          uint32_t count = 0;
+          for (; i < recs.size() && body.size() < (256u << 10); ++i, ++count) EncodeRecord(recs[i], &body);
+          std::string payload;
+          payload.reserve(body.size() + 12);
+          PutU32(&payload, 0x31444746u);
+          PutU32(&payload, N);
+          PutU32(&payload, count);
+          payload += body;
+          if (!Publish(subject, payload, w).ok()) break;
+        }
       }
       for (auto& [seq, a] : to_hand) {
         if (seq <= dev_floor) {
@@ -677,7 +708,13 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
         if (!Hand(a, w)) break;
       }
       if (w.stop) break;
-      uint64_t now_progress = msgs.empty() ? std::max(dev_progress, last) : std::max(dev_progress, msgs.back().seq);
+      uint64_t now_progress = dev_progress;
+      if (!msgs.empty()) {
+        now_progress = std::max(dev_progress, msgs.back().seq);
+      } else if (auto pending = dev_reader.Pending(); pending.ok() && *pending == 0) {
+        // Nothing of ours is left below `last` (read before the fetch).
+        now_progress = std::max(dev_progress, last);
+      }
       if (dev_ended) now_progress = kEnd;
       if (now_progress != dev_progress) {
         dev_progress = now_progress;
@@ -689,13 +726,28 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
 
     // ---- subscriber stage ----
     const uint64_t gate = board.Min("wm.", P);
-    for (;;) {  // everything published before the gate was read is in the stream
-      Status s = sub_reader.Fetch(512, 10, true, &msgs);
+    // Everything published before the gate was read is in the stream: read
+    // until the consumer says nothing is left (a NoWait fetch may come back
+    // empty while messages are still on their way to it).
+    bool drained = false;
+    for (int round = 0; !w.stop; ++round) {
+      Status s = sub_reader.Fetch(512, round == 0 ? 10 : 50, round == 0, &msgs);
       if (!s.ok()) {
         spdlog::warn("stream detection: partition {}: {}", N, s.message());
         break;
       }
-      if (msgs.empty()) break;
+      if (msgs.empty()) {
+        auto pending = sub_reader.Pending();
+        if (!pending.ok()) {
+          spdlog::warn("stream detection: partition {}: {}", N, pending.status().message());
+          break;
+        }
+        if (*pending == 0) {
+          drained = true;
+          break;
+        }
+        continue;
+      }
       std::vector<Record> recs;
       for (const Reader::Msg& m : msgs) {
         recs.clear();
@@ -710,6 +762,10 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
           buffer.push_back(std::move(r));
         }
       }
+    }
+    if (!drained) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
     }
     if (buffer.empty() && gate == kEnd) {
       w.finished = true;
@@ -825,6 +881,12 @@ Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionO
         self->workers[p] = std::move(w);
         if (self->o.on_ownership) self->o.on_ownership(p, true);
         wp->thread = std::thread([self, wp] { self->RunWorker(*wp); });
+      }
+      {
+        static Gauge& owned_gauge = Metrics::Global().GetGauge(
+            "femtoguard_stream_partitions_owned", {}, "Event stream partitions this node works on (cluster mode)");
+        std::lock_guard lock(self->workers_mutex);
+        owned_gauge.Set(static_cast<int64_t>(self->workers.size()));
       }
       for (int64_t slept = 0; slept < tick_ms && !self->stopping; slept += 50)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -1,0 +1,371 @@
+// Cluster-mode detection over JetStream (issue 16, docs/stream.md), with the
+// real binary, a real 3-node nats-server cluster and, for serve, a real
+// PostgreSQL cluster store:
+//  - `replay --bus --workers N` (N = 1, 2, 4, 16 partitions) writes exactly
+//    the alerts single-process replay writes (ids, rules, devices,
+//    subjects), for kt-2025 and for every scenario of the simulator;
+//  - a replay worker killed with SIGKILL mid-run: the other takes its
+//    partitions over and the union is still replay's;
+//  - kt-2025 fed through two serve nodes (batches alternating between them)
+//    gives replay's alert ids, each stored once, each published once on
+//    FG_ALERTS; a re-sent batch makes no new alert;
+//  - kill -9 of a serve node mid-stream: its partitions are taken over
+//    within 10 s, nothing is lost, and no action is taken twice.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/harness.h"
+#include "testing/nats_server.h"
+#include "testing/pg_server.h"
+
+namespace fg::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+RunResult Fg(std::vector<std::string> args, int timeout_s = 300) {
+  args.insert(args.begin(), Femtoguard());
+  return Run(args, {}, timeout_s);
+}
+
+// What the invariant compares: id -> "rule|device|subjects".
+using AlertSet = std::map<std::string, std::string>;
+
+AlertSet ParseAlerts(const std::string& text) {
+  AlertSet out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("id")) continue;
+    const auto text = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+    std::string v = text("rule") + "|" + text("device") + "|";
+    if (j.contains("subjects")) v += j["subjects"].dump();
+    out[j["id"].get<std::string>()] = v;
+  }
+  return out;
+}
+
+std::string Diff(const AlertSet& want, const AlertSet& got) {
+  std::ostringstream o;
+  int shown = 0;
+  for (const auto& [id, v] : want) {
+    auto it = got.find(id);
+    if (it == got.end() && shown++ < 5) o << "\n  missing " << id << " " << v;
+    if (it != got.end() && it->second != v && shown++ < 5) o << "\n  differs " << id << " " << v << " / " << it->second;
+  }
+  for (const auto& [id, v] : got)
+    if (!want.count(id) && shown++ < 10) o << "\n  extra " << id << " " << v;
+  return o.str();
+}
+
+class StreamDetectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = NatsCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    nats_ = std::move(c).value();
+  }
+  std::string P(const std::string& name) const { return dir_ / name; }
+
+  void Sim(const std::string& scenario, int devices, const std::string& out) {
+    auto sim = Fg({"sim", "--scenario", scenario, "--devices", std::to_string(devices), "--seed", "7", "--out", out});
+    ASSERT_EQ(sim.exit_code, 0) << sim.out;
+  }
+
+  // Single-process replay of `world` with the pseudonym key and store of `data`.
+  AlertSet Replay(const std::string& data, const std::string& world) {
+    auto r = Fg({"replay", "--data", data, "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
+                 "--events", world + "/events.jsonl", "--alerts", world + "/replay.jsonl"});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return ParseAlerts(ReadAll(world + "/replay.jsonl"));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<NatsCluster> nats_;
+};
+
+TEST_F(StreamDetectTest, DistributedReplayWritesReplaysAlertsForAnyWorkerCount) {
+  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
+  for (const auto& [scenario, devices] : std::vector<std::pair<std::string, int>>{{"kt-2025", 2000}, {"all", 1500}}) {
+    const std::string world = P(scenario);
+    ASSERT_NO_FATAL_FAILURE(Sim(scenario, devices, world));
+    const AlertSet want = Replay(P("d"), world);
+    ASSERT_GT(want.size(), 50u) << "the scenario should raise alerts";
+    std::set<std::string> rules;
+    for (const auto& [id, v] : want) rules.insert(v.substr(0, v.find('|')));
+    if (scenario == "all") {
+      // Every rule family whose state is not the device's is exercised.
+      for (const char* r : {"payment.risk", "cell.unregistered", "cert.shared", "identity.mismatch", "endpoint.retired"})
+        EXPECT_TRUE(rules.count(r)) << scenario << " raises no " << r;
+    }
+    for (int workers : {1, 2, 4}) {
+      const std::string out = world + "/bus-" + std::to_string(workers) + ".jsonl";
+      auto r = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", std::to_string(workers),
+                   "--partitions", "16", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
+                   "--events", world + "/events.jsonl", "--alerts", out});
+      ASSERT_EQ(r.exit_code, 0) << r.out;
+      const AlertSet got = ParseAlerts(ReadAll(out));
+      EXPECT_EQ(got.size(), want.size()) << scenario << ", " << workers << " workers" << Diff(want, got);
+      EXPECT_TRUE(got == want) << scenario << ", " << workers << " workers" << Diff(want, got);
+      // Each worker did part of the work (none idle, none did it all).
+      if (workers > 1) {
+        std::smatch m;
+        std::string text = r.out;
+        int busy = 0;
+        while (std::regex_search(text, m, std::regex("worker [0-9]+: ([0-9]+) events"))) {
+          busy += std::stoll(m[1]) > 0;
+          text = m.suffix();
+        }
+        EXPECT_EQ(busy, workers) << r.out;
+      }
+    }
+  }
+}
+
+TEST_F(StreamDetectTest, AReplayWorkerKilledMidRunIsTakenOverAndNothingIsLost) {
+  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
+  const std::string world = P("kt");
+  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 20000, world));
+  const AlertSet want = Replay(P("d"), world);
+  // Publish only (--workers 0), then two workers by hand, as on two machines.
+  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "killrun",
+                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
+                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
+  ASSERT_EQ(pub.exit_code, 0) << pub.out;
+  auto worker = [&](const std::string& name) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{Femtoguard(), "replay", "--join", "killrun", "--bus", nats_->Urls(), "--partitions",
+                                 "8", "--expect-workers", "2", "--data", P("d"), "--registry",
+                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
+                                 P(name + ".jsonl")},
+        P(name + ".log"));
+  };
+  auto victim = worker("victim");
+  auto survivor = worker("survivor");
+  // Once the victim works on its partitions, SIGKILL.
+  for (int i = 0; i < 400 && ReadAll(P("victim.log")).find("taken") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_NE(ReadAll(P("victim.log")).find("taken"), std::string::npos) << ReadAll(P("victim.log"));
+  ::kill(victim->pid(), SIGKILL);
+  victim->Stop();
+  // The survivor finishes alone (the victim's leases expire after 6 s).
+  for (int i = 0; i < 1200 && survivor->Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(survivor->Running()) << ReadAll(P("survivor.log"));
+  survivor->Stop();
+  const std::string log = ReadAll(P("survivor.log"));
+  EXPECT_TRUE(std::regex_search(log, std::regex("worker [0-9]+: [0-9]+ events"))) << "it finished: " << log;
+  int taken = 0;
+  for (size_t at = log.find("taken"); at != std::string::npos; at = log.find("taken", at + 1)) ++taken;
+  EXPECT_GT(taken, 4) << "the survivor should have taken the victim's partitions over:\n" << log;
+  // The union of what both wrote (the victim's partial file included).
+  AlertSet got = ParseAlerts(ReadAll(P("victim.jsonl")));
+  for (auto& [id, v] : ParseAlerts(ReadAll(P("survivor.jsonl")))) got[id] = v;
+  EXPECT_TRUE(got == want) << Diff(want, got);
+}
+
+// serve on the cluster store: two nodes, PostgreSQL, the NATS cluster.
+class ServeStreamTest : public StreamDetectTest {
+ protected:
+  struct Node {
+    std::string name, data, url, ingest, op;
+    int port = 0;
+    std::unique_ptr<Process> serve;
+  };
+
+  void SetUp() override {
+    StreamDetectTest::SetUp();
+    auto pg = PgServer::Start({});
+    ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+    pg_ = std::move(pg).value();
+    auto db = pg_->CreateDatabase("stream");
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    store_ = pg_->Url(*db);
+    world_ = P("world");
+    ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 500, world_));
+    a_.name = "a", b_.name = "b";
+    for (Node* n : {&a_, &b_}) {
+      n->data = P(n->name);
+      n->port = FreePort();
+      n->url = "http://127.0.0.1:" + std::to_string(n->port);
+    }
+    auto init = Fg({"init", "--data", a_.data, "--store", store_, "--listen", "127.0.0.1:" + std::to_string(a_.port),
+                    "--tls-listen", "127.0.0.1:" + std::to_string(FreePort()), "--public-url", a_.url});
+    ASSERT_EQ(init.exit_code, 0) << init.out;
+    ASSERT_EQ(Fg({"node", "bundle", "--data", a_.data, "--out", P("bundle.fgb")}).exit_code, 0);
+    auto join = Fg({"node", "join", "--data", b_.data, "--store", store_, "--bundle", P("bundle.fgb"),
+                    "--passphrase-file", a_.data + "/secrets/ca.passphrase", "--public-url", b_.url, "--url-order",
+                    "1", "--listen", "127.0.0.1:" + std::to_string(b_.port), "--tls-listen",
+                    "127.0.0.1:" + std::to_string(FreePort())});
+    ASSERT_EQ(join.exit_code, 0) << join.out;
+    ASSERT_EQ(Fg({"device", "import", "--data", a_.data, "--registry", world_ + "/registry.jsonl"}).exit_code, 0);
+    for (Node* n : {&a_, &b_}) {
+      std::string cfg = ReadAll(n->data + "/config.yaml");
+      size_t at = cfg.find("plain_http: false");
+      ASSERT_NE(at, std::string::npos);
+      cfg.replace(at, 17, "plain_http: true");
+      WriteAll(n->data + "/config.yaml", cfg);
+      fs::copy_file(world_ + "/cells.csv", n->data + "/cells.csv");
+    }
+    a_.ingest = FindApiToken(Fg({"token", "create", "--data", a_.data, "--role", "ingest"}).out);
+    a_.op = FindApiToken(Fg({"token", "create", "--data", a_.data, "--role", "operator"}).out);
+    b_.ingest = a_.ingest, b_.op = a_.op;  // one store: tokens are the cluster's
+    ASSERT_FALSE(a_.ingest.empty());
+    // The events, cut into batches of 1,000 lines.
+    std::ifstream in(world_ + "/events.jsonl");
+    std::string line, body;
+    int lines = 0;
+    while (std::getline(in, line)) {
+      body += line + "\n";
+      if (++lines % 1000 == 0) {
+        batches_.push_back(P("batch" + std::to_string(batches_.size())));
+        WriteAll(batches_.back(), body);
+        body.clear();
+      }
+    }
+    if (!body.empty()) {
+      batches_.push_back(P("batch" + std::to_string(batches_.size())));
+      WriteAll(batches_.back(), body);
+    }
+    want_ = Replay(a_.data, world_);
+    ASSERT_GT(want_.size(), 20u);
+  }
+  void TearDown() override {
+    for (Node* n : {&a_, &b_}) n->serve.reset();
+    pg_.reset();
+  }
+
+  void Start(Node& n) {
+    n.serve = std::make_unique<Process>(std::vector<std::string>{Femtoguard(), "serve", "--data", n.data, "--threads",
+                                                                 "2", "--tls-listen", "off", "--bus", nats_->Urls()},
+                                        P(n.name + "-serve.log"));
+    ASSERT_TRUE(WaitForHttp(n.url + "/healthz", 60000)) << ReadAll(P(n.name + "-serve.log"));
+  }
+
+  // POST a batch with its key; the HTTP status and the body.
+  std::pair<int, std::string> Post(const Node& n, size_t batch) {
+    auto r = fg::testing::Run({"curl", "-sS", "--max-time", "60", "-w", "\n%{http_code}", "-H", "Authorization: Bearer " + n.ingest,
+                  "-H", "Content-Type: application/x-ndjson", "-H", "Idempotency-Key: kt-" + std::to_string(batch),
+                  "--data-binary", "@" + batches_[batch], n.url + "/v1/events"},
+                 {}, 90);
+    const size_t nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return {0, r.out};
+    return {std::atoi(r.out.substr(nl + 1).c_str()), r.out.substr(0, nl)};
+  }
+
+  double Metric(const Node& n, const std::string& name) {
+    auto r = fg::testing::Run({"curl", "-sS", "--max-time", "10", "-H", "Authorization: Bearer " + n.op, n.url + "/metrics"});
+    std::istringstream in(r.out);
+    double sum = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(name, 0) == 0 && (line[name.size()] == ' ' || line[name.size()] == '{'))
+        sum += std::atof(line.substr(line.rfind(' ') + 1).c_str());
+    }
+    return sum;
+  }
+
+  AlertSet Stored(const Node& n) {
+    auto r = Fg({"alert", "list", "--data", n.data, "--json", "--limit", "100000"});
+    AlertSet out;
+    for (auto& [id, v] : ParseAlerts(r.out)) out[id] = v;
+    return out;
+  }
+
+  // Until the store holds as many alerts as replay made and that stays
+  // so for 2 s (or 90 s pass).
+  AlertSet Settle(const Node& n) {
+    AlertSet got;
+    size_t last = SIZE_MAX;
+    int quiet = 0;
+    for (int i = 0; i < 180 && quiet < 4; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      got = Stored(n);
+      quiet = (got.size() == last && got.size() >= want_.size()) ? quiet + 1 : 0;
+      last = got.size();
+    }
+    return got;
+  }
+
+  // Audit rows an alert's actions wrote: (action, subject, alert) -> count.
+  std::map<std::string, int> ActionsByAlert(const Node& n) {
+    auto r = Fg({"audit", "list", "--data", n.data, "--limit", "0"});
+    std::map<std::string, int> count;
+    std::istringstream in(r.out);
+    std::smatch m;
+    for (std::string line; std::getline(in, line);) {
+      if (!std::regex_search(line, m, std::regex(R"(serve:response\s+(\S+)\s+(\S+)\s+alert ([0-9a-f]+))"))) continue;
+      ++count[m[1].str() + " " + m[2].str() + " " + m[3].str()];
+    }
+    return count;
+  }
+
+  std::unique_ptr<PgServer> pg_;
+  std::string store_, world_;
+  Node a_, b_;
+  std::vector<std::string> batches_;
+  AlertSet want_;
+};
+
+TEST_F(ServeStreamTest, KtThroughTwoNodesGivesReplaysAlertsOnceEachAndAResentBatchAddsNone) {
+  ASSERT_NO_FATAL_FAILURE(Start(a_));
+  ASSERT_NO_FATAL_FAILURE(Start(b_));
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    auto [status, body] = Post(i % 2 ? b_ : a_, i);
+    ASSERT_EQ(status, 200) << body;
+  }
+  AlertSet got = Settle(a_);
+  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got);
+  // Both nodes worked: the partitions are shared.
+  EXPECT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << ReadAll(P("a-serve.log"));
+  EXPECT_GT(Metric(b_, "femtoguard_stream_partitions_owned"), 0) << ReadAll(P("b-serve.log"));
+  // A batch re-sent (to the other node) is a duplicate and raises nothing.
+  auto [status, body] = Post(b_, 0);
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(body.find("\"duplicate\":true"), std::string::npos) << body;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(Stored(a_).size(), want_.size());
+  for (const auto& [key, n] : ActionsByAlert(a_)) EXPECT_EQ(n, 1) << key;
+}
+
+TEST_F(ServeStreamTest, KillNineOfANodeMidStreamLosesNothingAndActsOnce) {
+  ASSERT_NO_FATAL_FAILURE(Start(a_));
+  ASSERT_NO_FATAL_FAILURE(Start(b_));
+  const size_t half = batches_.size() / 2;
+  for (size_t i = 0; i < half; ++i) ASSERT_EQ(Post(i % 2 ? b_ : a_, i).first, 200);
+  const double b_before = Metric(b_, "femtoguard_stream_partitions_owned");
+  ASSERT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << "A should work on some partitions";
+  ::kill(a_.serve->pid(), SIGKILL);
+  a_.serve->Stop();
+  const auto killed = std::chrono::steady_clock::now();
+  // The rest goes to B while it takes A's partitions over.
+  for (size_t i = half; i < batches_.size(); ++i) ASSERT_EQ(Post(b_, i).first, 200);
+  double owned = Metric(b_, "femtoguard_stream_partitions_owned");
+  while (owned < 16 && std::chrono::steady_clock::now() - killed < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    owned = Metric(b_, "femtoguard_stream_partitions_owned");
+  }
+  const double takeover_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  std::printf("takeover: B held %.0f partitions before the kill, all 16 %.1f s after it\n", b_before, takeover_s);
+  EXPECT_EQ(owned, 16);
+  EXPECT_LE(takeover_s, 10.0);
+  AlertSet got = Settle(b_);
+  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got);
+  for (const auto& [key, n] : ActionsByAlert(b_)) EXPECT_EQ(n, 1) << key;
+}
+
+}  // namespace
+}  // namespace fg::testing
