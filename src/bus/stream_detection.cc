@@ -19,6 +19,8 @@
 #include "bus/jetstream.h"
 #include "bus/leases.h"
 #include "common/metrics.h"
+#include "detect/detectors/common.h"
+#include <nlohmann/json.hpp>
 
 namespace fg::bus {
 namespace {
@@ -465,10 +467,21 @@ std::string EndSubject(const std::string& prefix, uint32_t partition) {
   return prefix + ".ev." + std::to_string(partition) + "._end_";
 }
 
+std::string ExposureKey(const detect::SubjectId& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string k = "s.";
+  for (uint8_t b : s.bytes) {
+    k.push_back(hex[b >> 4]);
+    k.push_back(hex[b & 15]);
+  }
+  return k;
+}
+
 struct StreamDetection::Impl {
   StreamDetectionOptions o;
   Link link;
   kvStore* progress = nullptr;
+  kvStore* exposure = nullptr;
   Board board;
   std::unique_ptr<PartitionLeases> leases;
   std::thread lease_thread;
@@ -490,6 +503,45 @@ struct StreamDetection::Impl {
 
   ~Impl() {
     if (progress) kvStore_Destroy(progress);
+    if (exposure) kvStore_Destroy(exposure);
+  }
+
+  // The keyed stage's judgement of `subs` after a round, written where it
+  // changed (`written`: what this owner last wrote).
+  void WriteExposure(detect::Engine& engine, const std::vector<detect::SubjectId>& subs, UnixMillis now,
+                     std::unordered_map<detect::SubjectId, std::string, detect::SubjectIdHash>& written) {
+    const detect::RuleConfig* rule = engine.rules().Find("payment.risk");
+    static const detect::RuleParams kNoParams;
+    const detect::RuleParams& params = rule ? rule->params : kNoParams;
+    const UnixMillis exposure_ms = params.GetInt("exposure_s", 1800) * 1000;
+    const detect::World& world = engine.world();
+    for (const detect::SubjectId& sub : subs) {
+      std::string value;
+      const detect::SubscriberState* st = world.subscriber(sub);
+      if (st && st->last_femto != detect::kNoDevice && now - st->last_femto_ms <= exposure_ms) {
+        std::string_view risk = detect::detectors::FemtoRisk(world, st->last_femto, now);
+        if (!risk.empty()) {
+          const detect::DeviceState& f = world.device(st->last_femto);
+          UnixMillis until = st->last_femto_ms + exposure_ms;
+          if (risk == "suspect") until = std::min(until, f.suspect_until_ms);
+          nlohmann::json j = {{"femto", f.id}, {"risk", risk}, {"served_ms", st->last_femto_ms},
+                              {"until_ms", until}, {"as_of_ms", now}};
+          value = j.dump();
+        }
+      }
+      auto it = written.find(sub);
+      if (it == written.end() ? value.empty() : false) continue;
+      if (it != written.end() && it->second == value) continue;
+      const std::string key = ExposureKey(sub);
+      natsStatus s = value.empty() ? kvStore_Delete(exposure, key.c_str())
+                                   : kvStore_PutString(nullptr, exposure, key.c_str(), value.c_str());
+      if (s != NATS_OK) {
+        spdlog::warn("stream detection: exposure of a subscriber not written: {}", Text(s));
+        continue;
+      }
+      if (value.empty()) written.erase(sub);
+      else written[sub] = value;
+    }
   }
 
   void Put(const std::string& key, uint64_t v) {
@@ -583,6 +635,11 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
   std::unordered_map<std::string, Risk> sent;    // device -> risk last published
   std::map<uint32_t, std::tuple<uint64_t, uint32_t, uint32_t>> seen;  // src -> last origin applied
   std::vector<Record> buffer;                   // subscriber stage, not yet complete
+  // Exposure bookkeeping (publish_exposure): who each femtocell served,
+  // what was written.
+  std::unordered_map<std::string, std::vector<detect::SubjectId>> served_by;
+  std::unordered_map<detect::SubjectId, std::string, detect::SubjectIdHash> written;
+  std::vector<detect::SubjectId> dirty;
   uint64_t dev_progress = dev_floor;            // written to wm.<N>
   bool dev_ended = false;
   uint64_t sub_progress = sub_floor;
@@ -678,7 +735,14 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
             });
             if (!d.ok()) spdlog::error("stream detection: partition {}: message {}: {}", N, m.seq, d.message());
           }
-          for (Alert& a : raised) to_hand.emplace_back(m.seq, std::move(a));
+          for (Alert& a : raised) {
+            if (m.seq <= dev_floor) {
+              if (o.on_replayed) o.on_replayed(a, world);
+              ++n_suppressed;
+              continue;
+            }
+            to_hand.emplace_back(m.seq, std::move(a));
+          }
           raised.clear();
         }
       }
@@ -700,13 +764,8 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
           if (!Publish(subject, payload, w).ok()) break;
         }
       }
-      for (auto& [seq, a] : to_hand) {
-        if (seq <= dev_floor) {
-          ++n_suppressed;
-          continue;
-        }
+      for (auto& [seq, a] : to_hand)
         if (!Hand(a, w)) break;
-      }
       if (w.stop) break;
       uint64_t now_progress = dev_progress;
       if (!msgs.empty()) {
@@ -780,7 +839,18 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
     {
       std::lock_guard lock(w.mutex);
       detect::World& world = w.subscriber->world();
+      dirty.clear();
       for (auto it = buffer.begin(); it != complete_end; ++it) {
+        if (o.publish_exposure) {
+          if (it->risk) {
+            auto f = served_by.find(it->device);
+            if (f != served_by.end()) dirty.insert(dirty.end(), f->second.begin(), f->second.end());
+          } else if (ServesSubscriber(it->event.type)) {
+            auto& list = served_by[it->event.device];
+            if (std::find(list.begin(), list.end(), it->event.imsi) == list.end()) list.push_back(it->event.imsi);
+            dirty.push_back(it->event.imsi);
+          }
+        }
         if (it->risk) {
           detect::DeviceIdx d = world.Intern(it->device);
           detect::DeviceState& st = world.device(d);
@@ -794,11 +864,23 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
           w.subscriber->Process(it->event);
           ++n_payments;
           StageCounter("keyed").Inc();
-          for (Alert& a : raised) to_hand.emplace_back(it->seq, std::move(a));
+          for (Alert& a : raised) {
+            if (it->seq <= sub_floor) {
+              if (o.on_replayed) o.on_replayed(a, world);
+              ++n_suppressed;
+              continue;
+            }
+            to_hand.emplace_back(it->seq, std::move(a));
+          }
           raised.clear();
         } else {
           world.Apply(it->event);
         }
+      }
+      if (o.publish_exposure && !dirty.empty()) {
+        std::sort(dirty.begin(), dirty.end(), [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
+        dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+        WriteExposure(*w.subscriber, dirty, std::prev(complete_end)->ts, written);
       }
       if (gate == kEnd) {
         raised.clear();
@@ -808,13 +890,8 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       }
     }
     buffer.erase(buffer.begin(), complete_end);
-    for (auto& [seq, a] : to_hand) {
-      if (seq <= sub_floor) {
-        ++n_suppressed;
-        continue;
-      }
+    for (auto& [seq, a] : to_hand)
       if (!Hand(a, w)) break;
-    }
     if (w.stop) break;
     if (gate != kEnd && gate > sub_progress) {
       sub_progress = gate;
@@ -836,6 +913,9 @@ Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionO
   FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.derived_stream, m.o.prefix + ".sub.>", m.o.replicas));
   if (m.o.publish_alerts)
     FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.alert_stream, m.o.prefix + ".alerts.>", m.o.replicas));
+  if (m.o.publish_exposure) {
+    FG_ASSIGN_OR_RETURN(m.exposure, OpenBucket(m.link.js, m.o.exposure_bucket, m.o.replicas));
+  }
   FG_ASSIGN_OR_RETURN(m.progress, OpenBucket(m.link.js, m.o.progress_bucket, m.o.replicas));
   FG_RETURN_IF_ERROR(m.board.Start(m.progress));
   LeaseOptions lo;
@@ -933,6 +1013,24 @@ StreamDetectionStats StreamDetection::stats() const {
   s.suppressed = impl_->n_suppressed;
   s.derived = impl_->n_derived;
   return s;
+}
+
+Result<std::optional<Exposure>> StreamDetection::GetExposure(const detect::SubjectId& subscriber) {
+  if (impl_->exposure == nullptr) return Status::Unavailable("no exposure bucket");
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, impl_->exposure, ExposureKey(subscriber).c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<Exposure>();
+  if (s != NATS_OK) return Status::Unavailable("exposure bucket: " + Text(s));
+  auto j = nlohmann::json::parse(kvEntry_ValueString(e), nullptr, false);
+  kvEntry_Destroy(e);
+  if (!j.is_object()) return std::optional<Exposure>();
+  Exposure x;
+  x.femto = j.value("femto", "");
+  x.risk = j.value("risk", "");
+  x.served_ms = j.value("served_ms", int64_t{0});
+  x.until_ms = j.value("until_ms", int64_t{0});
+  x.as_of_ms = j.value("as_of_ms", int64_t{0});
+  return std::optional<Exposure>(x);
 }
 
 std::vector<uint32_t> StreamDetection::owned() const {

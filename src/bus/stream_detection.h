@@ -63,6 +63,11 @@ struct StreamDetectionOptions {
   // (at least once; JetStream drops a re-publication within its window).
   bool publish_alerts = false;
   std::string alert_stream = "FG_ALERTS";
+  // serve: each subscriber's exposure (served by a risky femtocell within
+  // payment.risk's exposure_s) in a KV bucket, for payment checks on any
+  // node (Exposure()): key "s.<24 hex>", written when it changes.
+  bool publish_exposure = false;
+  std::string exposure_bucket = "FG_EXPOSURE";
   // Replay: the input ends (every partition gets an end marker) and Wait()
   // returns once every partition is done.
   bool finite = false;
@@ -73,8 +78,19 @@ struct StreamDetectionOptions {
   // alert is durable (stored, written). An error is retried (the partition
   // waits): an alert is never skipped.
   std::function<Status(const detect::Alert&, uint32_t partition)> on_alert;
-  // Suppressed alerts of a rebuild go nowhere; this counts them (tests).
+  // An alert re-raised by a rebuild (already landed: not handed on), with
+  // the World it changed, under the partition's lock. Optional.
+  std::function<void(const detect::Alert&, detect::World&)> on_replayed;
   std::function<void(uint32_t partition, bool owned)> on_ownership;
+};
+
+// A subscriber's exposure as the keyed stage last judged it.
+struct Exposure {
+  std::string femto;        // the risky femtocell that served them last
+  std::string risk;         // unknown, inactive, blocked, suspect
+  UnixMillis served_ms = 0; // when it last served them
+  UnixMillis until_ms = 0;  // exposed until (event time)
+  UnixMillis as_of_ms = 0;  // event time of the judgement
 };
 
 struct StreamDetectionStats {
@@ -103,6 +119,9 @@ class StreamDetection {
   void ForEachWorld(const std::function<void(detect::World&)>& fn);
   StreamDetectionStats stats() const;
   std::vector<uint32_t> owned() const;
+  // The exposure of `subscriber` from the bucket (any node's judgement);
+  // nullopt when none is recorded. Unavailable when the bucket is not.
+  Result<std::optional<Exposure>> GetExposure(const detect::SubjectId& subscriber);
 
  private:
   struct Impl;

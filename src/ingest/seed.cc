@@ -62,6 +62,7 @@ Status SeedFromStore(SeedSources store, const SeedOptions& options, detect::Worl
   if (options.blocks) {
     FG_ASSIGN_OR_RETURN(auto blocks, store.blocks.ListBlocks());
     for (const Block& b : blocks) {
+      if (options.manual_blocks_only && !b.alert_id.empty()) continue;
       if (b.kind == "device") {
         world->device(world->Intern(b.value)).blocked = true;
       } else if (b.kind == "payments") {

@@ -34,6 +34,10 @@ Result<size_t> LoadRegistryFile(const std::string& path, const Pseudonymizer& ps
 struct SeedOptions {
   bool devices = false;  // register every device of the store (serve)
   bool blocks = false;   // device blocks -> blocked, payment blocks -> payments_held (serve)
+  // Only the blocks placed by hand (no alert id): a partition rebuilt from
+  // the stream's start raises its alerts, and their blocks, again in event
+  // time; seeding them would apply them before their time.
+  bool manual_blocks_only = false;
   // Always: endpoint statuses, and the store's legacy credentials merged
   // into the `legacy_credentials` params of cert.legacy and cert.shared
   // ({fp, cutoff (RFC 3339)}).

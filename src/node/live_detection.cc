@@ -335,12 +335,14 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
     so.partitions = options.stream.partitions;
     so.replicas = options.stream.replicas;
     so.publish_alerts = true;
+    so.publish_exposure = true;
     so.seed = [self](bus::Stage) -> Result<std::pair<detect::World, detect::RuleSet>> {
       FG_ASSIGN_OR_RETURN(detect::RuleSet rules, detect::LoadRulesOrDefault(self->RulesPath()));
       detect::World world;
       ingest::SeedOptions seed;
       seed.devices = true;
       seed.blocks = true;
+      seed.manual_blocks_only = true;
       FG_RETURN_IF_ERROR(ingest::SeedFromStore(*self->store, seed, &world, &rules));
       if (self->cells) world.SetCells(self->cells);
       return std::make_pair(std::move(world), std::move(rules));
@@ -349,6 +351,13 @@ Result<std::unique_ptr<LiveDetection>> LiveDetection::Start(Store& store, const 
     // owner may not have landed, and the responder skips what it did).
     so.on_alert = [self](const detect::Alert& a, uint32_t) -> Status {
       return self->responder->Handle(a).status();
+    };
+    // A partition rebuilt from the stream raises its old alerts again, in
+    // event time; one an operator has since dismissed as a false positive
+    // is set back in the World at once (as the journal replay does).
+    so.on_replayed = [self](const detect::Alert& a, detect::World& world) {
+      auto stored = self->store->GetAlert(a.id);
+      if (stored.ok() && stored->false_positive) ApplyUndoToWorld(*self->store, world, *stored);
     };
     FG_ASSIGN_OR_RETURN(impl->stream_detection, bus::StreamDetection::Start(std::move(so)));
   }
@@ -559,7 +568,39 @@ HttpResponse LiveDetection::PaymentCheck(const HttpRequest& request) {
   OPENSSL_cleanse(imsi.data(), imsi.size());
 
   detect::PaymentDecision d;
-  {
+  if (impl_->stream_detection) {
+    // Cluster mode: holds from the store (this node's World follows the
+    // change feed); exposure as the subscriber's keyed stage last judged
+    // it, from the exposure bucket, whichever node that stage runs on.
+    // Without "ts" the check is at the wall clock (live events' time).
+    const UnixMillis now = ts ? ts : NowMillis();
+    bool held = false;
+    {
+      Impl::QueryLock lock(*impl_);
+      const detect::SubscriberState* st = impl_->engine->world().subscriber(subject);
+      held = st && st->payments_held;
+    }
+    if (held) d.reasons.push_back("payments_held");
+    auto x = impl_->stream_detection->GetExposure(subject);
+    bool exposed = false;
+    if (!x.ok()) {
+      // Deny when in doubt would refuse every payment while NATS is away;
+      // a second factor is the safe middle.
+      d.reasons.push_back("exposure_unknown");
+      exposed = true;
+    } else if (x->has_value() && now <= (*x)->until_ms && now >= (*x)->served_ms) {
+      exposed = true;
+      d.reasons.push_back("femto_" + (*x)->risk);
+      d.femto = (*x)->femto;
+    }
+    if (held) {
+      d.verdict = detect::PaymentVerdict::kDeny;
+    } else if (exposed) {
+      d.verdict = (channel == detect::PayChannel::kSmsOtp || channel == detect::PayChannel::kArs) && !d.femto.empty()
+                      ? detect::PaymentVerdict::kDeny
+                      : detect::PaymentVerdict::kStepUp;
+    }
+  } else {
     Impl::QueryLock lock(*impl_);
     // Judged at the stream's event time (what the detectors have seen),
     // unless the caller names the payment's own time.
@@ -613,19 +654,17 @@ void LiveDetection::ApplyChange(const Change& change) {
     case ChangeKind::kDevice: {
       auto d = store.GetDevice(change.key);
       if (!d.ok()) return;
-      Impl::QueryLock lock(*impl_);
-      impl_->engine->world().Register(*d);
+      ForEachWorld([&](detect::World& world) { world.Register(*d); });
       return;
     }
     case ChangeKind::kEndpoint: {
       auto endpoints = store.ListEndpoints();
       if (!endpoints.ok()) return;
-      Impl::QueryLock lock(*impl_);
-      for (const Endpoint& e : *endpoints) {
-        if (e.address == change.key) {
-          impl_->engine->world().SetEndpointStatus(e.address, EndpointStatusName(e.status));
+      ForEachWorld([&](detect::World& world) {
+        for (const Endpoint& e : *endpoints) {
+          if (e.address == change.key) world.SetEndpointStatus(e.address, EndpointStatusName(e.status));
         }
-      }
+      });
       return;
     }
     case ChangeKind::kBlock:
@@ -646,14 +685,13 @@ void LiveDetection::ApplyChange(const Change& change) {
 }
 
 void LiveDetection::ResyncAfterUndo(const StoredAlert& alert) {
-  Impl::QueryLock lock(*impl_);
-  ApplyUndoToWorld(*impl_->store, impl_->engine->world(), alert);
+  ForEachWorld([&](detect::World& world) { ApplyUndoToWorld(*impl_->store, world, alert); });
 }
 
 Status LiveDetection::ApplyChanges(std::span<const Change> changes) {
   // The block list is read once for the whole page: a detector blocking
   // thousands of clones at once must not cost a full list per block.
-  std::optional<std::unordered_set<std::string>> present;
+  std::optional<std::unordered_set<std::string>> present, by_alert;
   Status result = Status::Ok();
   for (const Change& change : changes) {
     if (change.kind != ChangeKind::kBlock) {
@@ -667,26 +705,45 @@ Status LiveDetection::ApplyChanges(std::span<const Change> changes) {
         continue;
       }
       present.emplace();
-      for (const Block& b : *blocks) present->insert(b.kind + ":" + b.value);
+      by_alert.emplace();
+      for (const Block& b : *blocks) {
+        present->insert(b.kind + ":" + b.value);
+        if (!b.alert_id.empty()) by_alert->insert(b.kind + ":" + b.value);
+      }
     }
-    ApplyBlock(change.key, present->count(change.key) > 0);
+    ApplyBlock(change.key, present->count(change.key) > 0, by_alert->count(change.key) > 0);
   }
   return result;
 }
 
-void LiveDetection::ApplyBlock(const std::string& key, bool present) {
+void LiveDetection::ApplyBlock(const std::string& key, bool present, bool by_alert) {
   size_t colon = key.find(':');
   if (colon == std::string::npos) return;
   std::string kind = key.substr(0, colon), value = key.substr(colon + 1);
-  Impl::QueryLock lock(*impl_);
-  detect::World& world = impl_->engine->world();
-  if (kind == "device") {
-    detect::DeviceIdx i = present ? world.Intern(value) : world.Find(value);
-    if (i != detect::kNoDevice) world.device(i).blocked = present;
-  } else if (kind == "payments") {
-    detect::SubjectId s;
-    if (detect::SubjectId::FromString(value, &s)) world.MutableSubscriber(s).payments_held = present;
+  auto apply = [&](detect::World& world) {
+    if (kind == "device") {
+      detect::DeviceIdx i = present ? world.Intern(value) : world.Find(value);
+      if (i != detect::kNoDevice) world.device(i).blocked = present;
+    } else if (kind == "payments") {
+      detect::SubjectId s;
+      if (detect::SubjectId::FromString(value, &s)) world.MutableSubscriber(s).payments_held = present;
+    }
+  };
+  {
+    Impl::QueryLock lock(*impl_);
+    apply(impl_->engine->world());
   }
+  // The stream's engines put an alert's block in place themselves, in
+  // event time; a block by hand (or a removal) reaches them here.
+  if (impl_->stream_detection && !(present && by_alert)) impl_->stream_detection->ForEachWorld(apply);
+}
+
+void LiveDetection::ForEachWorld(const std::function<void(detect::World&)>& fn) {
+  {
+    Impl::QueryLock lock(*impl_);
+    fn(impl_->engine->world());
+  }
+  if (impl_->stream_detection) impl_->stream_detection->ForEachWorld(fn);
 }
 
 response::Responder& LiveDetection::responder() { return *impl_->responder; }

@@ -105,7 +105,9 @@ class LiveDetection final : public ChangeSubscriber {
   const Pseudonymizer& pseudonymizer() const;
 
  private:
-  void ApplyBlock(const std::string& key, bool present);  // key "kind:value"
+  void ApplyBlock(const std::string& key, bool present, bool by_alert);  // key "kind:value"
+  // `fn` on the local engine's World and on every stream partition's.
+  void ForEachWorld(const std::function<void(detect::World&)>& fn);
   // Sets the World back to the store for an alert dismissed as a false
   // positive (suspicion cleared, status, block and payment holds re-read).
   void ResyncAfterUndo(const StoredAlert& alert);
