@@ -448,5 +448,38 @@ TEST_F(ServeStreamTest, KillNineOfANodeMidStreamLosesNothingAndActsOnce) {
   for (const auto& [key, n] : actions) EXPECT_EQ(n, 1) << key;
 }
 
+// The event stream's leader killed mid-stream: clients re-send refused
+// batches with their keys; nothing is lost or raised twice, and no batch
+// waits more than a few seconds.
+TEST_F(ServeStreamTest, KillingTheStreamLeaderMidStreamLosesNothing) {
+  ASSERT_NO_FATAL_FAILURE(Start(a_));
+  ASSERT_NO_FATAL_FAILURE(Start(b_));
+  ASSERT_NO_FATAL_FAILURE(WaitBalanced());
+  const size_t third = batches_.size() / 3;
+  double longest = 0;
+  int refused = 0;
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    if (i == third) {
+      auto killed = nats_->KillStreamLeader("FG_EVENTS");
+      ASSERT_TRUE(killed.ok()) << killed.status().ToString();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (int attempt = 0;; ++attempt) {
+      auto [status, body] = Post(i % 2 ? b_ : a_, i);
+      if (status == 200) break;
+      ASSERT_EQ(status, 503) << body;  // not acknowledged: send again, same key
+      ++refused;
+      ASSERT_LT(attempt, 30) << body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    longest = std::max(longest, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::printf("stream leader killed: longest batch %.1f s, %d refusals (re-sent)\n", longest, refused);
+  EXPECT_LE(longest, 15.0);
+  AlertSet got = Settle(a_);
+  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got);
+  for (const auto& [key, n] : ActionsByAlert(a_)) EXPECT_EQ(n, 1) << key;
+}
+
 }  // namespace
 }  // namespace fg::testing
