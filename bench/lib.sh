@@ -68,3 +68,46 @@ pg_bench_stop() {  # dir
   [ -f "$1/db/postmaster.pid" ] || return 0
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/db" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# ---- NATS JetStream for the stream benchmarks (the caller sets W, defines
+# fail, and stops NATS_PIDS on exit) ----
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# A fresh 3-node cluster for each JetStream run (an empty stream each time).
+NATS_URLS=""
+nats_start() {
+  rm -rf "$W/nats"; mkdir -p "$W/nats"
+  local cp=() p=() m=() i routes
+  for i in 0 1 2; do cp[$i]=$(free_port); p[$i]=$(free_port); m[$i]=$(free_port); done
+  NATS_URLS=""; NATS_PIDS=()
+  for i in 0 1 2; do
+    routes=""
+    for j in 0 1 2; do [ "$j" = "$i" ] || routes="$routes nats-route://127.0.0.1:${cp[$j]}"; done
+    cat > "$W/nats/n$i.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:${p[$i]}
+http: 127.0.0.1:${m[$i]}
+jetstream { store_dir: "$W/nats/store-$i", max_file_store: 8GB }
+cluster { name: fgbench, listen: 127.0.0.1:${cp[$i]}, routes: [$(echo $routes | tr ' ' ',')] }
+EOF
+    /usr/sbin/nats-server -c "$W/nats/n$i.conf" > "$W/nats/n$i.log" 2>&1 &
+    NATS_PIDS+=($!)
+    NATS_URLS="${NATS_URLS:+$NATS_URLS,}nats://127.0.0.1:${p[$i]}"
+  done
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:${m[0]}/jsz" | grep -q '"leader": *"n' && return 0
+    sleep 0.1
+  done
+  fail "no JetStream meta leader: $(tail -5 "$W/nats/n0.log")"
+}
+nats_stop() { for p in "${NATS_PIDS[@]}"; do stop_tree "$p"; done; NATS_PIDS=(); }
+
+cpu_ticks() {  # pids... -> utime+stime summed, in clock ticks
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)

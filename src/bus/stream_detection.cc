@@ -178,6 +178,7 @@ class Reader {
       Drop();
       return Status::Unavailable("fetch on " + filter_ + ": " + Text(s));
     }
+    received_ += static_cast<uint64_t>(list.Count);
     for (int i = 0; i < list.Count; ++i) {
       natsMsg* m = list.Msgs[i];
       jsMsgMetaData* meta = nullptr;
@@ -197,7 +198,8 @@ class Reader {
   }
 
   // Messages matching the filter not yet returned (the consumer's count,
-  // from the stream's state now): what a NoWait fetch cannot promise.
+  // from the stream's state now, plus any delivered to this client and not
+  // yet returned): what an empty fetch cannot promise. 0 = caught up.
   Result<uint64_t> Pending() {
     if (sub_ == nullptr) return Status::Unavailable("no consumer on " + filter_);
     jsConsumerInfo* ci = nullptr;
@@ -206,13 +208,18 @@ class Reader {
       Drop();
       return Status::Unavailable("consumer info on " + filter_ + ": " + Text(s));
     }
-    const uint64_t pending = ci->NumPending;
+    uint64_t pending = ci->NumPending;
+    // Delivered to this client but not returned by a Fetch yet (it came
+    // after a fetch had given up): still to come, as far as the caller is
+    // concerned.
+    if (ci->Delivered.Consumer > received_) pending += ci->Delivered.Consumer - received_;
     jsConsumerInfo_Destroy(ci);
     return pending;
   }
 
  private:
   void Drop() {
+    received_ = 0;  // the next consumer counts from 0
     if (sub_) {
       natsSubscription_Unsubscribe(sub_);
       natsSubscription_Destroy(sub_);
@@ -223,6 +230,7 @@ class Reader {
   std::string stream_, filter_;
   natsSubscription* sub_ = nullptr;
   uint64_t next_ = 1;
+  uint64_t received_ = 0;  // messages this consumer delivered that Fetch returned
 };
 
 // ---- the derived records (device stage -> subscriber stage) ----
@@ -289,35 +297,63 @@ class In {
   bool ok_ = true;
 };
 
-void EncodeRecord(const Record& r, std::string* o) {
-  PutU8(o, r.risk ? 1 : 0);
-  PutU64(o, r.seq);
-  PutU32(o, r.idx);
-  PutU32(o, r.k);
-  PutU64(o, static_cast<uint64_t>(r.ts));
-  if (r.risk) {
-    PutStr(o, r.device);
-    PutU8(o, r.r.registered);
-    PutU8(o, r.r.status);
-    PutU8(o, r.r.blocked);
-    PutU64(o, static_cast<uint64_t>(r.r.suspect_until_ms));
-    PutStr(o, r.r.suspect_rule);
-  } else {
-    std::string one;
-    BeginBatch(&one);
-    AppendEvent(r.event, &one);
-    FinishBatch(&one, 1);
-    PutStr(o, one);
-  }
+void EncodeHead(std::string* o, bool risk, uint64_t seq, uint32_t idx, uint32_t k, UnixMillis ts) {
+  PutU8(o, risk ? 1 : 0);
+  PutU64(o, seq);
+  PutU32(o, idx);
+  PutU32(o, k);
+  PutU64(o, static_cast<uint64_t>(ts));
 }
 
-Status DecodeRecords(std::string_view data, std::vector<Record>* out) {
+// Derived records for one subscriber partition, encoded as they are made,
+// cut into messages of ~256 KB (NATS refuses more than 1 MB).
+struct Outbox {
+  std::vector<std::pair<uint32_t, std::string>> done;  // (count, body)
+  std::string body;
+  uint32_t count = 0;
+  std::string scratch;  // one event's batch encoding
+  void Next() {
+    ++count;
+    if (body.size() >= (256u << 10)) {
+      done.emplace_back(count, std::move(body));
+      body.clear();
+      count = 0;
+    }
+  }
+  void Event(uint64_t seq, uint32_t idx, uint32_t k, const detect::Event& e) {
+    EncodeHead(&body, false, seq, idx, k, e.ts_ms);
+    scratch.clear();
+    BeginBatch(&scratch);
+    AppendEvent(e, &scratch);
+    FinishBatch(&scratch, 1);
+    PutStr(&body, scratch);
+    Next();
+  }
+  void RiskOf(uint64_t seq, uint32_t idx, uint32_t k, UnixMillis ts, std::string_view device, const Risk& r) {
+    EncodeHead(&body, true, seq, idx, k, ts);
+    PutStr(&body, device);
+    PutU8(&body, r.registered);
+    PutU8(&body, r.status);
+    PutU8(&body, r.blocked);
+    PutU64(&body, static_cast<uint64_t>(r.suspect_until_ms));
+    PutStr(&body, r.suspect_rule);
+    Next();
+  }
+  void Close() {
+    if (count) done.emplace_back(count, std::move(body));
+    body.clear();
+    count = 0;
+  }
+};
+
+Status DecodeRecords(std::string_view data, std::vector<std::unique_ptr<Record>>* out) {
   In in(data);
   if (in.Num<uint32_t>() != 0x31444746u) return Status::InvalidArgument("derived: bad magic");  // "FGD1"
   const uint32_t src = in.Num<uint32_t>();
   const uint32_t count = in.Num<uint32_t>();
   for (uint32_t i = 0; i < count && in.ok(); ++i) {
-    Record r;
+    auto owned = std::make_unique<Record>();
+    Record& r = *owned;
     r.src = src;
     r.risk = in.Num<uint8_t>() != 0;
     r.seq = in.Num<uint64_t>();
@@ -338,7 +374,7 @@ Status DecodeRecords(std::string_view data, std::vector<Record>* out) {
       if (!s.ok()) return s;
     }
     if (!in.ok()) break;
-    out->push_back(std::move(r));
+    out->push_back(std::move(owned));
   }
   if (!in.ok()) return Status::InvalidArgument("derived: truncated");
   return Status::Ok();
@@ -634,7 +670,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
   Reader sub_reader(link.js, o.derived_stream, o.prefix + ".sub." + std::to_string(N) + ".>");
   std::unordered_map<std::string, Risk> sent;    // device -> risk last published
   std::map<uint32_t, std::tuple<uint64_t, uint32_t, uint32_t>> seen;  // src -> last origin applied
-  std::vector<Record> buffer;                   // subscriber stage, not yet complete
+  std::vector<std::unique_ptr<Record>> buffer;  // subscriber stage, not yet complete
   // Exposure bookkeeping (publish_exposure): who each femtocell served,
   // what was written.
   std::unordered_map<std::string, std::vector<detect::SubjectId>> served_by;
@@ -644,6 +680,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
   bool dev_ended = false;
   uint64_t sub_progress = sub_floor;
   std::vector<Reader::Msg> msgs;
+  Event meas;  // a cell report cut for one cell partition
 
   while (!w.stop) {
     // ---- device stage ----
@@ -655,7 +692,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         continue;
       }
-      std::map<uint32_t, std::vector<Record>> out;  // by subscriber partition
+      std::map<uint32_t, Outbox> out;  // by subscriber partition
       std::vector<std::pair<uint64_t, Alert>> to_hand;
       {
         std::lock_guard lock(w.mutex);
@@ -669,12 +706,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
             auto it = sent.find(std::string(device));
             if (it != sent.end() && it->second == r) return;
             sent[std::string(device)] = r;
-            for (uint32_t q = 0; q < P; ++q) {
-              Record rec;
-              rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k, rec.ts = ts, rec.risk = true;
-              rec.device = std::string(device), rec.r = r;
-              out[q].push_back(std::move(rec));
-            }
+            for (uint32_t q = 0; q < P; ++q) out[q].RiskOf(m.seq, idx, k, ts, device, r);
             ++k;
           };
           if (m.end) {
@@ -691,25 +723,19 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
               } else if (e.type == EventType::kMeasReport) {
                 // Judged by cell: to each cell's partition, with the
                 // neighbours that partition owns.
-                std::map<uint32_t, Record> parts;
-                for (const detect::Neighbor& nb : e.neighbors) {
-                  Record& rec = parts[CellPartition(nb, P)];
-                  if (rec.event.neighbors.empty()) {
-                    rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.ts = e.ts_ms, rec.event = e;
-                    rec.event.neighbors.clear();
+                std::map<uint32_t, std::vector<detect::Neighbor>> parts;
+                for (const detect::Neighbor& nb : e.neighbors) parts[CellPartition(nb, P)].push_back(nb);
+                if (parts.size() == 1) {
+                  out[parts.begin()->first].Event(m.seq, idx, k++, e);
+                } else {
+                  meas = e;
+                  for (auto& [q, nbs] : parts) {
+                    meas.neighbors = std::move(nbs);
+                    out[q].Event(m.seq, idx, k++, meas);
                   }
-                  rec.event.neighbors.push_back(nb);
-                }
-                for (auto& [q, rec] : parts) {
-                  rec.k = k++;
-                  out[q].push_back(std::move(rec));
                 }
               } else if (e.type == EventType::kPaymentAuth) {
-                if (!e.imsi.empty()) {
-                  Record rec;
-                  rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k++, rec.ts = e.ts_ms, rec.event = e;
-                  out[SubscriberPartition(e, P)].push_back(std::move(rec));
-                }
+                if (!e.imsi.empty()) out[SubscriberPartition(e, P)].Event(m.seq, idx, k++, e);
               } else {
                 const size_t before = raised.size();
                 // What the subscriber stage already has for this femtocell:
@@ -719,11 +745,8 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
                 w.device->Process(e);
                 ++n_events;
                 StageCounter("event").Inc();
-                if (ServesSubscriber(e.type) && !e.imsi.empty()) {
-                  Record rec;
-                  rec.src = N, rec.seq = m.seq, rec.idx = idx, rec.k = k++, rec.ts = e.ts_ms, rec.event = e;
-                  out[SubscriberPartition(e, P)].push_back(std::move(rec));
-                }
+                if (ServesSubscriber(e.type) && !e.imsi.empty())
+                  out[SubscriberPartition(e, P)].Event(m.seq, idx, k++, e);
                 risk_check(e.device, e.ts_ms, k);
                 for (size_t i = before; i < raised.size(); ++i)
                   if (raised[i].device != e.device) risk_check(raised[i].device, e.ts_ms, k);
@@ -748,20 +771,17 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       }
       // Derived records first (the subscriber stage must find them once it
       // sees our progress), then the alerts, then the progress.
-      // In messages of at most ~256 KB (NATS refuses more than 1 MB), in order.
-      for (auto& [q, recs] : out) {
+      for (auto& [q, box] : out) {
+        box.Close();
         const std::string subject = o.prefix + ".sub." + std::to_string(q) + ".d";
-        for (size_t i = 0; i < recs.size() && !w.stop;) {
-          std::string body;
-          uint32_t count = 0;
-          for (; i < recs.size() && body.size() < (256u << 10); ++i, ++count) EncodeRecord(recs[i], &body);
+        for (auto& [count, body] : box.done) {
           std::string payload;
           payload.reserve(body.size() + 12);
           PutU32(&payload, 0x31444746u);
           PutU32(&payload, N);
           PutU32(&payload, count);
           payload += body;
-          if (!Publish(subject, payload, w).ok()) break;
+          if (w.stop || !Publish(subject, payload, w).ok()) break;
         }
       }
       for (auto& [seq, a] : to_hand)
@@ -807,19 +827,24 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
         }
         continue;
       }
-      std::vector<Record> recs;
       for (const Reader::Msg& m : msgs) {
-        recs.clear();
-        if (Status d = DecodeRecords(m.data, &recs); !d.ok()) {
+        const size_t before = buffer.size();
+        if (Status d = DecodeRecords(m.data, &buffer); !d.ok()) {
           spdlog::error("stream detection: partition {}: derived message {}: {}", N, m.seq, d.message());
+          buffer.resize(before);
           continue;
         }
-        for (Record& r : recs) {
+        // Drop what a rebuild of a device partition published again.
+        size_t keep = before;
+        for (size_t i = before; i < buffer.size(); ++i) {
+          const Record& r = *buffer[i];
           auto it = seen.find(r.src);
-          if (it != seen.end() && r.Origin() <= it->second) continue;  // re-published by a rebuild
+          if (it != seen.end() && r.Origin() <= it->second) continue;
           seen[r.src] = r.Origin();
-          buffer.push_back(std::move(r));
+          if (keep != i) buffer[keep] = std::move(buffer[i]);
+          ++keep;
         }
+        buffer.resize(keep);
       }
     }
     if (!drained) {
@@ -832,15 +857,17 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       break;
     }
     if (buffer.empty() || gate == 0) continue;
-    auto complete_end = std::partition(buffer.begin(), buffer.end(), [gate](const Record& r) { return r.seq <= gate; });
+    auto complete_end =
+        std::partition(buffer.begin(), buffer.end(), [gate](const auto& r) { return r->seq <= gate; });
     if (complete_end == buffer.begin()) continue;
-    std::sort(buffer.begin(), complete_end, [](const Record& a, const Record& b) { return a.Order() < b.Order(); });
+    std::sort(buffer.begin(), complete_end, [](const auto& a, const auto& b) { return a->Order() < b->Order(); });
     std::vector<std::pair<uint64_t, Alert>> to_hand;
     {
       std::lock_guard lock(w.mutex);
       detect::World& world = w.subscriber->world();
       dirty.clear();
-      for (auto it = buffer.begin(); it != complete_end; ++it) {
+      for (auto pos = buffer.begin(); pos != complete_end; ++pos) {
+        Record* it = pos->get();
         if (o.publish_exposure) {
           if (it->risk) {
             auto f = served_by.find(it->device);
@@ -880,7 +907,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       if (o.publish_exposure && !dirty.empty()) {
         std::sort(dirty.begin(), dirty.end(), [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
         dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
-        WriteExposure(*w.subscriber, dirty, std::prev(complete_end)->ts, written);
+        WriteExposure(*w.subscriber, dirty, (*std::prev(complete_end))->ts, written);
       }
       if (gate == kEnd) {
         raised.clear();

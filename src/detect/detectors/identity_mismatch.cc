@@ -15,7 +15,9 @@
 // (the tap names it by the new identity), nor after the session went down
 // and the same address was given to the rightful femtocell's new session.
 
+#include <algorithm>
 #include <unordered_map>
+#include <vector>
 
 #include "detect/detectors/common.h"
 
@@ -27,15 +29,34 @@ class IdentityMismatch final : public Detector {
   void OnEvent(const Event& e, Context& ctx) override {
     switch (e.type) {
       case EventType::kSessionUp:
-        if (!e.src_ip.empty()) by_ip_[e.src_ip] = Holder{e.device, e.session};
-        return;
-      case EventType::kSessionDown:
-        for (auto it = by_ip_.begin(); it != by_ip_.end();) {
-          // session.down names the device and (usually) the session.
-          const bool same = it->second.device == e.device && (e.session.empty() || it->second.session == e.session);
-          it = same ? by_ip_.erase(it) : std::next(it);
+        if (!e.src_ip.empty()) {
+          by_ip_[e.src_ip] = Holder{e.device, e.session};
+          auto& ips = ips_of_[e.device];
+          if (std::find(ips.begin(), ips.end(), e.src_ip) == ips.end()) ips.push_back(e.src_ip);
         }
         return;
+      case EventType::kSessionDown: {
+        // session.down names the device and (usually) the session: only
+        // the addresses that device held are looked at.
+        auto dev = ips_of_.find(e.device);
+        if (dev == ips_of_.end()) return;
+        auto& ips = dev->second;
+        for (auto ip = ips.begin(); ip != ips.end();) {
+          auto it = by_ip_.find(*ip);
+          if (it == by_ip_.end() || it->second.device != e.device) {
+            ip = ips.erase(ip);  // the address went to another device since
+            continue;
+          }
+          if (e.session.empty() || it->second.session == e.session) {
+            by_ip_.erase(it);
+            ip = ips.erase(ip);
+          } else {
+            ++ip;
+          }
+        }
+        if (ips.empty()) ips_of_.erase(dev);
+        return;
+      }
       case EventType::kS1Setup:
       case EventType::kNgSetup:
         break;
@@ -58,7 +79,7 @@ class IdentityMismatch final : public Detector {
   }
 
   bool CrossDevice() const override { return true; }
-  size_t MemoryBytes() const override { return by_ip_.size() * 128; }
+  size_t MemoryBytes() const override { return by_ip_.size() * 128 + ips_of_.size() * 96; }
 
  private:
   struct Holder {
@@ -66,6 +87,7 @@ class IdentityMismatch final : public Detector {
     std::string session;
   };
   std::unordered_map<std::string, Holder> by_ip_;  // live sessions by transport address
+  std::unordered_map<std::string, std::vector<std::string>> ips_of_;  // device -> addresses it may hold
 };
 
 }  // namespace
