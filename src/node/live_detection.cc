@@ -626,6 +626,19 @@ Status LiveDetection::Publish(const detect::Event& event) {
   bus::BeginBatch(&batch);
   bus::AppendEvent(event, &batch);
   bus::FinishBatch(&batch, 1);
+  if (impl_->producer) {
+    // Cluster mode: the SeGW's session events go to the stream, where the
+    // device's partition (and the cross-device rules of every partition)
+    // see them; the SeGW's decision is already made, only this waits.
+    unsigned char r[12];
+    if (RAND_bytes(r, sizeof r) != 1) return Status::Internal("no randomness for a batch id");
+    auto published = impl_->producer->PublishBatch(batch, "gate-" + ossl::HexLower(r, sizeof r));
+    if (!published.ok()) {
+      IngestCounter("refused").Inc();
+      return published.status();
+    }
+    return Status::Ok();
+  }
   // Journaled like HTTP batches (nobody waits for the disk here: the SeGW's
   // decision is already made). Should the journal refuse (a full disk), the
   // event still reaches detection, unjournaled.
