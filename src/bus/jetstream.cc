@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "bus/event_codec.h"
+#include "bus/nats_link.h"
 #include "common/metrics.h"
 
 namespace fg::bus {
@@ -72,20 +73,9 @@ bool ValidMsgIdBase(std::string_view s) {
 
 }  // namespace
 
-struct JetStreamProducer::Nats {
-  natsOptions* opts = nullptr;
-  natsConnection* conn = nullptr;
-  jsCtx* js = nullptr;
+struct JetStreamProducer::Nats : NatsLink {
   std::mutex mutex;  // guards stream_ready
   bool stream_ready = false;
-  ~Nats() {
-    if (js) jsCtx_Destroy(js);
-    if (conn) {
-      natsConnection_Close(conn);
-      natsConnection_Destroy(conn);
-    }
-    if (opts) natsOptions_Destroy(opts);
-  }
 };
 
 Result<std::vector<std::string>> ParseBusUrl(std::string_view url) {
@@ -170,30 +160,14 @@ Result<std::unique_ptr<JetStreamProducer>> JetStreamProducer::Connect(
     return Status::InvalidArgument("bus: partitions must be 1 to 1024");
   }
   std::unique_ptr<JetStreamProducer> p(new JetStreamProducer(options));
-  Nats& n = *p->nats_;
-  std::vector<const char*> urls;
-  for (const auto& s : options.servers) urls.push_back(s.c_str());
-  natsStatus s = natsOptions_Create(&n.opts);
-  if (s == NATS_OK) s = natsOptions_SetServers(n.opts, urls.data(), static_cast<int>(urls.size()));
-  if (s == NATS_OK) s = natsOptions_SetName(n.opts, options.client_name.c_str());
-  if (s == NATS_OK) s = natsOptions_SetTimeout(n.opts, 2000);
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(n.opts, -1);  // forever: the cluster comes back
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(n.opts, 100);
-  // While disconnected, publishes fail at once (503) instead of piling up
-  // in the client's buffer unacknowledged.
-  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(n.opts, 0);
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(n.opts, true, nullptr, nullptr);
-  if (s != NATS_OK) return Status::Internal("NATS options: " + NatsError(s, 0));
-  s = natsConnection_Connect(&n.conn, n.opts);
-  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)
-    return Status::Unavailable("NATS connect: " + NatsError(s, 0));
-  if (s == NATS_NOT_YET_CONNECTED)
-    spdlog::warn("bus: no NATS server answers yet; retrying in the background");
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = options.publish_timeout_ms;
-  s = natsConnection_JetStream(&n.js, n.conn, &jo);
-  if (s != NATS_OK) return Status::Internal("JetStream context: " + NatsError(s, 0));
+  NatsLinkOptions lo;
+  lo.name = options.client_name;
+  lo.js_wait_ms = options.publish_timeout_ms;
+  lo.retry_on_failed_connect = true;
+  lo.no_reconnect_buffer = true;
+  bool pending = false;
+  FG_RETURN_IF_ERROR(p->nats_->Connect(options.servers, lo, &pending));
+  if (pending) spdlog::warn("bus: no NATS server answers yet; retrying in the background");
   return p;
 }
 

@@ -1,4 +1,5 @@
 #include "bus/leases.h"
+#include "bus/nats_link.h"
 
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
@@ -24,28 +25,13 @@ bool ValidNodeId(const std::string& s) {
   });
 }
 
-std::string Text(natsStatus s) {
-  std::string m = natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
-    m += std::string(": ") + last;
-  return m;
-}
 
 }  // namespace
 
-struct PartitionLeases::Nats {
-  natsOptions* opts = nullptr;
-  natsConnection* conn = nullptr;
-  jsCtx* js = nullptr;
+struct PartitionLeases::Nats : NatsLink {
   kvStore* kv = nullptr;
   ~Nats() {
     if (kv) kvStore_Destroy(kv);
-    if (js) jsCtx_Destroy(js);
-    if (conn) {
-      natsConnection_Close(conn);
-      natsConnection_Destroy(conn);
-    }
-    if (opts) natsOptions_Destroy(opts);
   }
 };
 
@@ -63,16 +49,10 @@ Result<std::unique_ptr<PartitionLeases>> PartitionLeases::Open(const LeaseOption
   }
   std::unique_ptr<PartitionLeases> l(new PartitionLeases(options));
   Nats& n = *l->nats_;
-  std::vector<const char*> urls;
-  for (const auto& s : options.servers) urls.push_back(s.c_str());
-  natsStatus s = natsOptions_Create(&n.opts);
-  if (s == NATS_OK) s = natsOptions_SetServers(n.opts, urls.data(), static_cast<int>(urls.size()));
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(n.opts, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(n.opts, 100);
-  if (s == NATS_OK) s = natsConnection_Connect(&n.conn, n.opts);
-  if (s == NATS_OK) s = natsConnection_JetStream(&n.js, n.conn, nullptr);
-  if (s != NATS_OK) return Status::Unavailable("leases: NATS: " + Text(s));
-  s = js_KeyValue(&n.kv, n.js, options.bucket.c_str());
+  NatsLinkOptions lo;
+  lo.name = "femtoguard-leases-" + options.node_id;
+  if (Status c = n.Connect(options.servers, lo); !c.ok()) return Status::Unavailable("leases: " + c.message());
+  natsStatus s = js_KeyValue(&n.kv, n.js, options.bucket.c_str());
   if (s != NATS_OK) {
     kvConfig kc;
     kvConfig_Init(&kc);
@@ -83,7 +63,7 @@ Result<std::unique_ptr<PartitionLeases>> PartitionLeases::Open(const LeaseOption
     kc.StorageType = js_FileStorage;
     s = js_CreateKeyValue(&n.kv, n.js, &kc);
     if (s != NATS_OK) {
-      const std::string created = Text(s);
+      const std::string created = NatsText(s);
       // Another node may have made it between our look-up and our create.
       s = js_KeyValue(&n.kv, n.js, options.bucket.c_str());
       if (s != NATS_OK)
@@ -91,7 +71,7 @@ Result<std::unique_ptr<PartitionLeases>> PartitionLeases::Open(const LeaseOption
                                    created);
     }
   }
-  if (s != NATS_OK) return Status::Unavailable("leases: bucket " + options.bucket + ": " + Text(s));
+  if (s != NATS_OK) return Status::Unavailable("leases: bucket " + options.bucket + ": " + NatsText(s));
   return l;
 }
 
@@ -103,7 +83,7 @@ Status PartitionLeases::Tick() {
     // Cut off: what we hold may already be someone else's once its TTL
     // could have run out.
     if (now - last_renewed_ms_ >= options_.ttl_ms) held_.clear();
-    return Status::Unavailable("leases: heartbeat: " + Text(s));
+    return Status::Unavailable("leases: heartbeat: " + NatsText(s));
   }
   kvKeysList keys{};
   size_t live = 1;
@@ -126,7 +106,7 @@ Status PartitionLeases::Tick() {
       it->second = rev;
       ++it;
     } else {
-      spdlog::warn("leases: partition {} lost ({})", it->first, Text(s));
+      spdlog::warn("leases: partition {} lost ({})", it->first, NatsText(s));
       it = held_.erase(it);
     }
   }

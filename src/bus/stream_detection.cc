@@ -18,6 +18,7 @@
 #include "bus/event_codec.h"
 #include "bus/jetstream.h"
 #include "bus/leases.h"
+#include "bus/nats_link.h"
 #include "common/metrics.h"
 #include "detect/detectors/common.h"
 #include <nlohmann/json.hpp>
@@ -31,12 +32,7 @@ using detect::EventType;
 
 constexpr uint64_t kEnd = std::numeric_limits<uint64_t>::max();
 
-std::string Text(natsStatus s) {
-  std::string m = natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last)
-    m += std::string(": ") + last;
-  return m;
-}
+std::string Text(natsStatus s) { return NatsText(s); }
 
 Counter& StageCounter(std::string_view what) {
   return Metrics::Global().GetCounter("femtoguard_stream_processed_total",
@@ -44,42 +40,10 @@ Counter& StageCounter(std::string_view what) {
                                       "Cluster-mode detection: events, payments and alerts processed from the stream");
 }
 
-// One NATS connection with a JetStream context.
-struct Link {
-  natsOptions* opts = nullptr;
-  natsConnection* conn = nullptr;
-  jsCtx* js = nullptr;
-  ~Link() {
-    if (js) jsCtx_Destroy(js);
-    if (conn) {
-      natsConnection_Close(conn);
-      natsConnection_Destroy(conn);
-    }
-    if (opts) natsOptions_Destroy(opts);
-  }
-  Status Connect(const std::vector<std::string>& servers, const std::string& name) {
-    std::vector<const char*> urls;
-    for (const auto& s : servers) urls.push_back(s.c_str());
-    natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
-    if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
-    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
-    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 100);
-    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
-    if (s == NATS_OK) s = natsConnection_Connect(&conn, opts);
-    if (s == NATS_OK) {
-      jsOptions jo;
-      jsOptions_Init(&jo);
-      jo.Wait = 3000;
-      s = natsConnection_JetStream(&js, conn, &jo);
-    }
-    if (s != NATS_OK) return Status::Unavailable("stream detection: NATS: " + Text(s));
-    return Status::Ok();
-  }
-};
-
-Status EnsureStream(jsCtx* js, const std::string& name, const std::string& subjects, int replicas) {
+Status EnsureStream(jsCtx* js, const std::string& name, const std::string& subjects, int replicas,
+                    const std::atomic<bool>& stopping) {
   for (int attempt = 0;; ++attempt) {
+    if (stopping) return Status::Unavailable("stopping");
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js, name.c_str(), nullptr, &jerr);
@@ -107,9 +71,10 @@ Status EnsureStream(jsCtx* js, const std::string& name, const std::string& subje
   }
 }
 
-Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas) {
+Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas, const std::atomic<bool>& stopping) {
   kvStore* kv = nullptr;
   for (int attempt = 0;; ++attempt) {
+    if (stopping) return Status::Unavailable("stopping");
     if (js_KeyValue(&kv, js, bucket.c_str()) == NATS_OK) return kv;
     kvConfig kc;
     kvConfig_Init(&kc);
@@ -515,9 +480,9 @@ std::string ExposureKey(const detect::SubjectId& s) {
 
 struct StreamDetection::Impl {
   StreamDetectionOptions o;
-  Link link;
+  NatsLink link;
   kvStore* progress = nullptr;
-  kvStore* exposure = nullptr;
+  std::atomic<kvStore*> exposure{nullptr};  // read by GetExposure from any thread
   Board board;
   std::unique_ptr<PartitionLeases> leases;
   std::thread lease_thread;
@@ -539,7 +504,7 @@ struct StreamDetection::Impl {
 
   ~Impl() {
     if (progress) kvStore_Destroy(progress);
-    if (exposure) kvStore_Destroy(exposure);
+    if (exposure.load()) kvStore_Destroy(exposure.load());
   }
 
   // The keyed stage's judgement of `subs` after a round, written where it
@@ -569,8 +534,8 @@ struct StreamDetection::Impl {
       if (it == written.end() ? value.empty() : false) continue;
       if (it != written.end() && it->second == value) continue;
       const std::string key = ExposureKey(sub);
-      natsStatus s = value.empty() ? kvStore_Delete(exposure, key.c_str())
-                                   : kvStore_PutString(nullptr, exposure, key.c_str(), value.c_str());
+      natsStatus s = value.empty() ? kvStore_Delete(exposure.load(), key.c_str())
+                                   : kvStore_PutString(nullptr, exposure.load(), key.c_str(), value.c_str());
       if (s != NATS_OK) {
         spdlog::warn("stream detection: exposure of a subscriber not written: {}", Text(s));
         continue;
@@ -637,6 +602,49 @@ struct StreamDetection::Impl {
   }
 
   void RunWorker(Worker& w);
+
+  // Connection, streams, buckets, the progress watcher and the leases; each
+  // step once (a failed call is retried from where it stopped). `leases`
+  // is set last: non-null means ready.
+  bool derived_ready = false, alerts_ready = false, board_started = false;
+  Status Setup() {
+    if (link.conn == nullptr) {
+      NatsLinkOptions lo;
+      lo.name = "femtoguard-detect-" + o.node_id;
+      lo.js_wait_ms = 3000;
+      lo.retry_on_failed_connect = !o.finite;
+      if (Status c = link.Connect(o.servers, lo); !c.ok()) return Status::Unavailable("stream detection: " + c.message());
+    }
+    if (!derived_ready) {
+      FG_RETURN_IF_ERROR(EnsureStream(link.js, o.derived_stream, o.prefix + ".sub.>", o.replicas, stopping));
+      derived_ready = true;
+    }
+    if (o.publish_alerts && !alerts_ready) {
+      FG_RETURN_IF_ERROR(EnsureStream(link.js, o.alert_stream, o.prefix + ".alerts.>", o.replicas, stopping));
+      alerts_ready = true;
+    }
+    if (o.publish_exposure && exposure.load() == nullptr) {
+      FG_ASSIGN_OR_RETURN(kvStore * kv, OpenBucket(link.js, o.exposure_bucket, o.replicas, stopping));
+      exposure.store(kv);
+    }
+    if (progress == nullptr) {
+      FG_ASSIGN_OR_RETURN(progress, OpenBucket(link.js, o.progress_bucket, o.replicas, stopping));
+    }
+    if (!board_started) {
+      FG_RETURN_IF_ERROR(board.Start(progress));
+      board_started = true;
+    }
+    LeaseOptions lo;
+    lo.servers = o.servers;
+    lo.bucket = o.lease_bucket;
+    lo.node_id = o.node_id;
+    lo.partitions = o.partitions;
+    lo.replicas = o.replicas;
+    lo.ttl_ms = o.lease_ttl_ms;
+    lo.min_nodes = o.min_nodes;
+    FG_ASSIGN_OR_RETURN(leases, PartitionLeases::Open(lo));
+    return Status::Ok();
+  }
 };
 
 void StreamDetection::Impl::RunWorker(Worker& w) {
@@ -936,28 +944,23 @@ Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionO
   auto impl = std::make_unique<Impl>();
   impl->o = std::move(options);
   Impl& m = *impl;
-  FG_RETURN_IF_ERROR(m.link.Connect(m.o.servers, "femtoguard-detect-" + m.o.node_id));
-  FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.derived_stream, m.o.prefix + ".sub.>", m.o.replicas));
-  if (m.o.publish_alerts)
-    FG_RETURN_IF_ERROR(EnsureStream(m.link.js, m.o.alert_stream, m.o.prefix + ".alerts.>", m.o.replicas));
-  if (m.o.publish_exposure) {
-    FG_ASSIGN_OR_RETURN(m.exposure, OpenBucket(m.link.js, m.o.exposure_bucket, m.o.replicas));
-  }
-  FG_ASSIGN_OR_RETURN(m.progress, OpenBucket(m.link.js, m.o.progress_bucket, m.o.replicas));
-  FG_RETURN_IF_ERROR(m.board.Start(m.progress));
-  LeaseOptions lo;
-  lo.servers = m.o.servers;
-  lo.bucket = m.o.lease_bucket;
-  lo.node_id = m.o.node_id;
-  lo.partitions = m.o.partitions;
-  lo.replicas = m.o.replicas;
-  lo.ttl_ms = m.o.lease_ttl_ms;
-  lo.min_nodes = m.o.min_nodes;
-  FG_ASSIGN_OR_RETURN(m.leases, PartitionLeases::Open(lo));
+  // A replay worker fails at once without NATS; serve starts at once and
+  // sets up in the background (ingest answers 503 and payment checks
+  // step_up until then).
+  if (m.o.finite) FG_RETURN_IF_ERROR(m.Setup());
   Impl* self = impl.get();
   m.lease_thread = std::thread([self] {
     const int64_t tick_ms = std::max<int64_t>(200, self->o.lease_ttl_ms / 3);
     while (!self->stopping) {
+      if (!self->leases) {
+        if (Status s = self->Setup(); !s.ok()) {
+          spdlog::warn("stream detection: {}; retrying", s.message());
+          for (int slept = 0; slept < 1000 && !self->stopping; slept += 50)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
+        }
+        spdlog::info("stream detection: connected to the event stream");
+      }
       if (Status s = self->leases->Tick(); !s.ok()) spdlog::warn("stream detection: {}", s.message());
       std::set<uint32_t> owned = self->leases->owned();
       std::vector<std::unique_ptr<Impl::Worker>> gone;
@@ -1019,7 +1022,7 @@ void StreamDetection::Stop() {
   for (auto& [p, w] : workers) w->stop = true;
   for (auto& [p, w] : workers)
     if (w->thread.joinable()) w->thread.join();
-  impl_->leases->Release();
+  if (impl_->leases) impl_->leases->Release();
   impl_->board.Stop();
 }
 
@@ -1043,9 +1046,10 @@ StreamDetectionStats StreamDetection::stats() const {
 }
 
 Result<std::optional<Exposure>> StreamDetection::GetExposure(const detect::SubjectId& subscriber) {
-  if (impl_->exposure == nullptr) return Status::Unavailable("no exposure bucket");
+  kvStore* kv = impl_->exposure.load();
+  if (kv == nullptr) return Status::Unavailable("no exposure bucket");
   kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, impl_->exposure, ExposureKey(subscriber).c_str());
+  natsStatus s = kvStore_Get(&e, kv, ExposureKey(subscriber).c_str());
   if (s == NATS_NOT_FOUND) return std::optional<Exposure>();
   if (s != NATS_OK) return Status::Unavailable("exposure bucket: " + Text(s));
   auto j = nlohmann::json::parse(kvEntry_ValueString(e), nullptr, false);

@@ -19,6 +19,7 @@
 
 #include "bus/event_codec.h"
 #include "bus/jetstream.h"
+#include "bus/nats_link.h"
 #include "bus/stream_detection.h"
 #include "cli/commands.h"
 #include "common/celldb.h"
@@ -86,20 +87,12 @@ Result<Inputs> OpenInputs(const ReplayOptions& o) {
 }
 
 void DeleteRun(const std::vector<std::string>& servers, const RunNames& n) {
-  natsOptions* opts = nullptr;
-  natsConnection* conn = nullptr;
-  jsCtx* js = nullptr;
-  std::vector<const char*> urls;
-  for (const auto& s : servers) urls.push_back(s.c_str());
-  if (natsOptions_Create(&opts) == NATS_OK &&
-      natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size())) == NATS_OK &&
-      natsConnection_Connect(&conn, opts) == NATS_OK && natsConnection_JetStream(&js, conn, nullptr) == NATS_OK) {
-    for (const std::string& s : {n.events, n.derived, "KV_" + n.leases, "KV_" + n.progress})
-      js_DeleteStream(js, s.c_str(), nullptr, nullptr);
-  }
-  if (js) jsCtx_Destroy(js);
-  if (conn) natsConnection_Destroy(conn);
-  if (opts) natsOptions_Destroy(opts);
+  bus::NatsLink link;
+  bus::NatsLinkOptions lo;
+  lo.name = "femtoguard-replay";
+  if (!link.Connect(servers, lo).ok()) return;
+  for (const std::string& s : {n.events, n.derived, "KV_" + n.leases, "KV_" + n.progress})
+    js_DeleteStream(link.js, s.c_str(), nullptr, nullptr);
 }
 
 }  // namespace

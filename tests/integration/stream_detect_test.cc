@@ -178,6 +178,62 @@ TEST_F(StreamDetectTest, AReplayWorkerKilledMidRunIsTakenOverAndNothingIsLost) {
   EXPECT_TRUE(got == want) << Diff(want, got);
 }
 
+// A dead peer at start: serve --bus comes up while no NATS server answers
+// (ingest 503, payment checks step_up: exposure unknown), and starts
+// detecting on the stream as soon as the cluster is back.
+TEST_F(StreamDetectTest, ServeStartsWithoutNatsAndDetectsOnceItIsBack) {
+  for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Kill(i).ok());
+  const std::string data = P("n");
+  const int port = FreePort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  ASSERT_EQ(Fg({"init", "--data", data, "--listen", "127.0.0.1:" + std::to_string(port)}).exit_code, 0);
+  std::string cfg = ReadAll(data + "/config.yaml");
+  cfg.replace(cfg.find("plain_http: false"), 17, "plain_http: true");
+  WriteAll(data + "/config.yaml", cfg);
+  const std::string ingest = FindApiToken(Fg({"token", "create", "--data", data, "--role", "ingest"}).out);
+  const std::string op = FindApiToken(Fg({"token", "create", "--data", data, "--role", "operator"}).out);
+  const std::string pay = FindApiToken(Fg({"token", "create", "--data", data, "--role", "payments"}).out);
+  Process serve({Femtoguard(), "serve", "--data", data, "--tls-listen", "off", "--bus", nats_->Urls()}, P("n.log"));
+  ASSERT_TRUE(WaitForHttp(url + "/healthz", 60000)) << ReadAll(P("n.log"));
+  auto curl = [&](const std::string& token, const std::string& path, const std::string& body, const std::string& type) {
+    return fg::testing::Run({"curl", "-sS", "--max-time", "30", "-w", "\n%{http_code}", "-H",
+                             "Authorization: Bearer " + token, "-H", "Content-Type: " + type, "--data-binary", body,
+                             url + path});
+  };
+  const std::string line =
+      json({{"ts", "2025-03-01T00:00:00.000Z"}, {"type", "ue.attach"}, {"device", "FG-9990001"}, {"imsi", "450089999000009"}})
+          .dump() + "\n";
+  auto refused = curl(ingest, "/v1/events", line, "application/x-ndjson");
+  EXPECT_NE(refused.out.find("\n503"), std::string::npos) << refused.out;
+  auto check = curl(pay, "/v1/payment/check",
+                    json({{"imsi", "450089999000009"}, {"channel", "sms_otp"}, {"ts", "2025-03-01T00:00:01.000Z"}}).dump(),
+                    "application/json");
+  EXPECT_NE(check.out.find("exposure_unknown"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("step_up"), std::string::npos) << check.out;
+  for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Restart(i).ok());
+  // Once back: every partition taken, the event accepted, its alert stored.
+  std::string metrics;
+  for (int i = 0; i < 600; ++i) {
+    metrics = fg::testing::Run({"curl", "-sS", "-H", "Authorization: Bearer " + op, url + "/metrics"}).out;
+    if (metrics.find("femtoguard_stream_partitions_owned 16") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(metrics.find("femtoguard_stream_partitions_owned 16"), std::string::npos) << ReadAll(P("n.log"));
+  std::string accepted;
+  for (int i = 0; i < 60; ++i) {
+    accepted = curl(ingest, "/v1/events", line, "application/x-ndjson").out;
+    if (accepted.find("\n200") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_NE(accepted.find("\n200"), std::string::npos) << accepted;
+  std::string alerts;
+  for (int i = 0; i < 100 && alerts.find("device.unknown") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    alerts = Fg({"alert", "list", "--data", data, "--json"}).out;
+  }
+  EXPECT_NE(alerts.find("device.unknown"), std::string::npos) << alerts << ReadAll(P("n.log"));
+}
+
 // serve on the cluster store: two nodes, PostgreSQL, the NATS cluster.
 class ServeStreamTest : public StreamDetectTest {
  protected:
