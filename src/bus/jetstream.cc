@@ -352,27 +352,59 @@ Result<PublishReport> JetStreamProducer::PublishBatch(std::string_view batch,
     }
     if (!first_error.ok()) return first_error;
   }
+  // Phase 3: a batch-end marker in every partition, once the whole batch is
+  // stored. A partition's detection progress moves marker by marker, so the
+  // keyed stage never judges part of a batch before the rest of it
+  // (bus/stream_detection.h).
+  FG_RETURN_IF_ERROR(PublishMarkers(std::string(batch_id) + ".e", "Fg-Batch-End", "_be_"));
   return report;
+}
+
+Status JetStreamProducer::PublishMarkers(const std::string& id_prefix, const char* header,
+                                         const char* token) {
+  std::string empty;
+  BeginBatch(&empty);
+  FinishBatch(&empty, 0);
+  std::vector<std::future<Status>> acks;
+  for (uint32_t p = 0; p < static_cast<uint32_t>(options_.partitions); ++p) {
+    acks.push_back(std::async(std::launch::async, [this, p, &empty, &id_prefix, header, token]() -> Status {
+      const std::string subject = options_.subject_prefix + std::to_string(p) + "." + token;
+      const std::string id = id_prefix + std::to_string(p);
+      const auto deadline = Clock::now() + std::chrono::milliseconds(options_.publish_timeout_ms);
+      for (int attempt = 0;; ++attempt) {
+        natsMsg* msg = nullptr;
+        if (natsMsg_Create(&msg, subject.c_str(), nullptr, empty.data(), static_cast<int>(empty.size())) != NATS_OK)
+          return Status::Internal("bus: cannot make a marker");
+        natsMsgHeader_Set(msg, header, "1");
+        natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 2000;
+        jsPubAck* ack = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = js_PublishMsg(&ack, nats_->js, msg, &po, &jerr);
+        natsMsg_Destroy(msg);
+        if (s == NATS_OK) {
+          jsPubAck_Destroy(ack);
+          return Status::Ok();
+        }
+        if (!Transient(s, jerr) || Clock::now() + std::chrono::milliseconds(50) >= deadline)
+          return Status::Unavailable("JetStream did not store the batch's end: " + NatsError(s, jerr));
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * (attempt + 1), 250)));
+      }
+    }));
+  }
+  Status first;
+  for (auto& a : acks) {
+    Status s = a.get();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 Status JetStreamProducer::PublishEnd(std::string_view run_id) {
   FG_RETURN_IF_ERROR(EnsureStream());
-  for (uint32_t p = 0; p < static_cast<uint32_t>(options_.partitions); ++p) {
-    natsMsg* msg = nullptr;
-    const std::string subject = options_.subject_prefix + std::to_string(p) + "._end_";
-    if (natsMsg_Create(&msg, subject.c_str(), nullptr, "", 0) != NATS_OK)
-      return Status::Internal("bus: cannot make the end marker");
-    natsMsgHeader_Set(msg, "Fg-End", "1");
-    const std::string id = std::string(run_id) + ".end" + std::to_string(p);
-    natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
-    jsPubAck* ack = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_PublishMsg(&ack, nats_->js, msg, nullptr, &jerr);
-    natsMsg_Destroy(msg);
-    if (s != NATS_OK) return Status::Unavailable("bus: end marker: " + NatsError(s, jerr));
-    jsPubAck_Destroy(ack);
-  }
-  return Status::Ok();
+  return PublishMarkers(std::string(run_id) + ".end", "Fg-End", "_end_");
 }
 
 }  // namespace fg::bus

@@ -95,7 +95,9 @@ class JetStreamProducer {
   // part with message id "<batch_id>.p<N>" (events of femtocells) or
   // "<batch_id>.s<N>" (events without one, payments: published only once
   // every other part is stored, so that a payment's stream sequence is
-  // above everything the batch said before it), waiting for each PubAck
+  // above everything the batch said before it), then an end marker
+  // ("<batch_id>.e<N>", header Fg-Batch-End) in every partition, waiting
+  // for each PubAck
   // (retrying, with the same id, through a leader election for up to
   // publish_timeout_ms). OK only when every part is stored. Unavailable when
   // JetStream cannot be reached or does not answer in time: some parts may
@@ -117,6 +119,8 @@ class JetStreamProducer {
   struct Nats;
   explicit JetStreamProducer(JetStreamOptions options);
   Status TryEnsureStream();  // nats_->mutex held
+  // An empty batch with `header` in every partition, ids <id_prefix><N>.
+  Status PublishMarkers(const std::string& id_prefix, const char* header, const char* token);
 
   const JetStreamOptions options_;
   std::unique_ptr<Nats> nats_;

@@ -89,13 +89,6 @@ Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas, 
   }
 }
 
-uint64_t StreamLastSeq(jsCtx* js, const std::string& stream) {
-  jsStreamInfo* si = nullptr;
-  if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) != NATS_OK) return 0;
-  const uint64_t last = si->State.LastSeq;
-  jsStreamInfo_Destroy(si);
-  return last;
-}
 
 // An ephemeral pull consumer over `filter`, from a stream sequence on; made
 // again from where it was when the server behind it goes away.
@@ -108,6 +101,7 @@ class Reader {
   struct Msg {
     uint64_t seq = 0;
     bool end = false;
+    bool batch_end = false;  // a batch's (or the input's) end marker
     std::string data;
   };
 
@@ -154,6 +148,7 @@ class Reader {
       if (msg.seq < next_) continue;  // already returned (a consumer made again)
       const char* end = nullptr;
       msg.end = natsMsgHeader_Get(m, kEndHeader, &end) == NATS_OK;
+      msg.batch_end = msg.end || natsMsgHeader_Get(m, kBatchEndHeader, &end) == NATS_OK;
       msg.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
       next_ = msg.seq + 1;
       out->push_back(std::move(msg));
@@ -693,7 +688,6 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
   while (!w.stop) {
     // ---- device stage ----
     if (!dev_ended) {
-      const uint64_t last = StreamLastSeq(link.js, o.event_stream);
       Status s = dev_reader.Fetch(256, buffer.empty() ? 200 : 20, false, &msgs);
       if (!s.ok()) {
         spdlog::warn("stream detection: partition {}: {}", N, s.message());
@@ -795,13 +789,16 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       for (auto& [seq, a] : to_hand)
         if (!Hand(a, w)) break;
       if (w.stop) break;
+      // Progress moves marker by marker: every partition gets every batch's
+      // end marker, so a partition's progress past a marker means the
+      // whole batch (and all before it) is processed here, quiet partition
+      // or not; and the keyed stage's gate never opens on half a batch.
       uint64_t now_progress = dev_progress;
-      if (!msgs.empty()) {
-        now_progress = std::max(dev_progress, msgs.back().seq);
-      } else if (auto pending = dev_reader.Pending(); pending.ok() && *pending == 0) {
-        // Nothing of ours is left below `last` (read before the fetch).
-        now_progress = std::max(dev_progress, last);
-      }
+      for (const Reader::Msg& m : msgs)
+        if (m.batch_end) now_progress = std::max(now_progress, m.seq);
+      // An empty fetch may also mean a consumer that died with its server
+      // (a stream leader killed): asking for its state makes it again then.
+      if (msgs.empty()) (void)dev_reader.Pending();
       if (dev_ended) now_progress = kEnd;
       if (now_progress != dev_progress) {
         dev_progress = now_progress;

@@ -12,8 +12,10 @@
 //    (ue.attach, ue.detach, sms.deliver) to the served subscriber's
 //    partition, each femtocell's changed risk (registered, status, blocked,
 //    suspect until) to every partition, and the partition's payments to
-//    their subscriber's. Then it records its progress: "every message of
-//    partition N up to stream sequence S is processed" (KV wm.<N>).
+//    their subscriber's. Then it records its progress: "every batch whose
+//    end marker is at stream sequence S or before is processed" (KV
+//    wm.<N>; the producer stores a marker in every partition after each
+//    batch).
 //  - the SUBSCRIBER stage reads <prefix>.sub.<N>.> and runs payment.risk.
 //    A payment is judged only once every device partition's progress has
 //    passed the payment's own stream sequence (the producer stores a
@@ -133,5 +135,8 @@ class StreamDetection {
 // the producer after the last batch.
 std::string EndSubject(const std::string& prefix, uint32_t partition);
 inline constexpr const char* kEndHeader = "Fg-End";
+// Header of the marker the producer stores in every partition after each
+// batch (JetStreamProducer::PublishBatch).
+inline constexpr const char* kBatchEndHeader = "Fg-Batch-End";
 
 }  // namespace fg::bus

@@ -59,6 +59,7 @@ struct Stored {
   std::map<std::string, std::pair<std::string, size_t>> by_id;
   size_t events = 0;
   size_t messages = 0;
+  size_t markers = 0;  // batch-end markers (one per partition and batch)
 };
 
 Stored ReadStream(const std::string& urls) {
@@ -98,6 +99,12 @@ Stored ReadStream(const std::string& urls) {
       const char* id = nullptr;
       natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
       std::string sid = id ? id : "";
+      const char* marker = nullptr;
+      if (natsMsgHeader_Get(m, "Fg-Batch-End", &marker) == NATS_OK) {
+        ++out.markers;  // a batch's end marker: no events
+        natsMsg_Ack(m, nullptr);
+        continue;
+      }
       size_t n = 0;
       EXPECT_TRUE(ForEachEvent(std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
                                [&](const detect::Event&) { ++n; })
@@ -167,6 +174,7 @@ TEST(JetStreamProducerTest, BatchIsSplitByPartitionAndStoredWithItsIds) {
   Stored s = ReadStream((*cluster)->Urls());
   EXPECT_EQ(s.events, 100u);
   EXPECT_EQ(s.messages, r->parts);
+  EXPECT_EQ(s.markers, 4u);  // the batch's end, in each of the 4 partitions
   for (const auto& [id, v] : s.by_id) {
     ASSERT_EQ(id.rfind("b1.p", 0), 0u) << id;
     const std::string partition = id.substr(4);
