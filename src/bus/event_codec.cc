@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "bus/wire.h"
+
 namespace fg::bus {
 namespace {
 
@@ -9,52 +11,20 @@ constexpr char kMagic[4] = {'F', 'G', 'E', '1'};
 constexpr uint32_t kMaxList = 4096;
 constexpr uint32_t kMaxString = 1 << 16;
 
-template <typename T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-void PutStr(std::string* out, const std::string& s) {
-  Put<uint32_t>(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
+using wire::Put;
+using wire::PutStr;
+
 void PutSubject(std::string* out, const detect::SubjectId& s) {
   out->append(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
 }
 
-class Reader {
+// Event fields on top of the wire reader: strings bounded at kMaxString,
+// subjects as their 12 raw bytes.
+class Reader : public wire::Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  template <typename T>
-  bool Get(T* v) {
-    if (in_.size() < sizeof(T)) return false;
-    std::memcpy(v, in_.data(), sizeof(T));
-    in_.remove_prefix(sizeof(T));
-    return true;
-  }
-  bool GetStr(std::string* s) {
-    uint32_t n;
-    if (!Get(&n) || n > kMaxString || in_.size() < n) return false;
-    s->assign(in_.data(), n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool GetSubject(detect::SubjectId* s) {
-    if (in_.size() < s->bytes.size()) return false;
-    std::memcpy(s->bytes.data(), in_.data(), s->bytes.size());
-    in_.remove_prefix(s->bytes.size());
-    return true;
-  }
-  bool Skip(size_t n) {
-    if (in_.size() < n) return false;
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool empty() const { return in_.empty(); }
-
- private:
-  std::string_view in_;
+  using wire::Reader::Reader;
+  bool GetStr(std::string* s) { return wire::Reader::GetStr(s, kMaxString); }
+  bool GetSubject(detect::SubjectId* s) { return GetBytes(s->bytes.data(), s->bytes.size()); }
 };
 
 bool ReadEvent(Reader& r, detect::Event* e) {

@@ -19,6 +19,7 @@
 #include "bus/jetstream.h"
 #include "bus/leases.h"
 #include "bus/nats_link.h"
+#include "bus/wire.h"
 #include "common/metrics.h"
 #include "detect/detectors/common.h"
 #include <nlohmann/json.hpp>
@@ -31,8 +32,6 @@ using detect::Event;
 using detect::EventType;
 
 constexpr uint64_t kEnd = std::numeric_limits<uint64_t>::max();
-
-std::string Text(natsStatus s) { return NatsText(s); }
 
 Counter& StageCounter(std::string_view what) {
   return Metrics::Global().GetCounter("femtoguard_stream_processed_total",
@@ -66,7 +65,7 @@ Status EnsureStream(jsCtx* js, const std::string& name, const std::string& subje
       return Status::Ok();
     }
     if (jerr == JSStreamNameExistErr) continue;
-    if (attempt >= 20) return Status::Unavailable("stream detection: stream " + name + ": " + Text(s));
+    if (attempt >= 20) return Status::Unavailable("stream detection: stream " + name + ": " + NatsText(s));
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
@@ -84,7 +83,7 @@ Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas, 
     kc.StorageType = js_FileStorage;
     natsStatus s = js_CreateKeyValue(&kv, js, &kc);
     if (s == NATS_OK) return kv;
-    if (attempt >= 20) return Status::Unavailable("stream detection: bucket " + bucket + ": " + Text(s));
+    if (attempt >= 20) return Status::Unavailable("stream detection: bucket " + bucket + ": " + NatsText(s));
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
@@ -122,7 +121,7 @@ class Reader {
       natsStatus s = js_PullSubscribe(&sub_, js_, filter_.c_str(), nullptr, nullptr, &so, &jerr);
       if (s != NATS_OK) {
         sub_ = nullptr;
-        return Status::Unavailable("consumer on " + filter_ + ": " + Text(s));
+        return Status::Unavailable("consumer on " + filter_ + ": " + NatsText(s));
       }
     }
     jsFetchRequest req;
@@ -135,7 +134,7 @@ class Reader {
     if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return Status::Ok();
     if (s != NATS_OK) {
       Drop();
-      return Status::Unavailable("fetch on " + filter_ + ": " + Text(s));
+      return Status::Unavailable("fetch on " + filter_ + ": " + NatsText(s));
     }
     received_ += static_cast<uint64_t>(list.Count);
     for (int i = 0; i < list.Count; ++i) {
@@ -166,7 +165,7 @@ class Reader {
     natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, nullptr);
     if (s != NATS_OK) {
       Drop();
-      return Status::Unavailable("consumer info on " + filter_ + ": " + Text(s));
+      return Status::Unavailable("consumer info on " + filter_ + ": " + NatsText(s));
     }
     uint64_t pending = ci->NumPending;
     // Delivered to this client but not returned by a Fetch yet (it came
@@ -218,51 +217,15 @@ struct Record {
   auto Origin() const { return std::tie(seq, idx, k); }
 };
 
-void PutU8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
-void PutU32(std::string* o, uint32_t v) { o->append(reinterpret_cast<const char*>(&v), 4); }
-void PutU64(std::string* o, uint64_t v) { o->append(reinterpret_cast<const char*>(&v), 8); }
-void PutStr(std::string* o, std::string_view s) {
-  PutU32(o, static_cast<uint32_t>(s.size()));
-  o->append(s);
-}
-
-class In {
- public:
-  explicit In(std::string_view d) : d_(d) {}
-  bool ok() const { return ok_; }
-  template <typename T>
-  T Num() {
-    T v{};
-    if (d_.size() < sizeof(T)) {
-      ok_ = false;
-      return v;
-    }
-    std::memcpy(&v, d_.data(), sizeof(T));
-    d_.remove_prefix(sizeof(T));
-    return v;
-  }
-  std::string_view Str() {
-    uint32_t n = Num<uint32_t>();
-    if (!ok_ || d_.size() < n) {
-      ok_ = false;
-      return {};
-    }
-    std::string_view s = d_.substr(0, n);
-    d_.remove_prefix(n);
-    return s;
-  }
-
- private:
-  std::string_view d_;
-  bool ok_ = true;
-};
+using wire::Put;
+using wire::PutStr;
 
 void EncodeHead(std::string* o, bool risk, uint64_t seq, uint32_t idx, uint32_t k, UnixMillis ts) {
-  PutU8(o, risk ? 1 : 0);
-  PutU64(o, seq);
-  PutU32(o, idx);
-  PutU32(o, k);
-  PutU64(o, static_cast<uint64_t>(ts));
+  Put<uint8_t>(o, risk ? 1 : 0);
+  Put<uint64_t>(o, seq);
+  Put<uint32_t>(o, idx);
+  Put<uint32_t>(o, k);
+  Put<uint64_t>(o, static_cast<uint64_t>(ts));
 }
 
 // Derived records for one subscriber partition, encoded as they are made,
@@ -292,10 +255,10 @@ struct Outbox {
   void RiskOf(uint64_t seq, uint32_t idx, uint32_t k, UnixMillis ts, std::string_view device, const Risk& r) {
     EncodeHead(&body, true, seq, idx, k, ts);
     PutStr(&body, device);
-    PutU8(&body, r.registered);
-    PutU8(&body, r.status);
-    PutU8(&body, r.blocked);
-    PutU64(&body, static_cast<uint64_t>(r.suspect_until_ms));
+    Put<uint8_t>(&body, r.registered);
+    Put<uint8_t>(&body, r.status);
+    Put<uint8_t>(&body, r.blocked);
+    Put<uint64_t>(&body, static_cast<uint64_t>(r.suspect_until_ms));
     PutStr(&body, r.suspect_rule);
     Next();
   }
@@ -307,36 +270,33 @@ struct Outbox {
 };
 
 Status DecodeRecords(std::string_view data, std::vector<std::unique_ptr<Record>>* out) {
-  In in(data);
-  if (in.Num<uint32_t>() != 0x31444746u) return Status::InvalidArgument("derived: bad magic");  // "FGD1"
-  const uint32_t src = in.Num<uint32_t>();
-  const uint32_t count = in.Num<uint32_t>();
-  for (uint32_t i = 0; i < count && in.ok(); ++i) {
+  wire::Reader in(data);
+  const Status truncated = Status::InvalidArgument("derived: truncated");
+  uint32_t magic = 0, src = 0, count = 0;
+  if (!in.Get(&magic) || magic != 0x31444746u) return Status::InvalidArgument("derived: bad magic");  // "FGD1"
+  if (!in.Get(&src) || !in.Get(&count)) return truncated;
+  for (uint32_t i = 0; i < count; ++i) {
     auto owned = std::make_unique<Record>();
     Record& r = *owned;
     r.src = src;
-    r.risk = in.Num<uint8_t>() != 0;
-    r.seq = in.Num<uint64_t>();
-    r.idx = in.Num<uint32_t>();
-    r.k = in.Num<uint32_t>();
-    r.ts = static_cast<UnixMillis>(in.Num<uint64_t>());
+    uint8_t risk = 0;
+    if (!in.Get(&risk) || !in.Get(&r.seq) || !in.Get(&r.idx) || !in.Get(&r.k) || !in.Get(&r.ts)) return truncated;
+    r.risk = risk != 0;
     if (r.risk) {
-      r.device = std::string(in.Str());
-      r.r.registered = in.Num<uint8_t>() != 0;
-      r.r.status = in.Num<uint8_t>();
-      r.r.blocked = in.Num<uint8_t>() != 0;
-      r.r.suspect_until_ms = static_cast<UnixMillis>(in.Num<uint64_t>());
-      r.r.suspect_rule = std::string(in.Str());
+      uint8_t registered = 0, blocked = 0;
+      if (!in.GetStr(&r.device) || !in.Get(&registered) || !in.Get(&r.r.status) || !in.Get(&blocked) ||
+          !in.Get(&r.r.suspect_until_ms) || !in.GetStr(&r.r.suspect_rule)) {
+        return truncated;
+      }
+      r.r.registered = registered != 0;
+      r.r.blocked = blocked != 0;
     } else {
-      std::string_view one = in.Str();
-      if (!in.ok()) break;
-      Status s = ForEachEvent(one, [&](const Event& e) { r.event = e; });
-      if (!s.ok()) return s;
+      std::string_view one;
+      if (!in.GetStr(&one)) return truncated;
+      FG_RETURN_IF_ERROR(ForEachEvent(one, [&](const Event& e) { r.event = e; }));
     }
-    if (!in.ok()) break;
     out->push_back(std::move(owned));
   }
-  if (!in.ok()) return Status::InvalidArgument("derived: truncated");
   return Status::Ok();
 }
 
@@ -392,7 +352,7 @@ class Board {
       watcher_ = nullptr;
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    if (s != NATS_OK) return Status::Unavailable("progress watcher: " + Text(s));
+    if (s != NATS_OK) return Status::Unavailable("progress watcher: " + NatsText(s));
     thread_ = std::thread([this] { Run(); });
     return Status::Ok();
   }
@@ -532,7 +492,7 @@ struct StreamDetection::Impl {
       natsStatus s = value.empty() ? kvStore_Delete(exposure.load(), key.c_str())
                                    : kvStore_PutString(nullptr, exposure.load(), key.c_str(), value.c_str());
       if (s != NATS_OK) {
-        spdlog::warn("stream detection: exposure of a subscriber not written: {}", Text(s));
+        spdlog::warn("stream detection: exposure of a subscriber not written: {}", NatsText(s));
         continue;
       }
       if (value.empty()) written.erase(sub);
@@ -574,7 +534,7 @@ struct StreamDetection::Impl {
     jsErrCode jerr = static_cast<jsErrCode>(0);
     jsPubAck* ack = nullptr;
     natsStatus s = js_Publish(&ack, link.js, subject.c_str(), json.data(), static_cast<int>(json.size()), &po, &jerr);
-    if (s != NATS_OK) return Status::Unavailable("alert stream: " + Text(s));
+    if (s != NATS_OK) return Status::Unavailable("alert stream: " + NatsText(s));
     jsPubAck_Destroy(ack);
     return Status::Ok();
   }
@@ -590,7 +550,7 @@ struct StreamDetection::Impl {
         ++n_derived;
         return Status::Ok();
       }
-      if (attempt == 0) spdlog::warn("stream detection: derived publish on {}: {}", subject, Text(s));
+      if (attempt == 0) spdlog::warn("stream detection: derived publish on {}: {}", subject, NatsText(s));
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
     }
     return Status::Unavailable("stopping");
@@ -779,9 +739,9 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
         for (auto& [count, body] : box.done) {
           std::string payload;
           payload.reserve(body.size() + 12);
-          PutU32(&payload, 0x31444746u);
-          PutU32(&payload, N);
-          PutU32(&payload, count);
+          wire::Put<uint32_t>(&payload, 0x31444746u);
+          wire::Put<uint32_t>(&payload, N);
+          wire::Put<uint32_t>(&payload, count);
           payload += body;
           if (w.stop || !Publish(subject, payload, w).ok()) break;
         }
@@ -1048,7 +1008,7 @@ Result<std::optional<Exposure>> StreamDetection::GetExposure(const detect::Subje
   kvEntry* e = nullptr;
   natsStatus s = kvStore_Get(&e, kv, ExposureKey(subscriber).c_str());
   if (s == NATS_NOT_FOUND) return std::optional<Exposure>();
-  if (s != NATS_OK) return Status::Unavailable("exposure bucket: " + Text(s));
+  if (s != NATS_OK) return Status::Unavailable("exposure bucket: " + NatsText(s));
   auto j = nlohmann::json::parse(kvEntry_ValueString(e), nullptr, false);
   kvEntry_Destroy(e);
   if (!j.is_object()) return std::optional<Exposure>();
