@@ -68,6 +68,7 @@ class NatsCluster {
     std::unique_ptr<Process> process;
   };
   NatsCluster() = default;
+  static Result<std::unique_ptr<NatsCluster>> StartOnce(int servers);
   Status Launch(int i);
 
   std::unique_ptr<TempDir> dir_;
