@@ -153,13 +153,23 @@ Process::Process(const std::vector<std::string>& argv, const std::string& log_pa
 Process::~Process() { Stop(); }
 
 bool Process::Running() {
-  if (pid_ <= 0) return false;
-  int status;
-  return waitpid(pid_, &status, WNOHANG) == 0;
+  if (pid_ <= 0 || reaped_) return false;
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  if (r == pid_) {
+    reaped_ = true;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  return false;
 }
 
 int Process::Stop() {
   if (pid_ <= 0) return -1;
+  if (reaped_) {
+    pid_ = -1;
+    return exit_status_;
+  }
   kill(pid_, SIGTERM);
   int status = 0;
   for (int i = 0; i < 100; ++i) {

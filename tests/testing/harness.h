@@ -48,11 +48,14 @@ class Process {
   ~Process();
   pid_t pid() const { return pid_; }
   bool Running();
-  // Returns the exit status (or -1).
+  // Returns the exit status (or -1), also of a process that had already
+  // exited (and been reaped by Running()).
   int Stop();
 
  private:
   pid_t pid_ = -1;
+  bool reaped_ = false;   // Running() saw it exit
+  int exit_status_ = -1;
 };
 
 // Polls GET url until it answers 200 (via curl) or timeout. True on success.

@@ -102,7 +102,10 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::StartOnce(int servers) {
 }
 
 NatsCluster::~NatsCluster() {
-  for (Server& s : servers_) s.process.reset();  // SIGTERM, then SIGKILL, by pid
+  for (Server& s : servers_) {
+    if (s.process && s.process->pid() > 0) ::kill(s.process->pid(), SIGCONT);  // a paused one, too
+    s.process.reset();  // SIGTERM, then SIGKILL, by pid
+  }
 }
 
 Status NatsCluster::Launch(int i) {
@@ -205,6 +208,20 @@ Status NatsCluster::Kill(int i) {
   ::kill(s.process->pid(), SIGKILL);
   s.process->Stop();  // reaps it (already dead: no SIGTERM grace to wait out)
   s.process.reset();
+  return Status::Ok();
+}
+
+Status NatsCluster::Pause(int i) {
+  Server& s = servers_[static_cast<size_t>(i)];
+  if (!s.process || s.process->pid() <= 0) return Status::FailedPrecondition(Name(i) + " is not running");
+  ::kill(s.process->pid(), SIGSTOP);
+  return Status::Ok();
+}
+
+Status NatsCluster::Resume(int i) {
+  Server& s = servers_[static_cast<size_t>(i)];
+  if (!s.process || s.process->pid() <= 0) return Status::FailedPrecondition(Name(i) + " is not running");
+  ::kill(s.process->pid(), SIGCONT);
   return Status::Ok();
 }
 

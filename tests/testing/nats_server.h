@@ -47,6 +47,10 @@ class NatsCluster {
 
   // SIGKILL server i and reap it.
   Status Kill(int i);
+  // SIGSTOP / SIGCONT server i: a server that stalls (starved of CPU,
+  // swapped out) without dying; its peers and clients see timeouts.
+  Status Pause(int i);
+  Status Resume(int i);
   // Kills the current leader of `stream`; returns which server it was.
   Result<int> KillStreamLeader(const std::string& stream);
   // Starts server i again (same ports, same store dir) and waits until it
