@@ -1,11 +1,38 @@
 #include "bus/nats_link.h"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "common/metrics.h"
+
 namespace fg::bus {
 namespace {
 // With a "connected" callback cnats connects in the background; without one
 // natsConnection_Connect would block, retrying, until the first server
 // answers.
 void Connected(natsConnection*, void*) {}
+
+// What cnats reports only here: above all a slow consumer, a subscription
+// whose messages it dropped past the pending limit. The readers notice the
+// loss and read again; this names it in the log (at most every 10 s) and
+// counts it.
+void AsyncError(natsConnection*, natsSubscription* sub, natsStatus err, void*) {
+  const bool slow = err == NATS_SLOW_CONSUMER;
+  static Counter& slow_n = Metrics::Global().GetCounter(
+      "femtoguard_bus_client_errors_total", "error=\"slow_consumer\"",
+      "Errors the NATS client reported asynchronously (slow_consumer: it dropped deliveries)");
+  static Counter& other_n = Metrics::Global().GetCounter("femtoguard_bus_client_errors_total", "error=\"other\"");
+  (slow ? slow_n : other_n).Inc();
+  static std::atomic<int64_t> last_ms{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = last_ms.load();
+  if (now - last < 10000 || !last_ms.compare_exchange_strong(last, now)) return;
+  spdlog::warn("bus: NATS client: {}{}{}", natsStatus_GetText(err), sub ? " on " : "",
+               sub ? natsSubscription_GetSubject(sub) : "");
+}
 }  // namespace
 
 std::string NatsText(natsStatus s) {
@@ -33,6 +60,7 @@ Status NatsLink::Connect(const std::vector<std::string>& servers, const NatsLink
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, o.connect_timeout_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // forever: the cluster comes back
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 100);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, AsyncError, nullptr);
   if (s == NATS_OK && o.no_reconnect_buffer) s = natsOptions_SetReconnectBufSize(opts, 0);
   if (s == NATS_OK && o.retry_on_failed_connect) s = natsOptions_SetRetryOnFailedConnect(opts, true, Connected, nullptr);
   if (s != NATS_OK) return Status::Internal("NATS options: " + NatsText(s));

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -90,11 +91,24 @@ Result<kvStore*> OpenBucket(jsCtx* js, const std::string& bucket, int replicas, 
 
 
 // An ephemeral pull consumer over `filter`, from a stream sequence on; made
-// again from where it was when the server behind it goes away.
+// again from where it was when the server behind it goes away, or when the
+// client lost a message the server delivered.
+//
+// A lost delivery is real: cnats drops a subscription's messages beyond its
+// pending limit (64 MiB) when the fetching thread is slower than the
+// socket, which a partition rebuilt from a backlog of 256 KiB derived
+// messages on a starved machine reached. A consumer with AckPolicy none
+// numbers its deliveries 1, 2, 3...: a number skipped is a message lost,
+// and the reader starts a new consumer after the last message it returned
+// rather than return what came after the hole. Each fetch also asks for at
+// most kFetchBytes, so the pending limit is not approached in the first place.
 class Reader {
  public:
-  Reader(jsCtx* js, std::string stream, std::string filter)
-      : js_(js), stream_(std::move(stream)), filter_(std::move(filter)) {}
+  static constexpr int64_t kFetchBytes = int64_t{8} << 20;
+
+  Reader(jsCtx* js, std::string stream, std::string filter, int pending_msgs = 0, int pending_bytes = 0)
+      : js_(js), stream_(std::move(stream)), filter_(std::move(filter)), pending_msgs_(pending_msgs),
+        pending_bytes_(pending_bytes) {}
   ~Reader() { Drop(); }
 
   struct Msg {
@@ -123,10 +137,17 @@ class Reader {
         sub_ = nullptr;
         return Status::Unavailable("consumer on " + filter_ + ": " + NatsText(s));
       }
+      if (pending_msgs_ > 0 || pending_bytes_ > 0) {
+        int msgs = 0, bytes = 0;
+        natsSubscription_GetPendingLimits(sub_, &msgs, &bytes);
+        natsSubscription_SetPendingLimits(sub_, pending_msgs_ > 0 ? pending_msgs_ : msgs,
+                                          pending_bytes_ > 0 ? pending_bytes_ : bytes);
+      }
     }
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
     req.Batch = batch;
+    req.MaxBytes = kFetchBytes;
     req.NoWait = nowait;
     req.Expires = int64_t{std::max(wait_ms, 10)} * 1000 * 1000;
     natsMsgList list{};
@@ -136,15 +157,22 @@ class Reader {
       Drop();
       return Status::Unavailable("fetch on " + filter_ + ": " + NatsText(s));
     }
-    received_ += static_cast<uint64_t>(list.Count);
-    for (int i = 0; i < list.Count; ++i) {
+    bool hole = false;
+    for (int i = 0; i < list.Count && !hole; ++i) {
       natsMsg* m = list.Msgs[i];
       jsMsgMetaData* meta = nullptr;
       if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;
-      Msg msg;
-      msg.seq = meta->Sequence.Stream;
+      const uint64_t seq = meta->Sequence.Stream;
+      const uint64_t delivery = meta->Sequence.Consumer;
       jsMsgMetaData_Destroy(meta);
-      if (msg.seq < next_) continue;  // already returned (a consumer made again)
+      if (delivery != received_ + 1) {
+        hole = true;  // deliveries received_+1 .. delivery-1 never reached us
+        break;
+      }
+      received_ = delivery;
+      if (seq < next_) continue;  // already returned (a consumer made again)
+      Msg msg;
+      msg.seq = seq;
       const char* end = nullptr;
       msg.end = natsMsgHeader_Get(m, kEndHeader, &end) == NATS_OK;
       msg.batch_end = msg.end || natsMsgHeader_Get(m, kBatchEndHeader, &end) == NATS_OK;
@@ -153,6 +181,7 @@ class Reader {
       out->push_back(std::move(msg));
     }
     natsMsgList_Destroy(&list);
+    if (hole) Restart("a delivery was lost");
     return Status::Ok();
   }
 
@@ -161,6 +190,13 @@ class Reader {
   // yet returned): what an empty fetch cannot promise. 0 = caught up.
   Result<uint64_t> Pending() {
     if (sub_ == nullptr) return Status::Unavailable("no consumer on " + filter_);
+    // Dropped by the client: those deliveries will never be returned, so
+    // they must be asked for again.
+    int64_t dropped = 0;
+    if (natsSubscription_GetDropped(sub_, &dropped) == NATS_OK && dropped > 0) {
+      Restart("deliveries were dropped");
+      return uint64_t{1};
+    }
     jsConsumerInfo* ci = nullptr;
     natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, nullptr);
     if (s != NATS_OK) {
@@ -176,6 +212,17 @@ class Reader {
     return pending;
   }
 
+  // A new consumer from after the last message returned.
+  void Restart(const char* why) {
+    if (restarts_++ % 20 == 0)
+      spdlog::warn("stream detection: {} on {}; reading again from stream sequence {}", why, filter_, next_);
+    static Counter& lost = Metrics::Global().GetCounter(
+        "femtoguard_stream_consumer_restarts_total", {},
+        "Stream consumers made again because the client lost deliveries (read again, nothing skipped)");
+    lost.Inc();
+    Drop();
+  }
+
  private:
   void Drop() {
     received_ = 0;  // the next consumer counts from 0
@@ -188,8 +235,10 @@ class Reader {
   jsCtx* js_;
   std::string stream_, filter_;
   natsSubscription* sub_ = nullptr;
+  int pending_msgs_, pending_bytes_;
   uint64_t next_ = 1;
-  uint64_t received_ = 0;  // messages this consumer delivered that Fetch returned
+  uint64_t received_ = 0;  // the last delivery number of this consumer seen
+  uint64_t restarts_ = 0;
 };
 
 // ---- the derived records (device stage -> subscriber stage) ----
@@ -338,11 +387,18 @@ uint32_t CellPartition(const detect::Neighbor& n, uint32_t partitions) {
   return PartitionOf(std::to_string(n.pci) + ":" + std::to_string(n.earfcn), partitions);
 }
 
-// Progress of every partition, kept current by a watcher on the bucket.
+// Progress of every partition, kept current by a watcher on the bucket and,
+// in case the watcher falls silent (its consumer lost while a server
+// stalled), by reading the partitions' keys every few seconds. Each key
+// keeps the value of its highest bucket revision seen, so the two sources
+// never move a value back.
 class Board {
  public:
   ~Board() { Stop(); }
-  Status Start(kvStore* kv) {
+  Status Start(kvStore* kv, uint32_t partitions) {
+    kv_ = kv;
+    for (uint32_t p = 0; p < partitions; ++p)
+      for (const char* prefix : {"wm.", "sack.", "done."}) keys_.push_back(prefix + std::to_string(p));
     natsStatus s = NATS_OK;
     // Right after another process made the bucket, the cluster may not
     // route to its stream yet.
@@ -358,7 +414,10 @@ class Board {
   }
   void Stop() {
     stop_ = true;
-    if (watcher_) kvWatcher_Stop(watcher_);
+    {
+      std::lock_guard lock(watcher_mutex_);
+      if (watcher_) kvWatcher_Stop(watcher_);
+    }
     if (thread_.joinable()) thread_.join();
     if (watcher_) kvWatcher_Destroy(watcher_);
     watcher_ = nullptr;
@@ -366,14 +425,17 @@ class Board {
   uint64_t Get(const std::string& key) const {
     std::lock_guard lock(mutex_);
     auto it = values_.find(key);
-    return it == values_.end() ? 0 : it->second;
+    return it == values_.end() ? 0 : it->second.value;
   }
-  uint64_t Min(const std::string& prefix, uint32_t partitions) const {
+  // The lowest value over prefix0..prefix<partitions-1>, and the partition
+  // that has it.
+  std::pair<uint64_t, uint32_t> Min(const std::string& prefix, uint32_t partitions) const {
     std::lock_guard lock(mutex_);
-    uint64_t m = kEnd;
+    std::pair<uint64_t, uint32_t> m{kEnd, 0};
     for (uint32_t p = 0; p < partitions; ++p) {
       auto it = values_.find(prefix + std::to_string(p));
-      m = std::min(m, it == values_.end() ? 0 : it->second);
+      const uint64_t v = it == values_.end() ? 0 : it->second.value;
+      if (v < m.first) m = {v, p};
     }
     return m;
   }
@@ -381,7 +443,6 @@ class Board {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), pred);
   }
-  std::mutex& mutex() { return mutex_; }
   bool AllPresent(const std::string& prefix, uint32_t partitions) const {  // mutex held
     for (uint32_t p = 0; p < partitions; ++p)
       if (!values_.count(prefix + std::to_string(p))) return false;
@@ -389,32 +450,78 @@ class Board {
   }
 
  private:
+  struct Value {
+    uint64_t value = 0;
+    uint64_t revision = 0;
+  };
+  void Apply(kvEntry* e) {
+    const std::string key = kvEntry_Key(e);
+    const std::string value(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e));
+    const bool deleted = kvEntry_Operation(e) != kvOp_Put;
+    const uint64_t revision = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    {
+      std::lock_guard lock(mutex_);
+      auto it = values_.find(key);
+      if (it != values_.end() && it->second.revision >= revision) return;
+      if (deleted) {
+        values_.erase(key);
+      } else {
+        values_[key] = {value == "end" ? kEnd : std::strtoull(value.c_str(), nullptr, 10), revision};
+      }
+    }
+    cv_.notify_all();
+  }
+  // Reads every partition's keys (what the watcher may have missed).
+  void Poll() {
+    for (const std::string& key : keys_) {
+      if (stop_) return;
+      kvEntry* e = nullptr;
+      const natsStatus s = kvStore_Get(&e, kv_, key.c_str());
+      if (s == NATS_OK && e != nullptr) Apply(e);
+      else if (s != NATS_NOT_FOUND) return;  // the bucket does not answer: next time
+    }
+  }
   void Run() {
+    auto polled = std::chrono::steady_clock::now();
+    int errors = 0;
     while (!stop_) {
       kvEntry* e = nullptr;
       natsStatus s = kvWatcher_Next(&e, watcher_, 500);
-      if (s != NATS_OK || e == nullptr) continue;
-      const std::string key = kvEntry_Key(e);
-      const std::string value(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e));
-      const bool deleted = kvEntry_Operation(e) != kvOp_Put;
-      kvEntry_Destroy(e);
-      {
-        std::lock_guard lock(mutex_);
-        if (deleted) {
-          values_.erase(key);
-        } else {
-          values_[key] = value == "end" ? kEnd : std::strtoull(value.c_str(), nullptr, 10);
+      if (s == NATS_OK && e != nullptr) {
+        Apply(e);
+      } else if (s != NATS_OK && s != NATS_TIMEOUT && !stop_) {
+        // The watcher is gone (its subscription closed): make another,
+        // which also delivers every key's latest value again.
+        if (errors++ % 20 == 0) spdlog::warn("stream detection: progress watcher: {}; watching again", NatsText(s));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        kvWatcher* again = nullptr;
+        if (kvStore_WatchAll(&again, kv_, nullptr) == NATS_OK) {
+          std::lock_guard lock(watcher_mutex_);
+          if (stop_) {
+            kvWatcher_Destroy(again);
+          } else {
+            kvWatcher_Destroy(watcher_);
+            watcher_ = again;
+            errors = 0;
+          }
         }
       }
-      cv_.notify_all();
+      if (std::chrono::steady_clock::now() - polled > std::chrono::seconds(3)) {
+        Poll();
+        polled = std::chrono::steady_clock::now();
+      }
     }
   }
+  kvStore* kv_ = nullptr;
+  std::vector<std::string> keys_;
+  std::mutex watcher_mutex_;  // watcher_ replaced by Run() vs. Stop()
   kvWatcher* watcher_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::map<std::string, uint64_t> values_;
+  std::map<std::string, Value> values_;
 };
 
 }  // namespace
@@ -500,11 +607,15 @@ struct StreamDetection::Impl {
     }
   }
 
-  void Put(const std::string& key, uint64_t v) {
+  // Writes a progress key, retrying until it is written or the partition is
+  // given up (a progress write lost would hold every keyed stage back).
+  void Put(const std::string& key, uint64_t v, const Worker& w) {
     const std::string text = v == kEnd ? "end" : std::to_string(v);
-    for (int attempt = 0; attempt < 50 && !stopping; ++attempt) {
-      if (kvStore_PutString(nullptr, progress, key.c_str(), text.c_str()) == NATS_OK) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int attempt = 0; !stopping && !w.stop; ++attempt) {
+      natsStatus s = kvStore_PutString(nullptr, progress, key.c_str(), text.c_str());
+      if (s == NATS_OK) return;
+      if (attempt % 50 == 0) spdlog::warn("stream detection: progress {} not written yet: {}", key, NatsText(s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
     }
   }
 
@@ -586,7 +697,7 @@ struct StreamDetection::Impl {
       FG_ASSIGN_OR_RETURN(progress, OpenBucket(link.js, o.progress_bucket, o.replicas, stopping));
     }
     if (!board_started) {
-      FG_RETURN_IF_ERROR(board.Start(progress));
+      FG_RETURN_IF_ERROR(board.Start(progress, static_cast<uint32_t>(o.partitions)));
       board_started = true;
     }
     LeaseOptions lo;
@@ -629,8 +740,10 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
     w.subscriber = std::make_unique<detect::Engine>(std::move(sub_seed->first), std::move(sub_seed->second), collect,
                                                     DetectorsOf(Stage::kSubscriber));
   }
-  Reader dev_reader(link.js, o.event_stream, o.prefix + ".ev." + std::to_string(N) + ".>");
-  Reader sub_reader(link.js, o.derived_stream, o.prefix + ".sub." + std::to_string(N) + ".>");
+  Reader dev_reader(link.js, o.event_stream, o.prefix + ".ev." + std::to_string(N) + ".>", o.reader_pending_msgs,
+                    o.reader_pending_bytes);
+  Reader sub_reader(link.js, o.derived_stream, o.prefix + ".sub." + std::to_string(N) + ".>",
+                    o.reader_pending_msgs, o.reader_pending_bytes);
   std::unordered_map<std::string, Risk> sent;    // device -> risk last published
   std::map<uint32_t, std::tuple<uint64_t, uint32_t, uint32_t>> seen;  // src -> last origin applied
   std::vector<std::unique_ptr<Record>> buffer;  // subscriber stage, not yet complete
@@ -644,6 +757,9 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
   uint64_t sub_progress = sub_floor;
   std::vector<Reader::Msg> msgs;
   Event meas;  // a cell report cut for one cell partition
+  uint64_t last_gate = 0;
+  auto gate_moved = std::chrono::steady_clock::now();
+  auto wait_logged = gate_moved;
 
   while (!w.stop) {
     // ---- device stage ----
@@ -762,14 +878,27 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       if (dev_ended) now_progress = kEnd;
       if (now_progress != dev_progress) {
         dev_progress = now_progress;
-        Put("wm." + std::to_string(N), dev_progress);
+        Put("wm." + std::to_string(N), dev_progress, w);
       }
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 
     // ---- subscriber stage ----
-    const uint64_t gate = board.Min("wm.", P);
+    const std::pair<uint64_t, uint32_t> lowest = board.Min("wm.", P);
+    const uint64_t gate = lowest.first;
+    {
+      // Records that wait long for one partition's progress: say which.
+      const auto now = std::chrono::steady_clock::now();
+      if (gate != last_gate || buffer.empty()) {
+        last_gate = gate;
+        gate_moved = now;
+      } else if (now - gate_moved > std::chrono::seconds(30) && now - wait_logged > std::chrono::seconds(30)) {
+        wait_logged = now;
+        spdlog::warn("stream detection: partition {}: {} keyed records wait for partition {} (progress {})", N,
+                     buffer.size(), lowest.second, gate);
+      }
+    }
     // Everything published before the gate was read is in the stream: read
     // until the consumer says nothing is left (a NoWait fetch may come back
     // empty while messages are still on their way to it).
@@ -790,6 +919,9 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
           drained = true;
           break;
         }
+        // Said to be there, yet no fetch brings it (~5 s): ask a new
+        // consumer.
+        if (round >= 100 && round % 100 == 0) sub_reader.Restart("messages pending but not delivered");
         continue;
       }
       for (const Reader::Msg& m : msgs) {
@@ -818,7 +950,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
     }
     if (buffer.empty() && gate == kEnd) {
       w.finished = true;
-      Put("done." + std::to_string(N), 1);
+      Put("done." + std::to_string(N), 1, w);
       break;
     }
     if (buffer.empty() || gate == 0) continue;
@@ -887,7 +1019,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
     if (w.stop) break;
     if (gate != kEnd && gate > sub_progress) {
       sub_progress = gate;
-      Put("sack." + std::to_string(N), sub_progress);
+      Put("sack." + std::to_string(N), sub_progress, w);
     }
   }
   w.finished = true;
@@ -900,6 +1032,12 @@ Result<std::unique_ptr<StreamDetection>> StreamDetection::Start(StreamDetectionO
   if (!options.seed || !options.on_alert) return Status::InvalidArgument("stream detection: seed and on_alert are required");
   auto impl = std::make_unique<Impl>();
   impl->o = std::move(options);
+  auto from_env = [](int& v, const char* name) {
+    if (v > 0) return;
+    if (const char* e = std::getenv(name); e && *e) v = std::max(0, std::atoi(e));
+  };
+  from_env(impl->o.reader_pending_msgs, "FEMTOGUARD_STREAM_PENDING_MSGS");
+  from_env(impl->o.reader_pending_bytes, "FEMTOGUARD_STREAM_PENDING_BYTES");
   Impl& m = *impl;
   // A replay worker fails at once without NATS; serve starts at once and
   // sets up in the background (ingest answers 503 and payment checks

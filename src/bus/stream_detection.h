@@ -73,6 +73,13 @@ struct StreamDetectionOptions {
   // Replay: the input ends (every partition gets an end marker) and Wait()
   // returns once every partition is done.
   bool finite = false;
+  // The NATS client's limit of deliveries waiting per stream consumer
+  // (messages, bytes); 0: cnats' default (65536, 64 MiB), or the
+  // environment's FEMTOGUARD_STREAM_PENDING_MSGS / _BYTES. Past it the
+  // client drops deliveries and the reader asks for them again
+  // (docs/stream.md); tests set it small to make that happen.
+  int reader_pending_msgs = 0;
+  int reader_pending_bytes = 0;
   // A World and the rules for one stage of one partition, fresh each time
   // (registry from the store or a file; cells only for the device stage).
   std::function<Result<std::pair<detect::World, detect::RuleSet>>(Stage)> seed;

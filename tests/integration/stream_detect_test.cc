@@ -178,6 +178,91 @@ TEST_F(StreamDetectTest, AReplayWorkerKilledMidRunIsTakenOverAndNothingIsLost) {
   EXPECT_TRUE(got == want) << Diff(want, got);
 }
 
+// A client that drops deliveries: cnats drops a consumer's messages past
+// its pending limit when the fetching thread is slower than the socket (a
+// partition rebuilt from a backlog on a starved machine). Here the limit is
+// 2 messages, so it drops on almost every fetch; the workers must notice
+// each hole, read again, and write replay's alerts.
+TEST_F(StreamDetectTest, WorkersWhoseClientDropsDeliveriesReadAgainAndLoseNothing) {
+  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
+  const std::string world = P("kt");
+  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 2000, world));
+  const AlertSet want = Replay(P("d"), world);
+  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "droprun",
+                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
+                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
+  ASSERT_EQ(pub.exit_code, 0) << pub.out;
+  std::vector<std::unique_ptr<Process>> workers;
+  for (const char* name : {"w1", "w2"})
+    workers.push_back(std::make_unique<Process>(
+        std::vector<std::string>{Femtoguard(), "replay", "--join", "droprun", "--bus", nats_->Urls(),
+                                 "--partitions", "8", "--expect-workers", "2", "--data", P("d"), "--registry",
+                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
+                                 P(std::string(name) + ".jsonl")},
+        P(std::string(name) + ".log"), std::vector<std::string>{"FEMTOGUARD_STREAM_PENDING_MSGS=2"}));
+  std::string logs;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    for (int t = 0; t < 1800 && workers[i]->Running(); ++t) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string log = ReadAll(P("w" + std::to_string(i + 1) + ".log"));
+    ASSERT_FALSE(workers[i]->Running()) << "worker " << i + 1 << " hangs:\n" << log;
+    EXPECT_EQ(workers[i]->Stop(), 0) << log;
+    logs += log;
+  }
+  // The fault happened (or this test shows nothing).
+  EXPECT_NE(logs.find("reading again from stream sequence"), std::string::npos) << logs;
+  AlertSet got = ParseAlerts(ReadAll(P("w1.jsonl")));
+  for (auto& [id, v] : ParseAlerts(ReadAll(P("w2.jsonl")))) got[id] = v;
+  EXPECT_TRUE(got == want) << Diff(want, got);
+}
+
+// A stalled peer: every nats-server frozen (SIGSTOP) mid-run for longer
+// than the client's request timeout and the leases' TTL, then the leader of
+// the progress bucket alone. Calls time out, leader elections follow; the
+// workers must neither hang nor lose or double an alert.
+TEST_F(StreamDetectTest, ReplayWorkersFinishAfterTheClusterStalls) {
+  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
+  const std::string world = P("kt");
+  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 20000, world));
+  const AlertSet want = Replay(P("d"), world);
+  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "stallrun",
+                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
+                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
+  ASSERT_EQ(pub.exit_code, 0) << pub.out;
+  std::vector<std::unique_ptr<Process>> workers;
+  for (const char* name : {"w1", "w2"})
+    workers.push_back(std::make_unique<Process>(
+        std::vector<std::string>{Femtoguard(), "replay", "--join", "stallrun", "--bus", nats_->Urls(),
+                                 "--partitions", "8", "--expect-workers", "2", "--data", P("d"), "--registry",
+                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
+                                 P(std::string(name) + ".jsonl")},
+        P(std::string(name) + ".log")));
+  for (int i = 0; i < 400 && (ReadAll(P("w1.log")).find("taken") == std::string::npos ||
+                              ReadAll(P("w2.log")).find("taken") == std::string::npos);
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (auto& w : workers) ASSERT_TRUE(w->Running()) << "the stall must come mid-run";
+  for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Pause(i).ok());
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Resume(i).ok());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto leader = nats_->WaitForStreamLeader("KV_FG_RPP_stallrun");
+  ASSERT_TRUE(leader.ok()) << leader.status().message();
+  ASSERT_TRUE(nats_->Pause(*leader).ok());
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  ASSERT_TRUE(nats_->Resume(*leader).ok());
+  for (auto& w : workers)
+    for (int i = 0; i < 1800 && w->Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (const char* name : {"w1", "w2"}) {
+    const size_t i = name[1] == '1' ? 0 : 1;
+    ASSERT_FALSE(workers[i]->Running()) << name << " hangs:\n" << ReadAll(P(std::string(name) + ".log"));
+    EXPECT_EQ(workers[i]->Stop(), 0) << ReadAll(P(std::string(name) + ".log"));
+  }
+  AlertSet got = ParseAlerts(ReadAll(P("w1.jsonl")));
+  for (auto& [id, v] : ParseAlerts(ReadAll(P("w2.jsonl")))) got[id] = v;
+  EXPECT_TRUE(got == want) << Diff(want, got);
+}
+
 // A dead peer at start: serve --bus comes up while no NATS server answers
 // (ingest 503, payment checks step_up: exposure unknown), and starts
 // detecting on the stream as soon as the cluster is back.
