@@ -781,9 +781,9 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
           auto risk_check = [&](std::string_view device, UnixMillis ts, uint32_t& k) {
             if (device.empty()) return;
             Risk r = RiskOf(world, device);
-            auto it = sent.find(std::string(device));
-            if (it != sent.end() && it->second == r) return;
-            sent[std::string(device)] = r;
+            auto [it, fresh] = sent.try_emplace(std::string(device));
+            if (!fresh && it->second == r) return;
+            it->second = r;
             for (uint32_t q = 0; q < P; ++q) out[q].RiskOf(m.seq, idx, k, ts, device, r);
             ++k;
           };
@@ -796,7 +796,8 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
             Status d = ForEachEvent(m.data, [&](const Event& e) {
               uint32_t k = 0;
               const size_t raised_before = raised.size();
-              if (!e.device.empty() && PartitionOf(e.device, P) != N) {
+              const bool foreign = !e.device.empty() && PartitionOf(e.device, P) != N;
+              if (foreign) {
                 w.device->ProcessForeign(e);  // a copy: cross-device detectors' state
               } else if (e.type == EventType::kMeasReport) {
                 // Judged by cell: to each cell's partition, with the
@@ -829,7 +830,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
                 for (size_t i = before; i < raised.size(); ++i)
                   if (raised[i].device != e.device) risk_check(raised[i].device, e.ts_ms, k);
               }
-              if (!e.device.empty() && PartitionOf(e.device, P) != N) {
+              if (foreign) {
                 for (size_t i = raised_before; i < raised.size(); ++i) risk_check(raised[i].device, e.ts_ms, k);
               }
               ++idx;
@@ -949,8 +950,10 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
       continue;
     }
     if (buffer.empty() && gate == kEnd) {
-      w.finished = true;
+      // Written before `finished`: the lease thread stops a finished
+      // worker, and a stopped Put gives up.
       Put("done." + std::to_string(N), 1, w);
+      w.finished = true;
       break;
     }
     if (buffer.empty() || gate == 0) continue;
