@@ -94,8 +94,55 @@ class StreamDetectTest : public ::testing::Test {
     return ParseAlerts(ReadAll(world + "/replay.jsonl"));
   }
 
+  // A kt-2025 world of `devices`, its replay alerts in want_, and the log
+  // published for run `run` over 8 partitions with no worker (--workers 0):
+  // workers are started by hand with Join, as on other machines.
+  void PublishOnly(const std::string& run, int devices) {
+    ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
+    world_ = P("kt");
+    ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", devices, world_));
+    want_ = Replay(P("d"), world_);
+    auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", run,
+                   "--partitions", "8", "--registry", world_ + "/registry.jsonl", "--cells", world_ + "/cells.csv",
+                   "--events", world_ + "/events.jsonl", "--alerts", P("unused.jsonl")});
+    ASSERT_EQ(pub.exit_code, 0) << pub.out;
+  }
+  // A `replay --join` worker of two, writing <name>.jsonl and <name>.log.
+  std::unique_ptr<Process> Join(const std::string& run, const std::string& name,
+                                const std::vector<std::string>& env = {}) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{Femtoguard(), "replay", "--join", run, "--bus", nats_->Urls(), "--partitions", "8",
+                                 "--expect-workers", "2", "--data", P("d"), "--registry",
+                                 world_ + "/registry.jsonl", "--cells", world_ + "/cells.csv", "--alerts",
+                                 P(name + ".jsonl")},
+        P(name + ".log"), env);
+  }
+  // Until the worker has taken a partition (10 s at most).
+  bool WaitForLog(const std::string& name) {
+    for (int i = 0; i < 400; ++i) {
+      if (ReadAll(P(name + ".log")).find("taken") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  }
+  // The worker exits 0 within 180 s.
+  void Finishes(Process& worker, const std::string& name) {
+    for (int i = 0; i < 1800 && worker.Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_FALSE(worker.Running()) << name << " hangs:\n" << ReadAll(P(name + ".log"));
+    EXPECT_EQ(worker.Stop(), 0) << ReadAll(P(name + ".log"));
+  }
+  // The union of the alerts the workers wrote.
+  AlertSet Union(const std::vector<std::string>& names) {
+    AlertSet got;
+    for (const std::string& name : names)
+      for (auto& [id, v] : ParseAlerts(ReadAll(P(name + ".jsonl")))) got[id] = v;
+    return got;
+  }
+
   TempDir dir_;
   std::unique_ptr<NatsCluster> nats_;
+  std::string world_;
+  AlertSet want_;
 };
 
 TEST_F(StreamDetectTest, DistributedReplayWritesReplaysAlertsForAnyWorkerCount) {
@@ -137,45 +184,23 @@ TEST_F(StreamDetectTest, DistributedReplayWritesReplaysAlertsForAnyWorkerCount) 
 }
 
 TEST_F(StreamDetectTest, AReplayWorkerKilledMidRunIsTakenOverAndNothingIsLost) {
-  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
-  const std::string world = P("kt");
-  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 20000, world));
-  const AlertSet want = Replay(P("d"), world);
-  // Publish only (--workers 0), then two workers by hand, as on two machines.
-  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "killrun",
-                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
-                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
-  ASSERT_EQ(pub.exit_code, 0) << pub.out;
-  auto worker = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{Femtoguard(), "replay", "--join", "killrun", "--bus", nats_->Urls(), "--partitions",
-                                 "8", "--expect-workers", "2", "--data", P("d"), "--registry",
-                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
-                                 P(name + ".jsonl")},
-        P(name + ".log"));
-  };
-  auto victim = worker("victim");
-  auto survivor = worker("survivor");
+  ASSERT_NO_FATAL_FAILURE(PublishOnly("killrun", 20000));
+  auto victim = Join("killrun", "victim");
+  auto survivor = Join("killrun", "survivor");
   // Once the victim works on its partitions, SIGKILL.
-  for (int i = 0; i < 400 && ReadAll(P("victim.log")).find("taken") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(WaitForLog("victim")) << ReadAll(P("victim.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_NE(ReadAll(P("victim.log")).find("taken"), std::string::npos) << ReadAll(P("victim.log"));
   ::kill(victim->pid(), SIGKILL);
   victim->Stop();
   // The survivor finishes alone (the victim's leases expire after 6 s).
-  for (int i = 0; i < 1200 && survivor->Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_FALSE(survivor->Running()) << ReadAll(P("survivor.log"));
-  survivor->Stop();
+  ASSERT_NO_FATAL_FAILURE(Finishes(*survivor, "survivor"));
   const std::string log = ReadAll(P("survivor.log"));
   EXPECT_TRUE(std::regex_search(log, std::regex("worker [0-9]+: [0-9]+ events"))) << "it finished: " << log;
   int taken = 0;
   for (size_t at = log.find("taken"); at != std::string::npos; at = log.find("taken", at + 1)) ++taken;
   EXPECT_GT(taken, 4) << "the survivor should have taken the victim's partitions over:\n" << log;
   // The union of what both wrote (the victim's partial file included).
-  AlertSet got = ParseAlerts(ReadAll(P("victim.jsonl")));
-  for (auto& [id, v] : ParseAlerts(ReadAll(P("survivor.jsonl")))) got[id] = v;
-  EXPECT_TRUE(got == want) << Diff(want, got);
+  EXPECT_TRUE(Union({"victim", "survivor"}) == want_) << Diff(want_, Union({"victim", "survivor"}));
 }
 
 // A client that drops deliveries: cnats drops a consumer's messages past
@@ -184,35 +209,15 @@ TEST_F(StreamDetectTest, AReplayWorkerKilledMidRunIsTakenOverAndNothingIsLost) {
 // 2 messages, so it drops on almost every fetch; the workers must notice
 // each hole, read again, and write replay's alerts.
 TEST_F(StreamDetectTest, WorkersWhoseClientDropsDeliveriesReadAgainAndLoseNothing) {
-  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
-  const std::string world = P("kt");
-  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 2000, world));
-  const AlertSet want = Replay(P("d"), world);
-  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "droprun",
-                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
-                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
-  ASSERT_EQ(pub.exit_code, 0) << pub.out;
-  std::vector<std::unique_ptr<Process>> workers;
-  for (const char* name : {"w1", "w2"})
-    workers.push_back(std::make_unique<Process>(
-        std::vector<std::string>{Femtoguard(), "replay", "--join", "droprun", "--bus", nats_->Urls(),
-                                 "--partitions", "8", "--expect-workers", "2", "--data", P("d"), "--registry",
-                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
-                                 P(std::string(name) + ".jsonl")},
-        P(std::string(name) + ".log"), std::vector<std::string>{"FEMTOGUARD_STREAM_PENDING_MSGS=2"}));
-  std::string logs;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    for (int t = 0; t < 1800 && workers[i]->Running(); ++t) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const std::string log = ReadAll(P("w" + std::to_string(i + 1) + ".log"));
-    ASSERT_FALSE(workers[i]->Running()) << "worker " << i + 1 << " hangs:\n" << log;
-    EXPECT_EQ(workers[i]->Stop(), 0) << log;
-    logs += log;
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishOnly("droprun", 2000));
+  auto w1 = Join("droprun", "w1", {"FEMTOGUARD_STREAM_PENDING_MSGS=2"});
+  auto w2 = Join("droprun", "w2", {"FEMTOGUARD_STREAM_PENDING_MSGS=2"});
+  ASSERT_NO_FATAL_FAILURE(Finishes(*w1, "w1"));
+  ASSERT_NO_FATAL_FAILURE(Finishes(*w2, "w2"));
   // The fault happened (or this test shows nothing).
+  const std::string logs = ReadAll(P("w1.log")) + ReadAll(P("w2.log"));
   EXPECT_NE(logs.find("reading again from stream sequence"), std::string::npos) << logs;
-  AlertSet got = ParseAlerts(ReadAll(P("w1.jsonl")));
-  for (auto& [id, v] : ParseAlerts(ReadAll(P("w2.jsonl")))) got[id] = v;
-  EXPECT_TRUE(got == want) << Diff(want, got);
+  EXPECT_TRUE(Union({"w1", "w2"}) == want_) << Diff(want_, Union({"w1", "w2"}));
 }
 
 // A stalled peer: every nats-server frozen (SIGSTOP) mid-run for longer
@@ -220,28 +225,12 @@ TEST_F(StreamDetectTest, WorkersWhoseClientDropsDeliveriesReadAgainAndLoseNothin
 // the progress bucket alone. Calls time out, leader elections follow; the
 // workers must neither hang nor lose or double an alert.
 TEST_F(StreamDetectTest, ReplayWorkersFinishAfterTheClusterStalls) {
-  ASSERT_EQ(Fg({"init", "--data", P("d")}).exit_code, 0);
-  const std::string world = P("kt");
-  ASSERT_NO_FATAL_FAILURE(Sim("kt-2025", 20000, world));
-  const AlertSet want = Replay(P("d"), world);
-  auto pub = Fg({"replay", "--data", P("d"), "--bus", nats_->Urls(), "--workers", "0", "--run", "stallrun",
-                 "--partitions", "8", "--registry", world + "/registry.jsonl", "--cells", world + "/cells.csv",
-                 "--events", world + "/events.jsonl", "--alerts", P("unused.jsonl")});
-  ASSERT_EQ(pub.exit_code, 0) << pub.out;
-  std::vector<std::unique_ptr<Process>> workers;
-  for (const char* name : {"w1", "w2"})
-    workers.push_back(std::make_unique<Process>(
-        std::vector<std::string>{Femtoguard(), "replay", "--join", "stallrun", "--bus", nats_->Urls(),
-                                 "--partitions", "8", "--expect-workers", "2", "--data", P("d"), "--registry",
-                                 world + "/registry.jsonl", "--cells", world + "/cells.csv", "--alerts",
-                                 P(std::string(name) + ".jsonl")},
-        P(std::string(name) + ".log")));
-  for (int i = 0; i < 400 && (ReadAll(P("w1.log")).find("taken") == std::string::npos ||
-                              ReadAll(P("w2.log")).find("taken") == std::string::npos);
-       ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_NO_FATAL_FAILURE(PublishOnly("stallrun", 20000));
+  auto w1 = Join("stallrun", "w1");
+  auto w2 = Join("stallrun", "w2");
+  ASSERT_TRUE(WaitForLog("w1") && WaitForLog("w2")) << ReadAll(P("w1.log")) << ReadAll(P("w2.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  for (auto& w : workers) ASSERT_TRUE(w->Running()) << "the stall must come mid-run";
+  ASSERT_TRUE(w1->Running() && w2->Running()) << "the stall must come mid-run";
   for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Pause(i).ok());
   std::this_thread::sleep_for(std::chrono::seconds(8));
   for (int i = 0; i < nats_->size(); ++i) ASSERT_TRUE(nats_->Resume(i).ok());
@@ -251,16 +240,9 @@ TEST_F(StreamDetectTest, ReplayWorkersFinishAfterTheClusterStalls) {
   ASSERT_TRUE(nats_->Pause(*leader).ok());
   std::this_thread::sleep_for(std::chrono::seconds(8));
   ASSERT_TRUE(nats_->Resume(*leader).ok());
-  for (auto& w : workers)
-    for (int i = 0; i < 1800 && w->Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  for (const char* name : {"w1", "w2"}) {
-    const size_t i = name[1] == '1' ? 0 : 1;
-    ASSERT_FALSE(workers[i]->Running()) << name << " hangs:\n" << ReadAll(P(std::string(name) + ".log"));
-    EXPECT_EQ(workers[i]->Stop(), 0) << ReadAll(P(std::string(name) + ".log"));
-  }
-  AlertSet got = ParseAlerts(ReadAll(P("w1.jsonl")));
-  for (auto& [id, v] : ParseAlerts(ReadAll(P("w2.jsonl")))) got[id] = v;
-  EXPECT_TRUE(got == want) << Diff(want, got);
+  ASSERT_NO_FATAL_FAILURE(Finishes(*w1, "w1"));
+  ASSERT_NO_FATAL_FAILURE(Finishes(*w2, "w2"));
+  EXPECT_TRUE(Union({"w1", "w2"}) == want_) << Diff(want_, Union({"w1", "w2"}));
 }
 
 // A dead peer at start: serve --bus comes up while no NATS server answers
