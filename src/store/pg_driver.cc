@@ -58,6 +58,7 @@ constexpr int64_t kMigrateLock = 0x6667'0002;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(200);
 constexpr size_t kPoolSize = 4;
 constexpr auto kAcquireTimeout = std::chrono::seconds(30);
+constexpr auto kIdleInTransaction = std::chrono::milliseconds(10000);
 
 // SetPgGroupCommitForTest (benchmarks: with against without).
 std::atomic<bool> g_group_commit{true};
@@ -295,11 +296,20 @@ bool IsConnectionClass(const char* sqlstate) {
 
 // Connects with the URL's own parameters, plus defaults it may override: a
 // connect timeout (a host that drops packets must not hold a call for the
-// kernel's TCP timeout; multi-host URLs try the next host after it) and the
-// application name seen in pg_stat_activity.
+// kernel's TCP timeout; multi-host URLs try the next host after it), the
+// application name seen in pg_stat_activity, and an idle-in-transaction
+// timeout. Every write transaction holds the cluster-wide write lock, so a
+// node frozen inside one (SIGSTOP, a paused VM, swapped out) would hold
+// every other node's writes for as long as it is frozen; after
+// kIdleInTransaction the server ends that session instead, which rolls
+// the transaction back (it never acknowledged anything) and frees the lock.
+// Our transactions never wait on anything but the database between two
+// statements, so a gap that long means the node is not running.
 PGconn* ConnectUrl(const std::string& url) {
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* vals[] = {"5", "femtoguard", url.c_str(), nullptr};
+  static const std::string options =
+      "-c idle_in_transaction_session_timeout=" + std::to_string(kIdleInTransaction.count());
+  const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
+  const char* vals[] = {"5", "femtoguard", options.c_str(), url.c_str(), nullptr};
   return PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
 }
 

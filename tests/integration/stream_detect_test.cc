@@ -59,6 +59,10 @@ AlertSet ParseAlerts(const std::string& text) {
   return out;
 }
 
+std::string Tail(const std::string& text, size_t bytes = 6000) {
+  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
+}
+
 std::string Diff(const AlertSet& want, const AlertSet& got) {
   std::ostringstream o;
   int shown = 0;
@@ -404,6 +408,7 @@ class ServeStreamTest : public StreamDetectTest {
 
   AlertSet Stored(const Node& n) {
     auto r = Fg({"alert", "list", "--data", n.data, "--json", "--limit", "100000"});
+    EXPECT_EQ(r.exit_code, 0) << "alert list: " << Tail(r.out, 2000);
     AlertSet out;
     for (auto& [id, v] : ParseAlerts(r.out)) out[id] = v;
     return out;
@@ -566,6 +571,41 @@ TEST_F(ServeStreamTest, KillNineOfANodeMidStreamLosesNothingAndActsOnce) {
   EXPECT_LE(takeover_s, 10.0);
   AlertSet got = Settle(b_);
   EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got);
+  const auto actions = ActionsByAlert(b_);
+  EXPECT_GT(actions.size(), 10u);
+  for (const auto& [key, n] : actions) EXPECT_EQ(n, 1) << key;
+}
+
+// A node that stalls without dying (SIGSTOP: swapped out, a long GC-like
+// pause, a VM frozen) past its leases' TTL: B takes its partitions over and
+// acts on what comes after A's progress. When A resumes, its partition
+// threads run on for a moment with what they had fetched before they learn
+// that the leases are gone; whatever they raise again must find B's
+// alerts in the store and act on nothing twice. Then the partitions are
+// shared again (A rebuilds its share) and the alert set is replay's.
+TEST_F(ServeStreamTest, ANodeStalledPastItsLeasesResumesAndNothingIsActedTwice) {
+  ASSERT_NO_FATAL_FAILURE(Start(a_));
+  ASSERT_NO_FATAL_FAILURE(Start(b_));
+  ASSERT_NO_FATAL_FAILURE(WaitBalanced());
+  const size_t half = batches_.size() / 2;
+  for (size_t i = 0; i < half; ++i) ASSERT_EQ(Post(i % 2 ? b_ : a_, i).first, 200);
+  ASSERT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << "A should work on some partitions";
+  ::kill(a_.serve->pid(), SIGSTOP);
+  const auto stopped = std::chrono::steady_clock::now();
+  for (size_t i = half; i < batches_.size(); ++i) ASSERT_EQ(Post(b_, i).first, 200);
+  double owned = Metric(b_, "femtoguard_stream_partitions_owned");
+  while (owned < 16 && std::chrono::steady_clock::now() - stopped < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    owned = Metric(b_, "femtoguard_stream_partitions_owned");
+  }
+  EXPECT_EQ(owned, 16) << "B should hold every partition while A is stopped";
+  ::kill(a_.serve->pid(), SIGCONT);
+  // A comes back and gets a share again.
+  ASSERT_NO_FATAL_FAILURE(WaitBalanced());
+  AlertSet got = Settle(b_);
+  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got) << "\n"
+                            << Fg({"alert", "list", "--data", b_.data, "--json", "--limit", "3"}).out << "\nA:\n"
+                            << Tail(ReadAll(P("a-serve.log"))) << "\nB:\n" << Tail(ReadAll(P("b-serve.log")));
   const auto actions = ActionsByAlert(b_);
   EXPECT_GT(actions.size(), 10u);
   for (const auto& [key, n] : actions) EXPECT_EQ(n, 1) << key;

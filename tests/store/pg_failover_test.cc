@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/sql_driver.h"
 #include "store/store.h"
 #include "testing/pg_server.h"
 
@@ -37,6 +38,68 @@ TEST(PgStoreOpenTest, UnreachableServerIsUnavailableWithoutEchoingThePassword) {
   auto bad = Store::Open("postgresql://fg:s3cret@[::1/x");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), Not(HasSubstr("s3cret")));
+}
+
+// A node frozen inside a write transaction (SIGSTOP, a paused VM) holds the
+// cluster-wide write lock. Here this test is that node: it begins a write
+// transaction, inserts a row and then sends nothing more. Another node's
+// write must go through once the server has ended the frozen session
+// (idle_in_transaction_session_timeout, set by the driver on connect), not
+// wait for the frozen node; and the frozen node's write must not commit.
+TEST(PgStallTest, AWriterFrozenInItsTransactionDoesNotHoldTheOtherNodesWrites) {
+  auto started = testing::PgServer::Start({});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  std::unique_ptr<testing::PgServer> pg = std::move(started).value();
+  auto db = pg->CreateDatabase("stall");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  const std::string url = pg->Url(*db);
+  auto opened = Store::Open(url);  // migrates
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> other = std::move(opened).value();
+
+  auto frozen_pool = sql::OpenPgPool(url);
+  ASSERT_TRUE(frozen_pool.ok()) << frozen_pool.status().ToString();
+  {
+    auto lease = (*frozen_pool)->Acquire();
+    ASSERT_TRUE(lease.ok());
+    ASSERT_TRUE((*lease)->Exec("CREATE TABLE stall_probe (x integer)").ok());
+  }
+  auto lease = (*frozen_pool)->Acquire();
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE((*lease)->Begin().ok());  // takes the write lock
+  ASSERT_TRUE((*lease)->Exec("INSERT INTO stall_probe VALUES (1)").ok());
+
+  // The other node writes while this one is "frozen" (sends nothing).
+  std::atomic<bool> written{false};
+  Status status;
+  std::thread writer([&] {
+    Device d;
+    d.id = "FG-STALL1";
+    d.status = DeviceStatus::kProvisioned;
+    status = other->AddDevice(d, kOperator);
+    written = true;
+  });
+  for (int i = 0; i < 600 && !written; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const bool went_through = written.load();
+  // Thaw (or, if the write is still waiting, end the test's transaction so
+  // that the thread can finish).
+  const Status committed = (*lease)->Commit();
+  if (!committed.ok()) (*lease)->Rollback();
+  writer.join();
+  ASSERT_TRUE(went_through) << "the other node's write waited 60 s for the frozen transaction";
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_FALSE(committed.ok()) << "the frozen transaction should have been ended by the server";
+  EXPECT_TRUE(other->GetDevice("FG-STALL1").ok());
+  // Its row is not there: the server rolled it back.
+  auto probe = sql::OpenPgPool(url);
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  auto check = (*probe)->Acquire();
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  auto st = (*check)->Prepare("SELECT count(*) FROM stall_probe");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  auto row = st->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(st->Int(0), 0);
 }
 
 TEST(PgFailoverTest, NoAcknowledgedIssuanceIsLostAcrossPromotion) {
