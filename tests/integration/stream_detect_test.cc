@@ -442,6 +442,40 @@ class ServeStreamTest : public StreamDetectTest {
     FAIL() << "partitions not shared: A " << a << ", B " << b;
   }
 
+  // Both nodes up and sharing the partitions, the first half of the batches
+  // posted to them in turn; A works on some partitions. Returns the half.
+  size_t FeedHalfThroughBoth() {
+    Start(a_);
+    if (!HasFatalFailure()) Start(b_);
+    if (!HasFatalFailure()) WaitBalanced();
+    if (HasFatalFailure()) return 0;
+    const size_t half = batches_.size() / 2;
+    for (size_t i = 0; i < half && !HasFatalFailure(); ++i) EXPECT_EQ(Post(i % 2 ? b_ : a_, i).first, 200);
+    EXPECT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << "A should work on some partitions";
+    return half;
+  }
+  // The partitions B holds, once it holds all 16 or 30 s after `since`.
+  double WaitUntilBOwnsAll(std::chrono::steady_clock::time_point since) {
+    double owned = Metric(b_, "femtoguard_stream_partitions_owned");
+    while (owned < 16 && std::chrono::steady_clock::now() - since < std::chrono::seconds(30)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      owned = Metric(b_, "femtoguard_stream_partitions_owned");
+    }
+    return owned;
+  }
+  // The store (read through `n`) settles on replay's alert set, and every
+  // audited action was taken once.
+  void ExpectReplaysAlertsActedOnce(const Node& n) {
+    AlertSet got = Settle(n);
+    EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got) << "\n"
+                              << Fg({"alert", "list", "--data", n.data, "--json", "--limit", "3"}).out
+                              << "\nA:\n" << Tail(ReadAll(P("a-serve.log"))) << "\nB:\n"
+                              << Tail(ReadAll(P("b-serve.log")));
+    const auto actions = ActionsByAlert(n);
+    EXPECT_GT(actions.size(), 10u);
+    for (const auto& [key, count] : actions) EXPECT_EQ(count, 1) << key;
+  }
+
   // Audit rows an alert's actions wrote: (action, subject, alert) -> count.
   std::map<std::string, int> ActionsByAlert(const Node& n) {
     auto r = Fg({"audit", "list", "--data", n.data, "--limit", "0"});
@@ -548,32 +582,20 @@ TEST_F(ServeStreamTest, PaymentCheckOnAnyNodeSeesExposureWithinTheStreamsLag) {
 }
 
 TEST_F(ServeStreamTest, KillNineOfANodeMidStreamLosesNothingAndActsOnce) {
-  ASSERT_NO_FATAL_FAILURE(Start(a_));
-  ASSERT_NO_FATAL_FAILURE(Start(b_));
-  ASSERT_NO_FATAL_FAILURE(WaitBalanced());
-  const size_t half = batches_.size() / 2;
-  for (size_t i = 0; i < half; ++i) ASSERT_EQ(Post(i % 2 ? b_ : a_, i).first, 200);
+  const size_t half = FeedHalfThroughBoth();
+  ASSERT_FALSE(HasFailure());
   const double b_before = Metric(b_, "femtoguard_stream_partitions_owned");
-  ASSERT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << "A should work on some partitions";
   ::kill(a_.serve->pid(), SIGKILL);
   a_.serve->Stop();
   const auto killed = std::chrono::steady_clock::now();
   // The rest goes to B while it takes A's partitions over.
   for (size_t i = half; i < batches_.size(); ++i) ASSERT_EQ(Post(b_, i).first, 200);
-  double owned = Metric(b_, "femtoguard_stream_partitions_owned");
-  while (owned < 16 && std::chrono::steady_clock::now() - killed < std::chrono::seconds(30)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    owned = Metric(b_, "femtoguard_stream_partitions_owned");
-  }
+  const double owned = WaitUntilBOwnsAll(killed);
   const double takeover_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   std::printf("takeover: B held %.0f partitions before the kill, all 16 %.1f s after it\n", b_before, takeover_s);
   EXPECT_EQ(owned, 16);
   EXPECT_LE(takeover_s, 10.0);
-  AlertSet got = Settle(b_);
-  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got);
-  const auto actions = ActionsByAlert(b_);
-  EXPECT_GT(actions.size(), 10u);
-  for (const auto& [key, n] : actions) EXPECT_EQ(n, 1) << key;
+  ExpectReplaysAlertsActedOnce(b_);
 }
 
 // A node that stalls without dying (SIGSTOP: swapped out, a long GC-like
@@ -584,31 +606,16 @@ TEST_F(ServeStreamTest, KillNineOfANodeMidStreamLosesNothingAndActsOnce) {
 // alerts in the store and act on nothing twice. Then the partitions are
 // shared again (A rebuilds its share) and the alert set is replay's.
 TEST_F(ServeStreamTest, ANodeStalledPastItsLeasesResumesAndNothingIsActedTwice) {
-  ASSERT_NO_FATAL_FAILURE(Start(a_));
-  ASSERT_NO_FATAL_FAILURE(Start(b_));
-  ASSERT_NO_FATAL_FAILURE(WaitBalanced());
-  const size_t half = batches_.size() / 2;
-  for (size_t i = 0; i < half; ++i) ASSERT_EQ(Post(i % 2 ? b_ : a_, i).first, 200);
-  ASSERT_GT(Metric(a_, "femtoguard_stream_partitions_owned"), 0) << "A should work on some partitions";
+  const size_t half = FeedHalfThroughBoth();
+  ASSERT_FALSE(HasFailure());
   ::kill(a_.serve->pid(), SIGSTOP);
   const auto stopped = std::chrono::steady_clock::now();
   for (size_t i = half; i < batches_.size(); ++i) ASSERT_EQ(Post(b_, i).first, 200);
-  double owned = Metric(b_, "femtoguard_stream_partitions_owned");
-  while (owned < 16 && std::chrono::steady_clock::now() - stopped < std::chrono::seconds(30)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    owned = Metric(b_, "femtoguard_stream_partitions_owned");
-  }
-  EXPECT_EQ(owned, 16) << "B should hold every partition while A is stopped";
+  EXPECT_EQ(WaitUntilBOwnsAll(stopped), 16) << "B should hold every partition while A is stopped";
   ::kill(a_.serve->pid(), SIGCONT);
   // A comes back and gets a share again.
   ASSERT_NO_FATAL_FAILURE(WaitBalanced());
-  AlertSet got = Settle(b_);
-  EXPECT_TRUE(got == want_) << got.size() << " stored, replay " << want_.size() << Diff(want_, got) << "\n"
-                            << Fg({"alert", "list", "--data", b_.data, "--json", "--limit", "3"}).out << "\nA:\n"
-                            << Tail(ReadAll(P("a-serve.log"))) << "\nB:\n" << Tail(ReadAll(P("b-serve.log")));
-  const auto actions = ActionsByAlert(b_);
-  EXPECT_GT(actions.size(), 10u);
-  for (const auto& [key, n] : actions) EXPECT_EQ(n, 1) << key;
+  ExpectReplaysAlertsActedOnce(b_);
 }
 
 // The event stream's leader killed mid-stream: clients re-send refused
