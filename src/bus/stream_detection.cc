@@ -33,6 +33,9 @@ using detect::Event;
 using detect::EventType;
 
 constexpr uint64_t kEnd = std::numeric_limits<uint64_t>::max();
+// First word of a derived message ("FGD1", little-endian), then the
+// source partition and the record count.
+constexpr uint32_t kDerivedMagic = 0x31444746u;
 
 Counter& StageCounter(std::string_view what) {
   return Metrics::Global().GetCounter("femtoguard_stream_processed_total",
@@ -322,7 +325,7 @@ Status DecodeRecords(std::string_view data, std::vector<std::unique_ptr<Record>>
   wire::Reader in(data);
   const Status truncated = Status::InvalidArgument("derived: truncated");
   uint32_t magic = 0, src = 0, count = 0;
-  if (!in.Get(&magic) || magic != 0x31444746u) return Status::InvalidArgument("derived: bad magic");  // "FGD1"
+  if (!in.Get(&magic) || magic != kDerivedMagic) return Status::InvalidArgument("derived: bad magic");
   if (!in.Get(&src) || !in.Get(&count)) return truncated;
   for (uint32_t i = 0; i < count; ++i) {
     auto owned = std::make_unique<Record>();
@@ -856,7 +859,7 @@ void StreamDetection::Impl::RunWorker(Worker& w) {
         for (auto& [count, body] : box.done) {
           std::string payload;
           payload.reserve(body.size() + 12);
-          wire::Put<uint32_t>(&payload, 0x31444746u);
+          wire::Put<uint32_t>(&payload, kDerivedMagic);
           wire::Put<uint32_t>(&payload, N);
           wire::Put<uint32_t>(&payload, count);
           payload += body;

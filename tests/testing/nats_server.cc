@@ -211,19 +211,15 @@ Status NatsCluster::Kill(int i) {
   return Status::Ok();
 }
 
-Status NatsCluster::Pause(int i) {
+Status NatsCluster::Signal(int i, int signal) {
   Server& s = servers_[static_cast<size_t>(i)];
   if (!s.process || s.process->pid() <= 0) return Status::FailedPrecondition(Name(i) + " is not running");
-  ::kill(s.process->pid(), SIGSTOP);
+  ::kill(s.process->pid(), signal);
   return Status::Ok();
 }
 
-Status NatsCluster::Resume(int i) {
-  Server& s = servers_[static_cast<size_t>(i)];
-  if (!s.process || s.process->pid() <= 0) return Status::FailedPrecondition(Name(i) + " is not running");
-  ::kill(s.process->pid(), SIGCONT);
-  return Status::Ok();
-}
+Status NatsCluster::Pause(int i) { return Signal(i, SIGSTOP); }
+Status NatsCluster::Resume(int i) { return Signal(i, SIGCONT); }
 
 Result<int> NatsCluster::KillStreamLeader(const std::string& stream) {
   FG_ASSIGN_OR_RETURN(int leader, WaitForStreamLeader(stream));

@@ -74,6 +74,8 @@ class NatsCluster {
   NatsCluster() = default;
   static Result<std::unique_ptr<NatsCluster>> StartOnce(int servers);
   Status Launch(int i);
+  // kill(2) of server i's process, if it runs.
+  Status Signal(int i, int signal);
 
   std::unique_ptr<TempDir> dir_;
   std::vector<Server> servers_;
